@@ -1,0 +1,89 @@
+/* The flow record: what a worker knows about one bidirectional flow when it ends.
+ *
+ * Workers encode records as msgpack maps and hand them to the aggregator; the aggregator
+ * writes the same maps to OUT/flows.msgpack, which `tortrace export` and `merge` read.
+ * Keys are short strings, so a reader of an older or newer schema skips what it does not
+ * know. TT_RECORD_SCHEMA changes when a key changes meaning.
+ *
+ * flows.msgpack layout: one header map {"type": "tortrace.flows", "schema": N,
+ * "version": "x.y.z", "files": [path, ...]}, then one map per flow, sorted by file, first
+ * timestamp, then key, so the file does not depend on the number of workers.
+ */
+#ifndef TT_RECORD_H
+#define TT_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#define TT_RECORD_SCHEMA 1
+
+/* Direction index of the per-direction counters. */
+enum tt_dir {
+	TT_DIR_FWD = 0, /* initiator → responder */
+	TT_DIR_REV = 1, /* responder → initiator */
+};
+
+/* Why a flow record was emitted. */
+enum tt_flow_end {
+	TT_END_EOF = 0,   /* end of the capture file */
+	TT_END_IDLE = 1,  /* idle longer than the timeout, in packet time */
+	TT_END_REUSE = 2, /* a new TCP SYN after FIN/RST on the same 5-tuple */
+	TT_END_STOP = 3,  /* the run was interrupted */
+};
+
+/* flags */
+#define TT_FLOW_SYN_SEEN  (1u << 0) /* the initiator's SYN was captured */
+#define TT_FLOW_TRUNCATED (1u << 1) /* some packet was captured shorter than on the wire */
+#define TT_FLOW_FIN_SEEN  (1u << 2)
+#define TT_FLOW_RST_SEEN  (1u << 3)
+
+struct tt_flow_record {
+	uint8_t src_ip[16]; /* initiator; IPv4 uses the first 4 bytes */
+	uint8_t dst_ip[16];
+	uint16_t src_port, dst_port;
+	uint8_t proto;      /* 6 TCP, 17 UDP */
+	uint8_t ip_version; /* 4 or 6 */
+	uint8_t tcp_flags[2]; /* OR of the TCP flags seen, per direction */
+	uint8_t end;        /* enum tt_flow_end */
+	uint8_t app[2];     /* enum tt_app: first payload's protocol, per direction */
+	uint32_t flags;     /* TT_FLOW_* */
+	uint32_t file_id;   /* index into the run's list of files */
+	uint64_t first_ts_ns, last_ts_ns; /* Unix time, nanoseconds */
+	uint64_t pkts[2], bytes[2];       /* frames and frame bytes on the wire, per direction */
+	uint64_t payload_bytes[2];        /* TCP/UDP payload bytes per direction */
+	uint64_t n_frags;                 /* non-first IP fragments counted into this flow */
+};
+
+/* First payload protocol, seen by the worker's first-payload inspector. */
+enum tt_app {
+	TT_APP_NONE = 0, /* no payload in that direction */
+	TT_APP_UNKNOWN,
+	TT_APP_TLS,
+	TT_APP_HTTP,
+	TT_APP_SSH,
+	TT_APP_DNS,
+	TT_APP_COUNT,
+};
+
+/* Name of an enum tt_app / tt_flow_end value ("tls", "idle", ...). */
+const char *tt_app_name(unsigned app);
+const char *tt_end_name(unsigned end);
+
+/* Append r to pk as one msgpack map. Returns 0 or -ENOMEM. Any thread. */
+int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r);
+
+/* Decode one msgpack map into *r (unknown keys are skipped). Returns 0, or -EBADMSG when
+ * obj is not a record. Any thread. */
+int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r);
+
+/* Order records by file, first timestamp, then 5-tuple: a total order for equal inputs,
+ * suitable for qsort. */
+int tt_record_cmp(const void *a, const void *b);
+
+/* Write an IP address of a record as text into buf (at least 46 bytes). */
+void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, size_t len);
+
+#endif /* TT_RECORD_H */

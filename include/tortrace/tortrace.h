@@ -1,0 +1,49 @@
+/* tortrace public API: analyse packet captures and write a consolidated report.
+ *
+ * One call, tt_analyze(), runs the whole pipeline (reader thread → worker threads →
+ * aggregator) over a list of paths and writes OUT/report.json and OUT/flows.msgpack.
+ * The flow record schema shared by every stage is in <tortrace/record.h>.
+ */
+#ifndef TT_TORTRACE_H
+#define TT_TORTRACE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TT_VERSION "0.1.0"
+
+/* Exit statuses of the command line, also returned by tt_analyze(). */
+enum tt_status {
+	TT_STATUS_OK = 0,      /* every input was read completely */
+	TT_STATUS_PARTIAL = 1, /* some input failed or was cut short; the report says which */
+	TT_STATUS_USAGE = 2,   /* bad options, or nothing could be done at all */
+};
+
+/* Options of one analysis. Filled by the caller (the CLI parses argv into it), read-only
+ * once tt_analyze() starts. Strings are borrowed for the duration of the call. */
+struct tt_config {
+	const char *const *paths; /* files, folders (walked recursively) or glob patterns */
+	size_t n_paths;
+	const char *out_dir;      /* created if missing */
+	const char *bpf;          /* libpcap filter expression, or NULL */
+	const char *command_line; /* recorded in the report's provenance, or NULL */
+	unsigned n_workers;       /* 0: online CPUs */
+	uint32_t ring_slots;      /* descriptors per reader→worker ring, a power of two */
+	uint64_t idle_timeout_ns; /* a flow idle this long in packet time ends */
+	bool is_quiet;            /* no progress bar, only errors on stderr */
+	bool show_progress;       /* draw the progress bar (the CLI sets it on a terminal) */
+	/* Set by a signal handler to stop early: the pipeline drains and the report is
+	 * marked incomplete. May be NULL. */
+	const atomic_bool *stop;
+};
+
+/* Fill *cfg with defaults (workers 0 = online CPUs, idle timeout 300 s, ring 4096). */
+void tt_config_defaults(struct tt_config *cfg);
+
+/* Run one analysis with cfg. Any thread; blocks until the report is written.
+ * Returns an enum tt_status. Diagnostics go to stderr, one line per bad input. */
+int tt_analyze(const struct tt_config *cfg);
+
+#endif /* TT_TORTRACE_H */

@@ -1,0 +1,91 @@
+/* The aggregator: the only writer of outputs. Consumes flow records from every worker,
+ * orders them so that outputs do not depend on -j, and writes the report files; also the
+ * JSON writer and the flows.msgpack reader used by `tortrace export`. Internal. */
+#ifndef TT_SRC_AGGREGATE_AGGREGATE_H
+#define TT_SRC_AGGREGATE_AGGREGATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tortrace/record.h"
+#include "../core/core.h"
+
+struct tt_config;
+
+/* ---- JSON writer ------------------------------------------------------------------------
+ * Streams JSON to a FILE, with commas and (optionally) indentation handled here. Strings
+ * are escaped; invalid UTF-8 becomes U+FFFD, so any file name is representable. */
+#define TT_JSON_DEPTH 32
+
+struct tt_json {
+	FILE *f;
+	bool is_pretty;
+	int depth;
+	bool has_items[TT_JSON_DEPTH];
+	bool after_key;
+};
+
+void tt_json_init(struct tt_json *j, FILE *f, bool is_pretty);
+void tt_json_obj(struct tt_json *j);
+void tt_json_obj_end(struct tt_json *j);
+void tt_json_arr(struct tt_json *j);
+void tt_json_arr_end(struct tt_json *j);
+void tt_json_key(struct tt_json *j, const char *key);
+void tt_json_str(struct tt_json *j, const char *s); /* NULL writes null */
+void tt_json_u64(struct tt_json *j, uint64_t v);
+void tt_json_i64(struct tt_json *j, int64_t v);
+void tt_json_num(struct tt_json *j, double v, int decimals);
+void tt_json_bool(struct tt_json *j, bool v);
+void tt_json_null(struct tt_json *j);
+/* Unix nanoseconds as fractional seconds with 6 decimals. */
+void tt_json_ts(struct tt_json *j, uint64_t ts_ns);
+
+/* ---- the aggregator thread -------------------------------------------------------------- */
+
+struct tt_aggregator {
+	/* set before start */
+	const struct tt_config *cfg;
+	struct tt_ring *in; /* one per worker; this thread is the only consumer */
+	unsigned n_workers;
+	struct tt_file_stats *files;
+	size_t n_files;
+	FILE *flows_out; /* flows.msgpack (temporary name), header already written */
+	/* written by the aggregator, read by main after join */
+	uint64_t n_flows, n_flows_tcp, n_flows_udp, n_blocks;
+	int rc;
+};
+
+void *tt_aggregator_main(void *arg);
+
+/* Write the flows.msgpack header map. Returns 0 or -EIO. */
+int tt_flows_write_header(FILE *f, char *const *paths, size_t n_paths);
+
+/* ---- the report ------------------------------------------------------------------------ */
+
+struct tt_run_info {
+	uint64_t started_unix_ns;
+	uint64_t elapsed_ns;
+	uint64_t peak_rss_anon_bytes;
+	unsigned n_workers;
+	bool is_complete;
+	const uint64_t *worker_pkts; /* n_workers */
+	const uint64_t *worker_max_flows;
+};
+
+/* Write report.json for the run to f. Returns 0 or -EIO. */
+int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_stats *files,
+	size_t n_files, const struct tt_aggregator *agg, const struct tt_run_info *run);
+
+/* ---- export -------------------------------------------------------------------------------- */
+
+enum tt_export_format {
+	TT_EXPORT_JSONL = 0,
+	TT_EXPORT_CSV,
+};
+
+/* Print every flow of a flows.msgpack file to out. Returns 0, or -errno / -EBADMSG with a
+ * message on stderr naming the file and the record. */
+int tt_export(const char *path, int format, FILE *out);
+
+#endif /* TT_SRC_AGGREGATE_AGGREGATE_H */

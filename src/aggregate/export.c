@@ -1,0 +1,242 @@
+/* `tortrace export`: flows.msgpack → JSON lines or CSV, one flow a line. */
+#include "aggregate.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct header {
+	char **files;
+	size_t n_files;
+};
+
+static void free_header(struct header *h)
+{
+	for (size_t i = 0; i < h->n_files; i++)
+		free(h->files[i]);
+	free(h->files);
+	memset(h, 0, sizeof(*h));
+}
+
+static int read_header(const msgpack_object *o, struct header *h)
+{
+	bool is_flows = false;
+
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+
+		if (k->type != MSGPACK_OBJECT_STR)
+			continue;
+		if (k->via.str.size == 4 && memcmp(k->via.str.ptr, "type", 4) == 0)
+			is_flows = v->type == MSGPACK_OBJECT_STR && v->via.str.size == 14 &&
+				memcmp(v->via.str.ptr, "tortrace.flows", 14) == 0;
+		if (k->via.str.size == 5 && memcmp(k->via.str.ptr, "files", 5) == 0 &&
+			v->type == MSGPACK_OBJECT_ARRAY) {
+			h->files = calloc(v->via.array.size + 1, sizeof(*h->files));
+			if (!h->files)
+				return -ENOMEM;
+			for (uint32_t n = 0; n < v->via.array.size; n++) {
+				const msgpack_object *s = &v->via.array.ptr[n];
+
+				if (s->type != MSGPACK_OBJECT_STR)
+					return -EBADMSG;
+				h->files[n] = strndup(s->via.str.ptr, s->via.str.size);
+				if (!h->files[n])
+					return -ENOMEM;
+				h->n_files = n + 1;
+			}
+		}
+	}
+	return is_flows ? 0 : -EBADMSG;
+}
+
+static const char *proto_name(uint8_t p)
+{
+	return p == 6 ? "tcp" : p == 17 ? "udp" : "ip";
+}
+
+static const char *const csv_header =
+	"file,proto,src_ip,src_port,dst_ip,dst_port,first_ts,last_ts,duration_s,packets,bytes,"
+	"pkts_fwd,pkts_rev,bytes_fwd,bytes_rev,payload_fwd,payload_rev,tcp_flags_fwd,"
+	"tcp_flags_rev,app_fwd,app_rev,end,syn_seen,truncated,fragments\n";
+
+static void csv_field(FILE *out, const char *s)
+{
+	if (!strpbrk(s, ",\"\n\r")) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static void print_flow(const struct tt_flow_record *r, const struct header *h, int format,
+	FILE *out)
+{
+	char src[48], dst[48];
+	const char *file = r->file_id < h->n_files ? h->files[r->file_id] : "";
+	uint64_t dur = r->last_ts_ns - r->first_ts_ns;
+
+	tt_record_ip_str(r, false, src, sizeof(src));
+	tt_record_ip_str(r, true, dst, sizeof(dst));
+	if (format == TT_EXPORT_CSV) {
+		csv_field(out, file);
+		fprintf(out,
+			",%s,%s,%u,%s,%u,%" PRIu64 ".%06" PRIu64 ",%" PRIu64 ".%06" PRIu64
+			",%" PRIu64 ".%06" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%s,%s,%s,%d,%d,%" PRIu64
+			"\n",
+			proto_name(r->proto), src, r->src_port, dst, r->dst_port,
+			r->first_ts_ns / 1000000000u, r->first_ts_ns % 1000000000u / 1000u,
+			r->last_ts_ns / 1000000000u, r->last_ts_ns % 1000000000u / 1000u,
+			dur / 1000000000u, dur % 1000000000u / 1000u, r->pkts[0] + r->pkts[1],
+			r->bytes[0] + r->bytes[1], r->pkts[0], r->pkts[1], r->bytes[0], r->bytes[1],
+			r->payload_bytes[0], r->payload_bytes[1], r->tcp_flags[0], r->tcp_flags[1],
+			tt_app_name(r->app[0]), tt_app_name(r->app[1]), tt_end_name(r->end),
+			!!(r->flags & TT_FLOW_SYN_SEEN), !!(r->flags & TT_FLOW_TRUNCATED), r->n_frags);
+		return;
+	}
+	{
+		struct tt_json j;
+
+		tt_json_init(&j, out, false);
+		tt_json_obj(&j);
+		tt_json_key(&j, "file");
+		tt_json_str(&j, file);
+		tt_json_key(&j, "proto");
+		tt_json_str(&j, proto_name(r->proto));
+		tt_json_key(&j, "src_ip");
+		tt_json_str(&j, src);
+		tt_json_key(&j, "src_port");
+		tt_json_u64(&j, r->src_port);
+		tt_json_key(&j, "dst_ip");
+		tt_json_str(&j, dst);
+		tt_json_key(&j, "dst_port");
+		tt_json_u64(&j, r->dst_port);
+		tt_json_key(&j, "first_ts");
+		tt_json_ts(&j, r->first_ts_ns);
+		tt_json_key(&j, "last_ts");
+		tt_json_ts(&j, r->last_ts_ns);
+		tt_json_key(&j, "duration_s");
+		tt_json_ts(&j, dur);
+		tt_json_key(&j, "packets");
+		tt_json_u64(&j, r->pkts[0] + r->pkts[1]);
+		tt_json_key(&j, "bytes");
+		tt_json_u64(&j, r->bytes[0] + r->bytes[1]);
+		tt_json_key(&j, "pkts_fwd");
+		tt_json_u64(&j, r->pkts[0]);
+		tt_json_key(&j, "pkts_rev");
+		tt_json_u64(&j, r->pkts[1]);
+		tt_json_key(&j, "bytes_fwd");
+		tt_json_u64(&j, r->bytes[0]);
+		tt_json_key(&j, "bytes_rev");
+		tt_json_u64(&j, r->bytes[1]);
+		tt_json_key(&j, "payload_fwd");
+		tt_json_u64(&j, r->payload_bytes[0]);
+		tt_json_key(&j, "payload_rev");
+		tt_json_u64(&j, r->payload_bytes[1]);
+		tt_json_key(&j, "tcp_flags_fwd");
+		tt_json_u64(&j, r->tcp_flags[0]);
+		tt_json_key(&j, "tcp_flags_rev");
+		tt_json_u64(&j, r->tcp_flags[1]);
+		tt_json_key(&j, "app_fwd");
+		tt_json_str(&j, tt_app_name(r->app[0]));
+		tt_json_key(&j, "app_rev");
+		tt_json_str(&j, tt_app_name(r->app[1]));
+		tt_json_key(&j, "end");
+		tt_json_str(&j, tt_end_name(r->end));
+		tt_json_key(&j, "syn_seen");
+		tt_json_bool(&j, r->flags & TT_FLOW_SYN_SEEN);
+		tt_json_key(&j, "truncated");
+		tt_json_bool(&j, r->flags & TT_FLOW_TRUNCATED);
+		tt_json_key(&j, "fragments");
+		tt_json_u64(&j, r->n_frags);
+		tt_json_obj_end(&j);
+		fputc('\n', out);
+	}
+}
+
+int tt_export(const char *path, int format, FILE *out)
+{
+	msgpack_unpacker up;
+	msgpack_unpacked u;
+	struct header h = { 0 };
+	uint64_t n_obj = 0;
+	FILE *in = fopen(path, "rb");
+	int rc = 0;
+
+	if (!in) {
+		rc = -errno;
+		tt_log(TT_LOG_ERROR, "%s: cannot open: %s", path, strerror(errno));
+		return rc;
+	}
+	if (!msgpack_unpacker_init(&up, 1 << 16)) {
+		fclose(in);
+		return -ENOMEM;
+	}
+	msgpack_unpacked_init(&u);
+	if (format == TT_EXPORT_CSV)
+		fputs(csv_header, out);
+	for (;;) {
+		msgpack_unpack_return ur = msgpack_unpacker_next(&up, &u);
+
+		if (ur == MSGPACK_UNPACK_SUCCESS) {
+			struct tt_flow_record r;
+
+			if (n_obj++ == 0) {
+				rc = read_header(&u.data, &h);
+				if (rc < 0) {
+					tt_log(TT_LOG_ERROR, "%s: not a tortrace flows file", path);
+					break;
+				}
+				continue;
+			}
+			if (tt_record_unpack(&u.data, &r) < 0) {
+				rc = -EBADMSG;
+				tt_log(TT_LOG_ERROR, "%s: record %" PRIu64 " is not a flow record",
+					path, n_obj - 1);
+				break;
+			}
+			print_flow(&r, &h, format, out);
+			continue;
+		}
+		if (ur != MSGPACK_UNPACK_CONTINUE) {
+			rc = -EBADMSG;
+			tt_log(TT_LOG_ERROR, "%s: corrupt msgpack after record %" PRIu64, path,
+				n_obj ? n_obj - 1 : 0);
+			break;
+		}
+		if (!msgpack_unpacker_reserve_buffer(&up, 1 << 16)) {
+			rc = -ENOMEM;
+			break;
+		}
+		size_t got = fread(msgpack_unpacker_buffer(&up), 1, 1 << 16, in);
+
+		if (got == 0) {
+			if (ferror(in)) {
+				rc = -EIO;
+				tt_log(TT_LOG_ERROR, "%s: read error", path);
+			} else if (msgpack_unpacker_message_size(&up) > 0 || n_obj == 0) {
+				rc = -EBADMSG;
+				tt_log(TT_LOG_ERROR, "%s: %s after record %" PRIu64, path,
+					n_obj ? "truncated" : "empty, not a tortrace flows file",
+					n_obj ? n_obj - 1 : 0);
+			}
+			break;
+		}
+		msgpack_unpacker_buffer_consumed(&up, got);
+	}
+	msgpack_unpacked_destroy(&u);
+	msgpack_unpacker_destroy(&up);
+	free_header(&h);
+	fclose(in);
+	return rc;
+}

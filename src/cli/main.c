@@ -1,0 +1,226 @@
+/* The tortrace command: subcommands analyze, export, version. The only exit(). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tortrace/tortrace.h"
+#include "../core/core.h"
+#include "../aggregate/aggregate.h"
+
+static atomic_bool stop_requested;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	atomic_store(&stop_requested, true);
+	signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+}
+
+static const char usage_text[] =
+	"usage: tortrace <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  analyze [options] PATH...   analyse capture files, folders (recursively) and globs\n"
+	"  export --jsonl|--csv FILE   print the flows of OUT/flows.msgpack, one per line\n"
+	"  version                     print the version\n"
+	"\n"
+	"analyze options:\n"
+	"  -o, --out DIR            write report.json and flows.msgpack here (default: tortrace-out)\n"
+	"  -j, --jobs N             worker threads (default: online CPUs)\n"
+	"  -f, --filter EXPR        only packets matching this libpcap filter expression\n"
+	"      --idle-timeout SEC   end a flow idle this long in packet time (default: 300)\n"
+	"      --ring-slots N       descriptors per reader-to-worker ring, a power of two\n"
+	"                           (default: 4096)\n"
+	"      --progress           draw the progress bar even when stderr is not a terminal\n"
+	"      --no-progress        never draw it (default: drawn on a terminal)\n"
+	"  -q, --quiet              only errors on stderr\n"
+	"  -v, --verbose            more on stderr (twice: debug)\n"
+	"\n"
+	"Inputs: pcap (microsecond or nanosecond, either byte order), pcapng, each optionally\n"
+	"gzip- or zstd-compressed. Exit status: 0 every input was read, 1 some input failed or\n"
+	"the run was interrupted (the report says which), 2 usage error.\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v > max || s[0] == '-')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static char *join_argv(int argc, char **argv)
+{
+	size_t n = 1;
+	char *s;
+
+	for (int i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	s = malloc(n);
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	for (int i = 0; i < argc; i++) {
+		strcat(s, argv[i]);
+		if (i + 1 < argc)
+			strcat(s, " ");
+	}
+	return s;
+}
+
+static int cmd_analyze(int argc, char **argv)
+{
+	enum { OPT_IDLE = 256, OPT_RING, OPT_PROGRESS, OPT_NO_PROGRESS };
+	static const struct option opts[] = {
+		{ "out", required_argument, NULL, 'o' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "filter", required_argument, NULL, 'f' },
+		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+		{ "ring-slots", required_argument, NULL, OPT_RING },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tt_config cfg;
+	unsigned long long v;
+	int c, verbosity = TT_LOG_INFO, progress = -1, status;
+	char *cmdline = join_argv(argc, argv);
+
+	tt_config_defaults(&cfg);
+	cfg.out_dir = "tortrace-out";
+	while ((c = getopt_long(argc, argv, "o:j:f:qvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			cfg.out_dir = optarg;
+			break;
+		case 'j':
+			if (parse_uint(optarg, 256, &v) < 0 || v == 0) {
+				fprintf(stderr, "tortrace: -j takes a number from 1 to 256\n");
+				goto usage_err;
+			}
+			cfg.n_workers = (unsigned)v;
+			break;
+		case 'f':
+			cfg.bpf = optarg;
+			break;
+		case OPT_IDLE:
+			if (parse_uint(optarg, 10u * 365 * 86400, &v) < 0 || v == 0) {
+				fprintf(stderr, "tortrace: --idle-timeout takes whole seconds > 0\n");
+				goto usage_err;
+			}
+			cfg.idle_timeout_ns = v * 1000000000ull;
+			break;
+		case OPT_RING:
+			if (parse_uint(optarg, 1u << 24, &v) < 0 || v < 64 || (v & (v - 1))) {
+				fprintf(stderr, "tortrace: --ring-slots takes a power of two from 64 "
+						"to 16777216\n");
+				goto usage_err;
+			}
+			cfg.ring_slots = (uint32_t)v;
+			break;
+		case OPT_PROGRESS:
+			progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			progress = 0;
+			break;
+		case 'q':
+			cfg.is_quiet = true;
+			verbosity = TT_LOG_ERROR;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'h':
+			usage(stdout);
+			free(cmdline);
+			return TT_STATUS_OK;
+		default:
+			goto usage_err;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "tortrace: analyze needs at least one PATH\n");
+		goto usage_err;
+	}
+	tt_log_set_level(verbosity);
+	cfg.paths = (const char *const *)&argv[optind];
+	cfg.n_paths = (size_t)(argc - optind);
+	cfg.command_line = cmdline;
+	cfg.show_progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
+	cfg.stop = &stop_requested;
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
+	status = tt_analyze(&cfg);
+	free(cmdline);
+	return status;
+usage_err:
+	free(cmdline);
+	usage(stderr);
+	return TT_STATUS_USAGE;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	int format = -1;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--jsonl") == 0) {
+			format = TT_EXPORT_JSONL;
+		} else if (strcmp(argv[i], "--csv") == 0) {
+			format = TT_EXPORT_CSV;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "tortrace: export: unknown option %s\n", argv[i]);
+			return TT_STATUS_USAGE;
+		} else if (i == argc - 1 && format >= 0) {
+			return tt_export(argv[i], format, stdout) < 0 ? TT_STATUS_PARTIAL
+								       : TT_STATUS_OK;
+		}
+	}
+	fprintf(stderr, "usage: tortrace export --jsonl|--csv OUT/flows.msgpack\n");
+	return TT_STATUS_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	const char *env = getenv("TT_LOG_LEVEL");
+
+	if (env)
+		tt_log_set_level(atoi(env));
+	if (argc < 2) {
+		usage(stderr);
+		exit(TT_STATUS_USAGE);
+	}
+	if (strcmp(argv[1], "analyze") == 0)
+		exit(cmd_analyze(argc - 1, argv + 1));
+	if (strcmp(argv[1], "export") == 0)
+		exit(cmd_export(argc - 1, argv + 1));
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("tortrace %s\n", TT_VERSION);
+		exit(TT_STATUS_OK);
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+		strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		exit(TT_STATUS_OK);
+	}
+	fprintf(stderr, "tortrace: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	exit(TT_STATUS_USAGE);
+}

@@ -1,0 +1,172 @@
+/* Shared pipeline pieces: logging, the wait policy, rings, chunks, time helpers. */
+#include "core.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
+
+static _Atomic int log_level = TT_LOG_WARN;
+
+void tt_bug(const char *file, int line, const char *cond)
+{
+	fprintf(stderr, "tortrace: BUG at %s:%d: %s\n", file, line, cond);
+	abort();
+}
+
+void tt_log_set_level(int level)
+{
+	atomic_store_explicit(&log_level, level, memory_order_relaxed);
+}
+
+void tt_log(int level, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	char line[1024];
+	va_list ap;
+	int n;
+
+	if (level > atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+	n = snprintf(line, sizeof(line), "tortrace: %s: ", names[level & 3]);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* One fputs per line keeps lines from different threads whole. */
+	fprintf(stderr, "%s\n", line);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+void tt_backoff(struct tt_backoff *b)
+{
+	if (b->n < 64) {
+		cpu_relax();
+	} else if (b->n < 64 + 1024) {
+		sched_yield();
+	} else {
+		struct timespec ts = { .tv_nsec = 100 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	b->n++;
+}
+
+int tt_ring_init(struct tt_ring *r, uint32_t capacity, uint32_t slot_size)
+{
+	memset(r, 0, sizeof(*r));
+	if (capacity == 0 || (capacity & (capacity - 1)) != 0 || slot_size == 0)
+		return -EINVAL;
+	r->slots = aligned_alloc(TT_CACHELINE,
+		((size_t)capacity * slot_size + TT_CACHELINE - 1) / TT_CACHELINE * TT_CACHELINE);
+	if (!r->slots)
+		return -ENOMEM;
+	r->mask = capacity - 1;
+	r->slot_size = slot_size;
+	atomic_init(&r->head, 0);
+	atomic_init(&r->tail, 0);
+	return 0;
+}
+
+void tt_ring_fini(struct tt_ring *r)
+{
+	free(r->slots);
+	r->slots = NULL;
+}
+
+void tt_ring_push_all(struct tt_ring *r, const void *src, uint32_t n)
+{
+	struct tt_backoff b = { 0 };
+	const uint8_t *p = src;
+
+	while (n > 0) {
+		uint32_t k = tt_ring_push(r, p, n);
+
+		if (k == 0) {
+			tt_backoff(&b);
+			continue;
+		}
+		b.n = 0;
+		p += (size_t)k * r->slot_size;
+		n -= k;
+	}
+}
+
+struct tt_chunk *tt_chunk_new(size_t len)
+{
+	struct tt_chunk *c = malloc(sizeof(*c) + len);
+
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	c->is_mmap = false;
+	c->base = (uint8_t *)(c + 1);
+	c->len = len;
+	return c;
+}
+
+struct tt_chunk *tt_chunk_wrap_mmap(uint8_t *base, size_t len)
+{
+	struct tt_chunk *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	c->is_mmap = true;
+	c->base = base;
+	c->len = len;
+	return c;
+}
+
+void tt_chunk_put(struct tt_chunk *c)
+{
+	/* acq_rel: the last holder must see every other holder's reads finished. */
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (c->is_mmap && c->len > 0)
+		munmap(c->base, c->len);
+	free(c);
+}
+
+uint64_t tt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void tt_fmt_time(uint64_t ts_ns, char *buf, size_t len)
+{
+	time_t sec = (time_t)(ts_ns / 1000000000u);
+	struct tm tm;
+	char day[24];
+
+	gmtime_r(&sec, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%06uZ", day, (unsigned)(ts_ns % 1000000000u / 1000u));
+}
+
+uint64_t tt_rss_anon_bytes(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb * 1024u;
+}

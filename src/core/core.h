@@ -1,0 +1,215 @@
+/* Pieces every stage of the pipeline uses: the SPSC ring, the wait policy, reference-
+ * counted packet buffers, logging and small helpers. Internal to tortrace. */
+#ifndef TT_SRC_CORE_CORE_H
+#define TT_SRC_CORE_CORE_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- invariants -------------------------------------------------------------------- */
+
+void tt_bug(const char *file, int line, const char *cond) __attribute__((noreturn));
+#define TT_BUG_ON(cond)                                                                    \
+	do {                                                                               \
+		if (__builtin_expect(!!(cond), 0))                                         \
+			tt_bug(__FILE__, __LINE__, #cond);                                 \
+	} while (0)
+
+/* ---- logging ------------------------------------------------------------------------ */
+
+enum tt_log_level {
+	TT_LOG_ERROR = 0,
+	TT_LOG_WARN,
+	TT_LOG_INFO,
+	TT_LOG_DEBUG,
+};
+
+/* Set the level once, before threads start (from -q/-v or TT_LOG_LEVEL). */
+void tt_log_set_level(int level);
+/* One line on stderr: "tortrace: <level>: message". Any thread; never per packet. */
+void tt_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- the wait policy ---------------------------------------------------------------- */
+
+struct tt_backoff {
+	unsigned n; /* the caller resets it to 0 after progress */
+};
+
+/* Spin briefly, then yield, then sleep 100 µs: measured to keep throughput when producer
+ * and consumer share one CPU, where pure spinning collapses (CONVENTIONS.md §3). */
+void tt_backoff(struct tt_backoff *b);
+
+/* ---- tt_ring: bounded single-producer / single-consumer ring ------------------------
+ * push: the producer thread only. pop: the consumer thread only. init/fini: before the
+ * threads start or after they are joined. Capacity is a power of two; indices run free
+ * and are masked on use. The producer publishes slots with a release store of head; the
+ * consumer observes them with an acquire load, and hands slots back with a release store
+ * of tail. Each side caches the other's index to touch the shared line rarely. */
+
+#define TT_CACHELINE 64
+
+struct tt_ring {
+	/* written by the producer */
+	alignas(TT_CACHELINE) _Atomic uint32_t head;
+	uint32_t tail_cache;
+	/* written by the consumer */
+	alignas(TT_CACHELINE) _Atomic uint32_t tail;
+	uint32_t head_cache;
+	/* set by init, read-only afterwards */
+	alignas(TT_CACHELINE) uint32_t mask;
+	uint32_t slot_size;
+	uint8_t *slots;
+};
+
+/* Returns 0, -EINVAL (capacity not a power of two, or 0), or -ENOMEM. */
+int tt_ring_init(struct tt_ring *r, uint32_t capacity, uint32_t slot_size);
+void tt_ring_fini(struct tt_ring *r);
+
+/* Copy up to n slots in; returns how many went in (0 when full). Producer only. */
+static inline uint32_t tt_ring_push(struct tt_ring *r, const void *src, uint32_t n)
+{
+	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t cap = r->mask + 1;
+	uint32_t free_slots = cap - (head - r->tail_cache);
+
+	if (free_slots < n) {
+		r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+		free_slots = cap - (head - r->tail_cache);
+		if (free_slots < n)
+			n = free_slots;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(r->slots + (size_t)((head + i) & r->mask) * r->slot_size,
+			(const uint8_t *)src + (size_t)i * r->slot_size, r->slot_size);
+	atomic_store_explicit(&r->head, head + n, memory_order_release);
+	return n;
+}
+
+/* Copy up to max slots out; returns how many came out (0 when empty). Consumer only. */
+static inline uint32_t tt_ring_pop(struct tt_ring *r, void *dst, uint32_t max)
+{
+	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint32_t n = r->head_cache - tail;
+
+	if (n == 0) {
+		r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+		n = r->head_cache - tail;
+		if (n == 0)
+			return 0;
+	}
+	if (n > max)
+		n = max;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy((uint8_t *)dst + (size_t)i * r->slot_size,
+			r->slots + (size_t)((tail + i) & r->mask) * r->slot_size, r->slot_size);
+	atomic_store_explicit(&r->tail, tail + n, memory_order_release);
+	return n;
+}
+
+/* Push all n slots, waiting with tt_backoff while the ring is full (offline input never
+ * drops). Producer only. */
+void tt_ring_push_all(struct tt_ring *r, const void *src, uint32_t n);
+
+/* ---- reference-counted buffers that packet descriptors point into ------------------
+ * The reader creates a chunk (a file mapping or a block of decompressed bytes) with
+ * refs = number of workers, sends descriptors that point into it, then sends one
+ * TT_PKT_RELEASE for it through every worker ring. Each worker drops its reference
+ * when it pops that marker; the one that drops the last frees the chunk. */
+struct tt_chunk {
+	_Atomic uint32_t refs;
+	bool is_mmap;
+	uint8_t *base;
+	size_t len;
+};
+
+/* A heap chunk of len bytes with refs = 1. NULL on -ENOMEM. */
+struct tt_chunk *tt_chunk_new(size_t len);
+/* A chunk wrapping a mapping, with refs = 1; munmap()ed on the last put. */
+struct tt_chunk *tt_chunk_wrap_mmap(uint8_t *base, size_t len);
+/* Drop one reference; frees on the last. Any thread. */
+void tt_chunk_put(struct tt_chunk *c);
+
+/* ---- packet descriptors: reader → worker ------------------------------------------- */
+
+enum tt_pkt_kind {
+	TT_PKT_DATA = 0,   /* a TCP/UDP packet (or a fragment of one) */
+	TT_PKT_RELEASE,    /* l3 is a struct tt_chunk * this worker is done with */
+	TT_PKT_TICK,       /* ts_ns is the file's packet clock: expire idle flows */
+	TT_PKT_FILE_END,   /* hash is the file id: flush its flows, answer TT_REC_FILE_DONE */
+	TT_PKT_STREAM_END, /* no more input: flush and answer TT_REC_WORKER_DONE */
+};
+
+#define TT_NO_L4 0xffffu
+
+/* 40 bytes, copied by value into ring slots. Written by the reader only. */
+struct tt_pkt {
+	const uint8_t *l3; /* DATA: the IP header, borrowed from a chunk (see above) */
+	uint64_t ts_ns;    /* Unix time of the packet, nanoseconds */
+	uint32_t hash;     /* XXH3 of the canonical flow key (low 32 bits); file id for FILE_END */
+	uint32_t caplen;   /* captured bytes from l3 on */
+	uint32_t wirelen;  /* length of the whole frame on the wire */
+	uint16_t l4_off;   /* offset of the TCP/UDP header from l3, or TT_NO_L4 (fragment) */
+	uint8_t kind;      /* enum tt_pkt_kind */
+	uint8_t proto;     /* 6 or 17 */
+	uint16_t sport, dport;
+	uint32_t l4_len; /* TCP/UDP bytes (header + payload) per the IP header */
+};
+_Static_assert(sizeof(struct tt_pkt) == 40, "descriptor is 40 bytes");
+
+/* ---- record messages: worker → aggregator ------------------------------------------- */
+
+enum tt_rec_kind {
+	TT_REC_BLOCK = 0,    /* buf/len: msgpack records; ownership of buf moves */
+	TT_REC_FILE_DONE,    /* file_id: this worker has sent every record of the file */
+	TT_REC_WORKER_DONE,  /* the worker has finished */
+};
+
+struct tt_rec_msg {
+	void *buf;        /* malloc()ed, freed by the aggregator */
+	uint32_t len;
+	uint32_t file_id;
+	uint32_t kind;    /* enum tt_rec_kind */
+	uint32_t n_records;
+};
+
+
+/* ---- per-file results ---------------------------------------------------------------
+ * One per input file. The reader writes it while it reads the file and is done with it
+ * before it sends TT_PKT_FILE_END; the aggregator reads it only after every worker has
+ * answered TT_REC_FILE_DONE for the file (the ring handoffs order the two). */
+#define TT_MAX_LINKTYPES 8
+
+struct tt_file_stats {
+	char *path;               /* owned */
+	char *error;              /* NULL, or "message at byte offset N" (owned) */
+	bool is_partial;          /* the file was not read to its end */
+	bool is_read;             /* the reader has finished with it */
+	int format;               /* enum tt_format, -1 when unknown */
+	int comp;                 /* enum tt_comp */
+	uint64_t size_bytes;      /* on disk */
+	uint32_t linktypes[TT_MAX_LINKTYPES];
+	uint32_t n_linktypes;
+	uint64_t first_ts_ns, last_ts_ns;
+	uint64_t n_pkts, n_bytes, n_cap_bytes; /* frames; wire and captured bytes */
+	uint64_t n_ipv4, n_ipv6, n_non_ip, n_truncated, n_bad_link;
+	uint64_t n_tcp, n_udp, n_frags, n_frags_orphan, n_filtered;
+	uint64_t n_caplen_over_snaplen;
+	uint64_t n_ip_proto[256]; /* IP packets that are not TCP/UDP, by protocol */
+	/* written by the aggregator */
+	uint64_t n_flows, n_flows_tcp, n_flows_udp;
+};
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+/* Monotonic clock in nanoseconds. */
+uint64_t tt_now_ns(void);
+/* Format Unix nanoseconds as ISO 8601 UTC with microseconds into buf (>= 32 bytes). */
+void tt_fmt_time(uint64_t ts_ns, char *buf, size_t len);
+/* Anonymous (private) resident memory of this process in bytes, from /proc; 0 if unknown. */
+uint64_t tt_rss_anon_bytes(void);
+
+#endif /* TT_SRC_CORE_CORE_H */

@@ -1,0 +1,218 @@
+/* msgpack codec of struct tt_flow_record (the schema is described in record.h). */
+#include "tortrace/record.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const app_names[TT_APP_COUNT] = {
+	[TT_APP_NONE] = "none", [TT_APP_UNKNOWN] = "unknown", [TT_APP_TLS] = "tls",
+	[TT_APP_HTTP] = "http", [TT_APP_SSH] = "ssh",         [TT_APP_DNS] = "dns",
+};
+static const char *const end_names[] = { "eof", "idle", "reuse", "stop" };
+
+const char *tt_app_name(unsigned app)
+{
+	return app < TT_APP_COUNT ? app_names[app] : "unknown";
+}
+
+const char *tt_end_name(unsigned end)
+{
+	return end < sizeof(end_names) / sizeof(end_names[0]) ? end_names[end] : "eof";
+}
+
+static int lookup(const char *const *names, unsigned n, const char *s, size_t len)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int key(msgpack_packer *pk, const char *k)
+{
+	return msgpack_pack_str_with_body(pk, k, strlen(k));
+}
+
+static int pair_u64(msgpack_packer *pk, const char *k, const uint64_t v[2])
+{
+	return key(pk, k) | msgpack_pack_array(pk, 2) | msgpack_pack_uint64(pk, v[0]) |
+		msgpack_pack_uint64(pk, v[1]);
+}
+
+int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r)
+{
+	size_t alen = r->ip_version == 6 ? 16 : 4;
+	uint64_t flags[2] = { r->tcp_flags[0], r->tcp_flags[1] };
+	const char *app0 = tt_app_name(r->app[0]), *app1 = tt_app_name(r->app[1]);
+	int rc = 0;
+
+	rc |= msgpack_pack_map(pk, 17);
+	rc |= key(pk, "file") | msgpack_pack_uint32(pk, r->file_id);
+	rc |= key(pk, "proto") | msgpack_pack_uint8(pk, r->proto);
+	rc |= key(pk, "ipv") | msgpack_pack_uint8(pk, r->ip_version);
+	rc |= key(pk, "src") | msgpack_pack_bin_with_body(pk, r->src_ip, alen);
+	rc |= key(pk, "sport") | msgpack_pack_uint16(pk, r->src_port);
+	rc |= key(pk, "dst") | msgpack_pack_bin_with_body(pk, r->dst_ip, alen);
+	rc |= key(pk, "dport") | msgpack_pack_uint16(pk, r->dst_port);
+	rc |= key(pk, "first_ns") | msgpack_pack_uint64(pk, r->first_ts_ns);
+	rc |= key(pk, "last_ns") | msgpack_pack_uint64(pk, r->last_ts_ns);
+	rc |= pair_u64(pk, "pkts", r->pkts);
+	rc |= pair_u64(pk, "bytes", r->bytes);
+	rc |= pair_u64(pk, "payload", r->payload_bytes);
+	rc |= pair_u64(pk, "tcp_flags", flags);
+	rc |= key(pk, "app") | msgpack_pack_array(pk, 2) |
+		msgpack_pack_str_with_body(pk, app0, strlen(app0)) |
+		msgpack_pack_str_with_body(pk, app1, strlen(app1));
+	rc |= key(pk, "end") | msgpack_pack_str_with_body(pk, tt_end_name(r->end),
+				       strlen(tt_end_name(r->end)));
+	rc |= key(pk, "flags") | msgpack_pack_uint32(pk, r->flags);
+	rc |= key(pk, "frags") | msgpack_pack_uint64(pk, r->n_frags);
+	return rc ? -ENOMEM : 0;
+}
+
+static bool key_is(const msgpack_object *k, const char *s)
+{
+	size_t n = strlen(s);
+
+	return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+		memcmp(k->via.str.ptr, s, n) == 0;
+}
+
+static bool get_u64(const msgpack_object *v, uint64_t *out)
+{
+	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return false;
+	*out = v->via.u64;
+	return true;
+}
+
+static bool get_pair(const msgpack_object *v, uint64_t out[2])
+{
+	return v->type == MSGPACK_OBJECT_ARRAY && v->via.array.size == 2 &&
+		get_u64(&v->via.array.ptr[0], &out[0]) && get_u64(&v->via.array.ptr[1], &out[1]);
+}
+
+static bool get_ip(const msgpack_object *v, uint8_t out[16])
+{
+	if (v->type != MSGPACK_OBJECT_BIN || (v->via.bin.size != 4 && v->via.bin.size != 16))
+		return false;
+	memset(out, 0, 16);
+	memcpy(out, v->via.bin.ptr, v->via.bin.size);
+	return true;
+}
+
+static bool get_name(const msgpack_object *v, const char *const *names, unsigned n,
+	uint8_t *out)
+{
+	int i;
+
+	if (v->type != MSGPACK_OBJECT_STR)
+		return false;
+	i = lookup(names, n, v->via.str.ptr, v->via.str.size);
+	*out = (uint8_t)(i < 0 ? 1 : i); /* an unknown name reads as "unknown"/"idle" */
+	return true;
+}
+
+int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r)
+{
+	unsigned seen = 0;
+	uint64_t u = 0, pair[2] = { 0, 0 };
+
+	if (obj->type != MSGPACK_OBJECT_MAP)
+		return -EBADMSG;
+	memset(r, 0, sizeof(*r));
+	for (uint32_t i = 0; i < obj->via.map.size; i++) {
+		const msgpack_object *k = &obj->via.map.ptr[i].key;
+		const msgpack_object *v = &obj->via.map.ptr[i].val;
+		bool ok = true;
+
+		if (key_is(k, "file")) {
+			ok = get_u64(v, &u);
+			r->file_id = (uint32_t)u;
+			seen |= 1;
+		} else if (key_is(k, "proto")) {
+			ok = get_u64(v, &u);
+			r->proto = (uint8_t)u;
+			seen |= 2;
+		} else if (key_is(k, "ipv")) {
+			ok = get_u64(v, &u) && (u == 4 || u == 6);
+			r->ip_version = (uint8_t)u;
+			seen |= 4;
+		} else if (key_is(k, "src")) {
+			ok = get_ip(v, r->src_ip);
+			seen |= 8;
+		} else if (key_is(k, "dst")) {
+			ok = get_ip(v, r->dst_ip);
+			seen |= 16;
+		} else if (key_is(k, "sport")) {
+			ok = get_u64(v, &u);
+			r->src_port = (uint16_t)u;
+		} else if (key_is(k, "dport")) {
+			ok = get_u64(v, &u);
+			r->dst_port = (uint16_t)u;
+		} else if (key_is(k, "first_ns")) {
+			ok = get_u64(v, &r->first_ts_ns);
+		} else if (key_is(k, "last_ns")) {
+			ok = get_u64(v, &r->last_ts_ns);
+		} else if (key_is(k, "pkts")) {
+			ok = get_pair(v, r->pkts);
+		} else if (key_is(k, "bytes")) {
+			ok = get_pair(v, r->bytes);
+		} else if (key_is(k, "payload")) {
+			ok = get_pair(v, r->payload_bytes);
+		} else if (key_is(k, "tcp_flags")) {
+			ok = get_pair(v, pair);
+			r->tcp_flags[0] = (uint8_t)pair[0];
+			r->tcp_flags[1] = (uint8_t)pair[1];
+		} else if (key_is(k, "app")) {
+			ok = v->type == MSGPACK_OBJECT_ARRAY && v->via.array.size == 2 &&
+				get_name(&v->via.array.ptr[0], app_names, TT_APP_COUNT, &r->app[0]) &&
+				get_name(&v->via.array.ptr[1], app_names, TT_APP_COUNT, &r->app[1]);
+		} else if (key_is(k, "end")) {
+			ok = get_name(v, end_names, 4, &r->end);
+		} else if (key_is(k, "flags")) {
+			ok = get_u64(v, &u);
+			r->flags = (uint32_t)u;
+		} else if (key_is(k, "frags")) {
+			ok = get_u64(v, &r->n_frags);
+		}
+		if (!ok)
+			return -EBADMSG;
+	}
+	return seen == 31 ? 0 : -EBADMSG;
+}
+
+int tt_record_cmp(const void *a, const void *b)
+{
+	const struct tt_flow_record *x = a, *y = b;
+	int c;
+
+	if (x->file_id != y->file_id)
+		return x->file_id < y->file_id ? -1 : 1;
+	if (x->first_ts_ns != y->first_ts_ns)
+		return x->first_ts_ns < y->first_ts_ns ? -1 : 1;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	if ((c = memcmp(x->src_ip, y->src_ip, 16)) != 0)
+		return c;
+	if ((c = memcmp(x->dst_ip, y->dst_ip, 16)) != 0)
+		return c;
+	if (x->src_port != y->src_port)
+		return x->src_port < y->src_port ? -1 : 1;
+	if (x->dst_port != y->dst_port)
+		return x->dst_port < y->dst_port ? -1 : 1;
+	/* Same 5-tuple and start: only a reused tuple could get here; order by end. */
+	if (x->last_ts_ns != y->last_ts_ns)
+		return x->last_ts_ns < y->last_ts_ns ? -1 : 1;
+	return 0;
+}
+
+void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, size_t len)
+{
+	const uint8_t *ip = is_dst ? r->dst_ip : r->src_ip;
+
+	if (!inet_ntop(r->ip_version == 6 ? AF_INET6 : AF_INET, ip, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+}

@@ -1,0 +1,348 @@
+/* tt_analyze(): sets up the pipeline (reader → workers → aggregator), waits for it while
+ * drawing progress, then writes the report. Outputs are written under temporary names
+ * and renamed at the end, so a crash never leaves a half-written report. */
+#include "tortrace/tortrace.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pcap/pcap.h>
+
+#include "../core/core.h"
+#include "../reader/reader.h"
+#include "../workers/workers.h"
+#include "../aggregate/aggregate.h"
+
+#define OUT_RING_SLOTS 256u
+#define MAX_WORKERS    256u
+
+void tt_config_defaults(struct tt_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ring_slots = 4096;
+	cfg->idle_timeout_ns = 300ull * 1000000000u;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char buf[4096];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0777) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0777) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static char *join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+static int check_filter(const char *expr)
+{
+	struct bpf_program prog;
+	pcap_t *dead = pcap_open_dead(DLT_EN10MB, 262144);
+	int rc = 0;
+
+	if (!dead)
+		return -ENOMEM;
+	if (pcap_compile(dead, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+		tt_log(TT_LOG_ERROR, "bad filter '%s': %s", expr, pcap_geterr(dead));
+		rc = -EINVAL;
+	} else {
+		pcap_freecode(&prog);
+	}
+	pcap_close(dead);
+	return rc;
+}
+
+static unsigned worker_count(const struct tt_config *cfg)
+{
+	long n = cfg->n_workers ? (long)cfg->n_workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	return n > (long)MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
+static void human(double bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (bytes >= 1024 && u < 4) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", bytes, units[u]);
+}
+
+static void draw_progress(const struct tt_reader *r, uint64_t total_bytes, uint64_t t0)
+{
+	uint64_t done = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
+	uint32_t files = atomic_load_explicit(&r->progress_files, memory_order_relaxed);
+	double secs = (double)(tt_now_ns() - t0) / 1e9;
+	char a[32], b[32], rate[32];
+	int pct = total_bytes ? (int)(done * 100 / total_bytes) : 100;
+
+	human((double)done, a, sizeof(a));
+	human((double)total_bytes, b, sizeof(b));
+	human(secs > 0 ? (double)done / secs : 0, rate, sizeof(rate));
+	fprintf(stderr, "\r\033[Kfiles %u/%zu  %s / %s  %3d%%  %s/s", files, r->n_files, a, b,
+		pct > 100 ? 100 : pct, rate);
+	fflush(stderr);
+}
+
+static int write_report(const char *out_dir, const struct tt_config *cfg,
+	const struct tt_reader *rd, const struct tt_aggregator *agg, const struct tt_run_info *run)
+{
+	char *tmp = join(out_dir, "report.json.tmp"), *final = join(out_dir, "report.json");
+	FILE *f = tmp ? fopen(tmp, "w") : NULL;
+	int rc = -EIO;
+
+	if (f) {
+		rc = tt_report_write(f, cfg, rd->files, rd->n_files, agg, run);
+		if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+			rc = -EIO;
+		fclose(f);
+		if (rc == 0 && rename(tmp, final) != 0)
+			rc = -errno;
+	}
+	if (rc < 0)
+		tt_log(TT_LOG_ERROR, "cannot write %s: %s", final ? final : out_dir, strerror(-rc));
+	free(tmp);
+	free(final);
+	return rc;
+}
+
+int tt_analyze(const struct tt_config *cfg)
+{
+	struct tt_reader rd = { .cfg = cfg };
+	struct tt_aggregator agg = { .cfg = cfg };
+	struct tt_worker *workers = NULL;
+	struct tt_ring *in_rings = NULL, *out_rings = NULL;
+	pthread_t *wt = NULL, rt, at;
+	char **paths = NULL, *flows_tmp = NULL, *flows_final = NULL;
+	size_t n_paths = 0;
+	uint64_t total_bytes = 0, t0 = tt_now_ns(), peak = 0, *wpkts = NULL, *wflows = NULL;
+	struct timespec wall;
+	struct tt_run_info run = { 0 };
+	unsigned nw = worker_count(cfg), n_in = 0, n_out = 0, n_started = 0;
+	bool has_failures = false;
+	int status = TT_STATUS_USAGE, rc;
+
+	clock_gettime(CLOCK_REALTIME, &wall);
+	if (cfg->bpf && check_filter(cfg->bpf) < 0)
+		return TT_STATUS_USAGE;
+	if (tt_inputs_expand(cfg->paths, cfg->n_paths, &paths, &n_paths) < 0) {
+		tt_log(TT_LOG_ERROR, "out of memory");
+		return TT_STATUS_USAGE;
+	}
+	if (n_paths == 0) {
+		tt_log(TT_LOG_ERROR, "no input files");
+		goto out_paths;
+	}
+	rc = mkdir_p(cfg->out_dir);
+	if (rc < 0) {
+		tt_log(TT_LOG_ERROR, "cannot create %s: %s", cfg->out_dir, strerror(-rc));
+		goto out_paths;
+	}
+	rd.files = calloc(n_paths, sizeof(*rd.files));
+	workers = calloc(nw, sizeof(*workers));
+	wt = calloc(nw, sizeof(*wt));
+	in_rings = calloc(nw, sizeof(*in_rings));
+	out_rings = calloc(nw, sizeof(*out_rings));
+	wpkts = calloc(nw, sizeof(*wpkts));
+	wflows = calloc(nw, sizeof(*wflows));
+	flows_tmp = join(cfg->out_dir, "flows.msgpack.tmp");
+	flows_final = join(cfg->out_dir, "flows.msgpack");
+	if (!rd.files || !workers || !wt || !in_rings || !out_rings || !wpkts || !wflows ||
+		!flows_tmp || !flows_final) {
+		tt_log(TT_LOG_ERROR, "out of memory");
+		goto out_alloc;
+	}
+	rd.n_files = n_paths;
+	for (size_t i = 0; i < n_paths; i++) {
+		struct stat st;
+
+		rd.files[i].path = paths[i];
+		rd.files[i].format = -1;
+		if (stat(paths[i], &st) == 0)
+			rd.files[i].size_bytes = (uint64_t)st.st_size;
+		total_bytes += rd.files[i].size_bytes;
+	}
+	for (; n_in < nw; n_in++)
+		if (tt_ring_init(&in_rings[n_in], cfg->ring_slots, sizeof(struct tt_pkt)) < 0)
+			break;
+	for (; n_out < nw; n_out++)
+		if (tt_ring_init(&out_rings[n_out], OUT_RING_SLOTS, sizeof(struct tt_rec_msg)) < 0)
+			break;
+	if (n_in < nw || n_out < nw) {
+		tt_log(TT_LOG_ERROR, "cannot allocate rings (--ring-slots must be a power of two)");
+		goto out_rings;
+	}
+	agg.flows_out = fopen(flows_tmp, "wb");
+	if (!agg.flows_out || tt_flows_write_header(agg.flows_out, paths, n_paths) < 0) {
+		tt_log(TT_LOG_ERROR, "cannot write %s: %s", flows_tmp, strerror(errno));
+		goto out_rings;
+	}
+
+	rd.rings = in_rings;
+	rd.n_workers = nw;
+	agg.in = out_rings;
+	agg.n_workers = nw;
+	agg.files = rd.files;
+	agg.n_files = n_paths;
+	if (pthread_create(&at, NULL, tt_aggregator_main, &agg) != 0) {
+		tt_log(TT_LOG_ERROR, "cannot start threads");
+		goto out_flows;
+	}
+	for (; n_started < nw; n_started++) {
+		workers[n_started] = (struct tt_worker){ .cfg = cfg, .id = n_started,
+			.in = &in_rings[n_started], .out = &out_rings[n_started] };
+		if (pthread_create(&wt[n_started], NULL, tt_worker_main, &workers[n_started]) != 0)
+			break;
+	}
+	if (n_started < nw) {
+		/* Stop what runs: the workers that started end on STREAM_END; the aggregator
+		 * waits for all nw, so tell it the missing ones are done. */
+		struct tt_pkt end = { .kind = TT_PKT_STREAM_END };
+		struct tt_rec_msg done = { .kind = TT_REC_WORKER_DONE };
+
+		tt_log(TT_LOG_ERROR, "cannot start threads");
+		for (unsigned w = 0; w < n_started; w++)
+			tt_ring_push_all(&in_rings[w], &end, 1);
+		for (unsigned w = n_started; w < nw; w++)
+			tt_ring_push_all(&out_rings[w], &done, 1);
+		for (unsigned w = 0; w < n_started; w++)
+			pthread_join(wt[w], NULL);
+		pthread_join(at, NULL);
+		goto out_flows;
+	}
+	if (pthread_create(&rt, NULL, tt_reader_main, &rd) != 0) {
+		struct tt_pkt end = { .kind = TT_PKT_STREAM_END };
+
+		tt_log(TT_LOG_ERROR, "cannot start threads");
+		for (unsigned w = 0; w < nw; w++)
+			tt_ring_push_all(&in_rings[w], &end, 1);
+		for (unsigned w = 0; w < nw; w++)
+			pthread_join(wt[w], NULL);
+		pthread_join(at, NULL);
+		goto out_flows;
+	}
+
+	/* Main: sample memory and draw progress every 100 ms until the reader is done;
+	 * poll every 2 ms so that short runs are not kept waiting. */
+	for (unsigned tick = 0;; tick++) {
+		struct timespec ts = { .tv_nsec = 2 * 1000 * 1000 };
+
+		if (tick % 50 == 0) {
+			uint64_t rss = tt_rss_anon_bytes();
+
+			if (rss > peak)
+				peak = rss;
+			if (cfg->show_progress && !cfg->is_quiet)
+				draw_progress(&rd, total_bytes, t0);
+		}
+		if (atomic_load(&rd.is_done))
+			break;
+		nanosleep(&ts, NULL);
+	}
+	pthread_join(rt, NULL);
+	for (unsigned w = 0; w < nw; w++)
+		pthread_join(wt[w], NULL);
+	pthread_join(at, NULL);
+	{
+		uint64_t rss = tt_rss_anon_bytes();
+
+		if (rss > peak)
+			peak = rss;
+	}
+	if (cfg->show_progress && !cfg->is_quiet) {
+		draw_progress(&rd, total_bytes, t0);
+		fputc('\n', stderr);
+	}
+
+	/* Outputs: flows first, then the report that describes them. */
+	if (fflush(agg.flows_out) != 0 || fsync(fileno(agg.flows_out)) != 0 || agg.rc < 0) {
+		tt_log(TT_LOG_ERROR, "cannot write %s", flows_tmp);
+		has_failures = true;
+	}
+	fclose(agg.flows_out);
+	agg.flows_out = NULL;
+	if (rename(flows_tmp, flows_final) != 0) {
+		tt_log(TT_LOG_ERROR, "cannot rename %s: %s", flows_tmp, strerror(errno));
+		has_failures = true;
+	}
+	for (unsigned w = 0; w < nw; w++) {
+		wpkts[w] = workers[w].n_pkts;
+		wflows[w] = workers[w].n_max_flows;
+		if (workers[w].rc < 0)
+			has_failures = true;
+	}
+	run.started_unix_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec;
+	run.elapsed_ns = tt_now_ns() - t0;
+	run.peak_rss_anon_bytes = peak;
+	run.n_workers = nw;
+	run.is_complete = !rd.is_interrupted && rd.rc == 0 && agg.rc == 0;
+	run.worker_pkts = wpkts;
+	run.worker_max_flows = wflows;
+	if (write_report(cfg->out_dir, cfg, &rd, &agg, &run) < 0)
+		has_failures = true;
+	for (size_t i = 0; i < n_paths; i++)
+		if (rd.files[i].error || !rd.files[i].is_read)
+			has_failures = true;
+	status = has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
+	if (!cfg->is_quiet)
+		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", n_paths, agg.n_flows,
+			(double)run.elapsed_ns / 1e9);
+out_flows:
+	if (agg.flows_out) {
+		fclose(agg.flows_out);
+		unlink(flows_tmp);
+	}
+out_rings:
+	for (unsigned w = 0; w < n_in; w++)
+		tt_ring_fini(&in_rings[w]);
+	for (unsigned w = 0; w < n_out; w++)
+		tt_ring_fini(&out_rings[w]);
+out_alloc:
+	if (rd.files)
+		for (size_t i = 0; i < n_paths; i++)
+			free(rd.files[i].error);
+	free(rd.files);
+	free(workers);
+	free(wt);
+	free(in_rings);
+	free(out_rings);
+	free(wpkts);
+	free(wflows);
+	free(flows_tmp);
+	free(flows_final);
+out_paths:
+	tt_inputs_free(paths, n_paths);
+	return status;
+}

@@ -1,0 +1,401 @@
+/* The reader thread: reads each capture in turn, decodes each frame far enough to know
+ * its flow, and appends a descriptor to the batch of worker (flow hash → worker). Full
+ * batches go onto that worker's ring; a full ring makes the reader wait.
+ *
+ * In-band markers keep every worker in step with the input without locks: TICK carries
+ * the file's packet clock (idle expiry then happens at the same point of the input for
+ * any number of workers, so results do not depend on -j), RELEASE hands a buffer back,
+ * FILE_END closes a file's flows, STREAM_END ends the run.
+ */
+#include "reader.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pcap/pcap.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "tortrace/tortrace.h"
+
+#define BATCH         32
+#define FRAG_SLOTS    4096
+#define MAX_FILTERS   8
+#define TICK_NS       1000000000ull
+#define STOP_CHECK    1024
+
+struct frag_slot {
+	uint8_t src[16], dst[16];
+	uint32_t id;
+	uint32_t hash;
+	uint16_t sport, dport;
+	uint8_t proto, ip_version;
+	bool is_used;
+};
+
+struct filter {
+	uint32_t linktype;
+	bool is_ok;
+	struct bpf_program prog;
+};
+
+struct rstate {
+	struct tt_reader *r;
+	struct tt_pkt *batch; /* n_workers × BATCH */
+	uint32_t *n_batch;
+	struct frag_slot *frags;
+	struct filter filters[MAX_FILTERS];
+	unsigned n_filters;
+};
+
+static void flush(struct rstate *st, unsigned w)
+{
+	if (st->n_batch[w]) {
+		tt_ring_push_all(&st->r->rings[w], &st->batch[w * BATCH], st->n_batch[w]);
+		st->n_batch[w] = 0;
+	}
+}
+
+static void append(struct rstate *st, unsigned w, const struct tt_pkt *p)
+{
+	st->batch[w * BATCH + st->n_batch[w]++] = *p;
+	if (st->n_batch[w] == BATCH)
+		flush(st, w);
+}
+
+static void broadcast(struct rstate *st, const struct tt_pkt *p)
+{
+	for (unsigned w = 0; w < st->r->n_workers; w++)
+		append(st, w, p);
+}
+
+/* tt_release_fn: every worker gets a reference and a marker after the data. */
+static void release_chunk(void *ctx, struct tt_chunk *c)
+{
+	struct rstate *st = ctx;
+	struct tt_pkt m = { .l3 = (const uint8_t *)c, .kind = TT_PKT_RELEASE };
+
+	atomic_store_explicit(&c->refs, st->r->n_workers, memory_order_relaxed);
+	broadcast(st, &m);
+}
+
+static const struct bpf_program *filter_for(struct rstate *st, uint32_t linktype,
+	struct tt_file_stats *fs)
+{
+	struct filter *f;
+	pcap_t *dead;
+
+	for (unsigned i = 0; i < st->n_filters; i++)
+		if (st->filters[i].linktype == linktype)
+			return st->filters[i].is_ok ? &st->filters[i].prog : NULL;
+	if (st->n_filters == MAX_FILTERS)
+		return NULL;
+	f = &st->filters[st->n_filters++];
+	f->linktype = linktype;
+	dead = pcap_open_dead((int)linktype, 262144);
+	f->is_ok = dead && pcap_compile(dead, &f->prog, st->r->cfg->bpf, 1,
+				   PCAP_NETMASK_UNKNOWN) == 0;
+	if (!f->is_ok)
+		tt_log(TT_LOG_WARN, "%s: filter does not compile for link type %u: %s", fs->path,
+			linktype, dead ? pcap_geterr(dead) : "out of memory");
+	if (dead)
+		pcap_close(dead);
+	return f->is_ok ? &f->prog : NULL;
+}
+
+static unsigned shard(uint32_t h, unsigned n)
+{
+	/* Workers index their tables with the low bits of h; pick the worker from a
+	 * remix of all of them (murmur3's finaliser), so that every worker's share of
+	 * the hashes is still spread over its whole table. */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return (unsigned)(((uint64_t)h * n) >> 32);
+}
+
+static struct frag_slot *frag_slot(struct rstate *st, const struct tt_decoded *d)
+{
+	uint8_t k[36];
+	size_t alen = d->ip_version == 6 ? 16 : 4;
+
+	memcpy(k, d->src, alen);
+	memcpy(k + 16, d->dst, alen);
+	memcpy(k + 32, &d->frag_id, 4);
+	if (alen == 4)
+		memset(k + 4, 0, 12), memset(k + 20, 0, 12);
+	return &st->frags[XXH3_64bits(k, sizeof(k)) & (FRAG_SLOTS - 1)];
+}
+
+static bool frag_match(const struct frag_slot *s, const struct tt_decoded *d)
+{
+	size_t alen = d->ip_version == 6 ? 16 : 4;
+
+	return s->is_used && s->id == d->frag_id && s->proto == d->proto &&
+		s->ip_version == d->ip_version && memcmp(s->src, d->src, alen) == 0 &&
+		memcmp(s->dst, d->dst, alen) == 0;
+}
+
+static void note_linktype(struct tt_file_stats *fs, uint32_t linktype)
+{
+	for (uint32_t i = 0; i < fs->n_linktypes; i++)
+		if (fs->linktypes[i] == linktype)
+			return;
+	if (fs->n_linktypes < TT_MAX_LINKTYPES)
+		fs->linktypes[fs->n_linktypes++] = linktype;
+}
+
+static void set_error(struct tt_file_stats *fs, const char *msg, uint64_t off, bool is_stream)
+{
+	char buf[400];
+
+	if (fs->error)
+		return;
+	snprintf(buf, sizeof(buf), "%s at byte offset %" PRIu64 "%s", msg, off,
+		is_stream ? " of the decompressed data" : "");
+	fs->error = strdup(buf);
+	tt_log(TT_LOG_ERROR, "%s: %s", fs->path, buf);
+}
+
+static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const struct tt_frame *f,
+	uint64_t off, uint64_t *first_bad_link)
+{
+	struct tt_decoded d;
+	struct tt_pkt p;
+	struct tt_flow_key k;
+	uint64_t h;
+	int rc;
+
+	fs->n_pkts++;
+	fs->n_bytes += f->wirelen;
+	fs->n_cap_bytes += f->caplen;
+	if (fs->n_pkts == 1 || f->ts_ns < fs->first_ts_ns)
+		fs->first_ts_ns = f->ts_ns;
+	if (f->ts_ns > fs->last_ts_ns)
+		fs->last_ts_ns = f->ts_ns;
+	if (fs->n_linktypes == 0 || fs->linktypes[fs->n_linktypes - 1] != f->linktype)
+		note_linktype(fs, f->linktype);
+	if (st->r->cfg->bpf) {
+		const struct bpf_program *prog = filter_for(st, f->linktype, fs);
+		struct pcap_pkthdr hdr = { .caplen = f->caplen, .len = f->wirelen };
+
+		if (!prog || !pcap_offline_filter(prog, &hdr, f->data)) {
+			fs->n_filtered++;
+			return;
+		}
+	}
+	rc = tt_decode(f->linktype, f->data, f->caplen, &d);
+	if (d.ip_version == 4)
+		fs->n_ipv4++;
+	else if (d.ip_version == 6)
+		fs->n_ipv6++;
+	switch (rc) {
+	case TT_DEC_FLOW:
+		break;
+	case TT_DEC_FRAG:
+		fs->n_frags++;
+		break;
+	case TT_DEC_OTHER_IP:
+		fs->n_ip_proto[d.proto]++;
+		return;
+	case TT_DEC_NON_IP:
+		fs->n_non_ip++;
+		return;
+	case TT_DEC_TRUNCATED:
+		fs->n_truncated++;
+		return;
+	default:
+		if (fs->n_bad_link++ == 0)
+			*first_bad_link = off;
+		return;
+	}
+	if (d.proto == 6)
+		fs->n_tcp++;
+	else if (d.proto == 17)
+		fs->n_udp++;
+	else if (rc == TT_DEC_FRAG) {
+		fs->n_ip_proto[d.proto]++; /* a fragment of something else */
+		return;
+	}
+	p.l3 = d.l3;
+	p.ts_ns = f->ts_ns;
+	p.caplen = d.l3_caplen;
+	p.wirelen = f->wirelen;
+	p.kind = TT_PKT_DATA;
+	p.proto = d.proto;
+	p.l4_len = d.l4_len;
+	if (rc == TT_DEC_FRAG) {
+		struct frag_slot *s = frag_slot(st, &d);
+
+		if (!frag_match(s, &d)) {
+			fs->n_frags_orphan++;
+			return;
+		}
+		p.hash = s->hash;
+		p.sport = s->sport;
+		p.dport = s->dport;
+		p.l4_off = TT_NO_L4;
+		append(st, shard(s->hash, st->r->n_workers), &p);
+		return;
+	}
+	tt_flow_key_make(&k, d.ip_version, d.proto, d.src, d.dst, d.sport, d.dport);
+	h = tt_flow_key_hash(&k);
+	p.hash = (uint32_t)h;
+	p.sport = d.sport;
+	p.dport = d.dport;
+	p.l4_off = d.l4_off;
+	if (d.is_frag_first) {
+		struct frag_slot *s = frag_slot(st, &d);
+		size_t alen = d.ip_version == 6 ? 16 : 4;
+
+		memcpy(s->src, d.src, alen);
+		memcpy(s->dst, d.dst, alen);
+		s->id = d.frag_id;
+		s->proto = d.proto;
+		s->ip_version = d.ip_version;
+		s->sport = d.sport;
+		s->dport = d.dport;
+		s->hash = p.hash;
+		s->is_used = true;
+	}
+	append(st, shard(p.hash, st->r->n_workers), &p);
+}
+
+static void read_file(struct rstate *st, uint32_t file_id)
+{
+	struct tt_reader *r = st->r;
+	struct tt_file_stats *fs = &r->files[file_id];
+	struct tt_source src;
+	struct tt_capture cap;
+	struct tt_frame f;
+	uint64_t done_before = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
+	uint64_t next_tick = 0, clock = 0, first_bad_link = 0, n = 0;
+	int rc;
+
+	fs->format = -1;
+	rc = tt_source_open(&src, fs->path, release_chunk, st);
+	if (rc < 0) {
+		set_error(fs, src.err, 0, false);
+		return;
+	}
+	fs->comp = src.comp;
+	rc = tt_capture_open(&cap, &src);
+	fs->format = cap.format;
+	if (rc < 0) {
+		set_error(fs, cap.err, cap.err_off, src.comp > TT_COMP_PLAIN);
+		goto out;
+	}
+	for (;;) {
+		uint64_t off = src.off;
+
+		rc = tt_capture_next(&cap, &src, &f);
+		if (rc <= 0)
+			break;
+		handle_frame(st, fs, &f, off, &first_bad_link);
+		if (f.ts_ns > clock) {
+			clock = f.ts_ns;
+			if (clock >= next_tick) {
+				struct tt_pkt t = { .ts_ns = clock, .kind = TT_PKT_TICK };
+
+				broadcast(st, &t);
+				next_tick = clock + TICK_NS;
+			}
+		}
+		if (++n % STOP_CHECK == 0) {
+			atomic_store_explicit(&r->progress_bytes,
+				done_before + (src.comp == TT_COMP_NONE ? src.off : src.n_raw_bytes),
+				memory_order_relaxed);
+			if (r->cfg->stop && atomic_load(r->cfg->stop)) {
+				r->is_interrupted = true;
+				fs->is_partial = true;
+				break;
+			}
+		}
+	}
+	if (rc < 0) {
+		set_error(fs, cap.err, cap.err_off, src.comp > TT_COMP_PLAIN);
+		fs->is_partial = true;
+	}
+	if (fs->n_bad_link) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg),
+			"link type %u (%s) is not decoded: %" PRIu64 " frames counted, not analysed",
+			fs->linktypes[0], tt_linktype_name(fs->linktypes[0]), fs->n_bad_link);
+		for (uint32_t i = 0; i < fs->n_linktypes; i++)
+			if (!tt_linktype_known(fs->linktypes[i]))
+				snprintf(msg, sizeof(msg),
+					"link type %u (%s) is not decoded: %" PRIu64
+					" frames counted, not analysed",
+					fs->linktypes[i], tt_linktype_name(fs->linktypes[i]),
+					fs->n_bad_link);
+		set_error(fs, msg, first_bad_link, src.comp > TT_COMP_PLAIN);
+		fs->is_partial = true;
+	}
+	fs->n_caplen_over_snaplen = cap.n_caplen_over_snaplen;
+out:
+	tt_capture_close(&cap);
+	tt_source_close(&src);
+}
+
+void *tt_reader_main(void *arg)
+{
+	struct tt_reader *r = arg;
+	struct rstate st = { .r = r };
+	uint64_t done = 0;
+
+	st.batch = calloc((size_t)r->n_workers * BATCH, sizeof(*st.batch));
+	st.n_batch = calloc(r->n_workers, sizeof(*st.n_batch));
+	st.frags = calloc(FRAG_SLOTS, sizeof(*st.frags));
+	if (!st.batch || !st.n_batch || !st.frags) {
+		struct tt_pkt end = { .kind = TT_PKT_STREAM_END };
+
+		r->rc = -ENOMEM;
+		tt_log(TT_LOG_ERROR, "reader: out of memory");
+		for (unsigned w = 0; w < r->n_workers; w++)
+			tt_ring_push_all(&r->rings[w], &end, 1);
+		free(st.batch);
+		free(st.n_batch);
+		free(st.frags);
+		atomic_store(&r->is_done, true);
+		return NULL;
+	}
+	for (size_t i = 0; i < r->n_files; i++) {
+		struct tt_pkt end = { .kind = TT_PKT_FILE_END, .hash = (uint32_t)i };
+
+		if (r->is_interrupted)
+			break;
+		memset(st.frags, 0, FRAG_SLOTS * sizeof(*st.frags));
+		read_file(&st, (uint32_t)i);
+		r->files[i].is_read = !r->is_interrupted || r->files[i].n_pkts > 0;
+		done += r->files[i].size_bytes;
+		atomic_store_explicit(&r->progress_bytes, done, memory_order_relaxed);
+		atomic_store_explicit(&r->progress_files, (uint32_t)(i + 1), memory_order_relaxed);
+		/* Everything the aggregator reads of files[i] is written above: the ring's
+		 * release store publishes it along with the marker. */
+		broadcast(&st, &end);
+		for (unsigned w = 0; w < r->n_workers; w++)
+			flush(&st, w);
+	}
+	{
+		struct tt_pkt end = { .kind = TT_PKT_STREAM_END };
+
+		broadcast(&st, &end);
+		for (unsigned w = 0; w < r->n_workers; w++)
+			flush(&st, w);
+	}
+	for (unsigned i = 0; i < st.n_filters; i++)
+		if (st.filters[i].is_ok)
+			pcap_freecode(&st.filters[i].prog);
+	free(st.batch);
+	free(st.n_batch);
+	free(st.frags);
+	atomic_store(&r->is_done, true);
+	return NULL;
+}

@@ -1,0 +1,171 @@
+/* The reader: inputs, byte sources, capture formats, packet decoding and the reader
+ * thread that shards packets onto the worker rings. Internal to src/reader and to the
+ * code that starts the pipeline (src/lib). */
+#ifndef TT_SRC_READER_READER_H
+#define TT_SRC_READER_READER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+
+struct tt_config;
+struct tt_file_stats;
+
+/* ---- byte sources: a whole-file mapping, or a stream (plain, gzip, zstd) ----------- */
+
+enum tt_comp {
+	TT_COMP_NONE = 0, /* mmapped */
+	TT_COMP_PLAIN,    /* read(): pipes and files that cannot be mapped */
+	TT_COMP_GZIP,
+	TT_COMP_ZSTD,
+};
+
+/* Called when the source stops using a chunk (it switched to a new one, or closed);
+ * every descriptor that points into the chunk has been handed over before the call. */
+typedef void (*tt_release_fn)(void *ctx, struct tt_chunk *c);
+
+struct tt_source {
+	const uint8_t *p, *end; /* unread bytes */
+	uint64_t off;           /* offset of p in the (decompressed) stream */
+	int comp;               /* enum tt_comp */
+	int fd;
+	bool is_eof;            /* the underlying file or stream is exhausted */
+	struct tt_chunk *chunk; /* the bytes p points into */
+	tt_release_fn release;
+	void *release_ctx;
+	void *dec;              /* z_stream or ZSTD_DStream */
+	uint8_t *in;            /* compressed input buffer */
+	size_t in_len, in_pos;
+	uint64_t n_raw_bytes;   /* bytes read from the file so far (progress) */
+	char err[160];          /* the message of the last negative return */
+};
+
+/* Open path. Returns 0, or -errno with s->err set. */
+int tt_source_open(struct tt_source *s, const char *path, tt_release_fn release, void *ctx);
+/* Make n bytes readable at s->p. Returns 0 when they are, 1 at end of input with fewer
+ * (s->end - s->p are left), or -errno (-EBADMSG: corrupt compressed data) with s->err. */
+int tt_source_need(struct tt_source *s, size_t n);
+static inline void tt_source_skip(struct tt_source *s, size_t n)
+{
+	s->p += n;
+	s->off += n;
+}
+/* Release the current chunk through the callback and close. */
+void tt_source_close(struct tt_source *s);
+
+/* ---- capture formats -------------------------------------------------------------- */
+
+enum tt_format {
+	TT_FMT_PCAP = 0,
+	TT_FMT_PCAP_NS,
+	TT_FMT_PCAPNG,
+};
+
+struct tt_iface {
+	uint32_t linktype, snaplen;
+	uint64_t ts_div, ts_mul; /* ns = units * ts_mul / ts_div */
+	int64_t ts_offset_s;
+};
+
+struct tt_capture {
+	int format; /* enum tt_format */
+	bool is_swapped;
+	bool is_big_endian;
+	struct tt_iface *ifaces; /* pcap: one; pcapng: per section */
+	uint32_t n_ifaces, cap_ifaces;
+	uint64_t n_caplen_over_snaplen; /* tolerated, counted */
+	uint64_t err_off;
+	char err[200];
+};
+
+struct tt_frame {
+	const uint8_t *data;
+	uint32_t caplen, wirelen, linktype;
+	uint64_t ts_ns;
+};
+
+/* Read the file header. Returns 0, or -EBADMSG / -errno with cap->err, cap->err_off. */
+int tt_capture_open(struct tt_capture *cap, struct tt_source *s);
+/* Next frame: 1, 0 at a clean end, or < 0 with cap->err and cap->err_off set. */
+int tt_capture_next(struct tt_capture *cap, struct tt_source *s, struct tt_frame *f);
+void tt_capture_close(struct tt_capture *cap);
+const char *tt_format_name(int format);
+
+/* ---- decoding: link layer → IP → TCP/UDP ---------------------------------------------- */
+
+enum tt_dec {
+	TT_DEC_FLOW = 0,   /* TCP or UDP with ports */
+	TT_DEC_FRAG,       /* a non-first IP fragment (no L4 header); frag_* set */
+	TT_DEC_OTHER_IP,   /* IP, other protocol (proto set) */
+	TT_DEC_NON_IP,     /* link layer fine, not IP (ARP, LLDP, ...) */
+	TT_DEC_TRUNCATED,  /* headers cut by the snap length, or malformed */
+	TT_DEC_BAD_LINK,   /* link type not decoded */
+};
+
+struct tt_decoded {
+	const uint8_t *l3;  /* IP header (the innermost, after IP-in-IP or GRE) */
+	uint32_t l3_caplen; /* captured bytes from l3 on */
+	uint32_t l4_len;    /* bytes after the IP headers per the IP length fields */
+	uint16_t l4_off;    /* offset of TCP/UDP from l3 */
+	uint16_t sport, dport;
+	uint8_t ip_version;
+	uint8_t proto;
+	bool is_frag_first;   /* offset 0 with more fragments: remember its ports */
+	uint32_t frag_id;     /* IPv4 identification or IPv6 fragment id */
+	const uint8_t *src, *dst; /* addresses inside l3 */
+};
+
+/* Decode one frame of the given link type. Returns an enum tt_dec. Pure function. */
+int tt_decode(uint32_t linktype, const uint8_t *frame, uint32_t caplen, struct tt_decoded *d);
+/* True when tt_decode() knows the link type. */
+bool tt_linktype_known(uint32_t linktype);
+const char *tt_linktype_name(uint32_t linktype);
+
+/* Canonical bidirectional key (lower endpoint first) and its hash. */
+struct tt_flow_key {
+	uint8_t a[16], b[16]; /* a: the lower (address, port) */
+	uint16_t port_a, port_b;
+	uint8_t proto, ip_version;
+	uint8_t pad[2];
+};
+_Static_assert(sizeof(struct tt_flow_key) == 40, "flow key is 40 bytes");
+
+/* Build the canonical key; returns true when the source is the lower endpoint. */
+bool tt_flow_key_make(struct tt_flow_key *k, uint8_t ip_version, uint8_t proto,
+	const uint8_t *src, const uint8_t *dst, uint16_t sport, uint16_t dport);
+uint64_t tt_flow_key_hash(const struct tt_flow_key *k);
+
+/* ---- inputs ------------------------------------------------------------------------ */
+
+/* Expand paths (files, folders walked recursively in name order, glob patterns) into
+ * *out (malloc()ed array of malloc()ed paths, in argument order). Paths that do not
+ * exist are kept, so that they get an error in the report. Returns 0 or -ENOMEM. */
+int tt_inputs_expand(const char *const *paths, size_t n, char ***out, size_t *n_out);
+void tt_inputs_free(char **paths, size_t n);
+
+/* ---- the reader thread ------------------------------------------------------------------ */
+
+struct tt_reader {
+	/* set before start */
+	const struct tt_config *cfg;
+	struct tt_ring *rings; /* one per worker; this thread is the only producer */
+	unsigned n_workers;
+	struct tt_file_stats *files; /* one per input, written here, read by the aggregator
+				      * after every worker's TT_REC_FILE_DONE for it */
+	size_t n_files;
+	/* progress, written here with relaxed stores, read by main */
+	_Atomic uint64_t progress_bytes;
+	_Atomic uint32_t progress_files;
+	_Atomic bool is_done; /* set last, when every ring has its STREAM_END */
+	/* result, read after join */
+	bool is_interrupted;
+	int rc; /* 0, or -errno when the filter did not compile */
+};
+
+/* Thread entry: read every file in order, then send TT_PKT_STREAM_END to every ring. */
+void *tt_reader_main(void *arg);
+
+#endif /* TT_SRC_READER_READER_H */

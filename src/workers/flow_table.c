@@ -1,0 +1,181 @@
+/* The per-worker flow table. Linear probing keeps lookups to one or two cache lines at a
+ * load factor of at most 1/2; backward-shift deletion keeps it free of tombstones, so
+ * long runs with many expired flows do not slow down. */
+#include "workers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INIT_SLOTS 1024u
+
+int tt_flow_table_init(struct tt_flow_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->slots = calloc(INIT_SLOTS, sizeof(*t->slots));
+	if (!t->slots)
+		return -ENOMEM;
+	t->mask = INIT_SLOTS - 1;
+	return 0;
+}
+
+void tt_flow_table_fini(struct tt_flow_table *t)
+{
+	free(t->slots);
+	free(t->flows);
+	memset(t, 0, sizeof(*t));
+}
+
+static inline struct tt_flow *at(struct tt_flow_table *t, uint32_t idx1)
+{
+	return &t->flows[idx1 - 1];
+}
+
+struct tt_flow *tt_flow_table_find(struct tt_flow_table *t, const struct tt_flow_key *k,
+	uint32_t hash)
+{
+	for (uint32_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+		uint32_t s = t->slots[i];
+
+		if (s == 0)
+			return NULL;
+		if (at(t, s)->hash == hash && memcmp(&at(t, s)->key, k, sizeof(*k)) == 0)
+			return at(t, s);
+	}
+}
+
+static void place(struct tt_flow_table *t, uint32_t idx1)
+{
+	uint32_t i = at(t, idx1)->hash & t->mask;
+
+	while (t->slots[i])
+		i = (i + 1) & t->mask;
+	t->slots[i] = idx1;
+}
+
+static int grow_slots(struct tt_flow_table *t)
+{
+	uint32_t n = (t->mask + 1) * 2, *old = t->slots, old_n = t->mask + 1;
+
+	t->slots = calloc(n, sizeof(*t->slots));
+	if (!t->slots) {
+		t->slots = old;
+		return -ENOMEM;
+	}
+	t->mask = n - 1;
+	for (uint32_t i = 0; i < old_n; i++)
+		if (old[i])
+			place(t, old[i]);
+	free(old);
+	return 0;
+}
+
+static uint32_t alloc_flow(struct tt_flow_table *t)
+{
+	uint32_t idx1;
+
+	if (t->free_head) {
+		idx1 = t->free_head;
+		t->free_head = at(t, idx1)->lru_next;
+		return idx1;
+	}
+	if (t->n_flows == t->cap_flows) {
+		uint32_t cap = t->cap_flows ? t->cap_flows * 2 : 1024;
+		struct tt_flow *f = realloc(t->flows, (size_t)cap * sizeof(*f));
+
+		if (!f)
+			return 0;
+		t->flows = f;
+		t->cap_flows = cap;
+	}
+	return ++t->n_flows;
+}
+
+static void lru_unlink(struct tt_flow_table *t, struct tt_flow *f)
+{
+	if (f->lru_prev)
+		at(t, f->lru_prev)->lru_next = f->lru_next;
+	else
+		t->lru_head = f->lru_next;
+	if (f->lru_next)
+		at(t, f->lru_next)->lru_prev = f->lru_prev;
+	else
+		t->lru_tail = f->lru_prev;
+}
+
+static void lru_append(struct tt_flow_table *t, struct tt_flow *f, uint32_t idx1)
+{
+	f->lru_prev = t->lru_tail;
+	f->lru_next = 0;
+	if (t->lru_tail)
+		at(t, t->lru_tail)->lru_next = idx1;
+	else
+		t->lru_head = idx1;
+	t->lru_tail = idx1;
+}
+
+static uint32_t index_of(struct tt_flow_table *t, const struct tt_flow *f)
+{
+	return (uint32_t)(f - t->flows) + 1;
+}
+
+struct tt_flow *tt_flow_table_insert(struct tt_flow_table *t, const struct tt_flow_key *k,
+	uint32_t hash)
+{
+	uint32_t idx1;
+	struct tt_flow *f;
+
+	idx1 = alloc_flow(t);
+	if (!idx1)
+		return NULL;
+	f = at(t, idx1);
+	memset(f, 0, sizeof(*f));
+	f->key = *k;
+	f->hash = hash;
+	/* n_flows counts slab entries, live or free: an upper bound of the load. */
+	if ((uint64_t)t->n_flows * 2 > t->mask + 1 && grow_slots(t) < 0) {
+		f->lru_next = t->free_head;
+		t->free_head = idx1;
+		return NULL;
+	}
+	place(t, idx1);
+	lru_append(t, f, idx1);
+	return f;
+}
+
+void tt_flow_table_remove(struct tt_flow_table *t, struct tt_flow *f)
+{
+	uint32_t idx1 = index_of(t, f), i = f->hash & t->mask, j;
+
+	while (t->slots[i] != idx1)
+		i = (i + 1) & t->mask;
+	/* Backward shift: pull later members of the probe run into the hole. */
+	for (j = (i + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
+		uint32_t home = at(t, t->slots[j])->hash & t->mask;
+
+		/* Move slot j to i if its home is not in the cyclic range (i, j]. */
+		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+			t->slots[i] = t->slots[j];
+			i = j;
+		}
+	}
+	t->slots[i] = 0;
+	lru_unlink(t, f);
+	f->lru_next = t->free_head;
+	t->free_head = idx1;
+}
+
+void tt_flow_table_touch(struct tt_flow_table *t, struct tt_flow *f)
+{
+	uint32_t idx1 = index_of(t, f);
+
+	if (t->lru_tail == idx1)
+		return;
+	lru_unlink(t, f);
+	lru_append(t, f, idx1);
+}
+
+struct tt_flow *tt_flow_table_oldest(struct tt_flow_table *t)
+{
+	return t->lru_head ? at(t, t->lru_head) : NULL;
+}

@@ -1,0 +1,242 @@
+/* The worker thread: pops bursts of descriptors, keeps per-flow state in its own table,
+ * and sends finished flows to the aggregator as msgpack records, in blocks.
+ *
+ * Idle expiry is decided against the reader's TICK clock, which every worker receives at
+ * the same point of the input: a flow ends as idle when its last packet is older than the
+ * timeout at that clock, or when its next packet comes later than the timeout. Both rules
+ * depend only on the input, never on which other flows share this worker, so the records
+ * are the same for any -j. Sweeping the LRU list at a TICK only frees memory early.
+ */
+#include "workers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tortrace/tortrace.h"
+
+#define BURST       32
+#define BLOCK_BYTES (256u * 1024)
+
+struct wstate {
+	struct tt_worker *w;
+	struct tt_flow_table ft;
+	msgpack_sbuffer sbuf;
+	msgpack_packer pk;
+	uint32_t n_in_block;
+	uint32_t file_id;
+	uint64_t clock_ns; /* the last TICK's packet clock */
+	uint64_t idle_ns;
+};
+
+static void send_msg(struct wstate *st, const struct tt_rec_msg *m)
+{
+	tt_ring_push_all(st->w->out, m, 1);
+}
+
+static void send_block(struct wstate *st)
+{
+	struct tt_rec_msg m = { .kind = TT_REC_BLOCK, .file_id = st->file_id };
+
+	if (st->n_in_block == 0)
+		return;
+	m.len = (uint32_t)st->sbuf.size;
+	m.n_records = st->n_in_block;
+	m.buf = msgpack_sbuffer_release(&st->sbuf); /* ownership moves to the aggregator */
+	send_msg(st, &m);
+	st->n_in_block = 0;
+}
+
+static bool is_expired(const struct wstate *st, const struct tt_flow *f)
+{
+	return f->rec.last_ts_ns + st->idle_ns < st->clock_ns;
+}
+
+static void finish(struct wstate *st, struct tt_flow *f, unsigned end)
+{
+	f->rec.end = (uint8_t)end;
+	f->rec.file_id = st->file_id;
+	if (tt_record_pack(&st->pk, &f->rec) < 0) {
+		st->w->rc = -ENOMEM;
+		tt_log(TT_LOG_ERROR, "worker %u: out of memory encoding a record", st->w->id);
+	} else {
+		st->n_in_block++;
+		st->w->n_records++;
+	}
+	tt_flow_table_remove(&st->ft, f);
+	if (st->sbuf.size >= BLOCK_BYTES)
+		send_block(st);
+}
+
+static void sweep(struct wstate *st)
+{
+	struct tt_flow *f;
+
+	while ((f = tt_flow_table_oldest(&st->ft)) != NULL && is_expired(st, f))
+		finish(st, f, TT_END_IDLE);
+}
+
+static void flush_all(struct wstate *st, bool is_stop)
+{
+	struct tt_flow *f;
+
+	while ((f = tt_flow_table_oldest(&st->ft)) != NULL)
+		finish(st, f, is_stop ? TT_END_STOP : is_expired(st, f) ? TT_END_IDLE : TT_END_EOF);
+}
+
+static void start_flow(struct tt_flow *f, const struct tt_pkt *p, bool src_is_a, uint8_t flags)
+{
+	const uint8_t *l3 = p->l3;
+	size_t alen = (l3[0] >> 4) == 6 ? 16 : 4;
+	const uint8_t *src = l3 + (alen == 16 ? 8 : 12), *dst = src + alen;
+	/* A SYN-ACK first means we missed the SYN: its receiver initiated. */
+	bool is_reply = p->proto == 6 && (flags & 0x12) == 0x12;
+
+	f->is_init_a = is_reply ? !src_is_a : src_is_a;
+	memcpy(f->rec.src_ip, is_reply ? dst : src, alen);
+	memcpy(f->rec.dst_ip, is_reply ? src : dst, alen);
+	f->rec.src_port = is_reply ? p->dport : p->sport;
+	f->rec.dst_port = is_reply ? p->sport : p->dport;
+	f->rec.proto = p->proto;
+	f->rec.ip_version = alen == 16 ? 6 : 4;
+	f->rec.first_ts_ns = p->ts_ns;
+	f->rec.last_ts_ns = p->ts_ns;
+}
+
+static void on_packet(struct wstate *st, const struct tt_pkt *p)
+{
+	const uint8_t *l3 = p->l3;
+	size_t alen = (l3[0] >> 4) == 6 ? 16 : 4;
+	const uint8_t *src = l3 + (alen == 16 ? 8 : 12), *dst = src + alen;
+	bool has_l4 = p->l4_off != TT_NO_L4;
+	uint32_t hdr = p->proto == 6 ? 20 : 8, payload;
+	uint8_t flags = 0;
+	struct tt_flow_key k;
+	struct tt_flow *f;
+	bool src_is_a;
+	int dir;
+
+	if (p->proto == 6 && has_l4 && p->caplen >= (uint32_t)p->l4_off + 14) {
+		flags = l3[p->l4_off + 13];
+		hdr = (uint32_t)(l3[p->l4_off + 12] >> 4) * 4;
+	}
+	if (!has_l4)
+		hdr = 0; /* a later fragment is all payload */
+	payload = p->l4_len > hdr ? p->l4_len - hdr : 0;
+	src_is_a = tt_flow_key_make(&k, (uint8_t)(alen == 16 ? 6 : 4), p->proto, src, dst,
+		p->sport, p->dport);
+	f = tt_flow_table_find(&st->ft, &k, p->hash);
+	if (f && (is_expired(st, f) || p->ts_ns > f->rec.last_ts_ns + st->idle_ns)) {
+		finish(st, f, TT_END_IDLE);
+		f = NULL;
+	}
+	/* A fresh SYN on a closed connection starts a new one (port reuse). */
+	if (f && (flags & 0x12) == 0x02 &&
+		(f->rec.flags & (TT_FLOW_FIN_SEEN | TT_FLOW_RST_SEEN))) {
+		finish(st, f, TT_END_REUSE);
+		f = NULL;
+	}
+	if (!f) {
+		f = tt_flow_table_insert(&st->ft, &k, p->hash);
+		if (!f) {
+			st->w->rc = -ENOMEM;
+			return;
+		}
+		start_flow(f, p, src_is_a, flags);
+		if (st->ft.n_flows > st->w->n_max_flows)
+			st->w->n_max_flows = st->ft.n_flows;
+	} else {
+		tt_flow_table_touch(&st->ft, f);
+	}
+	dir = src_is_a == f->is_init_a ? TT_DIR_FWD : TT_DIR_REV;
+	f->rec.pkts[dir]++;
+	f->rec.bytes[dir] += p->wirelen;
+	f->rec.payload_bytes[dir] += payload;
+	f->rec.tcp_flags[dir] |= flags;
+	if ((flags & 0x12) == 0x02 && dir == TT_DIR_FWD)
+		f->rec.flags |= TT_FLOW_SYN_SEEN;
+	if (flags & 0x01)
+		f->rec.flags |= TT_FLOW_FIN_SEEN;
+	if (flags & 0x04)
+		f->rec.flags |= TT_FLOW_RST_SEEN;
+	if (!has_l4) {
+		f->rec.n_frags++;
+	} else {
+		uint32_t pay_off = p->l4_off + hdr;
+
+		if (p->caplen < p->l4_off + p->l4_len)
+			f->rec.flags |= TT_FLOW_TRUNCATED;
+		if (payload > 0 && f->rec.app[dir] == TT_APP_NONE && p->caplen > pay_off)
+			f->rec.app[dir] = (uint8_t)tt_inspect_first_payload(p->proto, p->sport,
+				p->dport, l3 + pay_off, p->caplen - pay_off);
+	}
+	if (p->ts_ns < f->rec.first_ts_ns)
+		f->rec.first_ts_ns = p->ts_ns;
+	if (p->ts_ns > f->rec.last_ts_ns)
+		f->rec.last_ts_ns = p->ts_ns;
+}
+
+void *tt_worker_main(void *arg)
+{
+	struct tt_worker *w = arg;
+	struct wstate st = { .w = w, .idle_ns = w->cfg->idle_timeout_ns };
+	struct tt_pkt burst[BURST];
+	struct tt_backoff b = { 0 };
+	bool is_done = false;
+
+	w->rc = tt_flow_table_init(&st.ft);
+	msgpack_sbuffer_init(&st.sbuf);
+	msgpack_packer_init(&st.pk, &st.sbuf, msgpack_sbuffer_write);
+	while (!is_done) {
+		uint32_t n = tt_ring_pop(w->in, burst, BURST);
+
+		if (n == 0) {
+			w->n_idle_waits++;
+			tt_backoff(&b);
+			continue;
+		}
+		b.n = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			const struct tt_pkt *p = &burst[i];
+
+			switch (p->kind) {
+			case TT_PKT_DATA:
+				w->n_pkts++;
+				if (w->rc == 0)
+					on_packet(&st, p);
+				break;
+			case TT_PKT_RELEASE:
+				tt_chunk_put((struct tt_chunk *)p->l3);
+				break;
+			case TT_PKT_TICK:
+				st.clock_ns = p->ts_ns;
+				sweep(&st);
+				break;
+			case TT_PKT_FILE_END: {
+				struct tt_rec_msg m = { .kind = TT_REC_FILE_DONE, .file_id = p->hash };
+
+				flush_all(&st, w->cfg->stop && atomic_load(w->cfg->stop));
+				send_block(&st);
+				send_msg(&st, &m);
+				st.file_id = p->hash + 1;
+				st.clock_ns = 0;
+				break;
+			}
+			case TT_PKT_STREAM_END: {
+				struct tt_rec_msg m = { .kind = TT_REC_WORKER_DONE };
+
+				flush_all(&st, false);
+				send_block(&st);
+				send_msg(&st, &m);
+				is_done = true;
+				break;
+			}
+			default:
+				TT_BUG_ON(1);
+			}
+		}
+	}
+	msgpack_sbuffer_destroy(&st.sbuf);
+	tt_flow_table_fini(&st.ft);
+	return NULL;
+}

@@ -1,0 +1,72 @@
+/* Workers: each owns a flow table and turns packet descriptors into flow records.
+ * Internal to src/workers and to the code that starts the pipeline (src/lib). */
+#ifndef TT_SRC_WORKERS_WORKERS_H
+#define TT_SRC_WORKERS_WORKERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tortrace/record.h"
+#include "../core/core.h"
+#include "../reader/reader.h"
+
+struct tt_config;
+
+/* ---- the flow table: open addressing, linear probing, backward-shift deletion ------
+ * Owned by one worker thread; no locking. Flows live in a slab indexed by uint32_t and
+ * are chained in least-recently-used order for idle expiry. */
+struct tt_flow {
+	struct tt_flow_key key;
+	struct tt_flow_record rec; /* initiator-oriented counters */
+	uint32_t hash;
+	uint32_t lru_prev, lru_next; /* slab indices + 1; 0 ends the list */
+	bool is_init_a;              /* the initiator is key.a */
+};
+
+struct tt_flow_table {
+	uint32_t *slots; /* slab index + 1, 0 = empty */
+	uint32_t mask;
+	struct tt_flow *flows;
+	uint32_t n_flows, cap_flows;
+	uint32_t free_head; /* free slab entries chained through lru_next */
+	uint32_t lru_head, lru_tail;
+	uint64_t n_max_flows;
+};
+
+int tt_flow_table_init(struct tt_flow_table *t);
+void tt_flow_table_fini(struct tt_flow_table *t);
+/* The flow with key k, or NULL. */
+struct tt_flow *tt_flow_table_find(struct tt_flow_table *t, const struct tt_flow_key *k,
+	uint32_t hash);
+/* A new zeroed flow with key k (not already present), at the LRU tail; NULL on -ENOMEM. */
+struct tt_flow *tt_flow_table_insert(struct tt_flow_table *t, const struct tt_flow_key *k,
+	uint32_t hash);
+void tt_flow_table_remove(struct tt_flow_table *t, struct tt_flow *f);
+/* Move f to the LRU tail (most recent). */
+void tt_flow_table_touch(struct tt_flow_table *t, struct tt_flow *f);
+/* The least recently used flow, or NULL when empty. */
+struct tt_flow *tt_flow_table_oldest(struct tt_flow_table *t);
+
+/* ---- first-payload inspector --------------------------------------------------------
+ * The place where protocol inspectors plug in: called with the first payload bytes of
+ * each direction of a flow. Returns an enum tt_app. */
+unsigned tt_inspect_first_payload(uint8_t proto, uint16_t sport, uint16_t dport,
+	const uint8_t *payload, uint32_t len);
+
+/* ---- the worker thread ---------------------------------------------------------------- */
+
+struct tt_worker {
+	/* set before start */
+	const struct tt_config *cfg;
+	unsigned id;
+	struct tt_ring *in;  /* consumer side: from the reader */
+	struct tt_ring *out; /* producer side: to the aggregator */
+	/* written by the worker, read by main after join */
+	uint64_t n_pkts, n_records, n_max_flows, n_idle_waits;
+	int rc;
+};
+
+/* Thread entry: until TT_PKT_STREAM_END. */
+void *tt_worker_main(void *arg);
+
+#endif /* TT_SRC_WORKERS_WORKERS_H */
