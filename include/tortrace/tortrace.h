@@ -31,7 +31,8 @@ struct tt_config {
 	const char *command_line; /* recorded in the report's provenance, or NULL */
 	unsigned n_workers;       /* 0: online CPUs */
 	uint32_t ring_slots;      /* descriptors per reader→worker ring, a power of two */
-	uint64_t idle_timeout_ns; /* a flow idle this long in packet time ends */
+	uint64_t tcp_timeout_ns;  /* a TCP flow idle this long in packet time ends */
+	uint64_t udp_timeout_ns;  /* the same for UDP */
 	bool is_quiet;            /* no progress bar, only errors on stderr */
 	bool show_progress;       /* draw the progress bar (the CLI sets it on a terminal) */
 	/* Set by a signal handler to stop early: the pipeline drains and the report is
@@ -39,7 +40,8 @@ struct tt_config {
 	const atomic_bool *stop;
 };
 
-/* Fill *cfg with defaults (workers 0 = online CPUs, idle timeout 300 s, ring 4096). */
+/* Fill *cfg with defaults (workers 0 = online CPUs, TCP idle timeout 3600 s, UDP 300 s,
+ * ring 4096). */
 void tt_config_defaults(struct tt_config *cfg);
 
 /* Run one analysis with cfg. Any thread; blocks until the report is written.

@@ -173,8 +173,10 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_arr_end(&j);
 	tt_json_key(&j, "filter");
 	tt_json_str(&j, cfg->bpf);
-	tt_json_key(&j, "idle_timeout_s");
-	tt_json_num(&j, (double)cfg->idle_timeout_ns / 1e9, 3);
+	tt_json_key(&j, "tcp_timeout_s");
+	tt_json_num(&j, (double)cfg->tcp_timeout_ns / 1e9, 3);
+	tt_json_key(&j, "udp_timeout_s");
+	tt_json_num(&j, (double)cfg->udp_timeout_ns / 1e9, 3);
 	tt_json_obj_end(&j);
 
 	tt_json_key(&j, "totals");

@@ -32,7 +32,8 @@ static const char usage_text[] =
 	"  -o, --out DIR            write report.json and flows.msgpack here (default: tortrace-out)\n"
 	"  -j, --jobs N             worker threads (default: online CPUs)\n"
 	"  -f, --filter EXPR        only packets matching this libpcap filter expression\n"
-	"      --idle-timeout SEC   end a flow idle this long in packet time (default: 300)\n"
+	"      --tcp-timeout SEC    end a TCP flow idle this long in packet time (default: 3600)\n"
+	"      --udp-timeout SEC    the same for UDP (default: 300)\n"
 	"      --ring-slots N       descriptors per reader-to-worker ring, a power of two\n"
 	"                           (default: 4096)\n"
 	"      --progress           draw the progress bar even when stderr is not a terminal\n"
@@ -83,12 +84,13 @@ static char *join_argv(int argc, char **argv)
 
 static int cmd_analyze(int argc, char **argv)
 {
-	enum { OPT_IDLE = 256, OPT_RING, OPT_PROGRESS, OPT_NO_PROGRESS };
+	enum { OPT_TCP_TIMEOUT = 256, OPT_UDP_TIMEOUT, OPT_RING, OPT_PROGRESS, OPT_NO_PROGRESS };
 	static const struct option opts[] = {
 		{ "out", required_argument, NULL, 'o' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "filter", required_argument, NULL, 'f' },
-		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+		{ "tcp-timeout", required_argument, NULL, OPT_TCP_TIMEOUT },
+		{ "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
 		{ "ring-slots", required_argument, NULL, OPT_RING },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
@@ -119,12 +121,17 @@ static int cmd_analyze(int argc, char **argv)
 		case 'f':
 			cfg.bpf = optarg;
 			break;
-		case OPT_IDLE:
+		case OPT_TCP_TIMEOUT:
+		case OPT_UDP_TIMEOUT:
 			if (parse_uint(optarg, 10u * 365 * 86400, &v) < 0 || v == 0) {
-				fprintf(stderr, "tortrace: --idle-timeout takes whole seconds > 0\n");
+				fprintf(stderr, "tortrace: --%s-timeout takes whole seconds > 0\n",
+					c == OPT_TCP_TIMEOUT ? "tcp" : "udp");
 				goto usage_err;
 			}
-			cfg.idle_timeout_ns = v * 1000000000ull;
+			if (c == OPT_TCP_TIMEOUT)
+				cfg.tcp_timeout_ns = v * 1000000000ull;
+			else
+				cfg.udp_timeout_ns = v * 1000000000ull;
 			break;
 		case OPT_RING:
 			if (parse_uint(optarg, 1u << 24, &v) < 0 || v < 64 || (v & (v - 1))) {

@@ -27,7 +27,10 @@ void tt_config_defaults(struct tt_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ring_slots = 4096;
-	cfg->idle_timeout_ns = 300ull * 1000000000u;
+	/* Suricata's established-TCP and UDP timeouts: long-lived TCP connections with
+	 * keepalives every few minutes stay one flow. */
+	cfg->tcp_timeout_ns = 3600ull * 1000000000u;
+	cfg->udp_timeout_ns = 300ull * 1000000000u;
 }
 
 static int mkdir_p(const char *dir)

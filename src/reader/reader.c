@@ -25,7 +25,7 @@
 #define BATCH         32
 #define FRAG_SLOTS    4096
 #define MAX_FILTERS   8
-#define TICK_NS       1000000000ull
+#define TICK_NS       1000000000ull /* granularity of the packet clock sent to workers */
 #define STOP_CHECK    1024
 
 struct frag_slot {
@@ -275,7 +275,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 	struct tt_capture cap;
 	struct tt_frame f;
 	uint64_t done_before = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
-	uint64_t next_tick = 0, clock = 0, first_bad_link = 0, n = 0;
+	uint64_t clock = 0, first_bad_link = 0, n = 0;
 	int rc;
 
 	fs->format = -1;
@@ -298,14 +298,14 @@ static void read_file(struct rstate *st, uint32_t file_id)
 		if (rc <= 0)
 			break;
 		handle_frame(st, fs, &f, off, &first_bad_link);
-		if (f.ts_ns > clock) {
-			clock = f.ts_ns;
-			if (clock >= next_tick) {
-				struct tt_pkt t = { .ts_ns = clock, .kind = TT_PKT_TICK };
+		/* The packet clock moves in steps of a second, backwards too: a capture
+		 * whose time jumps back (files concatenated out of order) must not make
+		 * every flow after the jump look idle. */
+		if (n == 0 || f.ts_ns >= clock + TICK_NS || f.ts_ns + TICK_NS <= clock) {
+			struct tt_pkt t = { .ts_ns = f.ts_ns, .kind = TT_PKT_TICK };
 
-				broadcast(st, &t);
-				next_tick = clock + TICK_NS;
-			}
+			clock = f.ts_ns;
+			broadcast(st, &t);
 		}
 		if (++n % STOP_CHECK == 0) {
 			atomic_store_explicit(&r->progress_bytes,

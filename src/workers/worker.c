@@ -5,7 +5,9 @@
  * the same point of the input: a flow ends as idle when its last packet is older than the
  * timeout at that clock, or when its next packet comes later than the timeout. Both rules
  * depend only on the input, never on which other flows share this worker, so the records
- * are the same for any -j. Sweeping the LRU list at a TICK only frees memory early.
+ * are the same for any -j. Sweeping the LRU list at a TICK only frees memory early (when
+ * capture time runs backwards the list is not in time order, and the sweep stops at the
+ * first flow that is not idle: memory comes back later, results are the same).
  */
 #include "workers.h"
 
@@ -26,7 +28,7 @@ struct wstate {
 	uint32_t n_in_block;
 	uint32_t file_id;
 	uint64_t clock_ns; /* the last TICK's packet clock */
-	uint64_t idle_ns;
+	uint64_t idle_ns[2]; /* [0] TCP, [1] UDP */
 };
 
 static void send_msg(struct wstate *st, const struct tt_rec_msg *m)
@@ -47,9 +49,14 @@ static void send_block(struct wstate *st)
 	st->n_in_block = 0;
 }
 
+static uint64_t idle_ns(const struct wstate *st, const struct tt_flow *f)
+{
+	return st->idle_ns[f->rec.proto != 6];
+}
+
 static bool is_expired(const struct wstate *st, const struct tt_flow *f)
 {
-	return f->rec.last_ts_ns + st->idle_ns < st->clock_ns;
+	return f->rec.last_ts_ns + idle_ns(st, f) < st->clock_ns;
 }
 
 static void finish(struct wstate *st, struct tt_flow *f, unsigned end)
@@ -111,6 +118,7 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 	bool has_l4 = p->l4_off != TT_NO_L4;
 	uint32_t hdr = p->proto == 6 ? 20 : 8, payload;
 	uint8_t flags = 0;
+	uint32_t seq = 0;
 	struct tt_flow_key k;
 	struct tt_flow *f;
 	bool src_is_a;
@@ -119,6 +127,8 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 	if (p->proto == 6 && has_l4 && p->caplen >= (uint32_t)p->l4_off + 14) {
 		flags = l3[p->l4_off + 13];
 		hdr = (uint32_t)(l3[p->l4_off + 12] >> 4) * 4;
+		seq = (uint32_t)l3[p->l4_off + 4] << 24 | (uint32_t)l3[p->l4_off + 5] << 16 |
+			(uint32_t)l3[p->l4_off + 6] << 8 | l3[p->l4_off + 7];
 	}
 	if (!has_l4)
 		hdr = 0; /* a later fragment is all payload */
@@ -126,13 +136,15 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 	src_is_a = tt_flow_key_make(&k, (uint8_t)(alen == 16 ? 6 : 4), p->proto, src, dst,
 		p->sport, p->dport);
 	f = tt_flow_table_find(&st->ft, &k, p->hash);
-	if (f && (is_expired(st, f) || p->ts_ns > f->rec.last_ts_ns + st->idle_ns)) {
+	if (f && (is_expired(st, f) || p->ts_ns > f->rec.last_ts_ns + idle_ns(st, f))) {
 		finish(st, f, TT_END_IDLE);
 		f = NULL;
 	}
-	/* A fresh SYN on a closed connection starts a new one (port reuse). */
+	/* A new SYN on a closed connection starts a new one (port reuse); a retransmitted
+	 * SYN (same initial sequence number, e.g. retries answered by RST) does not. */
 	if (f && (flags & 0x12) == 0x02 &&
-		(f->rec.flags & (TT_FLOW_FIN_SEEN | TT_FLOW_RST_SEEN))) {
+		(f->rec.flags & (TT_FLOW_FIN_SEEN | TT_FLOW_RST_SEEN)) &&
+		!(f->has_isn && f->isn == seq)) {
 		finish(st, f, TT_END_REUSE);
 		f = NULL;
 	}
@@ -153,8 +165,13 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 	f->rec.bytes[dir] += p->wirelen;
 	f->rec.payload_bytes[dir] += payload;
 	f->rec.tcp_flags[dir] |= flags;
-	if ((flags & 0x12) == 0x02 && dir == TT_DIR_FWD)
+	if ((flags & 0x12) == 0x02 && dir == TT_DIR_FWD) {
 		f->rec.flags |= TT_FLOW_SYN_SEEN;
+		if (!f->has_isn) {
+			f->has_isn = true;
+			f->isn = seq;
+		}
+	}
 	if (flags & 0x01)
 		f->rec.flags |= TT_FLOW_FIN_SEEN;
 	if (flags & 0x04)
@@ -179,7 +196,8 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 void *tt_worker_main(void *arg)
 {
 	struct tt_worker *w = arg;
-	struct wstate st = { .w = w, .idle_ns = w->cfg->idle_timeout_ns };
+	struct wstate st = { .w = w,
+		.idle_ns = { w->cfg->tcp_timeout_ns, w->cfg->udp_timeout_ns } };
 	struct tt_pkt burst[BURST];
 	struct tt_backoff b = { 0 };
 	bool is_done = false;

@@ -21,6 +21,8 @@ struct tt_flow {
 	uint32_t hash;
 	uint32_t lru_prev, lru_next; /* slab indices + 1; 0 ends the list */
 	bool is_init_a;              /* the initiator is key.a */
+	bool has_isn;                /* isn holds the sequence number of the first SYN */
+	uint32_t isn;
 };
 
 struct tt_flow_table {

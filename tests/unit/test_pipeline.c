@@ -1,0 +1,187 @@
+/* The whole pipeline through the public API: results do not depend on the number of
+ * workers, bad files are reported and do not stop the run, outputs are complete. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <criterion/criterion.h>
+
+#include "tortrace/tortrace.h"
+#include "../../src/core/core.h"
+#include "testutil.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = tt_test_tmpdir();
+	tt_log_set_level(-1); /* the bad files below would print errors */
+}
+
+static void teardown(void)
+{
+	tt_test_rmrf(dir);
+	free(dir);
+}
+
+TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 60);
+
+/* A capture with many interleaved TCP and UDP flows, v4 and v6, some port reuse. */
+static void make_mix(struct tbuf *b, unsigned n_flows, unsigned rounds)
+{
+	struct tbuf f = { 0 };
+
+	tb_pcap_header(b, 0xa1b2c3d4u, 1, 65535, false);
+	for (unsigned r = 0; r < rounds; r++) {
+		for (unsigned i = 0; i < n_flows; i++) {
+			struct tpkt p = { .is_v6 = i % 5 == 0, .proto = i % 3 ? 6 : 17,
+				.src = (uint8_t)(i % 200), .dst = (uint8_t)(200 + i % 50),
+				.sport = (uint16_t)(30000 + i), .dport = i % 2 ? 443 : 9001,
+				.flags = r == 0 ? 0x02 : r + 1 == rounds ? 0x11 : 0x18,
+				.seq = i, .payload = (uint16_t)((i * 37 + r * 11) % 1400) };
+			bool rev = r % 2 == 1;
+
+			if (rev) { /* the reply direction */
+				uint8_t t = p.src;
+				uint16_t tp = p.sport;
+
+				p.src = p.dst;
+				p.dst = t;
+				p.sport = p.dport;
+				p.dport = tp;
+				if (r == 1)
+					p.flags = 0x12;
+			}
+			f.n = 0;
+			tb_eth(&f, p.is_v6 ? 0x86dd : 0x0800, i % 7 == 0);
+			tb_ip(&f, &p);
+			tb_pcap_record(b, 1700000000u + r, i, &f, 0, false);
+		}
+	}
+	tb_free(&f);
+}
+
+static char *run(const char *const *paths, size_t n, unsigned workers, const char *out,
+	int *status)
+{
+	struct tt_config cfg;
+	char *path, *report;
+	size_t len;
+
+	tt_config_defaults(&cfg);
+	cfg.paths = paths;
+	cfg.n_paths = n;
+	cfg.out_dir = out;
+	cfg.n_workers = workers;
+	cfg.ring_slots = 64; /* small rings: exercise waiting */
+	cfg.is_quiet = true;
+	*status = tt_analyze(&cfg);
+	len = strlen(out) + 16;
+	path = malloc(len);
+	snprintf(path, len, "%s/report.json", out);
+	report = tt_test_slurp(path, NULL);
+	free(path);
+	cr_assert(report, "no report in %s", out);
+	*strstr(report, "\"run\":") = '\0'; /* timing: the only part allowed to differ */
+	return report;
+}
+
+static char *join2(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = malloc(n);
+
+	snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+Test(pipeline, results_do_not_depend_on_worker_count)
+{
+	struct tbuf b = { 0 };
+	char *in, *out1, *out4, *r1, *r4, *f1, *f4, *p1, *p4;
+	size_t n1, n4;
+	int st1, st4;
+
+	make_mix(&b, 3000, 6);
+	in = tt_test_write(dir, "mix.pcap", b.p, b.n);
+	out1 = join2(dir, "out1");
+	out4 = join2(dir, "out4");
+	r1 = run((const char *const *)&in, 1, 1, out1, &st1);
+	r4 = run((const char *const *)&in, 1, 4, out4, &st4);
+	cr_expect_eq(st1, TT_STATUS_OK);
+	cr_expect_eq(st4, TT_STATUS_OK);
+	cr_expect_str_eq(r1, r4);
+	cr_expect(strstr(r1, "\"flows\": 3000,") != NULL, "%s", r1);
+	cr_expect(strstr(r1, "\"packets\": 18000,") != NULL);
+	p1 = join2(out1, "flows.msgpack");
+	p4 = join2(out4, "flows.msgpack");
+	f1 = tt_test_slurp(p1, &n1);
+	f4 = tt_test_slurp(p4, &n4);
+	cr_assert(f1 && f4);
+	cr_expect_eq(n1, n4);
+	cr_expect_eq(memcmp(f1, f4, n1), 0, "flows.msgpack differs between -j 1 and -j 4");
+	free(in), free(out1), free(out4), free(r1), free(r4), free(f1), free(f4), free(p1),
+		free(p4);
+	tb_free(&b);
+}
+
+Test(pipeline, bad_files_are_reported_and_the_rest_is_analysed)
+{
+	struct tbuf good = { 0 }, cut = { 0 };
+	char *sub = join2(dir, "in"), *out = join2(dir, "out"), *report;
+	const char *paths[2];
+	int status;
+
+	make_mix(&good, 10, 4);
+	make_mix(&cut, 10, 4);
+	cut.n -= 30; /* the last record is cut */
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	free(tt_test_write(sub, "a-good.pcap", good.p, good.n));
+	free(tt_test_write(sub, "b-cut.pcap", cut.p, cut.n));
+	free(tt_test_write(sub, "c-junk.txt", "not a capture at all\n", 21));
+	free(tt_test_write(sub, "d-empty.pcap", "", 0));
+	paths[0] = sub;
+	paths[1] = "/nonexistent/capture.pcap";
+	report = run(paths, 2, 2, out, &status);
+	cr_expect_eq(status, TT_STATUS_PARTIAL);
+	cr_expect(strstr(report, "\"files\": 5,") != NULL, "%s", report);
+	cr_expect(strstr(report, "\"files_failed\": 4,") != NULL, "%s", report);
+	cr_expect(strstr(report, "truncated record: ") != NULL, "%s", report);
+	cr_expect(strstr(report, "not a capture file") != NULL);
+	cr_expect(strstr(report, "empty file at byte offset 0") != NULL);
+	cr_expect(strstr(report, "cannot open: No such file or directory") != NULL);
+	/* 40 good packets and 39 kept from the cut file; 10 flows each */
+	cr_expect(strstr(report, "\"packets\": 79,") != NULL, "%s", report);
+	cr_expect(strstr(report, "\"flows\": 20,") != NULL, "%s", report);
+	cr_expect(strstr(report, "\"partial\": true") != NULL);
+	free(sub), free(out), free(report);
+	tb_free(&good);
+	tb_free(&cut);
+}
+
+Test(pipeline, filter_keeps_only_matching_packets)
+{
+	struct tbuf b = { 0 };
+	char *in, *out = join2(dir, "out"), *report;
+	struct tt_config cfg;
+
+	make_mix(&b, 30, 2);
+	in = tt_test_write(dir, "mix.pcap", b.p, b.n);
+	tt_config_defaults(&cfg);
+	cfg.paths = (const char *const *)&in;
+	cfg.n_paths = 1;
+	cfg.out_dir = out;
+	cfg.is_quiet = true;
+	cfg.bpf = "udp";
+	cr_expect_eq(tt_analyze(&cfg), TT_STATUS_OK);
+	report = tt_test_slurp(strcat(strcpy(malloc(strlen(out) + 16), out), "/report.json"), NULL);
+	/* 10 of 30 flows are UDP, 2 of them VLAN-tagged, which plain "udp" does not match
+	 * (BPF needs "vlan and udp"): 8 flows, 16 packets kept, 44 filtered out. */
+	cr_expect(strstr(report, "\"flows\": 8,") != NULL, "%s", report);
+	cr_expect(strstr(report, "\"filtered_out\": 44,") != NULL, "%s", report);
+	cfg.bpf = "this is not a filter";
+	cr_expect_eq(tt_analyze(&cfg), TT_STATUS_USAGE);
+	free(in), free(out), free(report);
+	tb_free(&b);
+}
