@@ -44,13 +44,13 @@ struct tt_flow_record {
 	uint8_t src_ip[16]; /* initiator; IPv4 uses the first 4 bytes */
 	uint8_t dst_ip[16];
 	uint16_t src_port, dst_port;
-	uint8_t proto;      /* 6 TCP, 17 UDP */
-	uint8_t ip_version; /* 4 or 6 */
-	uint8_t tcp_flags[2]; /* OR of the TCP flags seen, per direction */
-	uint8_t end;        /* enum tt_flow_end */
-	uint8_t app[2];     /* enum tt_app: first payload's protocol, per direction */
-	uint32_t flags;     /* TT_FLOW_* */
-	uint32_t file_id;   /* index into the run's list of files */
+	uint8_t proto;                    /* 6 TCP, 17 UDP */
+	uint8_t ip_version;               /* 4 or 6 */
+	uint8_t tcp_flags[2];             /* OR of the TCP flags seen, per direction */
+	uint8_t end;                      /* enum tt_flow_end */
+	uint8_t app[2];                   /* enum tt_app: first payload's protocol, per direction */
+	uint32_t flags;                   /* TT_FLOW_* */
+	uint32_t file_id;                 /* index into the run's list of files */
 	uint64_t first_ts_ns, last_ts_ns; /* Unix time, nanoseconds */
 	uint64_t pkts[2], bytes[2];       /* frames and frame bytes on the wire, per direction */
 	uint64_t payload_bytes[2];        /* TCP/UDP payload bytes per direction */

@@ -75,7 +75,7 @@ struct tt_run_info {
 
 /* Write report.json for the run to f. Returns 0 or -EIO. */
 int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_stats *files,
-	size_t n_files, const struct tt_aggregator *agg, const struct tt_run_info *run);
+    size_t n_files, const struct tt_aggregator *agg, const struct tt_run_info *run);
 
 /* ---- export -------------------------------------------------------------------------------- */
 

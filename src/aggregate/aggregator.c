@@ -113,9 +113,9 @@ static void write_file(struct astate *st, size_t id)
 void *tt_aggregator_main(void *arg)
 {
 	struct tt_aggregator *a = arg;
-	struct astate st = { .a = a };
+	struct astate st = {.a = a};
 	struct tt_rec_msg burst[BURST];
-	struct tt_backoff b = { 0 };
+	struct tt_backoff b = {0};
 	unsigned n_workers_done = 0;
 
 	st.files = calloc(a->n_files ? a->n_files : 1, sizeof(*st.files));

@@ -32,9 +32,9 @@ static int read_header(const msgpack_object *o, struct header *h)
 			continue;
 		if (k->via.str.size == 4 && memcmp(k->via.str.ptr, "type", 4) == 0)
 			is_flows = v->type == MSGPACK_OBJECT_STR && v->via.str.size == 14 &&
-				memcmp(v->via.str.ptr, "tortrace.flows", 14) == 0;
+				   memcmp(v->via.str.ptr, "tortrace.flows", 14) == 0;
 		if (k->via.str.size == 5 && memcmp(k->via.str.ptr, "files", 5) == 0 &&
-			v->type == MSGPACK_OBJECT_ARRAY) {
+		    v->type == MSGPACK_OBJECT_ARRAY) {
 			h->files = calloc(v->via.array.size + 1, sizeof(*h->files));
 			if (!h->files)
 				return -ENOMEM;
@@ -59,9 +59,9 @@ static const char *proto_name(uint8_t p)
 }
 
 static const char *const csv_header =
-	"file,proto,src_ip,src_port,dst_ip,dst_port,first_ts,last_ts,duration_s,packets,bytes,"
-	"pkts_fwd,pkts_rev,bytes_fwd,bytes_rev,payload_fwd,payload_rev,tcp_flags_fwd,"
-	"tcp_flags_rev,app_fwd,app_rev,end,syn_seen,truncated,fragments\n";
+    "file,proto,src_ip,src_port,dst_ip,dst_port,first_ts,last_ts,duration_s,packets,bytes,"
+    "pkts_fwd,pkts_rev,bytes_fwd,bytes_rev,payload_fwd,payload_rev,tcp_flags_fwd,"
+    "tcp_flags_rev,app_fwd,app_rev,end,syn_seen,truncated,fragments\n";
 
 static void csv_field(FILE *out, const char *s)
 {
@@ -78,8 +78,8 @@ static void csv_field(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void print_flow(const struct tt_flow_record *r, const struct header *h, int format,
-	FILE *out)
+static void print_flow(
+    const struct tt_flow_record *r, const struct header *h, int format, FILE *out)
 {
 	char src[48], dst[48];
 	const char *file = r->file_id < h->n_files ? h->files[r->file_id] : "";
@@ -90,18 +90,17 @@ static void print_flow(const struct tt_flow_record *r, const struct header *h, i
 	if (format == TT_EXPORT_CSV) {
 		csv_field(out, file);
 		fprintf(out,
-			",%s,%s,%u,%s,%u,%" PRIu64 ".%06" PRIu64 ",%" PRIu64 ".%06" PRIu64
-			",%" PRIu64 ".%06" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%s,%s,%s,%d,%d,%" PRIu64
-			"\n",
-			proto_name(r->proto), src, r->src_port, dst, r->dst_port,
-			r->first_ts_ns / 1000000000u, r->first_ts_ns % 1000000000u / 1000u,
-			r->last_ts_ns / 1000000000u, r->last_ts_ns % 1000000000u / 1000u,
-			dur / 1000000000u, dur % 1000000000u / 1000u, r->pkts[0] + r->pkts[1],
-			r->bytes[0] + r->bytes[1], r->pkts[0], r->pkts[1], r->bytes[0], r->bytes[1],
-			r->payload_bytes[0], r->payload_bytes[1], r->tcp_flags[0], r->tcp_flags[1],
-			tt_app_name(r->app[0]), tt_app_name(r->app[1]), tt_end_name(r->end),
-			!!(r->flags & TT_FLOW_SYN_SEEN), !!(r->flags & TT_FLOW_TRUNCATED), r->n_frags);
+		    ",%s,%s,%u,%s,%u,%" PRIu64 ".%06" PRIu64 ",%" PRIu64 ".%06" PRIu64 ",%" PRIu64
+		    ".%06" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+		    ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%s,%s,%s,%d,%d,%" PRIu64 "\n",
+		    proto_name(r->proto), src, r->src_port, dst, r->dst_port,
+		    r->first_ts_ns / 1000000000u, r->first_ts_ns % 1000000000u / 1000u,
+		    r->last_ts_ns / 1000000000u, r->last_ts_ns % 1000000000u / 1000u,
+		    dur / 1000000000u, dur % 1000000000u / 1000u, r->pkts[0] + r->pkts[1],
+		    r->bytes[0] + r->bytes[1], r->pkts[0], r->pkts[1], r->bytes[0], r->bytes[1],
+		    r->payload_bytes[0], r->payload_bytes[1], r->tcp_flags[0], r->tcp_flags[1],
+		    tt_app_name(r->app[0]), tt_app_name(r->app[1]), tt_end_name(r->end),
+		    !!(r->flags & TT_FLOW_SYN_SEEN), !!(r->flags & TT_FLOW_TRUNCATED), r->n_frags);
 		return;
 	}
 	{
@@ -168,7 +167,7 @@ int tt_export(const char *path, int format, FILE *out)
 {
 	msgpack_unpacker up;
 	msgpack_unpacked u;
-	struct header h = { 0 };
+	struct header h = {0};
 	uint64_t n_obj = 0;
 	FILE *in = fopen(path, "rb");
 	int rc = 0;
@@ -202,7 +201,7 @@ int tt_export(const char *path, int format, FILE *out)
 			if (tt_record_unpack(&u.data, &r) < 0) {
 				rc = -EBADMSG;
 				tt_log(TT_LOG_ERROR, "%s: record %" PRIu64 " is not a flow record",
-					path, n_obj - 1);
+				    path, n_obj - 1);
 				break;
 			}
 			print_flow(&r, &h, format, out);
@@ -211,7 +210,7 @@ int tt_export(const char *path, int format, FILE *out)
 		if (ur != MSGPACK_UNPACK_CONTINUE) {
 			rc = -EBADMSG;
 			tt_log(TT_LOG_ERROR, "%s: corrupt msgpack after record %" PRIu64, path,
-				n_obj ? n_obj - 1 : 0);
+			    n_obj ? n_obj - 1 : 0);
 			break;
 		}
 		if (!msgpack_unpacker_reserve_buffer(&up, 1 << 16)) {
@@ -227,8 +226,8 @@ int tt_export(const char *path, int format, FILE *out)
 			} else if (msgpack_unpacker_message_size(&up) > 0 || n_obj == 0) {
 				rc = -EBADMSG;
 				tt_log(TT_LOG_ERROR, "%s: %s after record %" PRIu64, path,
-					n_obj ? "truncated" : "empty, not a tortrace flows file",
-					n_obj ? n_obj - 1 : 0);
+				    n_obj ? "truncated" : "empty, not a tortrace flows file",
+				    n_obj ? n_obj - 1 : 0);
 			}
 			break;
 		}

@@ -9,8 +9,8 @@
 #include "tortrace/tortrace.h"
 
 /* Defined here to avoid a dependency on the reader's header for three names. */
-static const char *const format_names[] = { "pcap", "pcap-ns", "pcapng" };
-static const char *const comp_names[] = { "none", "none", "gzip", "zstd" };
+static const char *const format_names[] = {"pcap", "pcap-ns", "pcapng"};
+static const char *const comp_names[] = {"none", "none", "gzip", "zstd"};
 
 struct sums {
 	uint64_t n_pkts, n_bytes, n_cap_bytes, n_ipv4, n_ipv6, n_non_ip, n_truncated;
@@ -140,10 +140,10 @@ static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
 }
 
 int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_stats *files,
-	size_t n_files, const struct tt_aggregator *agg, const struct tt_run_info *run)
+    size_t n_files, const struct tt_aggregator *agg, const struct tt_run_info *run)
 {
 	struct sums *s = calloc(1, sizeof(*s));
-	struct tt_file_stats all = { 0 };
+	struct tt_file_stats all = {0};
 	struct tt_json j;
 	char when[40];
 
@@ -230,8 +230,8 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_key(&j, "elapsed_s");
 	tt_json_num(&j, (double)run->elapsed_ns / 1e9, 3);
 	tt_json_key(&j, "throughput_mb_s");
-	tt_json_num(&j, run->elapsed_ns ? (double)s->n_cap_bytes * 1e3 / (double)run->elapsed_ns : 0,
-		1);
+	tt_json_num(
+	    &j, run->elapsed_ns ? (double)s->n_cap_bytes * 1e3 / (double)run->elapsed_ns : 0, 1);
 	tt_json_key(&j, "workers");
 	tt_json_u64(&j, run->n_workers);
 	tt_json_key(&j, "peak_rss_anon_bytes");

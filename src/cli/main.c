@@ -21,29 +21,29 @@ static void on_sigint(int sig)
 }
 
 static const char usage_text[] =
-	"usage: tortrace <command> [options]\n"
-	"\n"
-	"commands:\n"
-	"  analyze [options] PATH...   analyse capture files, folders (recursively) and globs\n"
-	"  export --jsonl|--csv FILE   print the flows of OUT/flows.msgpack, one per line\n"
-	"  version                     print the version\n"
-	"\n"
-	"analyze options:\n"
-	"  -o, --out DIR            write report.json and flows.msgpack here (default: tortrace-out)\n"
-	"  -j, --jobs N             worker threads (default: online CPUs)\n"
-	"  -f, --filter EXPR        only packets matching this libpcap filter expression\n"
-	"      --tcp-timeout SEC    end a TCP flow idle this long in packet time (default: 3600)\n"
-	"      --udp-timeout SEC    the same for UDP (default: 300)\n"
-	"      --ring-slots N       descriptors per reader-to-worker ring, a power of two\n"
-	"                           (default: 4096)\n"
-	"      --progress           draw the progress bar even when stderr is not a terminal\n"
-	"      --no-progress        never draw it (default: drawn on a terminal)\n"
-	"  -q, --quiet              only errors on stderr\n"
-	"  -v, --verbose            more on stderr (twice: debug)\n"
-	"\n"
-	"Inputs: pcap (microsecond or nanosecond, either byte order), pcapng, each optionally\n"
-	"gzip- or zstd-compressed. Exit status: 0 every input was read, 1 some input failed or\n"
-	"the run was interrupted (the report says which), 2 usage error.\n";
+    "usage: tortrace <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  analyze [options] PATH...   analyse capture files, folders (recursively) and globs\n"
+    "  export --jsonl|--csv FILE   print the flows of OUT/flows.msgpack, one per line\n"
+    "  version                     print the version\n"
+    "\n"
+    "analyze options:\n"
+    "  -o, --out DIR            write report.json and flows.msgpack here (default: tortrace-out)\n"
+    "  -j, --jobs N             worker threads (default: online CPUs)\n"
+    "  -f, --filter EXPR        only packets matching this libpcap filter expression\n"
+    "      --tcp-timeout SEC    end a TCP flow idle this long in packet time (default: 3600)\n"
+    "      --udp-timeout SEC    the same for UDP (default: 300)\n"
+    "      --ring-slots N       descriptors per reader-to-worker ring, a power of two\n"
+    "                           (default: 4096)\n"
+    "      --progress           draw the progress bar even when stderr is not a terminal\n"
+    "      --no-progress        never draw it (default: drawn on a terminal)\n"
+    "  -q, --quiet              only errors on stderr\n"
+    "  -v, --verbose            more on stderr (twice: debug)\n"
+    "\n"
+    "Inputs: pcap (microsecond or nanosecond, either byte order), pcapng, each optionally\n"
+    "gzip- or zstd-compressed. Exit status: 0 every input was read, 1 some input failed or\n"
+    "the run was interrupted (the report says which), 2 usage error.\n";
 
 static void usage(FILE *f)
 {
@@ -86,18 +86,18 @@ static int cmd_analyze(int argc, char **argv)
 {
 	enum { OPT_TCP_TIMEOUT = 256, OPT_UDP_TIMEOUT, OPT_RING, OPT_PROGRESS, OPT_NO_PROGRESS };
 	static const struct option opts[] = {
-		{ "out", required_argument, NULL, 'o' },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "filter", required_argument, NULL, 'f' },
-		{ "tcp-timeout", required_argument, NULL, OPT_TCP_TIMEOUT },
-		{ "udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT },
-		{ "ring-slots", required_argument, NULL, OPT_RING },
-		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"out", required_argument, NULL, 'o'},
+	    {"jobs", required_argument, NULL, 'j'},
+	    {"filter", required_argument, NULL, 'f'},
+	    {"tcp-timeout", required_argument, NULL, OPT_TCP_TIMEOUT},
+	    {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
+	    {"ring-slots", required_argument, NULL, OPT_RING},
+	    {"progress", no_argument, NULL, OPT_PROGRESS},
+	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tt_config cfg;
 	unsigned long long v;
@@ -125,7 +125,7 @@ static int cmd_analyze(int argc, char **argv)
 		case OPT_UDP_TIMEOUT:
 			if (parse_uint(optarg, 10u * 365 * 86400, &v) < 0 || v == 0) {
 				fprintf(stderr, "tortrace: --%s-timeout takes whole seconds > 0\n",
-					c == OPT_TCP_TIMEOUT ? "tcp" : "udp");
+				    c == OPT_TCP_TIMEOUT ? "tcp" : "udp");
 				goto usage_err;
 			}
 			if (c == OPT_TCP_TIMEOUT)
@@ -135,8 +135,9 @@ static int cmd_analyze(int argc, char **argv)
 			break;
 		case OPT_RING:
 			if (parse_uint(optarg, 1u << 24, &v) < 0 || v < 64 || (v & (v - 1))) {
-				fprintf(stderr, "tortrace: --ring-slots takes a power of two from 64 "
-						"to 16777216\n");
+				fprintf(stderr,
+				    "tortrace: --ring-slots takes a power of two from 64 "
+				    "to 16777216\n");
 				goto usage_err;
 			}
 			cfg.ring_slots = (uint32_t)v;
@@ -197,7 +198,7 @@ static int cmd_export(int argc, char **argv)
 			return TT_STATUS_USAGE;
 		} else if (i == argc - 1 && format >= 0) {
 			return tt_export(argv[i], format, stdout) < 0 ? TT_STATUS_PARTIAL
-								       : TT_STATUS_OK;
+								      : TT_STATUS_OK;
 		}
 	}
 	fprintf(stderr, "usage: tortrace export --jsonl|--csv OUT/flows.msgpack\n");
@@ -223,7 +224,7 @@ int main(int argc, char **argv)
 		exit(TT_STATUS_OK);
 	}
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
-		strcmp(argv[1], "-h") == 0) {
+	    strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
 		exit(TT_STATUS_OK);
 	}

@@ -24,7 +24,7 @@ void tt_log_set_level(int level)
 
 void tt_log(int level, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warning", "info", "debug" };
+	static const char *const names[] = {"error", "warning", "info", "debug"};
 	char line[1024];
 	va_list ap;
 	int n;
@@ -55,7 +55,7 @@ void tt_backoff(struct tt_backoff *b)
 	} else if (b->n < 64 + 1024) {
 		sched_yield();
 	} else {
-		struct timespec ts = { .tv_nsec = 100 * 1000 };
+		struct timespec ts = {.tv_nsec = 100 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	b->n++;
@@ -67,7 +67,7 @@ int tt_ring_init(struct tt_ring *r, uint32_t capacity, uint32_t slot_size)
 	if (capacity == 0 || (capacity & (capacity - 1)) != 0 || slot_size == 0)
 		return -EINVAL;
 	r->slots = aligned_alloc(TT_CACHELINE,
-		((size_t)capacity * slot_size + TT_CACHELINE - 1) / TT_CACHELINE * TT_CACHELINE);
+	    ((size_t)capacity * slot_size + TT_CACHELINE - 1) / TT_CACHELINE * TT_CACHELINE);
 	if (!r->slots)
 		return -ENOMEM;
 	r->mask = capacity - 1;
@@ -85,7 +85,7 @@ void tt_ring_fini(struct tt_ring *r)
 
 void tt_ring_push_all(struct tt_ring *r, const void *src, uint32_t n)
 {
-	struct tt_backoff b = { 0 };
+	struct tt_backoff b = {0};
 	const uint8_t *p = src;
 
 	while (n > 0) {
@@ -109,6 +109,7 @@ struct tt_chunk *tt_chunk_new(size_t len)
 		return NULL;
 	atomic_init(&c->refs, 1);
 	c->is_mmap = false;
+	c->is_borrowed = false;
 	c->base = (uint8_t *)(c + 1);
 	c->len = len;
 	return c;
@@ -122,8 +123,20 @@ struct tt_chunk *tt_chunk_wrap_mmap(uint8_t *base, size_t len)
 		return NULL;
 	atomic_init(&c->refs, 1);
 	c->is_mmap = true;
+	c->is_borrowed = false;
 	c->base = base;
 	c->len = len;
+	return c;
+}
+
+struct tt_chunk *tt_chunk_wrap_borrowed(const uint8_t *base, size_t len)
+{
+	struct tt_chunk *c = tt_chunk_wrap_mmap((uint8_t *)base, len);
+
+	if (c) {
+		c->is_mmap = false;
+		c->is_borrowed = true;
+	}
 	return c;
 }
 

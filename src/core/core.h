@@ -13,10 +13,10 @@
 /* ---- invariants -------------------------------------------------------------------- */
 
 void tt_bug(const char *file, int line, const char *cond) __attribute__((noreturn));
-#define TT_BUG_ON(cond)                                                                    \
-	do {                                                                               \
-		if (__builtin_expect(!!(cond), 0))                                         \
-			tt_bug(__FILE__, __LINE__, #cond);                                 \
+#define TT_BUG_ON(cond)                                                                            \
+	do {                                                                                       \
+		if (__builtin_expect(!!(cond), 0))                                                 \
+			tt_bug(__FILE__, __LINE__, #cond);                                         \
 	} while (0)
 
 /* ---- logging ------------------------------------------------------------------------ */
@@ -84,7 +84,7 @@ static inline uint32_t tt_ring_push(struct tt_ring *r, const void *src, uint32_t
 	}
 	for (uint32_t i = 0; i < n; i++)
 		memcpy(r->slots + (size_t)((head + i) & r->mask) * r->slot_size,
-			(const uint8_t *)src + (size_t)i * r->slot_size, r->slot_size);
+		    (const uint8_t *)src + (size_t)i * r->slot_size, r->slot_size);
 	atomic_store_explicit(&r->head, head + n, memory_order_release);
 	return n;
 }
@@ -105,7 +105,7 @@ static inline uint32_t tt_ring_pop(struct tt_ring *r, void *dst, uint32_t max)
 		n = max;
 	for (uint32_t i = 0; i < n; i++)
 		memcpy((uint8_t *)dst + (size_t)i * r->slot_size,
-			r->slots + (size_t)((tail + i) & r->mask) * r->slot_size, r->slot_size);
+		    r->slots + (size_t)((tail + i) & r->mask) * r->slot_size, r->slot_size);
 	atomic_store_explicit(&r->tail, tail + n, memory_order_release);
 	return n;
 }
@@ -122,6 +122,7 @@ void tt_ring_push_all(struct tt_ring *r, const void *src, uint32_t n);
 struct tt_chunk {
 	_Atomic uint32_t refs;
 	bool is_mmap;
+	bool is_borrowed; /* base belongs to the caller: only the chunk itself is freed */
 	uint8_t *base;
 	size_t len;
 };
@@ -130,6 +131,8 @@ struct tt_chunk {
 struct tt_chunk *tt_chunk_new(size_t len);
 /* A chunk wrapping a mapping, with refs = 1; munmap()ed on the last put. */
 struct tt_chunk *tt_chunk_wrap_mmap(uint8_t *base, size_t len);
+/* A chunk over the caller's memory (which must outlive the chunk), with refs = 1. */
+struct tt_chunk *tt_chunk_wrap_borrowed(const uint8_t *base, size_t len);
 /* Drop one reference; frees on the last. Any thread. */
 void tt_chunk_put(struct tt_chunk *c);
 
@@ -163,19 +166,18 @@ _Static_assert(sizeof(struct tt_pkt) == 40, "descriptor is 40 bytes");
 /* ---- record messages: worker → aggregator ------------------------------------------- */
 
 enum tt_rec_kind {
-	TT_REC_BLOCK = 0,    /* buf/len: msgpack records; ownership of buf moves */
-	TT_REC_FILE_DONE,    /* file_id: this worker has sent every record of the file */
-	TT_REC_WORKER_DONE,  /* the worker has finished */
+	TT_REC_BLOCK = 0,   /* buf/len: msgpack records; ownership of buf moves */
+	TT_REC_FILE_DONE,   /* file_id: this worker has sent every record of the file */
+	TT_REC_WORKER_DONE, /* the worker has finished */
 };
 
 struct tt_rec_msg {
-	void *buf;        /* malloc()ed, freed by the aggregator */
+	void *buf; /* malloc()ed, freed by the aggregator */
 	uint32_t len;
 	uint32_t file_id;
-	uint32_t kind;    /* enum tt_rec_kind */
+	uint32_t kind; /* enum tt_rec_kind */
 	uint32_t n_records;
 };
-
 
 /* ---- per-file results ---------------------------------------------------------------
  * One per input file. The reader writes it while it reads the file and is done with it
@@ -184,13 +186,13 @@ struct tt_rec_msg {
 #define TT_MAX_LINKTYPES 8
 
 struct tt_file_stats {
-	char *path;               /* owned */
-	char *error;              /* NULL, or "message at byte offset N" (owned) */
-	bool is_partial;          /* the file was not read to its end */
-	bool is_read;             /* the reader has finished with it */
-	int format;               /* enum tt_format, -1 when unknown */
-	int comp;                 /* enum tt_comp */
-	uint64_t size_bytes;      /* on disk */
+	char *path;          /* owned */
+	char *error;         /* NULL, or "message at byte offset N" (owned) */
+	bool is_partial;     /* the file was not read to its end */
+	bool is_read;        /* the reader has finished with it */
+	int format;          /* enum tt_format, -1 when unknown */
+	int comp;            /* enum tt_comp */
+	uint64_t size_bytes; /* on disk */
 	uint32_t linktypes[TT_MAX_LINKTYPES];
 	uint32_t n_linktypes;
 	uint64_t first_ts_ns, last_ts_ns;

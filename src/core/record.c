@@ -7,10 +7,14 @@
 #include <string.h>
 
 static const char *const app_names[TT_APP_COUNT] = {
-	[TT_APP_NONE] = "none", [TT_APP_UNKNOWN] = "unknown", [TT_APP_TLS] = "tls",
-	[TT_APP_HTTP] = "http", [TT_APP_SSH] = "ssh",         [TT_APP_DNS] = "dns",
+    [TT_APP_NONE] = "none",
+    [TT_APP_UNKNOWN] = "unknown",
+    [TT_APP_TLS] = "tls",
+    [TT_APP_HTTP] = "http",
+    [TT_APP_SSH] = "ssh",
+    [TT_APP_DNS] = "dns",
 };
-static const char *const end_names[] = { "eof", "idle", "reuse", "stop" };
+static const char *const end_names[] = {"eof", "idle", "reuse", "stop"};
 
 const char *tt_app_name(unsigned app)
 {
@@ -38,13 +42,13 @@ static int key(msgpack_packer *pk, const char *k)
 static int pair_u64(msgpack_packer *pk, const char *k, const uint64_t v[2])
 {
 	return key(pk, k) | msgpack_pack_array(pk, 2) | msgpack_pack_uint64(pk, v[0]) |
-		msgpack_pack_uint64(pk, v[1]);
+	       msgpack_pack_uint64(pk, v[1]);
 }
 
 int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r)
 {
 	size_t alen = r->ip_version == 6 ? 16 : 4;
-	uint64_t flags[2] = { r->tcp_flags[0], r->tcp_flags[1] };
+	uint64_t flags[2] = {r->tcp_flags[0], r->tcp_flags[1]};
 	const char *app0 = tt_app_name(r->app[0]), *app1 = tt_app_name(r->app[1]);
 	int rc = 0;
 
@@ -63,10 +67,10 @@ int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r)
 	rc |= pair_u64(pk, "payload", r->payload_bytes);
 	rc |= pair_u64(pk, "tcp_flags", flags);
 	rc |= key(pk, "app") | msgpack_pack_array(pk, 2) |
-		msgpack_pack_str_with_body(pk, app0, strlen(app0)) |
-		msgpack_pack_str_with_body(pk, app1, strlen(app1));
-	rc |= key(pk, "end") | msgpack_pack_str_with_body(pk, tt_end_name(r->end),
-				       strlen(tt_end_name(r->end)));
+	      msgpack_pack_str_with_body(pk, app0, strlen(app0)) |
+	      msgpack_pack_str_with_body(pk, app1, strlen(app1));
+	rc |= key(pk, "end") |
+	      msgpack_pack_str_with_body(pk, tt_end_name(r->end), strlen(tt_end_name(r->end)));
 	rc |= key(pk, "flags") | msgpack_pack_uint32(pk, r->flags);
 	rc |= key(pk, "frags") | msgpack_pack_uint64(pk, r->n_frags);
 	return rc ? -ENOMEM : 0;
@@ -77,7 +81,7 @@ static bool key_is(const msgpack_object *k, const char *s)
 	size_t n = strlen(s);
 
 	return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-		memcmp(k->via.str.ptr, s, n) == 0;
+	       memcmp(k->via.str.ptr, s, n) == 0;
 }
 
 static bool get_u64(const msgpack_object *v, uint64_t *out)
@@ -91,7 +95,7 @@ static bool get_u64(const msgpack_object *v, uint64_t *out)
 static bool get_pair(const msgpack_object *v, uint64_t out[2])
 {
 	return v->type == MSGPACK_OBJECT_ARRAY && v->via.array.size == 2 &&
-		get_u64(&v->via.array.ptr[0], &out[0]) && get_u64(&v->via.array.ptr[1], &out[1]);
+	       get_u64(&v->via.array.ptr[0], &out[0]) && get_u64(&v->via.array.ptr[1], &out[1]);
 }
 
 static bool get_ip(const msgpack_object *v, uint8_t out[16])
@@ -103,8 +107,7 @@ static bool get_ip(const msgpack_object *v, uint8_t out[16])
 	return true;
 }
 
-static bool get_name(const msgpack_object *v, const char *const *names, unsigned n,
-	uint8_t *out)
+static bool get_name(const msgpack_object *v, const char *const *names, unsigned n, uint8_t *out)
 {
 	int i;
 
@@ -118,7 +121,7 @@ static bool get_name(const msgpack_object *v, const char *const *names, unsigned
 int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r)
 {
 	unsigned seen = 0;
-	uint64_t u = 0, pair[2] = { 0, 0 };
+	uint64_t u = 0, pair[2] = {0, 0};
 
 	if (obj->type != MSGPACK_OBJECT_MAP)
 		return -EBADMSG;
@@ -168,8 +171,8 @@ int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r)
 			r->tcp_flags[1] = (uint8_t)pair[1];
 		} else if (key_is(k, "app")) {
 			ok = v->type == MSGPACK_OBJECT_ARRAY && v->via.array.size == 2 &&
-				get_name(&v->via.array.ptr[0], app_names, TT_APP_COUNT, &r->app[0]) &&
-				get_name(&v->via.array.ptr[1], app_names, TT_APP_COUNT, &r->app[1]);
+			     get_name(&v->via.array.ptr[0], app_names, TT_APP_COUNT, &r->app[0]) &&
+			     get_name(&v->via.array.ptr[1], app_names, TT_APP_COUNT, &r->app[1]);
 		} else if (key_is(k, "end")) {
 			ok = get_name(v, end_names, 4, &r->end);
 		} else if (key_is(k, "flags")) {

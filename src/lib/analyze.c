@@ -93,7 +93,7 @@ static unsigned worker_count(const struct tt_config *cfg)
 
 static void human(double bytes, char *buf, size_t len)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	int u = 0;
 
 	while (bytes >= 1024 && u < 4) {
@@ -115,12 +115,12 @@ static void draw_progress(const struct tt_reader *r, uint64_t total_bytes, uint6
 	human((double)total_bytes, b, sizeof(b));
 	human(secs > 0 ? (double)done / secs : 0, rate, sizeof(rate));
 	fprintf(stderr, "\r\033[Kfiles %u/%zu  %s / %s  %3d%%  %s/s", files, r->n_files, a, b,
-		pct > 100 ? 100 : pct, rate);
+	    pct > 100 ? 100 : pct, rate);
 	fflush(stderr);
 }
 
 static int write_report(const char *out_dir, const struct tt_config *cfg,
-	const struct tt_reader *rd, const struct tt_aggregator *agg, const struct tt_run_info *run)
+    const struct tt_reader *rd, const struct tt_aggregator *agg, const struct tt_run_info *run)
 {
 	char *tmp = join(out_dir, "report.json.tmp"), *final = join(out_dir, "report.json");
 	FILE *f = tmp ? fopen(tmp, "w") : NULL;
@@ -143,8 +143,8 @@ static int write_report(const char *out_dir, const struct tt_config *cfg,
 
 int tt_analyze(const struct tt_config *cfg)
 {
-	struct tt_reader rd = { .cfg = cfg };
-	struct tt_aggregator agg = { .cfg = cfg };
+	struct tt_reader rd = {.cfg = cfg};
+	struct tt_aggregator agg = {.cfg = cfg};
 	struct tt_worker *workers = NULL;
 	struct tt_ring *in_rings = NULL, *out_rings = NULL;
 	pthread_t *wt = NULL, rt, at;
@@ -152,7 +152,7 @@ int tt_analyze(const struct tt_config *cfg)
 	size_t n_paths = 0;
 	uint64_t total_bytes = 0, t0 = tt_now_ns(), peak = 0, *wpkts = NULL, *wflows = NULL;
 	struct timespec wall;
-	struct tt_run_info run = { 0 };
+	struct tt_run_info run = {0};
 	unsigned nw = worker_count(cfg), n_in = 0, n_out = 0, n_started = 0;
 	bool has_failures = false;
 	int status = TT_STATUS_USAGE, rc;
@@ -183,7 +183,7 @@ int tt_analyze(const struct tt_config *cfg)
 	flows_tmp = join(cfg->out_dir, "flows.msgpack.tmp");
 	flows_final = join(cfg->out_dir, "flows.msgpack");
 	if (!rd.files || !workers || !wt || !in_rings || !out_rings || !wpkts || !wflows ||
-		!flows_tmp || !flows_final) {
+	    !flows_tmp || !flows_final) {
 		tt_log(TT_LOG_ERROR, "out of memory");
 		goto out_alloc;
 	}
@@ -224,16 +224,18 @@ int tt_analyze(const struct tt_config *cfg)
 		goto out_flows;
 	}
 	for (; n_started < nw; n_started++) {
-		workers[n_started] = (struct tt_worker){ .cfg = cfg, .id = n_started,
-			.in = &in_rings[n_started], .out = &out_rings[n_started] };
+		workers[n_started] = (struct tt_worker){.cfg = cfg,
+		    .id = n_started,
+		    .in = &in_rings[n_started],
+		    .out = &out_rings[n_started]};
 		if (pthread_create(&wt[n_started], NULL, tt_worker_main, &workers[n_started]) != 0)
 			break;
 	}
 	if (n_started < nw) {
 		/* Stop what runs: the workers that started end on STREAM_END; the aggregator
 		 * waits for all nw, so tell it the missing ones are done. */
-		struct tt_pkt end = { .kind = TT_PKT_STREAM_END };
-		struct tt_rec_msg done = { .kind = TT_REC_WORKER_DONE };
+		struct tt_pkt end = {.kind = TT_PKT_STREAM_END};
+		struct tt_rec_msg done = {.kind = TT_REC_WORKER_DONE};
 
 		tt_log(TT_LOG_ERROR, "cannot start threads");
 		for (unsigned w = 0; w < n_started; w++)
@@ -246,7 +248,7 @@ int tt_analyze(const struct tt_config *cfg)
 		goto out_flows;
 	}
 	if (pthread_create(&rt, NULL, tt_reader_main, &rd) != 0) {
-		struct tt_pkt end = { .kind = TT_PKT_STREAM_END };
+		struct tt_pkt end = {.kind = TT_PKT_STREAM_END};
 
 		tt_log(TT_LOG_ERROR, "cannot start threads");
 		for (unsigned w = 0; w < nw; w++)
@@ -260,7 +262,7 @@ int tt_analyze(const struct tt_config *cfg)
 	/* Main: sample memory and draw progress every 100 ms until the reader is done;
 	 * poll every 2 ms so that short runs are not kept waiting. */
 	for (unsigned tick = 0;; tick++) {
-		struct timespec ts = { .tv_nsec = 2 * 1000 * 1000 };
+		struct timespec ts = {.tv_nsec = 2 * 1000 * 1000};
 
 		if (tick % 50 == 0) {
 			uint64_t rss = tt_rss_anon_bytes();
@@ -321,7 +323,7 @@ int tt_analyze(const struct tt_config *cfg)
 	status = has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
 	if (!cfg->is_quiet)
 		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", n_paths, agg.n_flows,
-			(double)run.elapsed_ns / 1e9);
+		    (double)run.elapsed_ns / 1e9);
 out_flows:
 	if (agg.flows_out) {
 		fclose(agg.flows_out);

@@ -42,7 +42,7 @@ static inline uint16_t rd16(const struct tt_capture *c, const uint8_t *p)
 }
 
 static int bad(struct tt_capture *c, uint64_t off, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int bad(struct tt_capture *c, uint64_t off, int rc, const char *fmt, ...)
 {
@@ -64,7 +64,7 @@ static int need(struct tt_capture *c, struct tt_source *s, size_t n, const char 
 		return bad(c, s->off, rc, "%s", s->err);
 	if (rc > 0)
 		return bad(c, s->off, -EBADMSG, "%s: truncated (%zu of %zu bytes)", what,
-			(size_t)(s->end - s->p), n);
+		    (size_t)(s->end - s->p), n);
 	return 0;
 }
 
@@ -135,7 +135,7 @@ static int next_pcap(struct tt_capture *c, struct tt_source *s, struct tt_frame 
 		if (s->end == s->p)
 			return 0;
 		return bad(c, off, -EBADMSG, "truncated record header (%zu of 16 bytes)",
-			(size_t)(s->end - s->p));
+		    (size_t)(s->end - s->p));
 	}
 	sec = rd32(c, s->p);
 	frac = rd32(c, s->p + 4);
@@ -144,8 +144,8 @@ static int next_pcap(struct tt_capture *c, struct tt_source *s, struct tt_frame 
 	if (caplen > ifc->snaplen && ifc->snaplen != 0) {
 		if (caplen > MAX_SANE_CAPLEN)
 			return bad(c, off, -EBADMSG,
-				"record length %u is larger than the snap length %u", caplen,
-				ifc->snaplen);
+			    "record length %u is larger than the snap length %u", caplen,
+			    ifc->snaplen);
 		c->n_caplen_over_snaplen++;
 	} else if (caplen > MAX_SANE_CAPLEN * 4) {
 		return bad(c, off, -EBADMSG, "record length %u is not plausible", caplen);
@@ -155,8 +155,8 @@ static int next_pcap(struct tt_capture *c, struct tt_source *s, struct tt_frame 
 		return bad(c, off, rc, "%s", s->err);
 	if (rc > 0)
 		return bad(c, off, -EBADMSG,
-			"truncated record: %u bytes announced, %zu left in the file", caplen,
-			(size_t)(s->end - s->p) - 16);
+		    "truncated record: %u bytes announced, %zu left in the file", caplen,
+		    (size_t)(s->end - s->p) - 16);
 	f->data = s->p + 16;
 	f->caplen = caplen;
 	f->linktype = ifc->linktype;
@@ -191,7 +191,7 @@ static int parse_shb(struct tt_capture *c, struct tt_source *s)
 		return bad(c, off + 4, -EBADMSG, "pcapng section header: bad length %u", len);
 	if (rd16(c, s->p + 12) != 1)
 		return bad(c, off + 12, -EBADMSG, "pcapng section header: unsupported version %u",
-			rd16(c, s->p + 12));
+		    rd16(c, s->p + 12));
 	rc = need(c, s, len, "pcapng section header");
 	if (rc < 0)
 		return rc;
@@ -300,22 +300,22 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 		type = rd32(c, s->p);
 		len = rd32(c, s->p + 4);
 		if (len < 12 || len % 4 != 0)
-			return bad(c, off + 4, -EBADMSG, "pcapng block type %u: bad length %u", type,
-				len);
+			return bad(
+			    c, off + 4, -EBADMSG, "pcapng block type %u: bad length %u", type, len);
 		if (len > 64u << 20)
-			return bad(c, off + 4, -EBADMSG, "pcapng block type %u: length %u too large",
-				type, len);
+			return bad(c, off + 4, -EBADMSG,
+			    "pcapng block type %u: length %u too large", type, len);
 		rc = tt_source_need(s, len);
 		if (rc < 0)
 			return bad(c, off, rc, "%s", s->err);
 		if (rc > 0)
 			return bad(c, off, -EBADMSG,
-				"truncated pcapng block: %u bytes announced, %zu left", len,
-				(size_t)(s->end - s->p));
+			    "truncated pcapng block: %u bytes announced, %zu left", len,
+			    (size_t)(s->end - s->p));
 		b = s->p;
 		if (rd32(c, b + len - 4) != len)
 			return bad(c, off + len - 4, -EBADMSG,
-				"pcapng block type %u: trailing length does not match", type);
+			    "pcapng block type %u: trailing length does not match", type);
 		switch (type) {
 		case PCAPNG_IDB:
 			rc = parse_idb(c, b, len, off);
@@ -326,27 +326,30 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 		case PCAPNG_EPB:
 		case PCAPNG_PB:
 			if (len < 32)
-				return bad(c, off, -EBADMSG, "packet block too short (%u bytes)", len);
+				return bad(
+				    c, off, -EBADMSG, "packet block too short (%u bytes)", len);
 			ifid = type == PCAPNG_EPB ? rd32(c, b + 8) : rd16(c, b + 8);
 			caplen = rd32(c, b + 20);
 			f->wirelen = rd32(c, b + 24);
 			if (ifid >= c->n_ifaces)
 				return bad(c, off + 8, -EBADMSG,
-					"packet block names interface %u, but only %u are defined", ifid,
-					c->n_ifaces);
+				    "packet block names interface %u, but only %u are defined",
+				    ifid, c->n_ifaces);
 			if (caplen > len - 32)
 				return bad(c, off + 20, -EBADMSG,
-					"packet block: captured length %u exceeds the block (%u bytes)",
-					caplen, len);
+				    "packet block: captured length %u exceeds the block (%u bytes)",
+				    caplen, len);
 			ifc = &c->ifaces[ifid];
-			f->ts_ns = iface_ts(ifc, ((uint64_t)rd32(c, b + 12) << 32) | rd32(c, b + 16));
+			f->ts_ns =
+			    iface_ts(ifc, ((uint64_t)rd32(c, b + 12) << 32) | rd32(c, b + 16));
 			f->data = b + 28;
 			break;
 		case PCAPNG_SPB:
 			if (len < 16)
 				return bad(c, off, -EBADMSG, "simple packet block too short");
 			if (c->n_ifaces == 0)
-				return bad(c, off, -EBADMSG, "simple packet block before any interface");
+				return bad(
+				    c, off, -EBADMSG, "simple packet block before any interface");
 			ifc = &c->ifaces[0];
 			f->wirelen = rd32(c, b + 8);
 			caplen = f->wirelen;
@@ -381,8 +384,8 @@ int tt_capture_open(struct tt_capture *c, struct tt_source *s)
 	if (rc < 0)
 		return bad(c, s->off, rc, "%s", s->err);
 	if (rc > 0)
-		return bad(c, 0, -EBADMSG, "not a capture file: only %zu bytes",
-			(size_t)(s->end - s->p));
+		return bad(
+		    c, 0, -EBADMSG, "not a capture file: only %zu bytes", (size_t)(s->end - s->p));
 	memcpy(&magic, s->p, 4);
 	switch (magic) {
 	case 0xa1b2c3d4u:
@@ -395,8 +398,8 @@ int tt_capture_open(struct tt_capture *c, struct tt_source *s)
 		return parse_shb(c, s);
 	default:
 		return bad(c, 0, -EBADMSG,
-			"not a capture file (magic %02x %02x %02x %02x is neither pcap nor pcapng)",
-			s->p[0], s->p[1], s->p[2], s->p[3]);
+		    "not a capture file (magic %02x %02x %02x %02x is neither pcap nor pcapng)",
+		    s->p[0], s->p[1], s->p[2], s->p[3]);
 	}
 }
 

@@ -40,7 +40,7 @@ static int cmp_names(const void *a, const void *b)
 /* Add every regular file below dir, in name order, depth first. */
 static int walk(struct list *l, const char *dir, int depth)
 {
-	struct list names = { 0 };
+	struct list names = {0};
 	struct dirent *e;
 	DIR *d;
 	int rc = 0;
@@ -69,8 +69,8 @@ static int walk(struct list *l, const char *dir, int depth)
 			rc = -ENOMEM;
 			break;
 		}
-		snprintf(path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
-			names.v[i]);
+		snprintf(
+		    path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.v[i]);
 		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 			rc = walk(l, path, depth + 1);
 		else if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
@@ -83,7 +83,7 @@ static int walk(struct list *l, const char *dir, int depth)
 
 int tt_inputs_expand(const char *const *paths, size_t n, char ***out, size_t *n_out)
 {
-	struct list l = { 0 };
+	struct list l = {0};
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {

@@ -22,11 +22,11 @@
 
 #include "tortrace/tortrace.h"
 
-#define BATCH         32
-#define FRAG_SLOTS    4096
-#define MAX_FILTERS   8
-#define TICK_NS       1000000000ull /* granularity of the packet clock sent to workers */
-#define STOP_CHECK    1024
+#define BATCH       32
+#define FRAG_SLOTS  4096
+#define MAX_FILTERS 8
+#define TICK_NS     1000000000ull /* granularity of the packet clock sent to workers */
+#define STOP_CHECK  1024
 
 struct frag_slot {
 	uint8_t src[16], dst[16];
@@ -77,14 +77,14 @@ static void broadcast(struct rstate *st, const struct tt_pkt *p)
 static void release_chunk(void *ctx, struct tt_chunk *c)
 {
 	struct rstate *st = ctx;
-	struct tt_pkt m = { .l3 = (const uint8_t *)c, .kind = TT_PKT_RELEASE };
+	struct tt_pkt m = {.l3 = (const uint8_t *)c, .kind = TT_PKT_RELEASE};
 
 	atomic_store_explicit(&c->refs, st->r->n_workers, memory_order_relaxed);
 	broadcast(st, &m);
 }
 
-static const struct bpf_program *filter_for(struct rstate *st, uint32_t linktype,
-	struct tt_file_stats *fs)
+static const struct bpf_program *filter_for(
+    struct rstate *st, uint32_t linktype, struct tt_file_stats *fs)
 {
 	struct filter *f;
 	pcap_t *dead;
@@ -97,11 +97,11 @@ static const struct bpf_program *filter_for(struct rstate *st, uint32_t linktype
 	f = &st->filters[st->n_filters++];
 	f->linktype = linktype;
 	dead = pcap_open_dead((int)linktype, 262144);
-	f->is_ok = dead && pcap_compile(dead, &f->prog, st->r->cfg->bpf, 1,
-				   PCAP_NETMASK_UNKNOWN) == 0;
+	f->is_ok =
+	    dead && pcap_compile(dead, &f->prog, st->r->cfg->bpf, 1, PCAP_NETMASK_UNKNOWN) == 0;
 	if (!f->is_ok)
 		tt_log(TT_LOG_WARN, "%s: filter does not compile for link type %u: %s", fs->path,
-			linktype, dead ? pcap_geterr(dead) : "out of memory");
+		    linktype, dead ? pcap_geterr(dead) : "out of memory");
 	if (dead)
 		pcap_close(dead);
 	return f->is_ok ? &f->prog : NULL;
@@ -138,8 +138,8 @@ static bool frag_match(const struct frag_slot *s, const struct tt_decoded *d)
 	size_t alen = d->ip_version == 6 ? 16 : 4;
 
 	return s->is_used && s->id == d->frag_id && s->proto == d->proto &&
-		s->ip_version == d->ip_version && memcmp(s->src, d->src, alen) == 0 &&
-		memcmp(s->dst, d->dst, alen) == 0;
+	       s->ip_version == d->ip_version && memcmp(s->src, d->src, alen) == 0 &&
+	       memcmp(s->dst, d->dst, alen) == 0;
 }
 
 static void note_linktype(struct tt_file_stats *fs, uint32_t linktype)
@@ -158,13 +158,13 @@ static void set_error(struct tt_file_stats *fs, const char *msg, uint64_t off, b
 	if (fs->error)
 		return;
 	snprintf(buf, sizeof(buf), "%s at byte offset %" PRIu64 "%s", msg, off,
-		is_stream ? " of the decompressed data" : "");
+	    is_stream ? " of the decompressed data" : "");
 	fs->error = strdup(buf);
 	tt_log(TT_LOG_ERROR, "%s: %s", fs->path, buf);
 }
 
 static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const struct tt_frame *f,
-	uint64_t off, uint64_t *first_bad_link)
+    uint64_t off, uint64_t *first_bad_link)
 {
 	struct tt_decoded d;
 	struct tt_pkt p;
@@ -183,7 +183,7 @@ static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const stru
 		note_linktype(fs, f->linktype);
 	if (st->r->cfg->bpf) {
 		const struct bpf_program *prog = filter_for(st, f->linktype, fs);
-		struct pcap_pkthdr hdr = { .caplen = f->caplen, .len = f->wirelen };
+		struct pcap_pkthdr hdr = {.caplen = f->caplen, .len = f->wirelen};
 
 		if (!prog || !pcap_offline_filter(prog, &hdr, f->data)) {
 			fs->n_filtered++;
@@ -302,15 +302,15 @@ static void read_file(struct rstate *st, uint32_t file_id)
 		 * whose time jumps back (files concatenated out of order) must not make
 		 * every flow after the jump look idle. */
 		if (n == 0 || f.ts_ns >= clock + TICK_NS || f.ts_ns + TICK_NS <= clock) {
-			struct tt_pkt t = { .ts_ns = f.ts_ns, .kind = TT_PKT_TICK };
+			struct tt_pkt t = {.ts_ns = f.ts_ns, .kind = TT_PKT_TICK};
 
 			clock = f.ts_ns;
 			broadcast(st, &t);
 		}
 		if (++n % STOP_CHECK == 0) {
 			atomic_store_explicit(&r->progress_bytes,
-				done_before + (src.comp == TT_COMP_NONE ? src.off : src.n_raw_bytes),
-				memory_order_relaxed);
+			    done_before + (src.comp == TT_COMP_NONE ? src.off : src.n_raw_bytes),
+			    memory_order_relaxed);
 			if (r->cfg->stop && atomic_load(r->cfg->stop)) {
 				r->is_interrupted = true;
 				fs->is_partial = true;
@@ -326,15 +326,15 @@ static void read_file(struct rstate *st, uint32_t file_id)
 		char msg[200];
 
 		snprintf(msg, sizeof(msg),
-			"link type %u (%s) is not decoded: %" PRIu64 " frames counted, not analysed",
-			fs->linktypes[0], tt_linktype_name(fs->linktypes[0]), fs->n_bad_link);
+		    "link type %u (%s) is not decoded: %" PRIu64 " frames counted, not analysed",
+		    fs->linktypes[0], tt_linktype_name(fs->linktypes[0]), fs->n_bad_link);
 		for (uint32_t i = 0; i < fs->n_linktypes; i++)
 			if (!tt_linktype_known(fs->linktypes[i]))
 				snprintf(msg, sizeof(msg),
-					"link type %u (%s) is not decoded: %" PRIu64
-					" frames counted, not analysed",
-					fs->linktypes[i], tt_linktype_name(fs->linktypes[i]),
-					fs->n_bad_link);
+				    "link type %u (%s) is not decoded: %" PRIu64
+				    " frames counted, not analysed",
+				    fs->linktypes[i], tt_linktype_name(fs->linktypes[i]),
+				    fs->n_bad_link);
 		set_error(fs, msg, first_bad_link, src.comp > TT_COMP_PLAIN);
 		fs->is_partial = true;
 	}
@@ -347,14 +347,14 @@ out:
 void *tt_reader_main(void *arg)
 {
 	struct tt_reader *r = arg;
-	struct rstate st = { .r = r };
+	struct rstate st = {.r = r};
 	uint64_t done = 0;
 
 	st.batch = calloc((size_t)r->n_workers * BATCH, sizeof(*st.batch));
 	st.n_batch = calloc(r->n_workers, sizeof(*st.n_batch));
 	st.frags = calloc(FRAG_SLOTS, sizeof(*st.frags));
 	if (!st.batch || !st.n_batch || !st.frags) {
-		struct tt_pkt end = { .kind = TT_PKT_STREAM_END };
+		struct tt_pkt end = {.kind = TT_PKT_STREAM_END};
 
 		r->rc = -ENOMEM;
 		tt_log(TT_LOG_ERROR, "reader: out of memory");
@@ -367,7 +367,7 @@ void *tt_reader_main(void *arg)
 		return NULL;
 	}
 	for (size_t i = 0; i < r->n_files; i++) {
-		struct tt_pkt end = { .kind = TT_PKT_FILE_END, .hash = (uint32_t)i };
+		struct tt_pkt end = {.kind = TT_PKT_FILE_END, .hash = (uint32_t)i};
 
 		if (r->is_interrupted)
 			break;
@@ -384,7 +384,7 @@ void *tt_reader_main(void *arg)
 			flush(&st, w);
 	}
 	{
-		struct tt_pkt end = { .kind = TT_PKT_STREAM_END };
+		struct tt_pkt end = {.kind = TT_PKT_STREAM_END};
 
 		broadcast(&st, &end);
 		for (unsigned w = 0; w < r->n_workers; w++)

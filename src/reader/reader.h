@@ -36,15 +36,19 @@ struct tt_source {
 	struct tt_chunk *chunk; /* the bytes p points into */
 	tt_release_fn release;
 	void *release_ctx;
-	void *dec;              /* z_stream or ZSTD_DStream */
-	uint8_t *in;            /* compressed input buffer */
+	void *dec;   /* z_stream or ZSTD_DStream */
+	uint8_t *in; /* compressed input buffer */
 	size_t in_len, in_pos;
-	uint64_t n_raw_bytes;   /* bytes read from the file so far (progress) */
-	char err[160];          /* the message of the last negative return */
+	uint64_t n_raw_bytes; /* bytes read from the file so far (progress) */
+	char err[160];        /* the message of the last negative return */
 };
 
 /* Open path. Returns 0, or -errno with s->err set. */
 int tt_source_open(struct tt_source *s, const char *path, tt_release_fn release, void *ctx);
+/* A source over memory the caller keeps alive until tt_source_close(). Returns 0 or
+ * -ENOMEM. (Uncompressed captures only: the fuzzer and library callers use it.) */
+int tt_source_open_mem(
+    struct tt_source *s, const uint8_t *data, size_t len, tt_release_fn release, void *ctx);
 /* Make n bytes readable at s->p. Returns 0 when they are, 1 at end of input with fewer
  * (s->end - s->p are left), or -errno (-EBADMSG: corrupt compressed data) with s->err. */
 int tt_source_need(struct tt_source *s, size_t n);
@@ -97,12 +101,12 @@ const char *tt_format_name(int format);
 /* ---- decoding: link layer → IP → TCP/UDP ---------------------------------------------- */
 
 enum tt_dec {
-	TT_DEC_FLOW = 0,   /* TCP or UDP with ports */
-	TT_DEC_FRAG,       /* a non-first IP fragment (no L4 header); frag_* set */
-	TT_DEC_OTHER_IP,   /* IP, other protocol (proto set) */
-	TT_DEC_NON_IP,     /* link layer fine, not IP (ARP, LLDP, ...) */
-	TT_DEC_TRUNCATED,  /* headers cut by the snap length, or malformed */
-	TT_DEC_BAD_LINK,   /* link type not decoded */
+	TT_DEC_FLOW = 0,  /* TCP or UDP with ports */
+	TT_DEC_FRAG,      /* a non-first IP fragment (no L4 header); frag_* set */
+	TT_DEC_OTHER_IP,  /* IP, other protocol (proto set) */
+	TT_DEC_NON_IP,    /* link layer fine, not IP (ARP, LLDP, ...) */
+	TT_DEC_TRUNCATED, /* headers cut by the snap length, or malformed */
+	TT_DEC_BAD_LINK,  /* link type not decoded */
 };
 
 struct tt_decoded {
@@ -113,8 +117,8 @@ struct tt_decoded {
 	uint16_t sport, dport;
 	uint8_t ip_version;
 	uint8_t proto;
-	bool is_frag_first;   /* offset 0 with more fragments: remember its ports */
-	uint32_t frag_id;     /* IPv4 identification or IPv6 fragment id */
+	bool is_frag_first;       /* offset 0 with more fragments: remember its ports */
+	uint32_t frag_id;         /* IPv4 identification or IPv6 fragment id */
 	const uint8_t *src, *dst; /* addresses inside l3 */
 };
 
@@ -134,8 +138,8 @@ struct tt_flow_key {
 _Static_assert(sizeof(struct tt_flow_key) == 40, "flow key is 40 bytes");
 
 /* Build the canonical key; returns true when the source is the lower endpoint. */
-bool tt_flow_key_make(struct tt_flow_key *k, uint8_t ip_version, uint8_t proto,
-	const uint8_t *src, const uint8_t *dst, uint16_t sport, uint16_t dport);
+bool tt_flow_key_make(struct tt_flow_key *k, uint8_t ip_version, uint8_t proto, const uint8_t *src,
+    const uint8_t *dst, uint16_t sport, uint16_t dport);
 uint64_t tt_flow_key_hash(const struct tt_flow_key *k);
 
 /* ---- inputs ------------------------------------------------------------------------ */

@@ -37,7 +37,7 @@ static int sys_fail(struct tt_source *s, int err, const char *what)
 
 static int detect(int fd, int *comp)
 {
-	uint8_t m[4] = { 0 };
+	uint8_t m[4] = {0};
 	ssize_t n = pread(fd, m, sizeof(m), 0);
 
 	if (n < 0)
@@ -147,6 +147,24 @@ err_close:
 	return rc;
 }
 
+int tt_source_open_mem(
+    struct tt_source *s, const uint8_t *data, size_t len, tt_release_fn release, void *ctx)
+{
+	memset(s, 0, sizeof(*s));
+	s->release = release;
+	s->release_ctx = ctx;
+	s->fd = -1;
+	s->comp = TT_COMP_NONE;
+	s->chunk = tt_chunk_wrap_borrowed(data, len);
+	if (!s->chunk)
+		return fail(s, -ENOMEM, "out of memory");
+	s->p = data;
+	s->end = data + len;
+	s->is_eof = true;
+	s->n_raw_bytes = len;
+	return 0;
+}
+
 /* Read compressed or plain bytes into [dst, dst + room); returns bytes produced,
  * 0 at end of input, or -errno. */
 static ssize_t produce(struct tt_source *s, uint8_t *dst, size_t room)
@@ -193,8 +211,8 @@ static ssize_t produce(struct tt_source *s, uint8_t *dst, size_t room)
 				return fail(s, -EBADMSG, z->msg ? z->msg : "corrupt gzip data");
 			n = (ssize_t)(room - z->avail_out);
 		} else {
-			ZSTD_inBuffer in = { s->in, s->in_len, s->in_pos };
-			ZSTD_outBuffer out = { dst, room, 0 };
+			ZSTD_inBuffer in = {s->in, s->in_len, s->in_pos};
+			ZSTD_outBuffer out = {dst, room, 0};
 			size_t zr;
 
 			if (s->in_pos == s->in_len)

@@ -31,8 +31,8 @@ static inline struct tt_flow *at(struct tt_flow_table *t, uint32_t idx1)
 	return &t->flows[idx1 - 1];
 }
 
-struct tt_flow *tt_flow_table_find(struct tt_flow_table *t, const struct tt_flow_key *k,
-	uint32_t hash)
+struct tt_flow *tt_flow_table_find(
+    struct tt_flow_table *t, const struct tt_flow_key *k, uint32_t hash)
 {
 	for (uint32_t i = hash & t->mask;; i = (i + 1) & t->mask) {
 		uint32_t s = t->slots[i];
@@ -119,8 +119,8 @@ static uint32_t index_of(struct tt_flow_table *t, const struct tt_flow *f)
 	return (uint32_t)(f - t->flows) + 1;
 }
 
-struct tt_flow *tt_flow_table_insert(struct tt_flow_table *t, const struct tt_flow_key *k,
-	uint32_t hash)
+struct tt_flow *tt_flow_table_insert(
+    struct tt_flow_table *t, const struct tt_flow_key *k, uint32_t hash)
 {
 	uint32_t idx1;
 	struct tt_flow *f;

@@ -12,11 +12,11 @@ static bool starts(const uint8_t *p, uint32_t len, const char *s)
 	return len >= n && memcmp(p, s, n) == 0;
 }
 
-unsigned tt_inspect_first_payload(uint8_t proto, uint16_t sport, uint16_t dport,
-	const uint8_t *p, uint32_t len)
+unsigned tt_inspect_first_payload(
+    uint8_t proto, uint16_t sport, uint16_t dport, const uint8_t *p, uint32_t len)
 {
-	static const char *const http[] = { "GET ", "POST ", "HEAD ", "PUT ", "DELETE ",
-		"OPTIONS ", "CONNECT ", "PATCH ", "HTTP/1." };
+	static const char *const http[] = {"GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ",
+	    "CONNECT ", "PATCH ", "HTTP/1."};
 
 	if (proto == 17 && (sport == 53 || dport == 53))
 		return TT_APP_DNS;

@@ -27,7 +27,7 @@ struct wstate {
 	msgpack_packer pk;
 	uint32_t n_in_block;
 	uint32_t file_id;
-	uint64_t clock_ns; /* the last TICK's packet clock */
+	uint64_t clock_ns;   /* the last TICK's packet clock */
 	uint64_t idle_ns[2]; /* [0] TCP, [1] UDP */
 };
 
@@ -38,7 +38,7 @@ static void send_msg(struct wstate *st, const struct tt_rec_msg *m)
 
 static void send_block(struct wstate *st)
 {
-	struct tt_rec_msg m = { .kind = TT_REC_BLOCK, .file_id = st->file_id };
+	struct tt_rec_msg m = {.kind = TT_REC_BLOCK, .file_id = st->file_id};
 
 	if (st->n_in_block == 0)
 		return;
@@ -128,13 +128,13 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		flags = l3[p->l4_off + 13];
 		hdr = (uint32_t)(l3[p->l4_off + 12] >> 4) * 4;
 		seq = (uint32_t)l3[p->l4_off + 4] << 24 | (uint32_t)l3[p->l4_off + 5] << 16 |
-			(uint32_t)l3[p->l4_off + 6] << 8 | l3[p->l4_off + 7];
+		      (uint32_t)l3[p->l4_off + 6] << 8 | l3[p->l4_off + 7];
 	}
 	if (!has_l4)
 		hdr = 0; /* a later fragment is all payload */
 	payload = p->l4_len > hdr ? p->l4_len - hdr : 0;
-	src_is_a = tt_flow_key_make(&k, (uint8_t)(alen == 16 ? 6 : 4), p->proto, src, dst,
-		p->sport, p->dport);
+	src_is_a = tt_flow_key_make(
+	    &k, (uint8_t)(alen == 16 ? 6 : 4), p->proto, src, dst, p->sport, p->dport);
 	f = tt_flow_table_find(&st->ft, &k, p->hash);
 	if (f && (is_expired(st, f) || p->ts_ns > f->rec.last_ts_ns + idle_ns(st, f))) {
 		finish(st, f, TT_END_IDLE);
@@ -142,9 +142,8 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 	}
 	/* A new SYN on a closed connection starts a new one (port reuse); a retransmitted
 	 * SYN (same initial sequence number, e.g. retries answered by RST) does not. */
-	if (f && (flags & 0x12) == 0x02 &&
-		(f->rec.flags & (TT_FLOW_FIN_SEEN | TT_FLOW_RST_SEEN)) &&
-		!(f->has_isn && f->isn == seq)) {
+	if (f && (flags & 0x12) == 0x02 && (f->rec.flags & (TT_FLOW_FIN_SEEN | TT_FLOW_RST_SEEN)) &&
+	    !(f->has_isn && f->isn == seq)) {
 		finish(st, f, TT_END_REUSE);
 		f = NULL;
 	}
@@ -184,8 +183,8 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		if (p->caplen < p->l4_off + p->l4_len)
 			f->rec.flags |= TT_FLOW_TRUNCATED;
 		if (payload > 0 && f->rec.app[dir] == TT_APP_NONE && p->caplen > pay_off)
-			f->rec.app[dir] = (uint8_t)tt_inspect_first_payload(p->proto, p->sport,
-				p->dport, l3 + pay_off, p->caplen - pay_off);
+			f->rec.app[dir] = (uint8_t)tt_inspect_first_payload(
+			    p->proto, p->sport, p->dport, l3 + pay_off, p->caplen - pay_off);
 	}
 	if (p->ts_ns < f->rec.first_ts_ns)
 		f->rec.first_ts_ns = p->ts_ns;
@@ -196,10 +195,9 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 void *tt_worker_main(void *arg)
 {
 	struct tt_worker *w = arg;
-	struct wstate st = { .w = w,
-		.idle_ns = { w->cfg->tcp_timeout_ns, w->cfg->udp_timeout_ns } };
+	struct wstate st = {.w = w, .idle_ns = {w->cfg->tcp_timeout_ns, w->cfg->udp_timeout_ns}};
 	struct tt_pkt burst[BURST];
-	struct tt_backoff b = { 0 };
+	struct tt_backoff b = {0};
 	bool is_done = false;
 
 	w->rc = tt_flow_table_init(&st.ft);
@@ -231,7 +229,8 @@ void *tt_worker_main(void *arg)
 				sweep(&st);
 				break;
 			case TT_PKT_FILE_END: {
-				struct tt_rec_msg m = { .kind = TT_REC_FILE_DONE, .file_id = p->hash };
+				struct tt_rec_msg m = {
+				    .kind = TT_REC_FILE_DONE, .file_id = p->hash};
 
 				flush_all(&st, w->cfg->stop && atomic_load(w->cfg->stop));
 				send_block(&st);
@@ -241,7 +240,7 @@ void *tt_worker_main(void *arg)
 				break;
 			}
 			case TT_PKT_STREAM_END: {
-				struct tt_rec_msg m = { .kind = TT_REC_WORKER_DONE };
+				struct tt_rec_msg m = {.kind = TT_REC_WORKER_DONE};
 
 				flush_all(&st, false);
 				send_block(&st);

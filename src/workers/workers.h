@@ -38,11 +38,11 @@ struct tt_flow_table {
 int tt_flow_table_init(struct tt_flow_table *t);
 void tt_flow_table_fini(struct tt_flow_table *t);
 /* The flow with key k, or NULL. */
-struct tt_flow *tt_flow_table_find(struct tt_flow_table *t, const struct tt_flow_key *k,
-	uint32_t hash);
+struct tt_flow *tt_flow_table_find(
+    struct tt_flow_table *t, const struct tt_flow_key *k, uint32_t hash);
 /* A new zeroed flow with key k (not already present), at the LRU tail; NULL on -ENOMEM. */
-struct tt_flow *tt_flow_table_insert(struct tt_flow_table *t, const struct tt_flow_key *k,
-	uint32_t hash);
+struct tt_flow *tt_flow_table_insert(
+    struct tt_flow_table *t, const struct tt_flow_key *k, uint32_t hash);
 void tt_flow_table_remove(struct tt_flow_table *t, struct tt_flow *f);
 /* Move f to the LRU tail (most recent). */
 void tt_flow_table_touch(struct tt_flow_table *t, struct tt_flow *f);
@@ -52,8 +52,8 @@ struct tt_flow *tt_flow_table_oldest(struct tt_flow_table *t);
 /* ---- first-payload inspector --------------------------------------------------------
  * The place where protocol inspectors plug in: called with the first payload bytes of
  * each direction of a flow. Returns an enum tt_app. */
-unsigned tt_inspect_first_payload(uint8_t proto, uint16_t sport, uint16_t dport,
-	const uint8_t *payload, uint32_t len);
+unsigned tt_inspect_first_payload(
+    uint8_t proto, uint16_t sport, uint16_t dport, const uint8_t *payload, uint32_t len);
 
 /* ---- the worker thread ---------------------------------------------------------------- */
 

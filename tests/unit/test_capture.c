@@ -39,8 +39,13 @@ static void release(void *ctx, struct tt_chunk *c)
 
 static void frame(struct tbuf *f, uint8_t src, uint16_t payload)
 {
-	struct tpkt p = { .proto = 6, .src = src, .dst = 9, .sport = 1000, .dport = 443,
-		.flags = 0x18, .payload = payload };
+	struct tpkt p = {.proto = 6,
+	    .src = src,
+	    .dst = 9,
+	    .sport = 1000,
+	    .dport = 443,
+	    .flags = 0x18,
+	    .payload = payload};
 
 	f->n = 0;
 	tb_eth(f, 0x0800, 0);
@@ -60,7 +65,7 @@ struct result {
 
 static struct result read_all(const char *path)
 {
-	struct result res = { 0 };
+	struct result res = {0};
 	struct tt_source s;
 	struct tt_capture c;
 	struct tt_frame f;
@@ -90,7 +95,7 @@ static struct result read_all(const char *path)
 
 static void make_pcap(struct tbuf *b, uint32_t magic, bool is_swapped, unsigned n)
 {
-	struct tbuf f = { 0 };
+	struct tbuf f = {0};
 
 	tb_pcap_header(b, magic, 1, 65535, is_swapped);
 	for (unsigned i = 0; i < n; i++) {
@@ -103,7 +108,7 @@ static void make_pcap(struct tbuf *b, uint32_t magic, bool is_swapped, unsigned 
 Test(capture, pcap_microseconds_both_byte_orders)
 {
 	for (int sw = 0; sw < 2; sw++) {
-		struct tbuf b = { 0 };
+		struct tbuf b = {0};
 		char *path;
 		struct result r;
 
@@ -123,7 +128,7 @@ Test(capture, pcap_microseconds_both_byte_orders)
 
 Test(capture, pcap_nanoseconds)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	char *path;
 	struct result r;
 
@@ -140,21 +145,22 @@ Test(capture, pcap_nanoseconds)
 Test(capture, pcapng_interfaces_resolutions_and_block_kinds)
 {
 	for (int sw = 0; sw < 2; sw++) {
-		struct tbuf b = { 0 }, f = { 0 };
+		struct tbuf b = {0}, f = {0};
 		char *path;
 		struct result r;
-		uint8_t junk[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+		uint8_t junk[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 
 		tb_ng_shb(&b, sw);
-		tb_ng_idb(&b, 1, 0, -1, sw);   /* µs default */
-		tb_ng_idb(&b, 101, 0, 9, sw);  /* raw IP, ns */
+		tb_ng_idb(&b, 1, 0, -1, sw);  /* µs default */
+		tb_ng_idb(&b, 101, 0, 9, sw); /* raw IP, ns */
 		frame(&f, 1, 10);
 		tb_ng_epb(&b, 0, 1700000000ull * 1000000u + 5, &f, sw);
 		tb_ng_block(&b, 0x0BAD, junk, sizeof(junk), sw); /* unknown: skipped */
 		tb_ng_spb(&b, &f, sw);
 		f.n = 0;
-		tb_ip(&f, &(struct tpkt){ .proto = 17, .src = 1, .dst = 2, .sport = 53,
-				 .dport = 53, .payload = 12 });
+		tb_ip(&f,
+		    &(struct tpkt){
+			.proto = 17, .src = 1, .dst = 2, .sport = 53, .dport = 53, .payload = 12});
 		tb_ng_epb(&b, 1, 1700000001ull * 1000000000u + 7, &f, sw);
 		/* a second section, other byte order, its own interface */
 		tb_ng_shb(&b, !sw);
@@ -184,7 +190,7 @@ static void write_gzip(const char *path, const struct tbuf *b)
 
 Test(capture, gzip_and_zstd_streams_across_chunks)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	char *gz, *zs;
 	struct result r;
 	size_t bound;
@@ -234,7 +240,7 @@ struct bad_case {
 /* Build the broken file for case i into b. */
 static void make_bad(int i, struct tbuf *b)
 {
-	struct tbuf f = { 0 };
+	struct tbuf f = {0};
 
 	frame(&f, 1, 40);
 	switch (i) {
@@ -288,25 +294,25 @@ ParameterizedTestParameters(capture, bad_input)
 	/* Offsets: a pcap header is 24 bytes; test record i is 16 + 54 + (7 i % 300) bytes
 	 * (70, then 77); the test SHB is 28 bytes and the IDB 20. */
 	static struct bad_case cases[] = {
-		{ "empty", "empty file", 0, 0 },
-		{ "junk", "not a capture file", 0, 0 },
-		{ "cut_global_header", "pcap file header: truncated", 0, 0 },
-		{ "cut_record_header", "truncated record header", 24 + 70 + 77, 2 },
-		{ "cut_record", "truncated record", 24 + 70 + 77, 2 },
-		{ "huge_caplen", "larger than the snap length", 24 + 70, 1 },
-		{ "ng_bad_bom", "bad byte-order magic", 8, 0 },
-		{ "ng_bad_interface", "names interface 3", 28 + 20 + 8, 0 },
-		{ "ng_bad_length", "bad length 33", 28 + 20 + 4, 0 },
+	    {"empty", "empty file", 0, 0},
+	    {"junk", "not a capture file", 0, 0},
+	    {"cut_global_header", "pcap file header: truncated", 0, 0},
+	    {"cut_record_header", "truncated record header", 24 + 70 + 77, 2},
+	    {"cut_record", "truncated record", 24 + 70 + 77, 2},
+	    {"huge_caplen", "larger than the snap length", 24 + 70, 1},
+	    {"ng_bad_bom", "bad byte-order magic", 8, 0},
+	    {"ng_bad_interface", "names interface 3", 28 + 20 + 8, 0},
+	    {"ng_bad_length", "bad length 33", 28 + 20 + 4, 0},
 	};
 	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 ParameterizedTest(struct bad_case *c, capture, bad_input)
 {
-	static const char *const names[] = { "empty", "junk", "cut_global_header",
-		"cut_record_header", "cut_record", "huge_caplen", "ng_bad_bom",
-		"ng_bad_interface", "ng_bad_length" };
-	struct tbuf b = { 0 };
+	static const char *const names[] = {"empty", "junk", "cut_global_header",
+	    "cut_record_header", "cut_record", "huge_caplen", "ng_bad_bom", "ng_bad_interface",
+	    "ng_bad_length"};
+	struct tbuf b = {0};
 	char *path;
 	struct result r;
 	int i;
@@ -317,11 +323,11 @@ ParameterizedTest(struct bad_case *c, capture, bad_input)
 	path = tt_test_write(dir, c->name, b.p, b.n);
 	r = read_all(path);
 	cr_expect_lt(r.rc, 0, "%s: rc %d", c->name, r.rc);
-	cr_expect(strstr(r.err, c->want) != NULL, "%s: error '%s' lacks '%s'", c->name, r.err,
-		c->want);
+	cr_expect(
+	    strstr(r.err, c->want) != NULL, "%s: error '%s' lacks '%s'", c->name, r.err, c->want);
 	if (r.rc != -EBADMSG || i > 0)
-		cr_expect_eq(r.err_off, c->want_off, "%s: offset %lu", c->name,
-			(unsigned long)r.err_off);
+		cr_expect_eq(
+		    r.err_off, c->want_off, "%s: offset %lu", c->name, (unsigned long)r.err_off);
 	cr_expect_eq(r.n, c->want_frames, "%s: %u frames", c->name, r.n);
 	free(path);
 	tb_free(&b);

@@ -61,12 +61,21 @@ Test(core, chunk_freed_by_last_reference)
 
 static struct tt_flow_record sample(void)
 {
-	struct tt_flow_record r = { .src_port = 44824, .dst_port = 9100, .proto = 6,
-		.ip_version = 4, .tcp_flags = { 0x1a, 0x12 }, .end = TT_END_IDLE,
-		.app = { TT_APP_TLS, TT_APP_TLS }, .flags = TT_FLOW_SYN_SEEN, .file_id = 3,
-		.first_ts_ns = 1795702867196030000ull, .last_ts_ns = 1795702923476865000ull,
-		.pkts = { 1120, 4774 }, .bytes = { 339428, 6652327 },
-		.payload_bytes = { 265500, 6337235 }, .n_frags = 2 };
+	struct tt_flow_record r = {.src_port = 44824,
+	    .dst_port = 9100,
+	    .proto = 6,
+	    .ip_version = 4,
+	    .tcp_flags = {0x1a, 0x12},
+	    .end = TT_END_IDLE,
+	    .app = {TT_APP_TLS, TT_APP_TLS},
+	    .flags = TT_FLOW_SYN_SEEN,
+	    .file_id = 3,
+	    .first_ts_ns = 1795702867196030000ull,
+	    .last_ts_ns = 1795702923476865000ull,
+	    .pkts = {1120, 4774},
+	    .bytes = {339428, 6652327},
+	    .payload_bytes = {265500, 6337235},
+	    .n_frags = 2};
 
 	memcpy(r.src_ip, "\x0a\x4d\x00\x64", 4);
 	memcpy(r.dst_ip, "\x0a\x4d\x00\x15", 4);

@@ -30,16 +30,22 @@ TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 60);
 /* A capture with many interleaved TCP and UDP flows, v4 and v6, some port reuse. */
 static void make_mix(struct tbuf *b, unsigned n_flows, unsigned rounds)
 {
-	struct tbuf f = { 0 };
+	struct tbuf f = {0};
 
 	tb_pcap_header(b, 0xa1b2c3d4u, 1, 65535, false);
 	for (unsigned r = 0; r < rounds; r++) {
 		for (unsigned i = 0; i < n_flows; i++) {
-			struct tpkt p = { .is_v6 = i % 5 == 0, .proto = i % 3 ? 6 : 17,
-				.src = (uint8_t)(i % 200), .dst = (uint8_t)(200 + i % 50),
-				.sport = (uint16_t)(30000 + i), .dport = i % 2 ? 443 : 9001,
-				.flags = r == 0 ? 0x02 : r + 1 == rounds ? 0x11 : 0x18,
-				.seq = i, .payload = (uint16_t)((i * 37 + r * 11) % 1400) };
+			struct tpkt p = {.is_v6 = i % 5 == 0,
+			    .proto = i % 3 ? 6 : 17,
+			    .src = (uint8_t)(i % 200),
+			    .dst = (uint8_t)(200 + i % 50),
+			    .sport = (uint16_t)(30000 + i),
+			    .dport = i % 2 ? 443 : 9001,
+			    .flags = r == 0            ? 0x02
+				     : r + 1 == rounds ? 0x11
+						       : 0x18,
+			    .seq = i,
+			    .payload = (uint16_t)((i * 37 + r * 11) % 1400)};
 			bool rev = r % 2 == 1;
 
 			if (rev) { /* the reply direction */
@@ -62,8 +68,7 @@ static void make_mix(struct tbuf *b, unsigned n_flows, unsigned rounds)
 	tb_free(&f);
 }
 
-static char *run(const char *const *paths, size_t n, unsigned workers, const char *out,
-	int *status)
+static char *run(const char *const *paths, size_t n, unsigned workers, const char *out, int *status)
 {
 	struct tt_config cfg;
 	char *path, *report;
@@ -98,7 +103,7 @@ static char *join2(const char *a, const char *b)
 
 Test(pipeline, results_do_not_depend_on_worker_count)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	char *in, *out1, *out4, *r1, *r4, *f1, *f4, *p1, *p4;
 	size_t n1, n4;
 	int st1, st4;
@@ -122,13 +127,13 @@ Test(pipeline, results_do_not_depend_on_worker_count)
 	cr_expect_eq(n1, n4);
 	cr_expect_eq(memcmp(f1, f4, n1), 0, "flows.msgpack differs between -j 1 and -j 4");
 	free(in), free(out1), free(out4), free(r1), free(r4), free(f1), free(f4), free(p1),
-		free(p4);
+	    free(p4);
 	tb_free(&b);
 }
 
 Test(pipeline, bad_files_are_reported_and_the_rest_is_analysed)
 {
-	struct tbuf good = { 0 }, cut = { 0 };
+	struct tbuf good = {0}, cut = {0};
 	char *sub = join2(dir, "in"), *out = join2(dir, "out"), *report;
 	const char *paths[2];
 	int status;
@@ -162,7 +167,7 @@ Test(pipeline, bad_files_are_reported_and_the_rest_is_analysed)
 
 Test(pipeline, filter_keeps_only_matching_packets)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	char *in, *out = join2(dir, "out"), *report;
 	struct tt_config cfg;
 

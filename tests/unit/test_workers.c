@@ -10,7 +10,7 @@ TestSuite(workers, .timeout = 20);
 
 static void key(struct tt_flow_key *k, uint32_t i)
 {
-	uint8_t a[16] = { 10, 0, 0, 0 }, b[16] = { 10, 1, 0, 0 };
+	uint8_t a[16] = {10, 0, 0, 0}, b[16] = {10, 1, 0, 0};
 
 	memcpy(a + 1, &i, 3);
 	tt_flow_key_make(k, 4, 6, a, b, (uint16_t)i, 443);
@@ -54,8 +54,9 @@ Test(workers, flow_table_matches_reference_under_churn)
 		struct tt_flow_key k;
 
 		key(&k, i);
-		cr_assert_eq(tt_flow_table_find(&t, &k, (uint32_t)(i * 2654435761u) & 0x3ff) != NULL,
-			live[i]);
+		cr_assert_eq(
+		    tt_flow_table_find(&t, &k, (uint32_t)(i * 2654435761u) & 0x3ff) != NULL,
+		    live[i]);
 	}
 	tt_flow_table_fini(&t);
 	free(live);
@@ -86,16 +87,17 @@ Test(workers, lru_order_follows_touches)
 
 Test(workers, first_payload_names_the_protocol)
 {
-	const uint8_t tls[] = { 0x16, 0x03, 0x01, 0x02, 0x00 };
+	const uint8_t tls[] = {0x16, 0x03, 0x01, 0x02, 0x00};
 
 	cr_expect_eq(tt_inspect_first_payload(6, 5000, 9001, tls, sizeof(tls)), TT_APP_TLS);
-	cr_expect_eq(tt_inspect_first_payload(6, 5000, 80, (const uint8_t *)"GET /tor/ HTTP/1.0",
-			     18), TT_APP_HTTP);
+	cr_expect_eq(
+	    tt_inspect_first_payload(6, 5000, 80, (const uint8_t *)"GET /tor/ HTTP/1.0", 18),
+	    TT_APP_HTTP);
 	cr_expect_eq(tt_inspect_first_payload(6, 22, 5000, (const uint8_t *)"SSH-2.0-OpenSSH", 15),
-		TT_APP_SSH);
+	    TT_APP_SSH);
 	cr_expect_eq(tt_inspect_first_payload(17, 5000, 53, tls, 1), TT_APP_DNS);
-	cr_expect_eq(tt_inspect_first_payload(6, 5000, 443, (const uint8_t *)"\x8f\x11", 2),
-		TT_APP_UNKNOWN);
-	cr_expect_eq(tt_inspect_first_payload(6, 5000, 443, (const uint8_t *)"GE", 2),
-		TT_APP_UNKNOWN);
+	cr_expect_eq(
+	    tt_inspect_first_payload(6, 5000, 443, (const uint8_t *)"\x8f\x11", 2), TT_APP_UNKNOWN);
+	cr_expect_eq(
+	    tt_inspect_first_payload(6, 5000, 443, (const uint8_t *)"GE", 2), TT_APP_UNKNOWN);
 }

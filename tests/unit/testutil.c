@@ -30,7 +30,7 @@ void tb_u8(struct tbuf *b, uint8_t v)
 
 void tb_be16(struct tbuf *b, uint16_t v)
 {
-	uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 
 	tb_put(b, x, 2);
 }
@@ -74,7 +74,7 @@ void tb_ip(struct tbuf *b, const struct tpkt *p)
 	size_t l4 = p->proto == 6 ? 20 : 8;
 
 	if (p->is_v6) {
-		uint8_t a[16] = { 0xfd };
+		uint8_t a[16] = {0xfd};
 
 		tb_be32(b, 0x60000000u);
 		tb_be16(b, (uint16_t)(l4 + plen));
@@ -118,7 +118,7 @@ void tb_ip(struct tbuf *b, const struct tpkt *p)
 
 void tb_eth(struct tbuf *b, uint16_t ethertype, int n_vlans)
 {
-	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
+	static const uint8_t macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
 
 	tb_put(b, macs, 12);
 	for (int i = 0; i < n_vlans; i++) {
@@ -128,8 +128,8 @@ void tb_eth(struct tbuf *b, uint16_t ethertype, int n_vlans)
 	tb_be16(b, ethertype);
 }
 
-void tb_pcap_header(struct tbuf *b, uint32_t magic, uint32_t linktype, uint32_t snaplen,
-	bool is_swapped)
+void tb_pcap_header(
+    struct tbuf *b, uint32_t magic, uint32_t linktype, uint32_t snaplen, bool is_swapped)
 {
 	tb_h32(b, magic, is_swapped);
 	tb_h16(b, 2, is_swapped);
@@ -141,7 +141,7 @@ void tb_pcap_header(struct tbuf *b, uint32_t magic, uint32_t linktype, uint32_t 
 }
 
 void tb_pcap_record(struct tbuf *b, uint32_t sec, uint32_t frac, const struct tbuf *frame,
-	uint32_t wirelen, bool is_swapped)
+    uint32_t wirelen, bool is_swapped)
 {
 	tb_h32(b, sec, is_swapped);
 	tb_h32(b, frac, is_swapped);
@@ -152,7 +152,7 @@ void tb_pcap_record(struct tbuf *b, uint32_t sec, uint32_t frac, const struct tb
 
 void tb_ng_block(struct tbuf *b, uint32_t type, const void *body, size_t n, bool is_swapped)
 {
-	static const uint8_t pad[4] = { 0 };
+	static const uint8_t pad[4] = {0};
 	size_t padded = (n + 3) & ~(size_t)3;
 
 	tb_h32(b, type, is_swapped);
@@ -164,7 +164,7 @@ void tb_ng_block(struct tbuf *b, uint32_t type, const void *body, size_t n, bool
 
 void tb_ng_shb(struct tbuf *b, bool is_swapped)
 {
-	struct tbuf body = { 0 };
+	struct tbuf body = {0};
 
 	tb_h32(&body, 0x1A2B3C4Du, is_swapped);
 	tb_h16(&body, 1, is_swapped);
@@ -174,10 +174,9 @@ void tb_ng_shb(struct tbuf *b, bool is_swapped)
 	tb_free(&body);
 }
 
-void tb_ng_idb(struct tbuf *b, uint16_t linktype, uint32_t snaplen, int tsresol,
-	bool is_swapped)
+void tb_ng_idb(struct tbuf *b, uint16_t linktype, uint32_t snaplen, int tsresol, bool is_swapped)
 {
-	struct tbuf body = { 0 };
+	struct tbuf body = {0};
 
 	tb_h16(&body, linktype, is_swapped);
 	tb_h16(&body, 0, is_swapped);
@@ -196,10 +195,10 @@ void tb_ng_idb(struct tbuf *b, uint16_t linktype, uint32_t snaplen, int tsresol,
 	tb_free(&body);
 }
 
-void tb_ng_epb(struct tbuf *b, uint32_t ifid, uint64_t ts, const struct tbuf *frame,
-	bool is_swapped)
+void tb_ng_epb(
+    struct tbuf *b, uint32_t ifid, uint64_t ts, const struct tbuf *frame, bool is_swapped)
 {
-	struct tbuf body = { 0 };
+	struct tbuf body = {0};
 
 	tb_h32(&body, ifid, is_swapped);
 	tb_h32(&body, (uint32_t)(ts >> 32), is_swapped);
@@ -213,7 +212,7 @@ void tb_ng_epb(struct tbuf *b, uint32_t ifid, uint64_t ts, const struct tbuf *fr
 
 void tb_ng_spb(struct tbuf *b, const struct tbuf *frame, bool is_swapped)
 {
-	struct tbuf body = { 0 };
+	struct tbuf body = {0};
 
 	tb_h32(&body, (uint32_t)frame->n, is_swapped);
 	tb_put(&body, frame->p, frame->n);
@@ -251,7 +250,7 @@ char *tt_test_write(const char *dir, const char *name, const void *data, size_t 
 char *tt_test_slurp(const char *path, size_t *n)
 {
 	FILE *f = fopen(path, "rb");
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	char chunk[65536];
 	size_t got;
 

@@ -30,25 +30,25 @@ struct tpkt {
 	uint16_t sport, dport;
 	uint8_t flags;
 	uint32_t seq;
-	uint16_t payload;   /* bytes of payload (filled with 'x') */
-	const char *data;   /* or this payload, if set */
+	uint16_t payload; /* bytes of payload (filled with 'x') */
+	const char *data; /* or this payload, if set */
 };
 void tb_ip(struct tbuf *b, const struct tpkt *p);
 /* Ethernet header with optional 802.1Q tags (n_vlans), then the packet. */
 void tb_eth(struct tbuf *b, uint16_t ethertype, int n_vlans);
 
 /* Classic pcap. magic: 0xa1b2c3d4 (µs) or 0xa1b23c4d (ns). */
-void tb_pcap_header(struct tbuf *b, uint32_t magic, uint32_t linktype, uint32_t snaplen,
-	bool is_swapped);
+void tb_pcap_header(
+    struct tbuf *b, uint32_t magic, uint32_t linktype, uint32_t snaplen, bool is_swapped);
 void tb_pcap_record(struct tbuf *b, uint32_t sec, uint32_t frac, const struct tbuf *frame,
-	uint32_t wirelen, bool is_swapped);
+    uint32_t wirelen, bool is_swapped);
 
 /* pcapng blocks. */
 void tb_ng_shb(struct tbuf *b, bool is_swapped);
 void tb_ng_idb(struct tbuf *b, uint16_t linktype, uint32_t snaplen, int tsresol,
-	bool is_swapped); /* tsresol < 0: no option */
-void tb_ng_epb(struct tbuf *b, uint32_t ifid, uint64_t ts, const struct tbuf *frame,
-	bool is_swapped);
+    bool is_swapped); /* tsresol < 0: no option */
+void tb_ng_epb(
+    struct tbuf *b, uint32_t ifid, uint64_t ts, const struct tbuf *frame, bool is_swapped);
 void tb_ng_spb(struct tbuf *b, const struct tbuf *frame, bool is_swapped);
 void tb_ng_block(struct tbuf *b, uint32_t type, const void *body, size_t n, bool is_swapped);
 

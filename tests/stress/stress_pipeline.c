@@ -1,0 +1,110 @@
+/* Whole-pipeline stress, for TSan: several files (one compressed, one broken) through the
+ * reader, 1..4 workers with tiny rings (constant backpressure and chunk hand-backs), and
+ * the aggregator; the reports must be equal apart from timing. Exit 0 = pass. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "tortrace/tortrace.h"
+#include "../../src/core/core.h"
+#include "../unit/testutil.h"
+
+static void make(struct tbuf *b, unsigned n_flows, unsigned rounds, unsigned seed)
+{
+	struct tbuf f = {0};
+
+	tb_pcap_header(b, 0xa1b2c3d4u, 1, 65535, false);
+	for (unsigned r = 0; r < rounds; r++) {
+		for (unsigned i = 0; i < n_flows; i++) {
+			struct tpkt p = {.is_v6 = (i + seed) % 4 == 0,
+			    .proto = i % 3 ? 6 : 17,
+			    .src = (uint8_t)(i % 250),
+			    .dst = (uint8_t)(seed + r % 2),
+			    .sport = (uint16_t)(20000 + i),
+			    .dport = 443,
+			    .flags = 0x18,
+			    .payload = (uint16_t)((i * 13 + r) % 1200)};
+
+			f.n = 0;
+			tb_eth(&f, p.is_v6 ? 0x86dd : 0x0800, 0);
+			tb_ip(&f, &p);
+			/* time jumps forward by an hour every few rounds: idle expiry */
+			tb_pcap_record(b, 1700000000u + r * 1000u, i, &f, 0, false);
+		}
+	}
+	tb_free(&f);
+}
+
+static char *report(const char *out)
+{
+	char path[600];
+	char *s;
+
+	snprintf(path, sizeof(path), "%s/report.json", out);
+	s = tt_test_slurp(path, NULL);
+	if (!s)
+		return NULL;
+	*strstr(s, "\"run\":") = '\0';
+	return s;
+}
+
+int main(void)
+{
+	char *dir = tt_test_tmpdir(), *first = NULL, *paths[3], out[512];
+	struct tbuf a = {0}, b = {0};
+	gzFile g;
+	int rc = 0;
+
+	tt_log_set_level(-1);
+	make(&a, 2000, 12, 1);
+	make(&b, 500, 30, 7);
+	paths[0] = tt_test_write(dir, "a.pcap", a.p, a.n);
+	paths[1] = tt_test_write(dir, "b.pcap.gz", "", 0);
+	g = gzopen(paths[1], "wb");
+	gzwrite(g, b.p, (unsigned)b.n);
+	gzclose(g);
+	a.n -= 7; /* broken tail */
+	paths[2] = tt_test_write(dir, "c-cut.pcap", a.p, a.n);
+	for (unsigned w = 1; w <= 4 && rc == 0; w++) {
+		struct tt_config cfg;
+		char *r;
+
+		tt_config_defaults(&cfg);
+		cfg.paths = (const char *const *)paths;
+		cfg.n_paths = 3;
+		snprintf(out, sizeof(out), "%s/out%u", dir, w);
+		cfg.out_dir = out;
+		cfg.n_workers = w;
+		cfg.ring_slots = 64;
+		cfg.tcp_timeout_ns = cfg.udp_timeout_ns = 1800ull * 1000000000u;
+		cfg.is_quiet = true;
+		if (tt_analyze(&cfg) != TT_STATUS_PARTIAL) {
+			fprintf(stderr, "pipeline: -j %u: unexpected status\n", w);
+			rc = 1;
+		}
+		r = report(out);
+		if (!r) {
+			fprintf(stderr, "pipeline: -j %u: no report\n", w);
+			rc = 1;
+		} else if (!first) {
+			first = r;
+		} else {
+			if (strcmp(first, r) != 0) {
+				fprintf(stderr, "pipeline: -j %u report differs from -j 1\n", w);
+				rc = 1;
+			}
+			free(r);
+		}
+		printf("pipeline -j %u: %s\n", w, rc ? "FAIL" : "ok");
+	}
+	free(first);
+	for (int i = 0; i < 3; i++)
+		free(paths[i]);
+	tt_test_rmrf(dir);
+	free(dir);
+	tb_free(&a);
+	tb_free(&b);
+	return rc;
+}
