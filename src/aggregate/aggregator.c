@@ -15,8 +15,10 @@
 #define BURST 16
 
 struct pending {
-	struct tt_flow_record *v;
+	struct tt_rec_ref *v; /* every record of the file so far */
 	size_t n, cap;
+	uint8_t **bufs; /* the blocks they point into */
+	size_t n_bufs, cap_bufs;
 };
 
 struct astate {
@@ -24,8 +26,11 @@ struct astate {
 	struct pending *files; /* per file id */
 	unsigned *n_done;      /* FILE_DONE count per file id */
 	size_t next_file;      /* the first file not yet written */
-	msgpack_packer pk;
+	uint8_t *out;          /* records are copied here, then written in large pieces */
+	size_t n_out;
 };
+
+#define OUT_BYTES (1u << 20)
 
 static int fwrite_cb(void *data, const char *buf, size_t len)
 {
@@ -52,38 +57,71 @@ int tt_flows_write_header(FILE *f, char *const *paths, size_t n_paths)
 	return rc ? -EIO : 0;
 }
 
-static int add_block(struct astate *st, const struct tt_rec_msg *m)
+static int grow(void **v, size_t *cap, size_t need, size_t size)
 {
-	msgpack_unpacked u;
-	size_t off = 0;
-	int rc = 0;
+	size_t n = *cap ? *cap : 64;
+	void *p;
 
-	msgpack_unpacked_init(&u);
-	while (msgpack_unpack_next(&u, m->buf, m->len, &off) == MSGPACK_UNPACK_SUCCESS) {
-		struct tt_flow_record r;
-		struct pending *p;
-
-		/* Records come from our own workers: a bad one is a bug, not bad input. */
-		TT_BUG_ON(tt_record_unpack(&u.data, &r) < 0);
-		TT_BUG_ON(r.file_id >= st->a->n_files);
-		p = &st->files[r.file_id];
-		if (p->n == p->cap) {
-			size_t cap = p->cap ? 2 * p->cap : 256;
-			struct tt_flow_record *v = realloc(p->v, cap * sizeof(*v));
-
-			if (!v) {
-				rc = -ENOMEM;
-				break;
-			}
-			p->v = v;
-			p->cap = cap;
-		}
-		p->v[p->n++] = r;
-	}
-	msgpack_unpacked_destroy(&u);
-	return rc;
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	p = realloc(*v, n * size);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = n;
+	return 0;
 }
 
+/* Take ownership of a block's arrays and file its records under their file. */
+static int add_block(struct astate *st, const struct tt_rec_msg *m)
+{
+	struct pending *p;
+
+	TT_BUG_ON(m->file_id >= st->a->n_files);
+	p = &st->files[m->file_id];
+	if (grow((void **)&p->v, &p->cap, p->n + m->n_records, sizeof(*p->v)) < 0 ||
+		grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs + 1, sizeof(*p->bufs)) < 0) {
+		free(m->buf);
+		free(m->refs);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < m->n_records; i++) {
+		struct tt_rec_ref *r = &p->v[p->n++];
+
+		*r = m->refs[i];
+		/* Our own workers wrote these: a bad offset is a bug, not bad input. */
+		TT_BUG_ON((uint64_t)r->off + r->len > m->len);
+		r->data = m->buf + r->off;
+	}
+	p->bufs[p->n_bufs++] = m->buf;
+	free(m->refs);
+	return 0;
+}
+
+static void flush_out(struct astate *st)
+{
+	struct tt_aggregator *a = st->a;
+
+	if (st->n_out && a->flows_out && fwrite(st->out, 1, st->n_out, a->flows_out) != st->n_out &&
+		a->rc == 0) {
+		a->rc = -EIO;
+		tt_log(TT_LOG_ERROR, "cannot write flows.msgpack");
+	}
+	st->n_out = 0;
+}
+
+static void free_pending(struct pending *p)
+{
+	for (size_t i = 0; i < p->n_bufs; i++)
+		free(p->bufs[i]);
+	free(p->bufs);
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Sort a complete file's records into the output order and append them. */
 static void write_file(struct astate *st, size_t id)
 {
 	struct tt_aggregator *a = st->a;
@@ -91,23 +129,30 @@ static void write_file(struct astate *st, size_t id)
 	struct tt_file_stats *fs = &a->files[id];
 
 	if (p->n)
-		qsort(p->v, p->n, sizeof(*p->v), tt_record_cmp);
+		qsort(p->v, p->n, sizeof(*p->v), tt_rec_ref_cmp);
 	for (size_t i = 0; i < p->n; i++) {
-		if (a->flows_out && tt_record_pack(&st->pk, &p->v[i]) < 0 && a->rc == 0) {
-			a->rc = -EIO;
-			tt_log(TT_LOG_ERROR, "cannot write flows.msgpack");
+		const struct tt_rec_ref *r = &p->v[i];
+
+		if (st->n_out + r->len > OUT_BYTES)
+			flush_out(st);
+		if (r->len > OUT_BYTES) {
+			if (a->flows_out && fwrite(r->data, 1, r->len, a->flows_out) != r->len)
+				a->rc = -EIO;
+		} else {
+			memcpy(st->out + st->n_out, r->data, r->len);
+			st->n_out += r->len;
 		}
 		fs->n_flows++;
-		if (p->v[i].proto == 6)
+		if (r->proto == 6)
 			fs->n_flows_tcp++;
 		else
 			fs->n_flows_udp++;
 	}
+	flush_out(st);
 	a->n_flows += fs->n_flows;
 	a->n_flows_tcp += fs->n_flows_tcp;
 	a->n_flows_udp += fs->n_flows_udp;
-	free(p->v);
-	memset(p, 0, sizeof(*p));
+	free_pending(p);
 }
 
 void *tt_aggregator_main(void *arg)
@@ -120,12 +165,11 @@ void *tt_aggregator_main(void *arg)
 
 	st.files = calloc(a->n_files ? a->n_files : 1, sizeof(*st.files));
 	st.n_done = calloc(a->n_files ? a->n_files : 1, sizeof(*st.n_done));
-	if (!st.files || !st.n_done) {
+	st.out = malloc(OUT_BYTES);
+	if (!st.files || !st.n_done || !st.out) {
 		a->rc = -ENOMEM;
 		tt_log(TT_LOG_ERROR, "aggregator: out of memory");
 	}
-	if (a->flows_out)
-		msgpack_packer_init(&st.pk, a->flows_out, fwrite_cb);
 	/* Keep consuming even after an error, so that no worker blocks on a full ring. */
 	while (n_workers_done < a->n_workers) {
 		bool is_progress = false;
@@ -140,11 +184,13 @@ void *tt_aggregator_main(void *arg)
 				switch (m->kind) {
 				case TT_REC_BLOCK:
 					a->n_blocks++;
-					if (a->rc == 0 && add_block(&st, m) < 0) {
+					if (a->rc != 0) {
+						free(m->buf);
+						free(m->refs);
+					} else if (add_block(&st, m) < 0) {
 						a->rc = -ENOMEM;
 						tt_log(TT_LOG_ERROR, "aggregator: out of memory");
 					}
-					free(m->buf);
 					break;
 				case TT_REC_FILE_DONE:
 					if (a->rc != 0)
@@ -171,8 +217,9 @@ void *tt_aggregator_main(void *arg)
 	}
 	if (st.files)
 		for (size_t i = 0; i < a->n_files; i++)
-			free(st.files[i].v);
+			free_pending(&st.files[i]);
 	free(st.files);
 	free(st.n_done);
+	free(st.out);
 	return NULL;
 }

@@ -171,13 +171,33 @@ enum tt_rec_kind {
 	TT_REC_WORKER_DONE, /* the worker has finished */
 };
 
+/* Where one record sits in a block, with the fields that order records in the output:
+ * the aggregator sorts these and copies the msgpack bytes as they are, without decoding
+ * or encoding them again. Written by the worker. */
+struct tt_rec_ref {
+	uint64_t first_ts_ns, last_ts_ns;
+	uint8_t src_ip[16], dst_ip[16];
+	uint16_t src_port, dst_port;
+	uint8_t proto;
+	uint8_t pad[3];
+	uint32_t off, len; /* the record's msgpack bytes in the block */
+	const uint8_t *data; /* set by the aggregator: block + off */
+};
+
+/* Block messages carry every record of one file that the worker finished since its last
+ * block: all of them belong to file_id. */
 struct tt_rec_msg {
-	void *buf; /* malloc()ed, freed by the aggregator */
+	uint8_t *buf;            /* msgpack records, malloc()ed; ownership moves */
+	struct tt_rec_ref *refs; /* n_records entries, malloc()ed; ownership moves */
 	uint32_t len;
 	uint32_t file_id;
 	uint32_t kind; /* enum tt_rec_kind */
 	uint32_t n_records;
 };
+
+/* The output order of records (see tt_record_cmp): first timestamp, protocol, 5-tuple,
+ * last timestamp, then the bytes themselves, so that it is total. */
+int tt_rec_ref_cmp(const void *a, const void *b);
 
 /* ---- per-file results ---------------------------------------------------------------
  * One per input file. The reader writes it while it reads the file and is done with it

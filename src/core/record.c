@@ -1,6 +1,8 @@
 /* msgpack codec of struct tt_flow_record (the schema is described in record.h). */
 #include "tortrace/record.h"
 
+#include "../core/core.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -34,16 +36,12 @@ static int lookup(const char *const *names, unsigned n, const char *s, size_t le
 	return -1;
 }
 
-static int key(msgpack_packer *pk, const char *k)
-{
-	return msgpack_pack_str_with_body(pk, k, strlen(k));
-}
+/* Keys are string literals: their length is known at compile time. */
+#define key(pk, k) msgpack_pack_str_with_body((pk), (k), sizeof(k) - 1)
 
-static int pair_u64(msgpack_packer *pk, const char *k, const uint64_t v[2])
-{
-	return key(pk, k) | msgpack_pack_array(pk, 2) | msgpack_pack_uint64(pk, v[0]) |
-	       msgpack_pack_uint64(pk, v[1]);
-}
+#define pair_u64(pk, k, v)                                                                   \
+	(key(pk, k) | msgpack_pack_array(pk, 2) | msgpack_pack_uint64(pk, (v)[0]) |        \
+		msgpack_pack_uint64(pk, (v)[1]))
 
 int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r)
 {
@@ -210,6 +208,30 @@ int tt_record_cmp(const void *a, const void *b)
 	if (x->last_ts_ns != y->last_ts_ns)
 		return x->last_ts_ns < y->last_ts_ns ? -1 : 1;
 	return 0;
+}
+
+int tt_rec_ref_cmp(const void *a, const void *b)
+{
+	const struct tt_rec_ref *x = a, *y = b;
+	int c;
+
+	if (x->first_ts_ns != y->first_ts_ns)
+		return x->first_ts_ns < y->first_ts_ns ? -1 : 1;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	if ((c = memcmp(x->src_ip, y->src_ip, 16)) != 0)
+		return c;
+	if ((c = memcmp(x->dst_ip, y->dst_ip, 16)) != 0)
+		return c;
+	if (x->src_port != y->src_port)
+		return x->src_port < y->src_port ? -1 : 1;
+	if (x->dst_port != y->dst_port)
+		return x->dst_port < y->dst_port ? -1 : 1;
+	if (x->last_ts_ns != y->last_ts_ns)
+		return x->last_ts_ns < y->last_ts_ns ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->data, y->data, x->len);
 }
 
 void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, size_t len)

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_setname_np */
 /* tt_analyze(): sets up the pipeline (reader → workers → aggregator), waits for it while
  * drawing progress, then writes the report. Outputs are written under temporary names
  * and renamed at the end, so a crash never leaves a half-written report. */
@@ -223,6 +224,7 @@ int tt_analyze(const struct tt_config *cfg)
 		tt_log(TT_LOG_ERROR, "cannot start threads");
 		goto out_flows;
 	}
+	pthread_setname_np(at, "tt-aggregator");
 	for (; n_started < nw; n_started++) {
 		workers[n_started] = (struct tt_worker){.cfg = cfg,
 		    .id = n_started,
@@ -230,6 +232,7 @@ int tt_analyze(const struct tt_config *cfg)
 		    .out = &out_rings[n_started]};
 		if (pthread_create(&wt[n_started], NULL, tt_worker_main, &workers[n_started]) != 0)
 			break;
+		pthread_setname_np(wt[n_started], "tt-worker");
 	}
 	if (n_started < nw) {
 		/* Stop what runs: the workers that started end on STREAM_END; the aggregator
@@ -258,6 +261,8 @@ int tt_analyze(const struct tt_config *cfg)
 		pthread_join(at, NULL);
 		goto out_flows;
 	}
+
+	pthread_setname_np(rt, "tt-reader");
 
 	/* Main: sample memory and draw progress every 100 ms until the reader is done;
 	 * poll every 2 ms so that short runs are not kept waiting. */

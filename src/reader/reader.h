@@ -124,6 +124,16 @@ struct tt_decoded {
 
 /* Decode one frame of the given link type. Returns an enum tt_dec. Pure function. */
 int tt_decode(uint32_t linktype, const uint8_t *frame, uint32_t caplen, struct tt_decoded *d);
+/* One level of UDP tunnel. outer is a TT_DEC_FLOW result with proto 17 (l3, l3_caplen,
+ * l4_off, ports valid). When its ports and payload are a tunnel (VXLAN to 4789, GENEVE to
+ * 6081, GRE-in-UDP to 4754; GTP-U 2152, Teredo 3544, AYIYA 5072, CAPWAP data 5247 on
+ * either port), decodes the encapsulated packet into *inner and returns its enum tt_dec
+ * (never TT_DEC_BAD_LINK); inner points into the same frame bytes. Returns -1, leaving
+ * *inner untouched, when it is not a tunnel or the payload carries no packet (GTP
+ * signalling, AYIYA heartbeat, CAPWAP keep-alive or DTLS). inner may be outer. Only one
+ * level: the caller loops while the result is a UDP TT_DEC_FLOW (each level consumes
+ * at least 8 bytes, but cap the depth). Pure function, any thread. */
+int tt_decode_tunnel(const struct tt_decoded *outer, struct tt_decoded *inner);
 /* True when tt_decode() knows the link type. */
 bool tt_linktype_known(uint32_t linktype);
 const char *tt_linktype_name(uint32_t linktype);

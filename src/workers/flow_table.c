@@ -31,31 +31,43 @@ static inline struct tt_flow *at(struct tt_flow_table *t, uint32_t idx1)
 	return &t->flows[idx1 - 1];
 }
 
-struct tt_flow *tt_flow_table_find(
-    struct tt_flow_table *t, const struct tt_flow_key *k, uint32_t hash)
+static inline bool key_eq(const struct tt_flow_key *a, const struct tt_flow_key *b)
 {
+	uint64_t x[5], y[5];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+struct tt_flow *tt_flow_table_find(struct tt_flow_table *t, const struct tt_flow_key *k,
+	uint32_t hash)
+{
+	uint64_t want = (uint64_t)hash << 32;
+
 	for (uint32_t i = hash & t->mask;; i = (i + 1) & t->mask) {
-		uint32_t s = t->slots[i];
+		uint64_t s = t->slots[i];
 
 		if (s == 0)
 			return NULL;
-		if (at(t, s)->hash == hash && memcmp(&at(t, s)->key, k, sizeof(*k)) == 0)
-			return at(t, s);
+		if ((s & 0xffffffff00000000ull) == want && key_eq(&at(t, (uint32_t)s)->key, k))
+			return at(t, (uint32_t)s);
 	}
 }
 
-static void place(struct tt_flow_table *t, uint32_t idx1)
+static void place(struct tt_flow_table *t, uint64_t slot)
 {
-	uint32_t i = at(t, idx1)->hash & t->mask;
+	uint32_t i = (uint32_t)(slot >> 32) & t->mask;
 
 	while (t->slots[i])
 		i = (i + 1) & t->mask;
-	t->slots[i] = idx1;
+	t->slots[i] = slot;
 }
 
 static int grow_slots(struct tt_flow_table *t)
 {
-	uint32_t n = (t->mask + 1) * 2, *old = t->slots, old_n = t->mask + 1;
+	uint32_t n = (t->mask + 1) * 2, old_n = t->mask + 1;
+	uint64_t *old = t->slots;
 
 	t->slots = calloc(n, sizeof(*t->slots));
 	if (!t->slots) {
@@ -138,7 +150,7 @@ struct tt_flow *tt_flow_table_insert(
 		t->free_head = idx1;
 		return NULL;
 	}
-	place(t, idx1);
+	place(t, (uint64_t)hash << 32 | idx1);
 	lru_append(t, f, idx1);
 	return f;
 }
@@ -147,11 +159,11 @@ void tt_flow_table_remove(struct tt_flow_table *t, struct tt_flow *f)
 {
 	uint32_t idx1 = index_of(t, f), i = f->hash & t->mask, j;
 
-	while (t->slots[i] != idx1)
+	while ((uint32_t)t->slots[i] != idx1)
 		i = (i + 1) & t->mask;
 	/* Backward shift: pull later members of the probe run into the hole. */
 	for (j = (i + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
-		uint32_t home = at(t, t->slots[j])->hash & t->mask;
+		uint32_t home = (uint32_t)(t->slots[j] >> 32) & t->mask;
 
 		/* Move slot j to i if its home is not in the cyclic range (i, j]. */
 		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {

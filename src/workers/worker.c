@@ -25,7 +25,8 @@ struct wstate {
 	struct tt_flow_table ft;
 	msgpack_sbuffer sbuf;
 	msgpack_packer pk;
-	uint32_t n_in_block;
+	struct tt_rec_ref *refs; /* the records in sbuf */
+	uint32_t n_in_block, cap_refs;
 	uint32_t file_id;
 	uint64_t clock_ns;   /* the last TICK's packet clock */
 	uint64_t idle_ns[2]; /* [0] TCP, [1] UDP */
@@ -44,7 +45,11 @@ static void send_block(struct wstate *st)
 		return;
 	m.len = (uint32_t)st->sbuf.size;
 	m.n_records = st->n_in_block;
-	m.buf = msgpack_sbuffer_release(&st->sbuf); /* ownership moves to the aggregator */
+	/* Ownership of both arrays moves to the aggregator. */
+	m.buf = (uint8_t *)msgpack_sbuffer_release(&st->sbuf);
+	m.refs = st->refs;
+	st->refs = NULL;
+	st->cap_refs = 0;
 	send_msg(st, &m);
 	st->n_in_block = 0;
 }
@@ -59,15 +64,46 @@ static bool is_expired(const struct wstate *st, const struct tt_flow *f)
 	return f->rec.last_ts_ns + idle_ns(st, f) < st->clock_ns;
 }
 
+/* Pack f's record into the block and note where it went. 0 or -ENOMEM. */
+static int emit(struct wstate *st, const struct tt_flow *f)
+{
+	size_t off = st->sbuf.size;
+	struct tt_rec_ref *ref;
+
+	if (st->n_in_block == st->cap_refs) {
+		uint32_t cap = st->cap_refs ? 2 * st->cap_refs : 1024;
+		struct tt_rec_ref *r = realloc(st->refs, cap * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		st->refs = r;
+		st->cap_refs = cap;
+	}
+	if (tt_record_pack(&st->pk, &f->rec) < 0)
+		return -ENOMEM;
+	ref = &st->refs[st->n_in_block++];
+	*ref = (struct tt_rec_ref){
+		.first_ts_ns = f->rec.first_ts_ns,
+		.last_ts_ns = f->rec.last_ts_ns,
+		.src_port = f->rec.src_port,
+		.dst_port = f->rec.dst_port,
+		.proto = f->rec.proto,
+		.off = (uint32_t)off,
+		.len = (uint32_t)(st->sbuf.size - off),
+	};
+	memcpy(ref->src_ip, f->rec.src_ip, 16);
+	memcpy(ref->dst_ip, f->rec.dst_ip, 16);
+	return 0;
+}
+
 static void finish(struct wstate *st, struct tt_flow *f, unsigned end)
 {
 	f->rec.end = (uint8_t)end;
 	f->rec.file_id = st->file_id;
-	if (tt_record_pack(&st->pk, &f->rec) < 0) {
+	if (emit(st, f) < 0) {
 		st->w->rc = -ENOMEM;
 		tt_log(TT_LOG_ERROR, "worker %u: out of memory encoding a record", st->w->id);
 	} else {
-		st->n_in_block++;
 		st->w->n_records++;
 	}
 	tt_flow_table_remove(&st->ft, f);
@@ -212,6 +248,13 @@ void *tt_worker_main(void *arg)
 			continue;
 		}
 		b.n = 0;
+		/* Overlap the cache misses of the whole burst: table slots and headers. */
+		for (uint32_t i = 0; i < n; i++) {
+			if (burst[i].kind == TT_PKT_DATA) {
+				tt_flow_table_prefetch(&st.ft, burst[i].hash);
+				__builtin_prefetch(burst[i].l3);
+			}
+		}
 		for (uint32_t i = 0; i < n; i++) {
 			const struct tt_pkt *p = &burst[i];
 
@@ -254,6 +297,7 @@ void *tt_worker_main(void *arg)
 		}
 	}
 	msgpack_sbuffer_destroy(&st.sbuf);
+	free(st.refs);
 	tt_flow_table_fini(&st.ft);
 	return NULL;
 }

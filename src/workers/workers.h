@@ -26,7 +26,8 @@ struct tt_flow {
 };
 
 struct tt_flow_table {
-	uint32_t *slots; /* slab index + 1, 0 = empty */
+	uint64_t *slots; /* hash << 32 | (slab index + 1); 0 = empty. The hash in the slot
+			  * lets probes and deletions skip the flows themselves. */
 	uint32_t mask;
 	struct tt_flow *flows;
 	uint32_t n_flows, cap_flows;
@@ -44,6 +45,12 @@ struct tt_flow *tt_flow_table_find(
 struct tt_flow *tt_flow_table_insert(
     struct tt_flow_table *t, const struct tt_flow_key *k, uint32_t hash);
 void tt_flow_table_remove(struct tt_flow_table *t, struct tt_flow *f);
+/* Start loading the slot a lookup of hash will read (the worker does this for a whole
+ * burst before processing it, to overlap the cache misses). */
+static inline void tt_flow_table_prefetch(const struct tt_flow_table *t, uint32_t hash)
+{
+	__builtin_prefetch(&t->slots[hash & t->mask]);
+}
 /* Move f to the LRU tail (most recent). */
 void tt_flow_table_touch(struct tt_flow_table *t, struct tt_flow *f);
 /* The least recently used flow, or NULL when empty. */

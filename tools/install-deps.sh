@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages tortrace needs to build and test (root, or sudo).
+#   tools/install-deps.sh          build + tests
+#   tools/install-deps.sh --ci     also clang, libFuzzer and clang-format for CI
+set -euo pipefail
+pkgs=(gcc meson ninja-build pkg-config python3 libpcap-dev libxxhash-dev libmsgpack-dev
+      libcriterion-dev zlib1g-dev libzstd-dev tcpdump)
+if [ "${1:-}" = "--ci" ]; then
+  pkgs+=(clang libfuzzer-14-dev libclang-rt-14-dev clang-format)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"

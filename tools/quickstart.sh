@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Quick start: install what is missing, build, and analyse the bundled sample.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh
+[ -d build ] || meson setup build >/dev/null
+ninja -C build >/dev/null
+./build/tortrace analyze -o out/sample samples/tornet-default-s1/tornet-client.pcap
+echo
+python3 - <<'PY'
+import json
+r = json.load(open('out/sample/report.json'))
+t = r['totals']
+print(f"report: out/sample/report.json  ({t['files']} file, {t['packets']} packets, "
+      f"{t['flows']} flows: {t['flows_tcp']} TCP, {t['flows_udp']} UDP)")
+PY
+echo "flows:  ./build/tortrace export --csv out/sample/flows.msgpack | head"
+./build/tortrace export --csv out/sample/flows.msgpack | head -5 | cut -d, -f2-11
