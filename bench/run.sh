@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# bench/run.sh - tortrace throughput and memory benchmark.
+#
+# Usage: bash bench/run.sh [BUILD_DIR]        (default BUILD_DIR: build)
+#
+# Environment:
+#   BENCH_FILE     capture to use/generate (default bench/data/bench.pcap)
+#   BENCH_SIZE     size to generate, K/M/G suffixes (default 2G)
+#   BENCH_SEED     generator seed (default 1)
+#   BENCH_REPEAT   timed runs per command (default 5)
+#   BENCH_TT_ARGS  extra arguments for "tortrace analyze"
+#
+# Exit status: 0 all targets met, 1 a target missed or a run failed,
+# 2 tortrace binary missing (cat and tcpdump are still timed).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+build=${1:-build}
+file=${BENCH_FILE:-bench/data/bench.pcap}
+size=${BENCH_SIZE:-2G}
+seed=${BENCH_SEED:-1}
+repeat=${BENCH_REPEAT:-5}
+tt_args=${BENCH_TT_ARGS:-}
+
+die() { echo "bench: $*" >&2; exit 1; }
+[[ "$repeat" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer"
+command -v python3 >/dev/null || die "python3 is required"
+
+# --- generator --------------------------------------------------------
+src=tools/gen_pcap.c
+[[ -f "$src" ]] || die "$src not found"
+gen=
+if [[ -x "$build/tools/tt-genpcap" && ! "$build/tools/tt-genpcap" -ot "$src" ]]; then
+	gen=$build/tools/tt-genpcap
+else
+	gen=$build/tt-genpcap
+	if [[ ! -x "$gen" || "$gen" -ot "$src" ]]; then
+		mkdir -p "$build"
+		echo "bench: building $gen"
+		${CC:-cc} -O2 -o "$gen" "$src" || die "cannot build $gen"
+	fi
+fi
+
+# --- data -------------------------------------------------------------
+stamp=$file.stamp
+truth=${file%.*}.truth.csv
+gen_sum=$(sha256sum "$src" | cut -c1-16)
+params="size=$size seed=$seed gen=$gen_sum"
+if [[ -f "$file" && -f "$stamp" ]] && [[ "$(head -1 "$stamp")" == "$params" ]]; then
+	echo "bench: using existing $file ($params)"
+else
+	mkdir -p "$(dirname "$file")"
+	rm -f "$file" "$stamp" "$truth"
+	echo "bench: generating $file ($params)"
+	start=$(date +%s.%N)
+	summary=$("$gen" -o "$file" --size "$size" --seed "$seed" --truth "$truth") ||
+		die "generation failed"
+	end=$(date +%s.%N)
+	printf '%s\n%s\n' "$params" "$summary" >"$stamp"
+	python3 -c "import sys; print('bench: generated in %.1f s: %s' % (float(sys.argv[2]) - float(sys.argv[1]), sys.argv[3]))" \
+		"$start" "$end" "$summary"
+fi
+gen_summary=$(sed -n 2p "$stamp")
+
+# --- commands ---------------------------------------------------------
+tt=$build/tortrace
+have_tt=0
+[[ -x "$tt" ]] && have_tt=1
+have_tcpdump=0
+command -v tcpdump >/dev/null && have_tcpdump=1
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tt-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+echo "bench: warming the page cache"
+cat "$file" >/dev/null
+
+export BENCH_FILE_PATH=$file BENCH_REPEAT_N=$repeat BENCH_TMP=$tmp \
+	BENCH_TT=$tt BENCH_HAVE_TT=$have_tt BENCH_HAVE_TCPDUMP=$have_tcpdump \
+	BENCH_TT_EXTRA=$tt_args BENCH_GEN_SUMMARY=$gen_summary
+rc=0
+python3 - <<'EOF' || rc=$?
+import json, os, shlex, shutil, statistics, subprocess, sys, time
+
+env = os.environ
+path = env["BENCH_FILE_PATH"]
+reps = int(env["BENCH_REPEAT_N"])
+tmp = env["BENCH_TMP"]
+tt = env["BENCH_TT"]
+have_tt = env["BENCH_HAVE_TT"] == "1"
+have_tcpdump = env["BENCH_HAVE_TCPDUMP"] == "1"
+extra = shlex.split(env.get("BENCH_TT_EXTRA", ""))
+size = os.path.getsize(path)
+gen = dict(kv.split("=", 1) for kv in env.get("BENCH_GEN_SUMMARY", "").split() if "=" in kv)
+MiB = 1024 * 1024
+LIMIT = 256 * MiB
+
+cmds = [("cat", ["cat", path], None)]
+if have_tcpdump:
+    cmds.append(("tcpdump -r -w /dev/null", ["tcpdump", "-r", path, "-w", "/dev/null"], None))
+for j in (1, 2):
+    if have_tt:
+        out = os.path.join(tmp, "out-j%d" % j)
+        cmds.append(("tortrace -j %d" % j,
+                     [tt, "analyze", "-q", "-j", str(j), "-o", out] + extra + [path], out))
+short = {"cat": "cat", "tcpdump -r -w /dev/null": "tcpdump",
+         "tortrace -j 1": "tt-j1", "tortrace -j 2": "tt-j2"}
+
+times = {name: [] for name, _, _ in cmds}
+failed = {}
+reports = {}
+
+def run(name, argv, out):
+    if out:
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+    errf = open(os.path.join(tmp, "stderr"), "w+")
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=errf)
+    _, status, _ = os.wait4(p.pid, 0)
+    t1 = time.perf_counter()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    errf.seek(0)
+    err = errf.read()
+    errf.close()
+    if p.returncode != 0:
+        failed[name] = "exit %d: %s" % (p.returncode, err.strip()[-400:])
+        return
+    times[name].append(t1 - t0)
+    if out:
+        try:
+            with open(os.path.join(out, "report.json")) as fh:
+                reports[name] = json.load(fh)
+        except (OSError, ValueError) as e:
+            reports[name] = {"_error": str(e)}
+
+print("bench: %d interleaved runs of %d commands" % (reps, len(cmds)))
+for i in range(reps):
+    for name, argv, out in cmds:
+        if name in failed:
+            continue
+        run(name, argv, out)
+    print("  run %d/%d: %s" % (i + 1, reps, "  ".join(
+        "%s %.3fs" % (short[n], times[n][-1]) if len(times[n]) == i + 1 else "%s failed" % short[n]
+        for n, _, _ in cmds)), flush=True)
+
+def med(name):
+    return statistics.median(times[name]) if times.get(name) else None
+
+def get(d, dotted):
+    for k in dotted.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+print()
+print("file: %s  %d bytes (%.2f GiB)%s" % (
+    path, size, size / 1024**3,
+    "  generator: packets=%s flows=%s" % (gen.get("packets", "?"), gen.get("flows", "?")) if gen else ""))
+print("%-26s %9s %10s %8s" % ("command", "median s", "MB/s", "GB/s"))
+for name, _, _ in cmds:
+    m = med(name)
+    if m is None:
+        print("%-26s %9s   FAILED: %s" % (name, "-", failed.get(name, "no run")))
+        continue
+    print("%-26s %9.3f %10.1f %8.3f" % (name, m, size / m / 1e6, size / m / 1e9))
+if not have_tt:
+    print("%-26s   missing (%s not built)" % ("tortrace", tt))
+if not have_tcpdump:
+    print("%-26s   missing (not installed)" % "tcpdump")
+
+ok = True
+print()
+cat_m = med("cat")
+tcpd_m = med("tcpdump -r -w /dev/null")
+for j in (1, 2):
+    n = "tortrace -j %d" % j
+    m = med(n)
+    if m is None:
+        continue
+    r1 = "%.2fx" % (m / cat_m) if cat_m else "n/a"
+    r2 = "%.2fx" % (m / tcpd_m) if tcpd_m else "n/a"
+    print("ratios %-14s tortrace/cat = %-8s tortrace/tcpdump = %s" % ("(-j %d):" % j, r1, r2))
+
+def verdict(good, text):
+    global ok
+    if good is None:
+        print("N/A   " + text)
+        ok = False
+    else:
+        print(("PASS  " if good else "FAIL  ") + text)
+        ok = ok and good
+
+print()
+if not have_tt:
+    print("MISSING  tortrace: %s does not exist; only cat and tcpdump were timed" % tt)
+    sys.exit(2)
+m2 = med("tortrace -j 2")
+if m2 is None or cat_m is None:
+    verdict(False, "speed vs cat: tortrace -j 2 did not run successfully")
+else:
+    verdict(m2 <= 4 * cat_m, "speed vs cat: tortrace -j 2 %.3f s = %.2fx cat %.3f s (target <= 4x)"
+            % (m2, m2 / cat_m, cat_m))
+if m2 is None or tcpd_m is None:
+    verdict(None if m2 is not None else False,
+            "speed vs tcpdump: %s" % ("tcpdump missing" if m2 is not None else "tortrace -j 2 failed"))
+else:
+    verdict(m2 < tcpd_m, "speed vs tcpdump: tortrace -j 2 %.3f s vs tcpdump %.3f s (target: faster)"
+            % (m2, tcpd_m))
+for j in (1, 2):
+    n = "tortrace -j %d" % j
+    rep = reports.get(n)
+    if rep is None:
+        verdict(False, "memory (-j %d): no report.json (%s)" % (j, failed.get(n, "not run")))
+        continue
+    rss = get(rep, "run.peak_rss_anon_bytes")
+    flows = get(rep, "totals.flows")
+    flows_s = "n/a" if flows is None else str(flows)
+    if gen.get("flows"):
+        flows_s += " (generator truth %s)" % gen["flows"]
+    if not isinstance(rss, (int, float)):
+        verdict(None, "memory (-j %d): peak anon RSS n/a, flows %s (target <= 256 MiB)" % (j, flows_s))
+    else:
+        verdict(rss <= LIMIT, "memory (-j %d): peak anon RSS %.1f MiB, flows %s (target <= 256 MiB)"
+                % (j, rss / MiB, flows_s))
+sys.exit(0 if ok and not failed else 1)
+EOF
+exit $rc
