@@ -14,7 +14,7 @@ static const char *const comp_names[] = {"none", "none", "gzip", "zstd"};
 
 struct sums {
 	uint64_t n_pkts, n_bytes, n_cap_bytes, n_ipv4, n_ipv6, n_non_ip, n_truncated;
-	uint64_t n_bad_link, n_tcp, n_udp, n_frags, n_frags_orphan, n_filtered;
+	uint64_t n_bad_link, n_tcp, n_udp, n_frags, n_frags_orphan, n_filtered, n_tunnelled;
 	uint64_t n_failed, n_partial, n_not_read;
 	uint64_t n_ip_proto[256];
 };
@@ -29,6 +29,8 @@ static void counters(struct tt_json *j, const struct tt_file_stats *f)
 	tt_json_u64(j, f->n_tcp);
 	tt_json_key(j, "udp_packets");
 	tt_json_u64(j, f->n_udp);
+	tt_json_key(j, "tunnelled");
+	tt_json_u64(j, f->n_tunnelled);
 	tt_json_key(j, "non_ip");
 	tt_json_u64(j, f->n_non_ip);
 	tt_json_key(j, "truncated");
@@ -67,6 +69,7 @@ static void add(struct sums *s, const struct tt_file_stats *f)
 	s->n_bad_link += f->n_bad_link;
 	s->n_tcp += f->n_tcp;
 	s->n_udp += f->n_udp;
+	s->n_tunnelled += f->n_tunnelled;
 	s->n_frags += f->n_frags;
 	s->n_frags_orphan += f->n_frags_orphan;
 	s->n_filtered += f->n_filtered;
@@ -205,6 +208,7 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	all.n_ipv6 = s->n_ipv6;
 	all.n_tcp = s->n_tcp;
 	all.n_udp = s->n_udp;
+	all.n_tunnelled = s->n_tunnelled;
 	all.n_non_ip = s->n_non_ip;
 	all.n_truncated = s->n_truncated;
 	all.n_frags = s->n_frags;

@@ -123,7 +123,7 @@ static int cmd_analyze(int argc, char **argv)
 			break;
 		case OPT_TCP_TIMEOUT:
 		case OPT_UDP_TIMEOUT:
-			if (parse_uint(optarg, 10u * 365 * 86400, &v) < 0 || v == 0) {
+			if (parse_uint(optarg, 200ull * 365 * 86400, &v) < 0 || v == 0) {
 				fprintf(stderr, "tortrace: --%s-timeout takes whole seconds > 0\n",
 				    c == OPT_TCP_TIMEOUT ? "tcp" : "udp");
 				goto usage_err;

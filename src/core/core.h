@@ -180,7 +180,7 @@ struct tt_rec_ref {
 	uint16_t src_port, dst_port;
 	uint8_t proto;
 	uint8_t pad[3];
-	uint32_t off, len; /* the record's msgpack bytes in the block */
+	uint32_t off, len;   /* the record's msgpack bytes in the block */
 	const uint8_t *data; /* set by the aggregator: block + off */
 };
 
@@ -219,6 +219,7 @@ struct tt_file_stats {
 	uint64_t n_pkts, n_bytes, n_cap_bytes; /* frames; wire and captured bytes */
 	uint64_t n_ipv4, n_ipv6, n_non_ip, n_truncated, n_bad_link;
 	uint64_t n_tcp, n_udp, n_frags, n_frags_orphan, n_filtered;
+	uint64_t n_tunnelled; /* packets also counted in a flow inside a UDP tunnel */
 	uint64_t n_caplen_over_snaplen;
 	uint64_t n_ip_proto[256]; /* IP packets that are not TCP/UDP, by protocol */
 	/* written by the aggregator */

@@ -27,6 +27,7 @@
 #define MAX_FILTERS 8
 #define TICK_NS     1000000000ull /* granularity of the packet clock sent to workers */
 #define STOP_CHECK  1024
+#define MAX_TUNNELS 8 /* nested UDP tunnels followed */
 
 struct frag_slot {
 	uint8_t src[16], dst[16];
@@ -163,13 +164,62 @@ static void set_error(struct tt_file_stats *fs, const char *msg, uint64_t off, b
 	tt_log(TT_LOG_ERROR, "%s: %s", fs->path, buf);
 }
 
+/* Send a decoded TCP/UDP packet (rc TT_DEC_FLOW) or later fragment (TT_DEC_FRAG) to the
+ * worker that owns its flow. */
+static void send_packet(struct rstate *st, struct tt_file_stats *fs, const struct tt_frame *f,
+    const struct tt_decoded *d, int rc)
+{
+	struct tt_pkt p = {
+	    .l3 = d->l3,
+	    .ts_ns = f->ts_ns,
+	    .caplen = d->l3_caplen,
+	    .wirelen = f->wirelen,
+	    .kind = TT_PKT_DATA,
+	    .proto = d->proto,
+	    .l4_len = d->l4_len,
+	};
+	struct tt_flow_key k;
+
+	if (rc == TT_DEC_FRAG) {
+		struct frag_slot *s = frag_slot(st, d);
+
+		if (!frag_match(s, d)) {
+			fs->n_frags_orphan++;
+			return;
+		}
+		p.hash = s->hash;
+		p.sport = s->sport;
+		p.dport = s->dport;
+		p.l4_off = TT_NO_L4;
+		append(st, shard(s->hash, st->r->n_workers), &p);
+		return;
+	}
+	tt_flow_key_make(&k, d->ip_version, d->proto, d->src, d->dst, d->sport, d->dport);
+	p.hash = (uint32_t)tt_flow_key_hash(&k);
+	p.sport = d->sport;
+	p.dport = d->dport;
+	p.l4_off = d->l4_off;
+	if (d->is_frag_first) {
+		struct frag_slot *s = frag_slot(st, d);
+		size_t alen = d->ip_version == 6 ? 16 : 4;
+
+		memcpy(s->src, d->src, alen);
+		memcpy(s->dst, d->dst, alen);
+		s->id = d->frag_id;
+		s->proto = d->proto;
+		s->ip_version = d->ip_version;
+		s->sport = d->sport;
+		s->dport = d->dport;
+		s->hash = p.hash;
+		s->is_used = true;
+	}
+	append(st, shard(p.hash, st->r->n_workers), &p);
+}
+
 static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const struct tt_frame *f,
     uint64_t off, uint64_t *first_bad_link)
 {
 	struct tt_decoded d;
-	struct tt_pkt p;
-	struct tt_flow_key k;
-	uint64_t h;
 	int rc;
 
 	fs->n_pkts++;
@@ -215,56 +265,26 @@ static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const stru
 			*first_bad_link = off;
 		return;
 	}
-	if (d.proto == 6)
+	if (d.proto == 6) {
 		fs->n_tcp++;
-	else if (d.proto == 17)
+	} else if (d.proto == 17) {
 		fs->n_udp++;
-	else if (rc == TT_DEC_FRAG) {
+	} else {
 		fs->n_ip_proto[d.proto]++; /* a fragment of something else */
 		return;
 	}
-	p.l3 = d.l3;
-	p.ts_ns = f->ts_ns;
-	p.caplen = d.l3_caplen;
-	p.wirelen = f->wirelen;
-	p.kind = TT_PKT_DATA;
-	p.proto = d.proto;
-	p.l4_len = d.l4_len;
-	if (rc == TT_DEC_FRAG) {
-		struct frag_slot *s = frag_slot(st, &d);
-
-		if (!frag_match(s, &d)) {
-			fs->n_frags_orphan++;
-			return;
+	send_packet(st, fs, f, &d, rc);
+	/* UDP tunnels (VXLAN, GENEVE, GTP-U, Teredo, ...): the packet belongs to the outer
+	 * flow and to each inner one, as tshark counts conversations. */
+	for (int depth = 0; rc == TT_DEC_FLOW && d.proto == 17 && depth < MAX_TUNNELS; depth++) {
+		rc = tt_decode_tunnel(&d, &d);
+		if (rc < 0)
+			break;
+		if ((rc == TT_DEC_FLOW || rc == TT_DEC_FRAG) && (d.proto == 6 || d.proto == 17)) {
+			fs->n_tunnelled++;
+			send_packet(st, fs, f, &d, rc);
 		}
-		p.hash = s->hash;
-		p.sport = s->sport;
-		p.dport = s->dport;
-		p.l4_off = TT_NO_L4;
-		append(st, shard(s->hash, st->r->n_workers), &p);
-		return;
 	}
-	tt_flow_key_make(&k, d.ip_version, d.proto, d.src, d.dst, d.sport, d.dport);
-	h = tt_flow_key_hash(&k);
-	p.hash = (uint32_t)h;
-	p.sport = d.sport;
-	p.dport = d.dport;
-	p.l4_off = d.l4_off;
-	if (d.is_frag_first) {
-		struct frag_slot *s = frag_slot(st, &d);
-		size_t alen = d.ip_version == 6 ? 16 : 4;
-
-		memcpy(s->src, d.src, alen);
-		memcpy(s->dst, d.dst, alen);
-		s->id = d.frag_id;
-		s->proto = d.proto;
-		s->ip_version = d.ip_version;
-		s->sport = d.sport;
-		s->dport = d.dport;
-		s->hash = p.hash;
-		s->is_used = true;
-	}
-	append(st, shard(p.hash, st->r->n_workers), &p);
 }
 
 static void read_file(struct rstate *st, uint32_t file_id)

@@ -11,14 +11,14 @@
   golden.py jobs   TORTRACE CORPUS   -j 1 and -j 3 give the same report.json (apart from
                                      "run") and byte-identical flows.msgpack
 
-tshark has no idle timeout, so `peers` runs tortrace with timeouts of ten years; the
+tshark has no idle timeout, so `peers` runs tortrace with timeouts of a century; the
 expected counts come from tshark 4.0 via tools/golden_update.py (tshark is not needed
 here). `--update` rewrites peers-differences.tsv, keeping the reasons already written.
 """
 import csv, io, json, os, shutil, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TEN_YEARS = str(10 * 365 * 86400)
+CENTURY = str(100 * 365 * 86400)
 
 
 def skip_without(corpus):
@@ -52,7 +52,7 @@ def peers(tortrace, corpus, update):
     known = {r['path']: r for r in read_tsv(diff_path)} if os.path.exists(diff_path) else {}
     with tempfile.TemporaryDirectory() as out:
         rep = analyze(tortrace, out, [os.path.join(corpus, 'peers'), os.path.join(corpus, 'tornet')],
-                      '-j', '2', '--tcp-timeout', TEN_YEARS, '--udp-timeout', TEN_YEARS)
+                      '-j', '2', '--tcp-timeout', CENTURY, '--udp-timeout', CENTURY)
     mine = by_relpath(rep, corpus)
     failures, new_known, n_equal, n_known = [], {}, 0, 0
     for row in expected:
