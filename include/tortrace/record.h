@@ -72,6 +72,13 @@ enum tt_app {
 const char *tt_app_name(unsigned app);
 const char *tt_end_name(unsigned end);
 
+/* The most bytes one encoded record takes. */
+#define TT_RECORD_MAX_BYTES 320
+
+/* Encode r as one msgpack map into buf (at least TT_RECORD_MAX_BYTES); returns the
+ * length. Any thread. */
+size_t tt_record_encode(const struct tt_flow_record *r, uint8_t *buf);
+
 /* Append r to pk as one msgpack map. Returns 0 or -ENOMEM. Any thread. */
 int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r);
 

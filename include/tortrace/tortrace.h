@@ -29,7 +29,7 @@ struct tt_config {
 	const char *out_dir;      /* created if missing */
 	const char *bpf;          /* libpcap filter expression, or NULL */
 	const char *command_line; /* recorded in the report's provenance, or NULL */
-	unsigned n_workers;       /* 0: online CPUs */
+	unsigned n_workers;       /* 0: online CPUs - 1 (at least 1): the reader has a core */
 	uint32_t ring_slots;      /* descriptors per reader→worker ring, a power of two */
 	uint64_t tcp_timeout_ns;  /* a TCP flow idle this long in packet time ends */
 	uint64_t udp_timeout_ns;  /* the same for UDP */
@@ -40,7 +40,7 @@ struct tt_config {
 	const atomic_bool *stop;
 };
 
-/* Fill *cfg with defaults (workers 0 = online CPUs, TCP idle timeout 3600 s, UDP 300 s,
+/* Fill *cfg with defaults (workers 0 = online CPUs - 1, TCP idle timeout 3600 s, UDP 300 s,
  * ring 4096). */
 void tt_config_defaults(struct tt_config *cfg);
 

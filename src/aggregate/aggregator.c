@@ -7,6 +7,8 @@
 #include "aggregate.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,7 +84,7 @@ static int add_block(struct astate *st, const struct tt_rec_msg *m)
 	TT_BUG_ON(m->file_id >= st->a->n_files);
 	p = &st->files[m->file_id];
 	if (grow((void **)&p->v, &p->cap, p->n + m->n_records, sizeof(*p->v)) < 0 ||
-		grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs + 1, sizeof(*p->bufs)) < 0) {
+	    grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs + 1, sizeof(*p->bufs)) < 0) {
 		free(m->buf);
 		free(m->refs);
 		return -ENOMEM;
@@ -105,7 +107,7 @@ static void flush_out(struct astate *st)
 	struct tt_aggregator *a = st->a;
 
 	if (st->n_out && a->flows_out && fwrite(st->out, 1, st->n_out, a->flows_out) != st->n_out &&
-		a->rc == 0) {
+	    a->rc == 0) {
 		a->rc = -EIO;
 		tt_log(TT_LOG_ERROR, "cannot write flows.msgpack");
 	}
@@ -149,6 +151,8 @@ static void write_file(struct astate *st, size_t id)
 			fs->n_flows_udp++;
 	}
 	flush_out(st);
+	tt_log(TT_LOG_DEBUG, "aggregator: file %zu written (%zu flows) at %.3f s", id, p->n,
+	    (double)tt_now_ns() / 1e9);
 	a->n_flows += fs->n_flows;
 	a->n_flows_tcp += fs->n_flows_tcp;
 	a->n_flows_udp += fs->n_flows_udp;
@@ -210,10 +214,17 @@ void *tt_aggregator_main(void *arg)
 				}
 			}
 		}
-		if (is_progress)
+		/* Blocks are large and rings deep: polling every millisecond when idle is
+		 * plenty, and costs almost nothing. */
+		if (is_progress) {
 			b.n = 0;
-		else
-			tt_backoff(&b);
+		} else if (b.n++ < 64) {
+			sched_yield();
+		} else {
+			struct timespec ts = {.tv_nsec = 1000 * 1000};
+
+			nanosleep(&ts, NULL);
+		}
 	}
 	if (st.files)
 		for (size_t i = 0; i < a->n_files; i++)

@@ -30,7 +30,7 @@ static const char usage_text[] =
     "\n"
     "analyze options:\n"
     "  -o, --out DIR            write report.json and flows.msgpack here (default: tortrace-out)\n"
-    "  -j, --jobs N             worker threads (default: online CPUs)\n"
+    "  -j, --jobs N             worker threads (default: online CPUs - 1, at least 1)\n"
     "  -f, --filter EXPR        only packets matching this libpcap filter expression\n"
     "      --tcp-timeout SEC    end a TCP flow idle this long in packet time (default: 3600)\n"
     "      --udp-timeout SEC    the same for UDP (default: 300)\n"

@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sched.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Atomic int log_level = TT_LOG_WARN;
 
@@ -83,6 +86,55 @@ void tt_ring_fini(struct tt_ring *r)
 	r->slots = NULL;
 }
 
+#define SPINS 256
+
+void tt_ring_wake(_Atomic uint32_t *word)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleep while *word == seen (the kernel checks it atomically), at most 10 ms. */
+static void sleep_on(_Atomic uint32_t *word, uint32_t seen)
+{
+	struct timespec ts = {.tv_nsec = 10 * 1000 * 1000};
+
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
+}
+
+void tt_ring_wait_pop(struct tt_ring *r, struct tt_backoff *b)
+{
+	uint32_t head;
+
+	if (b->n++ < SPINS) {
+		cpu_relax();
+		return;
+	}
+	atomic_store_explicit(&r->is_cons_waiting, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	if (head == atomic_load_explicit(&r->tail, memory_order_relaxed))
+		sleep_on(&r->head, head);
+	atomic_store_explicit(&r->is_cons_waiting, 0, memory_order_relaxed);
+}
+
+static void wait_push(struct tt_ring *r, struct tt_backoff *b, uint32_t n)
+{
+	uint32_t tail;
+
+	if (b->n++ < SPINS) {
+		cpu_relax();
+		return;
+	}
+	atomic_store_explicit(&r->is_prod_waiting, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	/* Still no room for n (or for anything, if n is more than the ring)? */
+	if (r->mask + 1 - (atomic_load_explicit(&r->head, memory_order_relaxed) - tail) <
+	    (n < r->mask + 1 ? n : 1))
+		sleep_on(&r->tail, tail);
+	atomic_store_explicit(&r->is_prod_waiting, 0, memory_order_relaxed);
+}
+
 void tt_ring_push_all(struct tt_ring *r, const void *src, uint32_t n)
 {
 	struct tt_backoff b = {0};
@@ -92,7 +144,7 @@ void tt_ring_push_all(struct tt_ring *r, const void *src, uint32_t n)
 		uint32_t k = tt_ring_push(r, p, n);
 
 		if (k == 0) {
-			tt_backoff(&b);
+			wait_push(r, &b, n);
 			continue;
 		}
 		b.n = 0;

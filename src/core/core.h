@@ -45,10 +45,14 @@ void tt_backoff(struct tt_backoff *b);
 
 /* ---- tt_ring: bounded single-producer / single-consumer ring ------------------------
  * push: the producer thread only. pop: the consumer thread only. init/fini: before the
- * threads start or after they are joined. Capacity is a power of two; indices run free
- * and are masked on use. The producer publishes slots with a release store of head; the
- * consumer observes them with an acquire load, and hands slots back with a release store
- * of tail. Each side caches the other's index to touch the shared line rarely. */
+ * threads start or after they are joined. A side that finds the ring empty (consumer) or
+ * full (producer) spins briefly and then sleeps on a futex until the other side moves
+ * (tt_ring_wait_pop/tt_ring_wait_push): an idle worker costs no CPU, which on a small
+ * machine is CPU the reader needs. The waiting flags and a full fence on each side
+ * (Dekker's pattern) make sure a wake-up is never lost; waits also time out after 10 ms. Capacity
+ * is a power of two; indices run free and are masked on use. The producer publishes slots with a
+ * release store of head; the consumer observes them with an acquire load, and hands slots back with
+ * a release store of tail. Each side caches the other's index to touch the shared line rarely. */
 
 #define TT_CACHELINE 64
 
@@ -56,9 +60,11 @@ struct tt_ring {
 	/* written by the producer */
 	alignas(TT_CACHELINE) _Atomic uint32_t head;
 	uint32_t tail_cache;
+	_Atomic uint32_t is_prod_waiting; /* the producer sleeps on tail */
 	/* written by the consumer */
 	alignas(TT_CACHELINE) _Atomic uint32_t tail;
 	uint32_t head_cache;
+	_Atomic uint32_t is_cons_waiting; /* the consumer sleeps on head */
 	/* set by init, read-only afterwards */
 	alignas(TT_CACHELINE) uint32_t mask;
 	uint32_t slot_size;
@@ -68,6 +74,35 @@ struct tt_ring {
 /* Returns 0, -EINVAL (capacity not a power of two, or 0), or -ENOMEM. */
 int tt_ring_init(struct tt_ring *r, uint32_t capacity, uint32_t slot_size);
 void tt_ring_fini(struct tt_ring *r);
+
+/* n slots between the ring at index idx and a flat array: at most two memcpy calls (the
+ * run may wrap), rather than one call per slot. */
+static inline void tt_ring_copy_in(struct tt_ring *r, uint32_t idx, const void *src, uint32_t n)
+{
+	uint32_t at = idx & r->mask, first = r->mask + 1 - at;
+
+	if (first > n)
+		first = n;
+	memcpy(r->slots + (size_t)at * r->slot_size, src, (size_t)first * r->slot_size);
+	if (n > first)
+		memcpy(r->slots, (const uint8_t *)src + (size_t)first * r->slot_size,
+		    (size_t)(n - first) * r->slot_size);
+}
+
+static inline void tt_ring_copy_out(const struct tt_ring *r, uint32_t idx, void *dst, uint32_t n)
+{
+	uint32_t at = idx & r->mask, first = r->mask + 1 - at;
+
+	if (first > n)
+		first = n;
+	memcpy(dst, r->slots + (size_t)at * r->slot_size, (size_t)first * r->slot_size);
+	if (n > first)
+		memcpy((uint8_t *)dst + (size_t)first * r->slot_size, r->slots,
+		    (size_t)(n - first) * r->slot_size);
+}
+
+/* Wake the other side if it sleeps (after head or tail moved). */
+void tt_ring_wake(_Atomic uint32_t *word);
 
 /* Copy up to n slots in; returns how many went in (0 when full). Producer only. */
 static inline uint32_t tt_ring_push(struct tt_ring *r, const void *src, uint32_t n)
@@ -82,10 +117,13 @@ static inline uint32_t tt_ring_push(struct tt_ring *r, const void *src, uint32_t
 		if (free_slots < n)
 			n = free_slots;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		memcpy(r->slots + (size_t)((head + i) & r->mask) * r->slot_size,
-		    (const uint8_t *)src + (size_t)i * r->slot_size, r->slot_size);
+	if (n == 0)
+		return 0;
+	tt_ring_copy_in(r, head, src, n);
 	atomic_store_explicit(&r->head, head + n, memory_order_release);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->is_cons_waiting, memory_order_relaxed))
+		tt_ring_wake(&r->head);
 	return n;
 }
 
@@ -103,15 +141,20 @@ static inline uint32_t tt_ring_pop(struct tt_ring *r, void *dst, uint32_t max)
 	}
 	if (n > max)
 		n = max;
-	for (uint32_t i = 0; i < n; i++)
-		memcpy((uint8_t *)dst + (size_t)i * r->slot_size,
-		    r->slots + (size_t)((tail + i) & r->mask) * r->slot_size, r->slot_size);
+	tt_ring_copy_out(r, tail, dst, n);
 	atomic_store_explicit(&r->tail, tail + n, memory_order_release);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->is_prod_waiting, memory_order_relaxed))
+		tt_ring_wake(&r->tail);
 	return n;
 }
 
-/* Push all n slots, waiting with tt_backoff while the ring is full (offline input never
- * drops). Producer only. */
+/* After tt_ring_pop() returned 0: spin a little, then sleep until the producer pushes
+ * (or 10 ms pass). The caller resets b->n = 0 after progress. Consumer only. */
+void tt_ring_wait_pop(struct tt_ring *r, struct tt_backoff *b);
+
+/* Push all n slots, waiting while the ring is full (offline input never drops).
+ * Producer only. */
 void tt_ring_push_all(struct tt_ring *r, const void *src, uint32_t n);
 
 /* ---- reference-counted buffers that packet descriptors point into ------------------

@@ -942,9 +942,17 @@ bool tt_flow_key_make(struct tt_flow_key *k, uint8_t ip_version, uint8_t proto, 
     const uint8_t *dst, uint16_t sport, uint16_t dport)
 {
 	size_t alen = ip_version == 6 ? 16 : 4;
-	int c = memcmp(src, dst, alen);
-	bool src_low = c < 0 || (c == 0 && sport <= dport);
+	int c;
+	bool src_low;
 
+	if (alen == 4) { /* compare as big-endian numbers: no library call on the hot path */
+		uint32_t s = be32(src), d = be32(dst);
+
+		c = s < d ? -1 : s > d;
+	} else {
+		c = memcmp(src, dst, 16);
+	}
+	src_low = c < 0 || (c == 0 && sport <= dport);
 	memset(k, 0, sizeof(*k));
 	memcpy(k->a, src_low ? src : dst, alen);
 	memcpy(k->b, src_low ? dst : src, alen);

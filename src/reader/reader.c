@@ -61,7 +61,7 @@ static void flush(struct rstate *st, unsigned w)
 	}
 }
 
-static void append(struct rstate *st, unsigned w, const struct tt_pkt *p)
+static inline void append(struct rstate *st, unsigned w, const struct tt_pkt *p)
 {
 	st->batch[w * BATCH + st->n_batch[w]++] = *p;
 	if (st->n_batch[w] == BATCH)
@@ -318,6 +318,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 		if (rc <= 0)
 			break;
 		handle_frame(st, fs, &f, off, &first_bad_link);
+		tt_source_ahead(&src);
 		/* The packet clock moves in steps of a second, backwards too: a capture
 		 * whose time jumps back (files concatenated out of order) must not make
 		 * every flow after the jump look idle. */
@@ -416,6 +417,7 @@ void *tt_reader_main(void *arg)
 	free(st.batch);
 	free(st.n_batch);
 	free(st.frags);
+	tt_log(TT_LOG_DEBUG, "reader: done at %.3f s", (double)tt_now_ns() / 1e9);
 	atomic_store(&r->is_done, true);
 	return NULL;
 }

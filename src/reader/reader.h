@@ -39,8 +39,11 @@ struct tt_source {
 	void *dec;   /* z_stream or ZSTD_DStream */
 	uint8_t *in; /* compressed input buffer */
 	size_t in_len, in_pos;
-	uint64_t n_raw_bytes; /* bytes read from the file so far (progress) */
-	char err[160];        /* the message of the last negative return */
+	uint64_t n_raw_bytes;      /* bytes read from the file so far (progress) */
+	uint64_t file_size;        /* mapped files */
+	const uint8_t *populated;  /* mapped files: page tables filled up to here */
+	const uint8_t *prefetched; /* mapped files: cache lines requested up to here */
+	char err[160];             /* the message of the last negative return */
 };
 
 /* Open path. Returns 0, or -errno with s->err set. */
@@ -51,11 +54,31 @@ int tt_source_open_mem(
     struct tt_source *s, const uint8_t *data, size_t len, tt_release_fn release, void *ctx);
 /* Make n bytes readable at s->p. Returns 0 when they are, 1 at end of input with fewer
  * (s->end - s->p are left), or -errno (-EBADMSG: corrupt compressed data) with s->err. */
-int tt_source_need(struct tt_source *s, size_t n);
+int tt_source_need_slow(struct tt_source *s, size_t n);
+static inline int tt_source_need(struct tt_source *s, size_t n)
+{
+	return (size_t)(s->end - s->p) >= n ? 0 : tt_source_need_slow(s, n);
+}
 static inline void tt_source_skip(struct tt_source *s, size_t n)
 {
 	s->p += n;
 	s->off += n;
+}
+/* Mapped files only, called once per record: fill page tables a few MiB ahead of p in
+ * one system call per 2 MiB instead of a page fault per 64 KiB, and request the cache
+ * lines of the next 16 KiB, so that record headers are in cache when parsed (16 KiB
+ * measured best of 4-64 KiB on the bench capture). */
+void tt_source_populate(struct tt_source *s);
+static inline void tt_source_ahead(struct tt_source *s)
+{
+	if (s->comp != TT_COMP_NONE)
+		return;
+	if (s->p + (4u << 20) > s->populated && s->populated < s->end)
+		tt_source_populate(s);
+	while (s->prefetched < s->p + 16384 && s->prefetched < s->end) {
+		__builtin_prefetch(s->prefetched);
+		s->prefetched += 64;
+	}
 }
 /* Release the current chunk through the callback and close. */
 void tt_source_close(struct tt_source *s);

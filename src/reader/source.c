@@ -1,6 +1,8 @@
 /* Byte sources for the capture parsers.
  *
- * A plain file is mapped whole (one chunk, zero copy). Compressed files and files that
+ * A plain file is mapped in windows of 64 MiB (each a chunk, zero copy): page tables and
+ * address space stay small for files of any size, and each window is unmapped by the
+ * last worker done with it while the rest is read. Compressed files and files that
  * cannot be mapped (pipes) are streamed into chunks of a few MiB: a record that would
  * cross the end of a chunk is moved into the next one, and the old chunk goes back to
  * the caller through the release callback, so packet descriptors can keep pointing into
@@ -20,8 +22,9 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#define CHUNK_BYTES (4u << 20)
-#define IN_BYTES    (1u << 20)
+#define CHUNK_BYTES  (4u << 20)
+#define IN_BYTES     (1u << 20)
+#define WINDOW_BYTES (64u << 20)
 
 static int fail(struct tt_source *s, int rc, const char *what)
 {
@@ -78,6 +81,8 @@ static int open_decoder(struct tt_source *s)
 	return 0;
 }
 
+static int map_window(struct tt_source *s, uint64_t off, size_t need);
+
 int tt_source_open(struct tt_source *s, const char *path, tt_release_fn release, void *ctx)
 {
 	struct stat st;
@@ -111,26 +116,13 @@ int tt_source_open(struct tt_source *s, const char *path, tt_release_fn release,
 		s->comp = TT_COMP_PLAIN; /* a pipe or device: no mapping, no peeking */
 	}
 	if (s->comp == TT_COMP_NONE) {
-		void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, s->fd, 0);
-
-		if (base == MAP_FAILED) {
-			s->comp = TT_COMP_PLAIN; /* fall back to reading */
-		} else {
-			madvise(base, (size_t)st.st_size, MADV_SEQUENTIAL);
-			s->chunk = tt_chunk_wrap_mmap(base, (size_t)st.st_size);
-			if (!s->chunk) {
-				munmap(base, (size_t)st.st_size);
-				rc = fail(s, -ENOMEM, "out of memory");
-				goto err_close;
-			}
-			s->p = s->chunk->base;
-			s->end = s->p + s->chunk->len;
-			s->is_eof = true;
-			s->n_raw_bytes = s->chunk->len;
-			close(s->fd);
-			s->fd = -1;
+		s->file_size = (uint64_t)st.st_size;
+		rc = map_window(s, 0, 0);
+		if (rc == 0)
 			return 0;
-		}
+		if (rc == -ENOMEM && s->err[0])
+			goto err_close;
+		s->comp = TT_COMP_PLAIN; /* cannot be mapped: fall back to reading */
 	}
 	rc = open_decoder(s);
 	if (rc < 0) {
@@ -147,6 +139,22 @@ err_close:
 	return rc;
 }
 
+void tt_source_populate(struct tt_source *s)
+{
+	const size_t step = 2u << 20;
+	size_t len =
+	    (size_t)(s->end - s->populated) < step ? (size_t)(s->end - s->populated) : step;
+
+#ifdef MADV_POPULATE_READ
+	/* Offsets into the mapping stay page-aligned: the mapping starts on a page. */
+	if (madvise((void *)s->populated, len, MADV_POPULATE_READ) == 0) {
+		s->populated += len;
+		return;
+	}
+#endif
+	s->populated = s->end; /* an older kernel: page faults will do */
+}
+
 int tt_source_open_mem(
     struct tt_source *s, const uint8_t *data, size_t len, tt_release_fn release, void *ctx)
 {
@@ -160,8 +168,44 @@ int tt_source_open_mem(
 		return fail(s, -ENOMEM, "out of memory");
 	s->p = data;
 	s->end = data + len;
+	s->populated = s->end; /* not a mapping */
+	s->prefetched = s->end;
 	s->is_eof = true;
 	s->n_raw_bytes = len;
+	return 0;
+}
+
+/* Map the window of the file that starts at the page holding file offset off and holds
+ * at least need bytes from off on (when the file has them); p then points at off. The
+ * previous window goes back through the release callback. */
+static int map_window(struct tt_source *s, uint64_t off, size_t need)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = off / page * page;
+	size_t len =
+	    WINDOW_BYTES > need + (off - start) ? WINDOW_BYTES : need + (size_t)(off - start);
+	struct tt_chunk *c;
+	void *base;
+
+	if (start + len > s->file_size)
+		len = (size_t)(s->file_size - start);
+	base = mmap(NULL, len, PROT_READ, MAP_PRIVATE, s->fd, (off_t)start);
+	if (base == MAP_FAILED)
+		return -errno;
+	madvise(base, len, MADV_SEQUENTIAL);
+	c = tt_chunk_wrap_mmap(base, len);
+	if (!c) {
+		munmap(base, len);
+		return fail(s, -ENOMEM, "out of memory");
+	}
+	if (s->chunk)
+		s->release(s->release_ctx, s->chunk);
+	s->chunk = c;
+	s->p = c->base + (off - start);
+	s->end = c->base + len;
+	s->populated = s->p;
+	s->prefetched = s->p;
+	s->is_eof = start + len == s->file_size;
+	s->n_raw_bytes = start + len;
 	return 0;
 }
 
@@ -228,14 +272,20 @@ static ssize_t produce(struct tt_source *s, uint8_t *dst, size_t room)
 	}
 }
 
-int tt_source_need(struct tt_source *s, size_t n)
+int tt_source_need_slow(struct tt_source *s, size_t n)
 {
 	size_t have = (size_t)(s->end - s->p);
 
-	if (have >= n)
-		return 0;
-	if (s->comp == TT_COMP_NONE)
-		return 1;
+	if (s->comp == TT_COMP_NONE) {
+		int rc;
+
+		if (s->is_eof)
+			return 1;
+		rc = map_window(s, s->off, n);
+		if (rc < 0)
+			return rc == -ENOMEM ? rc : sys_fail(s, -rc, "cannot map");
+		return (size_t)(s->end - s->p) >= n ? 0 : 1;
+	}
 	/* Streamed: make room for n bytes after p, in this chunk or a new one. */
 	if (!s->chunk || (size_t)(s->chunk->base + s->chunk->len - s->p) < n) {
 		size_t len = n > CHUNK_BYTES / 2 ? 2 * n : CHUNK_BYTES;

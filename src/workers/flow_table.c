@@ -40,8 +40,8 @@ static inline bool key_eq(const struct tt_flow_key *a, const struct tt_flow_key 
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
-struct tt_flow *tt_flow_table_find(struct tt_flow_table *t, const struct tt_flow_key *k,
-	uint32_t hash)
+struct tt_flow *tt_flow_table_find(
+    struct tt_flow_table *t, const struct tt_flow_key *k, uint32_t hash)
 {
 	uint64_t want = (uint64_t)hash << 32;
 
@@ -172,6 +172,7 @@ void tt_flow_table_remove(struct tt_flow_table *t, struct tt_flow *f)
 		}
 	}
 	t->slots[i] = 0;
+	f->key.ip_version = 0; /* free: see tt_flow_is_live() */
 	lru_unlink(t, f);
 	f->lru_next = t->free_head;
 	t->free_head = idx1;
@@ -185,6 +186,14 @@ void tt_flow_table_touch(struct tt_flow_table *t, struct tt_flow *f)
 		return;
 	lru_unlink(t, f);
 	lru_append(t, f, idx1);
+}
+
+void tt_flow_table_clear(struct tt_flow_table *t)
+{
+	memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof(*t->slots));
+	t->n_flows = 0;
+	t->free_head = 0;
+	t->lru_head = t->lru_tail = 0;
 }
 
 struct tt_flow *tt_flow_table_oldest(struct tt_flow_table *t)

@@ -17,7 +17,8 @@
 
 #include "tortrace/tortrace.h"
 
-#define BURST       32
+#define BURST       64
+#define AHEAD       8 /* descriptors prefetched ahead of the one being handled */
 #define BLOCK_BYTES (256u * 1024)
 
 struct wstate {
@@ -83,13 +84,13 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 		return -ENOMEM;
 	ref = &st->refs[st->n_in_block++];
 	*ref = (struct tt_rec_ref){
-		.first_ts_ns = f->rec.first_ts_ns,
-		.last_ts_ns = f->rec.last_ts_ns,
-		.src_port = f->rec.src_port,
-		.dst_port = f->rec.dst_port,
-		.proto = f->rec.proto,
-		.off = (uint32_t)off,
-		.len = (uint32_t)(st->sbuf.size - off),
+	    .first_ts_ns = f->rec.first_ts_ns,
+	    .last_ts_ns = f->rec.last_ts_ns,
+	    .src_port = f->rec.src_port,
+	    .dst_port = f->rec.dst_port,
+	    .proto = f->rec.proto,
+	    .off = (uint32_t)off,
+	    .len = (uint32_t)(st->sbuf.size - off),
 	};
 	memcpy(ref->src_ip, f->rec.src_ip, 16);
 	memcpy(ref->dst_ip, f->rec.dst_ip, 16);
@@ -119,12 +120,29 @@ static void sweep(struct wstate *st)
 		finish(st, f, TT_END_IDLE);
 }
 
+/* End of a file: every flow ends. They are emitted in slab order (sequential memory, which
+ * the prefetcher follows; the aggregator sorts anyway) and the table is then emptied at
+ * once, which is much cheaper than removing flows one by one. */
 static void flush_all(struct wstate *st, bool is_stop)
 {
-	struct tt_flow *f;
+	for (uint32_t i = 0; i < st->ft.n_flows; i++) {
+		struct tt_flow *f = &st->ft.flows[i];
 
-	while ((f = tt_flow_table_oldest(&st->ft)) != NULL)
-		finish(st, f, is_stop ? TT_END_STOP : is_expired(st, f) ? TT_END_IDLE : TT_END_EOF);
+		if (!tt_flow_is_live(f))
+			continue;
+		f->rec.end = is_stop ? TT_END_STOP : is_expired(st, f) ? TT_END_IDLE : TT_END_EOF;
+		f->rec.file_id = st->file_id;
+		if (emit(st, f) < 0) {
+			st->w->rc = -ENOMEM;
+			tt_log(
+			    TT_LOG_ERROR, "worker %u: out of memory encoding a record", st->w->id);
+		} else {
+			st->w->n_records++;
+		}
+		if (st->sbuf.size >= BLOCK_BYTES)
+			send_block(st);
+	}
+	tt_flow_table_clear(&st->ft);
 }
 
 static void start_flow(struct tt_flow *f, const struct tt_pkt *p, bool src_is_a, uint8_t flags)
@@ -228,6 +246,15 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		f->rec.last_ts_ns = p->ts_ns;
 }
 
+static inline void prefetch_pkt(const struct wstate *st, const struct tt_pkt *p)
+{
+	if (p->kind == TT_PKT_DATA) {
+		tt_flow_table_prefetch(&st->ft, p->hash);
+		__builtin_prefetch(p->l3);
+		__builtin_prefetch(p->l3 + 63); /* the TCP header may start on the next line */
+	}
+}
+
 void *tt_worker_main(void *arg)
 {
 	struct tt_worker *w = arg;
@@ -244,18 +271,17 @@ void *tt_worker_main(void *arg)
 
 		if (n == 0) {
 			w->n_idle_waits++;
-			tt_backoff(&b);
+			tt_ring_wait_pop(w->in, &b);
 			continue;
 		}
 		b.n = 0;
-		/* Overlap the cache misses of the whole burst: table slots and headers. */
+		/* Overlap cache misses: the packet headers (written by the reader's core) and
+		 * the table slot of descriptor i + AHEAD are requested while i is handled. */
+		for (uint32_t i = 0; i < n && i < AHEAD; i++)
+			prefetch_pkt(&st, &burst[i]);
 		for (uint32_t i = 0; i < n; i++) {
-			if (burst[i].kind == TT_PKT_DATA) {
-				tt_flow_table_prefetch(&st.ft, burst[i].hash);
-				__builtin_prefetch(burst[i].l3);
-			}
-		}
-		for (uint32_t i = 0; i < n; i++) {
+			if (i + AHEAD < n)
+				prefetch_pkt(&st, &burst[i + AHEAD]);
 			const struct tt_pkt *p = &burst[i];
 
 			switch (p->kind) {
@@ -275,8 +301,12 @@ void *tt_worker_main(void *arg)
 				struct tt_rec_msg m = {
 				    .kind = TT_REC_FILE_DONE, .file_id = p->hash};
 
+				tt_log(TT_LOG_DEBUG, "worker %u: end of file %u at %.3f s", w->id,
+				    p->hash, (double)tt_now_ns() / 1e9);
 				flush_all(&st, w->cfg->stop && atomic_load(w->cfg->stop));
 				send_block(&st);
+				tt_log(TT_LOG_DEBUG, "worker %u: flushed at %.3f s", w->id,
+				    (double)tt_now_ns() / 1e9);
 				send_msg(&st, &m);
 				st.file_id = p->hash + 1;
 				st.clock_ns = 0;

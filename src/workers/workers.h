@@ -53,6 +53,13 @@ static inline void tt_flow_table_prefetch(const struct tt_flow_table *t, uint32_
 }
 /* Move f to the LRU tail (most recent). */
 void tt_flow_table_touch(struct tt_flow_table *t, struct tt_flow *f);
+/* Remove every flow (allocations are kept for reuse). */
+void tt_flow_table_clear(struct tt_flow_table *t);
+/* Slab entries below n_flows are live flows or free; removal zeroes the key's version. */
+static inline bool tt_flow_is_live(const struct tt_flow *f)
+{
+	return f->key.ip_version != 0;
+}
 /* The least recently used flow, or NULL when empty. */
 struct tt_flow *tt_flow_table_oldest(struct tt_flow_table *t);
 

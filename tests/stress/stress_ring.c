@@ -53,7 +53,7 @@ int main(void)
 			uint32_t n = tt_ring_pop(&r, out, 32);
 
 			if (n == 0) {
-				tt_backoff(&b);
+				tt_ring_wait_pop(&r, &b);
 				continue;
 			}
 			b.n = 0;

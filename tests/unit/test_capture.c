@@ -342,3 +342,27 @@ Test(capture, missing_file_and_directory)
 	r = read_all(dir);
 	cr_expect_eq(r.rc, -EISDIR);
 }
+
+Test(capture, mapped_file_larger_than_a_window)
+{
+	/* 64 MiB windows: ~75 MB of records, so records straddle window ends. */
+	struct tbuf b = {0}, f = {0};
+	char *path;
+	struct result r;
+	unsigned n = 52000;
+
+	tb_pcap_header(&b, 0xa1b2c3d4u, 1, 65535, false);
+	for (unsigned i = 0; i < n; i++) {
+		frame(&f, (uint8_t)i, (uint16_t)(1300 + i % 151));
+		tb_pcap_record(&b, 1700000000u + i, 0, &f, 0, false);
+	}
+	path = tt_test_write(dir, "big.pcap", b.p, b.n);
+	tb_free(&b);
+	r = read_all(path);
+	cr_assert_eq(r.rc, 0, "%s", r.err);
+	cr_expect_eq(r.n, n);
+	cr_expect_eq(r.last_ts, (1700000000ull + n - 1) * 1000000000u);
+	cr_expect_eq(n_released, 2, "windows released: %u", n_released);
+	free(path);
+	tb_free(&f);
+}

@@ -8,8 +8,8 @@
 
 TestSuite(decode, .timeout = 10);
 
-static const struct tpkt tcp4 = { .proto = 6, .src = 1, .dst = 2, .sport = 40000,
-	.dport = 443, .flags = 0x02, .payload = 5 };
+static const struct tpkt tcp4 = {
+    .proto = 6, .src = 1, .dst = 2, .sport = 40000, .dport = 443, .flags = 0x02, .payload = 5};
 
 static int dec(uint32_t lt, const struct tbuf *b, struct tt_decoded *d)
 {
@@ -31,7 +31,7 @@ static void expect_tcp4(const struct tt_decoded *d)
 Test(decode, ethernet_with_vlan_and_qinq)
 {
 	for (int vlans = 0; vlans <= 2; vlans++) {
-		struct tbuf b = { 0 };
+		struct tbuf b = {0};
 		struct tt_decoded d;
 
 		tb_eth(&b, 0x0800, vlans);
@@ -45,7 +45,7 @@ Test(decode, ethernet_with_vlan_and_qinq)
 
 Test(decode, ethernet_padding_is_not_payload)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	struct tt_decoded d;
 
 	tb_eth(&b, 0x0800, 0);
@@ -58,12 +58,12 @@ Test(decode, ethernet_padding_is_not_payload)
 
 Test(decode, mpls_and_pppoe)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	struct tt_decoded d;
 
 	tb_eth(&b, 0x8847, 0);
-	tb_be32(&b, (16u << 12) | 0x000);   /* label, not bottom */
-	tb_be32(&b, (17u << 12) | 0x100);   /* bottom of stack */
+	tb_be32(&b, (16u << 12) | 0x000); /* label, not bottom */
+	tb_be32(&b, (17u << 12) | 0x100); /* bottom of stack */
 	tb_ip(&b, &tcp4);
 	cr_assert_eq(dec(1, &b, &d), TT_DEC_FLOW);
 	expect_tcp4(&d);
@@ -81,9 +81,9 @@ Test(decode, mpls_and_pppoe)
 
 Test(decode, linux_cooked_raw_null_loop)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	struct tt_decoded d;
-	uint8_t sll[14] = { 0 };
+	uint8_t sll[14] = {0};
 	uint32_t fam = 2;
 
 	tb_put(&b, sll, 14);
@@ -113,8 +113,13 @@ Test(decode, linux_cooked_raw_null_loop)
 
 	b.n = 0;
 	tb_be32(&b, 24); /* LOOP: network order, BSD AF_INET6 */
-	tb_ip(&b, &(struct tpkt){ .is_v6 = true, .proto = 17, .src = 1, .dst = 2, .sport = 5,
-			 .dport = 53, .payload = 3 });
+	tb_ip(&b, &(struct tpkt){.is_v6 = true,
+		      .proto = 17,
+		      .src = 1,
+		      .dst = 2,
+		      .sport = 5,
+		      .dport = 53,
+		      .payload = 3});
 	cr_assert_eq(dec(108, &b, &d), TT_DEC_FLOW);
 	cr_expect_eq(d.ip_version, 6);
 	cr_expect_eq(d.l4_len, 11);
@@ -123,17 +128,22 @@ Test(decode, linux_cooked_raw_null_loop)
 
 Test(decode, ipv6_extension_headers)
 {
-	struct tbuf b = { 0 }, ip = { 0 };
+	struct tbuf b = {0}, ip = {0};
 	struct tt_decoded d;
 
-	tb_ip(&ip, &(struct tpkt){ .is_v6 = true, .proto = 6, .src = 1, .dst = 2, .sport = 7,
-			  .dport = 9001, .payload = 10 });
+	tb_ip(&ip, &(struct tpkt){.is_v6 = true,
+		       .proto = 6,
+		       .src = 1,
+		       .dst = 2,
+		       .sport = 7,
+		       .dport = 9001,
+		       .payload = 10});
 	/* Insert hop-by-hop (8 bytes) and destination options (16 bytes). */
 	tb_put(&b, ip.p, 40);
-	b.p[6] = 0;                      /* next: hop-by-hop */
+	b.p[6] = 0; /* next: hop-by-hop */
 	b.p[4] = 0;
-	b.p[5] = (uint8_t)(30 + 24);     /* payload length */
-	tb_put(&b, "\x3c\x00\x01\x04\x00\x00\x00\x00", 8);   /* next: dest opts */
+	b.p[5] = (uint8_t)(30 + 24);                       /* payload length */
+	tb_put(&b, "\x3c\x00\x01\x04\x00\x00\x00\x00", 8); /* next: dest opts */
 	tb_put(&b, "\x06\x01\x01\x0c\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 16);
 	tb_put(&b, ip.p + 40, ip.n - 40);
 	cr_assert_eq(dec(101, &b, &d), TT_DEC_FLOW);
@@ -147,7 +157,7 @@ Test(decode, ipv6_extension_headers)
 
 Test(decode, ipv4_fragments)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	struct tt_decoded d;
 
 	tb_ip(&b, &tcp4);
@@ -167,7 +177,7 @@ Test(decode, ipv4_fragments)
 
 Test(decode, ip_in_ip_and_gre_are_opened)
 {
-	struct tbuf b = { 0 }, inner = { 0 };
+	struct tbuf b = {0}, inner = {0};
 	struct tt_decoded d;
 
 	tb_ip(&inner, &tcp4);
@@ -208,7 +218,7 @@ Test(decode, ip_in_ip_and_gre_are_opened)
 
 Test(decode, truncated_non_ip_and_unknown_link)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	struct tt_decoded d;
 
 	tb_eth(&b, 0x0806, 0); /* ARP */
@@ -229,7 +239,7 @@ Test(decode, truncated_non_ip_and_unknown_link)
 
 Test(decode, flow_key_is_the_same_both_ways)
 {
-	uint8_t a[16] = { 10, 0, 0, 1 }, z[16] = { 10, 0, 0, 2 };
+	uint8_t a[16] = {10, 0, 0, 1}, z[16] = {10, 0, 0, 2};
 	struct tt_flow_key k1, k2;
 	bool lo1 = tt_flow_key_make(&k1, 4, 6, a, z, 5000, 80);
 	bool lo2 = tt_flow_key_make(&k2, 4, 6, z, a, 80, 5000);
