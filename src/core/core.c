@@ -5,7 +5,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sched.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 static _Atomic int log_level = TT_LOG_WARN;
+static atomic_bool is_progress_drawn;
 
 void tt_bug(const char *file, int line, const char *cond)
 {
@@ -25,6 +25,11 @@ void tt_log_set_level(int level)
 	atomic_store_explicit(&log_level, level, memory_order_relaxed);
 }
 
+void tt_log_set_progress(bool is_drawn)
+{
+	atomic_store_explicit(&is_progress_drawn, is_drawn, memory_order_relaxed);
+}
+
 void tt_log(int level, const char *fmt, ...)
 {
 	static const char *const names[] = {"error", "warning", "info", "debug"};
@@ -34,7 +39,9 @@ void tt_log(int level, const char *fmt, ...)
 
 	if (level > atomic_load_explicit(&log_level, memory_order_relaxed))
 		return;
-	n = snprintf(line, sizeof(line), "tortrace: %s: ", names[level & 3]);
+	n = snprintf(line, sizeof(line), "%stortrace: %s: ",
+	    atomic_load_explicit(&is_progress_drawn, memory_order_relaxed) ? "\r\033[K" : "",
+	    names[level & 3]);
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
@@ -49,19 +56,6 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield");
 #endif
-}
-
-void tt_backoff(struct tt_backoff *b)
-{
-	if (b->n < 64) {
-		cpu_relax();
-	} else if (b->n < 64 + 1024) {
-		sched_yield();
-	} else {
-		struct timespec ts = {.tv_nsec = 100 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	b->n++;
 }
 
 int tt_ring_init(struct tt_ring *r, uint32_t capacity, uint32_t slot_size)

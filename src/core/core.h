@@ -30,18 +30,18 @@ enum tt_log_level {
 
 /* Set the level once, before threads start (from -q/-v or TT_LOG_LEVEL). */
 void tt_log_set_level(int level);
+/* While a progress bar is drawn on stderr, log lines first clear it. */
+void tt_log_set_progress(bool is_drawn);
 /* One line on stderr: "tortrace: <level>: message". Any thread; never per packet. */
 void tt_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* ---- the wait policy ---------------------------------------------------------------- */
-
+/* ---- the wait policy ----------------------------------------------------------------
+ * How long a ring's consumer has waited; see tt_ring_wait_pop(). Spinning alone
+ * collapses when producer and consumer share one CPU (CONVENTIONS.md §3), so waiters
+ * spin briefly and then sleep on a futex. */
 struct tt_backoff {
 	unsigned n; /* the caller resets it to 0 after progress */
 };
-
-/* Spin briefly, then yield, then sleep 100 µs: measured to keep throughput when producer
- * and consumer share one CPU, where pure spinning collapses (CONVENTIONS.md §3). */
-void tt_backoff(struct tt_backoff *b);
 
 /* ---- tt_ring: bounded single-producer / single-consumer ring ------------------------
  * push: the producer thread only. pop: the consumer thread only. init/fini: before the

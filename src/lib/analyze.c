@@ -265,6 +265,8 @@ int tt_analyze(const struct tt_config *cfg)
 	}
 
 	pthread_setname_np(rt, "tt-reader");
+	if (cfg->show_progress && !cfg->is_quiet)
+		tt_log_set_progress(true);
 	tt_log(
 	    TT_LOG_DEBUG, "pipeline: %u workers started at %.3f s", nw, (double)tt_now_ns() / 1e9);
 
@@ -298,6 +300,7 @@ int tt_analyze(const struct tt_config *cfg)
 	if (cfg->show_progress && !cfg->is_quiet) {
 		draw_progress(&rd, total_bytes, t0);
 		fputc('\n', stderr);
+		tt_log_set_progress(false);
 	}
 
 	tt_log(TT_LOG_DEBUG, "pipeline: joined at %.3f s", (double)tt_now_ns() / 1e9);
