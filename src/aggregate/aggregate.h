@@ -40,6 +40,9 @@ void tt_json_bool(struct tt_json *j, bool v);
 void tt_json_null(struct tt_json *j);
 /* Unix nanoseconds as fractional seconds with 6 decimals. */
 void tt_json_ts(struct tt_json *j, uint64_t ts_ns);
+/* A key and its value in one call. */
+void tt_json_kv_u64(struct tt_json *j, const char *key, uint64_t v);
+void tt_json_kv_str(struct tt_json *j, const char *key, const char *s);
 
 /* ---- the aggregator thread -------------------------------------------------------------- */
 

@@ -184,3 +184,15 @@ void tt_json_ts(struct tt_json *j, uint64_t ts_ns)
 	item(j);
 	fprintf(j->f, "%" PRIu64 ".%06" PRIu64, ts_ns / 1000000000u, ts_ns % 1000000000u / 1000u);
 }
+
+void tt_json_kv_u64(struct tt_json *j, const char *key, uint64_t v)
+{
+	tt_json_key(j, key);
+	tt_json_u64(j, v);
+}
+
+void tt_json_kv_str(struct tt_json *j, const char *key, const char *s)
+{
+	tt_json_key(j, key);
+	tt_json_str(j, s);
+}

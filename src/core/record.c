@@ -269,13 +269,12 @@ int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r)
 	return seen == 31 ? 0 : -EBADMSG;
 }
 
-int tt_record_cmp(const void *a, const void *b)
+/* The order of records within a file: first timestamp, protocol, 5-tuple, last
+ * timestamp. */
+static int key_cmp(const struct tt_rec_ref *x, const struct tt_rec_ref *y)
 {
-	const struct tt_flow_record *x = a, *y = b;
 	int c;
 
-	if (x->file_id != y->file_id)
-		return x->file_id < y->file_id ? -1 : 1;
 	if (x->first_ts_ns != y->first_ts_ns)
 		return x->first_ts_ns < y->first_ts_ns ? -1 : 1;
 	if (x->proto != y->proto)
@@ -288,31 +287,43 @@ int tt_record_cmp(const void *a, const void *b)
 		return x->src_port < y->src_port ? -1 : 1;
 	if (x->dst_port != y->dst_port)
 		return x->dst_port < y->dst_port ? -1 : 1;
-	/* Same 5-tuple and start: only a reused tuple could get here; order by end. */
 	if (x->last_ts_ns != y->last_ts_ns)
 		return x->last_ts_ns < y->last_ts_ns ? -1 : 1;
 	return 0;
 }
 
+static void ref_of(const struct tt_flow_record *r, struct tt_rec_ref *ref)
+{
+	memset(ref, 0, sizeof(*ref));
+	ref->first_ts_ns = r->first_ts_ns;
+	ref->last_ts_ns = r->last_ts_ns;
+	memcpy(ref->src_ip, r->src_ip, 16);
+	memcpy(ref->dst_ip, r->dst_ip, 16);
+	ref->src_port = r->src_port;
+	ref->dst_port = r->dst_port;
+	ref->proto = r->proto;
+}
+
+int tt_record_cmp(const void *a, const void *b)
+{
+	const struct tt_flow_record *x = a, *y = b;
+	struct tt_rec_ref rx, ry;
+
+	if (x->file_id != y->file_id)
+		return x->file_id < y->file_id ? -1 : 1;
+	ref_of(x, &rx);
+	ref_of(y, &ry);
+	return key_cmp(&rx, &ry);
+}
+
 int tt_rec_ref_cmp(const void *a, const void *b)
 {
 	const struct tt_rec_ref *x = a, *y = b;
-	int c;
+	int c = key_cmp(x, y);
 
-	if (x->first_ts_ns != y->first_ts_ns)
-		return x->first_ts_ns < y->first_ts_ns ? -1 : 1;
-	if (x->proto != y->proto)
-		return x->proto < y->proto ? -1 : 1;
-	if ((c = memcmp(x->src_ip, y->src_ip, 16)) != 0)
+	if (c != 0)
 		return c;
-	if ((c = memcmp(x->dst_ip, y->dst_ip, 16)) != 0)
-		return c;
-	if (x->src_port != y->src_port)
-		return x->src_port < y->src_port ? -1 : 1;
-	if (x->dst_port != y->dst_port)
-		return x->dst_port < y->dst_port ? -1 : 1;
-	if (x->last_ts_ns != y->last_ts_ns)
-		return x->last_ts_ns < y->last_ts_ns ? -1 : 1;
+	/* Equal keys (never seen in practice): the bytes decide, so the order is total. */
 	if (x->len != y->len)
 		return x->len < y->len ? -1 : 1;
 	return memcmp(x->data, y->data, x->len);
