@@ -26,15 +26,17 @@ enum tt_status {
 struct tt_config {
 	const char *const *paths; /* files, folders (walked recursively) or glob patterns */
 	size_t n_paths;
-	const char *out_dir;      /* created if missing */
-	const char *bpf;          /* libpcap filter expression, or NULL */
-	const char *command_line; /* recorded in the report's provenance, or NULL */
-	unsigned n_workers;       /* 0: online CPUs - 1 (at least 1): the reader has a core */
-	uint32_t ring_slots;      /* descriptors per reader→worker ring, a power of two */
-	uint64_t tcp_timeout_ns;  /* a TCP flow idle this long in packet time ends */
-	uint64_t udp_timeout_ns;  /* the same for UDP */
-	bool is_quiet;            /* no progress bar, only errors on stderr */
-	bool show_progress;       /* draw the progress bar (the CLI sets it on a terminal) */
+	const char *out_dir;        /* created if missing */
+	const char *bpf;            /* libpcap filter expression, or NULL */
+	const char *command_line;   /* recorded in the report's provenance, or NULL */
+	unsigned n_workers;         /* 0: online CPUs - 1 (at least 1): the reader has a core */
+	uint32_t ring_slots;        /* descriptors per reader→worker ring, a power of two */
+	uint64_t sort_budget_bytes; /* records held for sorting before sorted runs are
+				     * spilled to OUT (0: 128 MiB) */
+	uint64_t tcp_timeout_ns;    /* a TCP flow idle this long in packet time ends */
+	uint64_t udp_timeout_ns;    /* the same for UDP */
+	bool is_quiet;              /* no progress bar, only errors on stderr */
+	bool show_progress;         /* draw the progress bar (the CLI sets it on a terminal) */
 	/* Set by a signal handler to stop early: the pipeline drains and the report is
 	 * marked incomplete. May be NULL. */
 	const atomic_bool *stop;

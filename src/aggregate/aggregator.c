@@ -2,11 +2,16 @@
  * holds each file's records until every worker has said it is done with that file. Then
  * it sorts them (file, first timestamp, 5-tuple) and appends them to flows.msgpack, so
  * the output does not depend on how flows were spread over workers. Files complete in
- * input order because each worker handles them in that order. Memory held is bounded by
- * the records of the files still in flight. */
+ * input order because each worker handles them in that order. Memory is bounded: when
+ * the records held exceed the sort budget, the file's records so far are sorted and
+ * spilled to an unlinked temporary file in OUT, and the file's runs are merged when it
+ * completes (an external merge sort), so a single capture with tens of millions of
+ * flows needs no more memory than a small one. */
 #include "aggregate.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <unistd.h>
 #include <sched.h>
 #include <time.h>
 #include <stdlib.h>
@@ -17,10 +22,23 @@
 #define BURST 16
 
 struct pending {
-	struct tt_rec_ref *v; /* every record of the file so far */
+	struct tt_rec_ref *v; /* the file's records held in memory */
 	size_t n, cap;
 	uint8_t **bufs; /* the blocks they point into */
 	size_t n_bufs, cap_bufs;
+	size_t n_bytes; /* held for this file: blocks and refs */
+	FILE **runs;    /* sorted runs spilled to disk: (ref, bytes) pairs */
+	size_t n_runs, cap_runs;
+};
+
+/* One source of a merge: a spilled run, or the records still in memory. */
+struct source {
+	FILE *f;                    /* NULL: the in-memory array */
+	const struct tt_rec_ref *v; /* in-memory records and position */
+	size_t i, n;
+	struct tt_rec_ref head;
+	bool has_head;
+	uint8_t buf[TT_RECORD_MAX_BYTES];
 };
 
 struct astate {
@@ -30,9 +48,12 @@ struct astate {
 	size_t next_file;      /* the first file not yet written */
 	uint8_t *out;          /* records are copied here, then written in large pieces */
 	size_t n_out;
+	size_t n_held, budget; /* bytes held over all files; the sort budget */
+	size_t last_file;      /* the highest file id with records held */
 };
 
-#define OUT_BYTES (1u << 20)
+#define OUT_BYTES      (1u << 20)
+#define DEFAULT_BUDGET (128u << 20)
 
 static int fwrite_cb(void *data, const char *buf, size_t len)
 {
@@ -99,6 +120,10 @@ static int add_block(struct astate *st, const struct tt_rec_msg *m)
 	}
 	p->bufs[p->n_bufs++] = m->buf;
 	free(m->refs);
+	p->n_bytes += m->len + (size_t)m->n_records * sizeof(*p->v);
+	if (m->file_id > st->last_file)
+		st->last_file = m->file_id;
+	st->n_held += m->len + (size_t)m->n_records * sizeof(*p->v);
 	return 0;
 }
 
@@ -114,49 +139,166 @@ static void flush_out(struct astate *st)
 	st->n_out = 0;
 }
 
-static void free_pending(struct pending *p)
+/* Drop the records held in memory (not the runs). */
+static void free_held(struct astate *st, struct pending *p)
 {
 	for (size_t i = 0; i < p->n_bufs; i++)
 		free(p->bufs[i]);
+	p->n_bufs = 0;
+	p->n = 0;
+	st->n_held -= p->n_bytes;
+	p->n_bytes = 0;
+}
+
+static void free_pending(struct astate *st, struct pending *p)
+{
+	free_held(st, p);
+	for (size_t i = 0; i < p->n_runs; i++)
+		fclose(p->runs[i]);
+	free(p->runs);
 	free(p->bufs);
 	free(p->v);
 	memset(p, 0, sizeof(*p));
 }
 
-/* Sort a complete file's records into the output order and append them. */
+/* An anonymous file in the output folder (which has room for the outputs anyway). */
+static FILE *temp_file(const char *dir)
+{
+	size_t n = strlen(dir) + 32;
+	char *path = malloc(n);
+	FILE *f = NULL;
+	int fd;
+
+	if (!path)
+		return NULL;
+	snprintf(path, n, "%s/.tortrace-sort-XXXXXX", dir);
+	fd = mkstemp(path);
+	if (fd >= 0) {
+		unlink(path);
+		f = fdopen(fd, "w+b");
+		if (!f)
+			close(fd);
+	}
+	free(path);
+	return f;
+}
+
+/* Sort the file's records held in memory and write them out as one run. */
+static int spill(struct astate *st, struct pending *p)
+{
+	FILE *f;
+
+	if (p->n == 0)
+		return 0;
+	if (grow((void **)&p->runs, &p->cap_runs, p->n_runs + 1, sizeof(*p->runs)) < 0)
+		return -ENOMEM;
+	f = temp_file(st->a->cfg->out_dir);
+	if (!f)
+		return -errno;
+	qsort(p->v, p->n, sizeof(*p->v), tt_rec_ref_cmp);
+	for (size_t i = 0; i < p->n; i++)
+		if (fwrite(&p->v[i], sizeof(p->v[i]), 1, f) != 1 ||
+		    fwrite(p->v[i].data, 1, p->v[i].len, f) != p->v[i].len)
+			break;
+	if (fflush(f) != 0 || ferror(f) || fseek(f, 0, SEEK_SET) != 0) {
+		fclose(f);
+		return -EIO;
+	}
+	tt_log(TT_LOG_DEBUG, "aggregator: spilled %zu records (%zu bytes)", p->n, p->n_bytes);
+	p->runs[p->n_runs++] = f;
+	free_held(st, p);
+	return 0;
+}
+
+/* The file holding the most records (files in flight are few: next_file..last_file). */
+static struct pending *largest(struct astate *st)
+{
+	struct pending *best = &st->files[st->next_file];
+
+	for (size_t i = st->next_file + 1; i <= st->last_file && i < st->a->n_files; i++)
+		if (st->files[i].n_bytes > best->n_bytes)
+			best = &st->files[i];
+	return best;
+}
+
+/* Load the next record of s into s->head; false at its end. */
+static bool advance(struct source *s)
+{
+	if (!s->f) {
+		s->has_head = s->i < s->n;
+		if (s->has_head)
+			s->head = s->v[s->i++];
+		return s->has_head;
+	}
+	s->has_head = fread(&s->head, sizeof(s->head), 1, s->f) == 1 &&
+		      s->head.len <= sizeof(s->buf) &&
+		      fread(s->buf, 1, s->head.len, s->f) == s->head.len;
+	s->head.data = s->buf;
+	return s->has_head;
+}
+
+static void emit_record(struct astate *st, struct tt_file_stats *fs, const struct tt_rec_ref *r)
+{
+	if (st->n_out + r->len > OUT_BYTES)
+		flush_out(st);
+	memcpy(st->out + st->n_out, r->data, r->len);
+	st->n_out += r->len;
+	fs->n_flows++;
+	if (r->proto == 6)
+		fs->n_flows_tcp++;
+	else
+		fs->n_flows_udp++;
+}
+
+/* A complete file: sort what is held and merge it with the spilled runs. */
 static void write_file(struct astate *st, size_t id)
 {
 	struct tt_aggregator *a = st->a;
 	struct pending *p = &st->files[id];
 	struct tt_file_stats *fs = &a->files[id];
+	size_t n_src = p->n_runs + 1;
+	struct source *src = calloc(n_src, sizeof(*src));
 
+	if (!src) {
+		a->rc = -ENOMEM;
+		tt_log(TT_LOG_ERROR, "aggregator: out of memory");
+		free_pending(st, p);
+		return;
+	}
 	if (p->n)
 		qsort(p->v, p->n, sizeof(*p->v), tt_rec_ref_cmp);
-	for (size_t i = 0; i < p->n; i++) {
-		const struct tt_rec_ref *r = &p->v[i];
+	for (size_t i = 0; i < p->n_runs; i++)
+		src[i].f = p->runs[i];
+	src[p->n_runs].v = p->v;
+	src[p->n_runs].n = p->n;
+	for (size_t i = 0; i < n_src; i++)
+		advance(&src[i]);
+	/* Runs are few (total records / budget): a linear scan for the least head. */
+	for (;;) {
+		struct source *best = NULL;
 
-		if (st->n_out + r->len > OUT_BYTES)
-			flush_out(st);
-		if (r->len > OUT_BYTES) {
-			if (a->flows_out && fwrite(r->data, 1, r->len, a->flows_out) != r->len)
-				a->rc = -EIO;
-		} else {
-			memcpy(st->out + st->n_out, r->data, r->len);
-			st->n_out += r->len;
-		}
-		fs->n_flows++;
-		if (r->proto == 6)
-			fs->n_flows_tcp++;
-		else
-			fs->n_flows_udp++;
+		for (size_t i = 0; i < n_src; i++)
+			if (src[i].has_head &&
+			    (!best || tt_rec_ref_cmp(&src[i].head, &best->head) < 0))
+				best = &src[i];
+		if (!best)
+			break;
+		emit_record(st, fs, &best->head);
+		advance(best);
 	}
 	flush_out(st);
-	tt_log(TT_LOG_DEBUG, "aggregator: file %zu written (%zu flows) at %.3f s", id, p->n,
-	    (double)tt_now_ns() / 1e9);
+	for (size_t i = 0; i < p->n_runs; i++)
+		if (ferror(p->runs[i]) && a->rc == 0) {
+			a->rc = -EIO;
+			tt_log(TT_LOG_ERROR, "aggregator: cannot read back a sorted run");
+		}
+	tt_log(TT_LOG_DEBUG, "aggregator: file %zu written (%" PRIu64 " flows, %zu runs) at %.3f s",
+	    id, fs->n_flows, p->n_runs, (double)tt_now_ns() / 1e9);
 	a->n_flows += fs->n_flows;
 	a->n_flows_tcp += fs->n_flows_tcp;
 	a->n_flows_udp += fs->n_flows_udp;
-	free_pending(p);
+	free(src);
+	free_pending(st, p);
 }
 
 void *tt_aggregator_main(void *arg)
@@ -170,6 +312,7 @@ void *tt_aggregator_main(void *arg)
 	st.files = calloc(a->n_files ? a->n_files : 1, sizeof(*st.files));
 	st.n_done = calloc(a->n_files ? a->n_files : 1, sizeof(*st.n_done));
 	st.out = malloc(OUT_BYTES);
+	st.budget = a->cfg->sort_budget_bytes ? a->cfg->sort_budget_bytes : DEFAULT_BUDGET;
 	if (!st.files || !st.n_done || !st.out) {
 		a->rc = -ENOMEM;
 		tt_log(TT_LOG_ERROR, "aggregator: out of memory");
@@ -194,6 +337,16 @@ void *tt_aggregator_main(void *arg)
 					} else if (add_block(&st, m) < 0) {
 						a->rc = -ENOMEM;
 						tt_log(TT_LOG_ERROR, "aggregator: out of memory");
+					} else if (st.n_held > st.budget) {
+						int rc = spill(&st, largest(&st));
+
+						if (rc < 0) {
+							a->rc = rc;
+							tt_log(TT_LOG_ERROR,
+							    "aggregator: cannot spill sorted "
+							    "records to %s: %s",
+							    a->cfg->out_dir, strerror(-rc));
+						}
 					}
 					break;
 				case TT_REC_FILE_DONE:
@@ -228,7 +381,7 @@ void *tt_aggregator_main(void *arg)
 	}
 	if (st.files)
 		for (size_t i = 0; i < a->n_files; i++)
-			free_pending(&st.files[i]);
+			free_pending(&st, &st.files[i]);
 	free(st.files);
 	free(st.n_done);
 	free(st.out);

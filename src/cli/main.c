@@ -36,6 +36,8 @@ static const char usage_text[] =
     "      --udp-timeout SEC    the same for UDP (default: 300)\n"
     "      --ring-slots N       descriptors per reader-to-worker ring, a power of two\n"
     "                           (default: 4096)\n"
+    "      --sort-budget MIB    memory for ordering flow records before sorted runs are\n"
+    "                           spilled to OUT (default: 128)\n"
     "      --progress           draw the progress bar even when stderr is not a terminal\n"
     "      --no-progress        never draw it (default: drawn on a terminal)\n"
     "  -q, --quiet              only errors on stderr\n"
@@ -84,7 +86,14 @@ static char *join_argv(int argc, char **argv)
 
 static int cmd_analyze(int argc, char **argv)
 {
-	enum { OPT_TCP_TIMEOUT = 256, OPT_UDP_TIMEOUT, OPT_RING, OPT_PROGRESS, OPT_NO_PROGRESS };
+	enum {
+		OPT_TCP_TIMEOUT = 256,
+		OPT_UDP_TIMEOUT,
+		OPT_RING,
+		OPT_SORT_BUDGET,
+		OPT_PROGRESS,
+		OPT_NO_PROGRESS,
+	};
 	static const struct option opts[] = {
 	    {"out", required_argument, NULL, 'o'},
 	    {"jobs", required_argument, NULL, 'j'},
@@ -92,6 +101,7 @@ static int cmd_analyze(int argc, char **argv)
 	    {"tcp-timeout", required_argument, NULL, OPT_TCP_TIMEOUT},
 	    {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
 	    {"ring-slots", required_argument, NULL, OPT_RING},
+	    {"sort-budget", required_argument, NULL, OPT_SORT_BUDGET},
 	    {"progress", no_argument, NULL, OPT_PROGRESS},
 	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	    {"quiet", no_argument, NULL, 'q'},
@@ -141,6 +151,14 @@ static int cmd_analyze(int argc, char **argv)
 				goto usage_err;
 			}
 			cfg.ring_slots = (uint32_t)v;
+			break;
+		case OPT_SORT_BUDGET:
+			if (parse_uint(optarg, 1u << 20, &v) < 0 || v == 0) {
+				fprintf(
+				    stderr, "tortrace: --sort-budget takes MiB, 1 to 1048576\n");
+				goto usage_err;
+			}
+			cfg.sort_budget_bytes = v << 20;
 			break;
 		case OPT_PROGRESS:
 			progress = 1;

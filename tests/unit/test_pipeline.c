@@ -1,5 +1,6 @@
 /* The whole pipeline through the public API: results do not depend on the number of
  * workers, bad files are reported and do not stop the run, outputs are complete. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,8 @@ static void make_mix(struct tbuf *b, unsigned n_flows, unsigned rounds)
 	tb_free(&f);
 }
 
+static uint64_t sort_budget; /* 0: the default */
+
 static char *run(const char *const *paths, size_t n, unsigned workers, const char *out, int *status)
 {
 	struct tt_config cfg;
@@ -80,6 +83,7 @@ static char *run(const char *const *paths, size_t n, unsigned workers, const cha
 	cfg.out_dir = out;
 	cfg.n_workers = workers;
 	cfg.ring_slots = 64; /* small rings: exercise waiting */
+	cfg.sort_budget_bytes = sort_budget;
 	cfg.is_quiet = true;
 	*status = tt_analyze(&cfg);
 	len = strlen(out) + 16;
@@ -188,5 +192,45 @@ Test(pipeline, filter_keeps_only_matching_packets)
 	cfg.bpf = "this is not a filter";
 	cr_expect_eq(tt_analyze(&cfg), TT_STATUS_USAGE);
 	free(in), free(out), free(report);
+	tb_free(&b);
+}
+
+Test(pipeline, spilled_sorted_runs_give_the_same_output)
+{
+	struct tbuf b = {0};
+	char *in, *out1, *out2, *r1, *r2, *f1, *f2, *p1, *p2;
+	size_t n1, n2;
+	int st1, st2;
+	DIR *d;
+	struct dirent *e;
+
+	make_mix(&b, 3000, 6);
+	in = tt_test_write(dir, "mix.pcap", b.p, b.n);
+	out1 = join2(dir, "out1");
+	out2 = join2(dir, "out2");
+	sort_budget = 0;
+	r1 = run((const char *const *)&in, 1, 2, out1, &st1);
+	sort_budget = 16 * 1024; /* a few dozen records: many runs to merge */
+	r2 = run((const char *const *)&in, 1, 2, out2, &st2);
+	sort_budget = 0;
+	cr_expect_eq(st2, TT_STATUS_OK);
+	cr_expect_str_eq(r1, r2);
+	p1 = join2(out1, "flows.msgpack");
+	p2 = join2(out2, "flows.msgpack");
+	f1 = tt_test_slurp(p1, &n1);
+	f2 = tt_test_slurp(p2, &n2);
+	cr_assert(f1 && f2);
+	cr_expect_eq(n1, n2);
+	cr_expect_eq(memcmp(f1, f2, n1), 0, "flows.msgpack differs after spilling");
+	/* the runs were unlinked: only the two outputs are left */
+	d = opendir(out2);
+	cr_assert(d);
+	while ((e = readdir(d)) != NULL)
+		cr_expect(e->d_name[0] == '.' || strcmp(e->d_name, "report.json") == 0 ||
+			      strcmp(e->d_name, "flows.msgpack") == 0,
+		    "left behind: %s", e->d_name);
+	closedir(d);
+	free(in), free(out1), free(out2), free(r1), free(r2), free(f1), free(f2), free(p1),
+	    free(p2);
 	tb_free(&b);
 }
