@@ -40,7 +40,7 @@ class Cli(unittest.TestCase):
         r = run('analyze', '--help')
         self.assertEqual(r.returncode, 0)
         for opt in ('--out', '--jobs', '--filter', '--tcp-timeout', '--udp-timeout',
-                    '--ring-slots', '--progress', '--quiet'):
+                    '--ring-slots', '--sort-budget', '--progress', '--quiet'):
             self.assertIn(opt, r.stdout)
         self.assertRegex(run('version').stdout, r'^tortrace \d+\.\d+\.\d+')
 
@@ -94,6 +94,21 @@ class Cli(unittest.TestCase):
         self.assertIn('link type 147', files['5-linktype.pcap']['error'])
         self.assertEqual(files['5-linktype.pcap']['packets'], 1)
         self.assertIn('No such file', files['missing.pcap']['error'])
+
+    def test_globs_and_folders(self):
+        d = os.path.join(self.dir, 'in', 'deeper')
+        os.makedirs(d)
+        data = open(SAMPLE, 'rb').read()
+        for name in ('a.pcap', 'b.pcap', 'notes.txt'):
+            open(os.path.join(d, name), 'wb').write(data if name.endswith('.pcap') else b'x')
+        r = run('analyze', '-q', '-o', self.out, os.path.join(self.dir, 'in', '*', '*.pcap'))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([os.path.basename(f['path']) for f in self.report()['files']],
+                         ['a.pcap', 'b.pcap'])
+        r = run('analyze', '-q', '-o', self.out, os.path.join(self.dir, 'in'))
+        self.assertEqual(r.returncode, 1)  # notes.txt is not a capture
+        self.assertEqual([os.path.basename(f['path']) for f in self.report()['files']],
+                         ['a.pcap', 'b.pcap', 'notes.txt'])
 
     def test_gzip_input_gives_the_same_flows(self):
         gz = os.path.join(self.dir, 'sample.pcap.gz')
