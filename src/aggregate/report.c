@@ -12,7 +12,9 @@
 static const char *const format_names[] = {"pcap", "pcap-ns", "pcapng"};
 static const char *const comp_names[] = {"none", "none", "gzip", "zstd"};
 
-static void counters(struct tt_json *j, const struct tt_file_stats *f)
+/* f's counters; protos, when not NULL, replaces f's protocol table (the totals keep
+ * all 256 protocols). */
+static void counters(struct tt_json *j, const struct tt_file_stats *f, const uint64_t *protos)
 {
 	tt_json_kv_u64(j, "ipv4", f->n_ipv4);
 	tt_json_kv_u64(j, "ipv6", f->n_ipv6);
@@ -27,15 +29,22 @@ static void counters(struct tt_json *j, const struct tt_file_stats *f)
 	tt_json_kv_u64(j, "link_not_decoded", f->n_bad_link);
 	tt_json_key(j, "other_ip_protocols");
 	tt_json_obj(j);
-	for (int p = 0; p < 256; p++) {
+	for (int p = 0; p < 256; p++) { /* in protocol order */
+		uint64_t n = 0;
 		char k[8];
 
-		if (!f->n_ip_proto[p])
+		if (protos)
+			n = protos[p];
+		for (uint8_t i = 0; !protos && i < f->ip_protos.n; i++)
+			if (f->ip_protos.proto[i] == p)
+				n = f->ip_protos.count[i];
+		if (!n)
 			continue;
 		snprintf(k, sizeof(k), "%d", p);
-		tt_json_key(j, k);
-		tt_json_u64(j, f->n_ip_proto[p]);
+		tt_json_kv_u64(j, k, n);
 	}
+	if (!protos && f->ip_protos.n_other)
+		tt_json_kv_u64(j, "other", f->ip_protos.n_other);
 	tt_json_obj_end(j);
 }
 
@@ -56,8 +65,6 @@ static void add(struct tt_file_stats *s, const struct tt_file_stats *f)
 	s->n_frags += f->n_frags;
 	s->n_frags_orphan += f->n_frags_orphan;
 	s->n_filtered += f->n_filtered;
-	for (int p = 0; p < 256; p++)
-		s->n_ip_proto[p] += f->n_ip_proto[p];
 }
 
 static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
@@ -107,7 +114,7 @@ static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
 	tt_json_key(j, "read");
 	tt_json_bool(j, f->is_read);
 	tt_json_kv_u64(j, "caplen_over_snaplen", f->n_caplen_over_snaplen);
-	counters(j, f);
+	counters(j, f, NULL);
 	tt_json_obj_end(j);
 }
 
@@ -115,6 +122,7 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
     size_t n_files, const struct tt_aggregator *agg, const struct tt_run_info *run)
 {
 	struct tt_file_stats *all = calloc(1, sizeof(*all));
+	uint64_t protos[256] = {0}; /* a file past TT_MAX_IP_PROTOS counts them as "other" */
 	uint64_t n_failed = 0, n_partial = 0, n_not_read = 0;
 	struct tt_json j;
 	char when[40];
@@ -123,6 +131,8 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 		return -ENOMEM;
 	for (size_t i = 0; i < n_files; i++) {
 		add(all, &files[i]);
+		for (uint8_t k = 0; k < files[i].ip_protos.n; k++)
+			protos[files[i].ip_protos.proto[k]] += files[i].ip_protos.count[k];
 		n_failed += files[i].error != NULL;
 		n_partial += files[i].is_partial;
 		n_not_read += !files[i].is_read;
@@ -163,7 +173,7 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_kv_u64(&j, "flows", agg->n_flows);
 	tt_json_kv_u64(&j, "flows_tcp", agg->n_flows_tcp);
 	tt_json_kv_u64(&j, "flows_udp", agg->n_flows_udp);
-	counters(&j, all);
+	counters(&j, all, protos);
 	tt_json_obj_end(&j);
 
 	tt_json_key(&j, "files");

@@ -247,6 +247,32 @@ int tt_rec_ref_cmp(const void *a, const void *b);
  * before it sends TT_PKT_FILE_END; the aggregator reads it only after every worker has
  * answered TT_REC_FILE_DONE for the file (the ring handoffs order the two). */
 #define TT_MAX_LINKTYPES 8
+#define TT_MAX_IP_PROTOS 16
+
+/* Packets by IP protocol number, for the few protocols a capture holds: a per-file
+ * array of 256 counters would cost 2 KiB a file in an archive of a million files. */
+struct tt_proto_counts {
+	uint8_t n;
+	uint8_t proto[TT_MAX_IP_PROTOS];
+	uint64_t count[TT_MAX_IP_PROTOS];
+	uint64_t n_other; /* protocols beyond the first TT_MAX_IP_PROTOS */
+};
+
+static inline void tt_proto_count(struct tt_proto_counts *c, uint8_t proto, uint64_t n)
+{
+	for (uint8_t i = 0; i < c->n; i++) {
+		if (c->proto[i] == proto) {
+			c->count[i] += n;
+			return;
+		}
+	}
+	if (c->n < TT_MAX_IP_PROTOS) {
+		c->proto[c->n] = proto;
+		c->count[c->n++] = n;
+	} else {
+		c->n_other += n;
+	}
+}
 
 struct tt_file_stats {
 	char *path;          /* owned */
@@ -264,7 +290,7 @@ struct tt_file_stats {
 	uint64_t n_tcp, n_udp, n_frags, n_frags_orphan, n_filtered;
 	uint64_t n_tunnelled; /* packets also counted in a flow inside a UDP tunnel */
 	uint64_t n_caplen_over_snaplen;
-	uint64_t n_ip_proto[256]; /* IP packets that are not TCP/UDP, by protocol */
+	struct tt_proto_counts ip_protos; /* IP packets that are not TCP/UDP */
 	/* written by the aggregator */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;
 };

@@ -252,7 +252,7 @@ static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const stru
 		fs->n_frags++;
 		break;
 	case TT_DEC_OTHER_IP:
-		fs->n_ip_proto[d.proto]++;
+		tt_proto_count(&fs->ip_protos, d.proto, 1);
 		return;
 	case TT_DEC_NON_IP:
 		fs->n_non_ip++;
@@ -270,7 +270,7 @@ static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const stru
 	} else if (d.proto == 17) {
 		fs->n_udp++;
 	} else {
-		fs->n_ip_proto[d.proto]++; /* a fragment of something else */
+		tt_proto_count(&fs->ip_protos, d.proto, 1); /* a fragment of something else */
 		return;
 	}
 	send_packet(st, fs, f, &d, rc);

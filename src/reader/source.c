@@ -91,7 +91,9 @@ int tt_source_open(struct tt_source *s, const char *path, tt_release_fn release,
 	memset(s, 0, sizeof(*s));
 	s->release = release;
 	s->release_ctx = ctx;
-	s->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* "-" is standard input: a pipe is streamed, a redirected file is mapped. */
+	s->fd = strcmp(path, "-") == 0 ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
+				       : open(path, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0)
 		return sys_fail(s, errno, "cannot open");
 	if (fstat(s->fd, &st) < 0) {

@@ -110,6 +110,18 @@ class Cli(unittest.TestCase):
         self.assertEqual([os.path.basename(f['path']) for f in self.report()['files']],
                          ['a.pcap', 'b.pcap', 'notes.txt'])
 
+    def test_standard_input(self):
+        data = open(SAMPLE, 'rb').read()
+        p = subprocess.run([TORTRACE, 'analyze', '-q', '-o', self.out, '-'], input=data,
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        f = self.report()['files'][0]
+        self.assertEqual(f['path'], '-')
+        out2 = os.path.join(self.dir, 'out2')
+        run('analyze', '-q', '-o', out2, SAMPLE)
+        b = json.load(open(os.path.join(out2, 'report.json')))['files'][0]
+        self.assertEqual((f['packets'], f['flows']), (b['packets'], b['flows']))
+
     def test_gzip_input_gives_the_same_flows(self):
         gz = os.path.join(self.dir, 'sample.pcap.gz')
         with gzip.open(gz, 'wb') as f:
