@@ -10,6 +10,7 @@
 #include "tortrace/tortrace.h"
 #include "../core/core.h"
 #include "../aggregate/aggregate.h"
+#include "../relays/relays.h"
 
 static atomic_bool stop_requested;
 
@@ -27,6 +28,9 @@ static const char usage_text[] =
     "  analyze [options] PATH...   analyse capture files, folders (recursively) and globs;\n"
     "                              - reads standard input\n"
     "  export --jsonl|--csv FILE   print the flows of OUT/flows.msgpack, one per line\n"
+    "  relays lookup --relays PATH IP[:PORT] [--at TIME]\n"
+    "                              was this a Tor relay then? (offline ExoneraTor)\n"
+    "  relays info --relays PATH   what the relay data holds\n"
     "  version                     print the version\n"
     "\n"
     "analyze options:\n"
@@ -236,6 +240,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "analyze") == 0)
 		exit(cmd_analyze(argc - 1, argv + 1));
+	if (strcmp(argv[1], "relays") == 0)
+		exit(tt_relays_cli(argc - 1, argv + 1));
 	if (strcmp(argv[1], "export") == 0)
 		exit(cmd_export(argc - 1, argv + 1));
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

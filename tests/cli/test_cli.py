@@ -122,6 +122,17 @@ class Cli(unittest.TestCase):
         b = json.load(open(os.path.join(out2, 'report.json')))['files'][0]
         self.assertEqual((f['packets'], f['flows']), (b['packets'], b['flows']))
 
+    def test_relays_lookup_at_the_capture_date(self):
+        cons = os.path.join(os.path.dirname(SAMPLE), 'consensus')
+        r = run('relays', 'lookup', '--relays', cons, '10.77.0.21:9100', '--at',
+                '2026-11-26T14:21:30Z')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('EC77878303B41F21C816B38F931B7BED9B17247C', r.stdout)
+        self.assertIn('guard1', r.stdout)
+        r = run('relays', 'lookup', '--relays', cons, '10.77.0.21:9100', '--at', '2026-12-26')
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(run('relays', 'lookup').returncode, 2)
+
     def test_gzip_input_gives_the_same_flows(self):
         gz = os.path.join(self.dir, 'sample.pcap.gz')
         with gzip.open(gz, 'wb') as f:

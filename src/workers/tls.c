@@ -1,0 +1,1590 @@
+/* TLS inspector: reassembly of the first bytes of a TCP stream, TLS record and handshake
+ * walkers, hello and certificate parsers, JA3/JA3S/JA4, and Tor's TLS traits. Every
+ * parser reads through a bounded cursor (struct rd) whose reads past the end return zeros
+ * and set a sticky flag, so malformed lengths cannot lead outside the input. */
+#include "tls.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+/* ---- bounded reader ---------------------------------------------------------------- */
+
+struct rd {
+	const uint8_t *p;
+	uint32_t len, off;
+	bool is_bad; /* a read ran past len */
+};
+
+static struct rd rd_make(const uint8_t *p, uint32_t len)
+{
+	return (struct rd){.p = p, .len = len};
+}
+
+static uint32_t rd_left(const struct rd *r)
+{
+	return r->len - r->off;
+}
+
+static bool rd_need(struct rd *r, uint32_t n)
+{
+	if (rd_left(r) < n) {
+		r->is_bad = true;
+		r->off = r->len;
+		return false;
+	}
+	return true;
+}
+
+static uint8_t rd_u8(struct rd *r)
+{
+	if (!rd_need(r, 1))
+		return 0;
+	return r->p[r->off++];
+}
+
+static uint16_t rd_u16(struct rd *r)
+{
+	uint16_t v;
+
+	if (!rd_need(r, 2))
+		return 0;
+	v = (uint16_t)(r->p[r->off] << 8 | r->p[r->off + 1]);
+	r->off += 2;
+	return v;
+}
+
+static uint32_t rd_u24(struct rd *r)
+{
+	uint32_t v;
+
+	if (!rd_need(r, 3))
+		return 0;
+	v = (uint32_t)r->p[r->off] << 16 | (uint32_t)r->p[r->off + 1] << 8 | r->p[r->off + 2];
+	r->off += 3;
+	return v;
+}
+
+static void rd_skip(struct rd *r, uint32_t n)
+{
+	if (rd_need(r, n))
+		r->off += n;
+}
+
+/* The next n bytes as a reader of their own; on overrun, an empty bad reader. */
+static struct rd rd_sub(struct rd *r, uint32_t n)
+{
+	struct rd s = {.p = r->p, .len = 0, .is_bad = true};
+
+	if (rd_need(r, n)) {
+		s = rd_make(r->p + r->off, n);
+		r->off += n;
+	}
+	return s;
+}
+
+/* ---- stream reassembly ------------------------------------------------------------- */
+
+void tt_tls_stream_init(struct tt_tls_stream *s)
+{
+	/* The buffer is left as it is: only bytes below len (or inside ranges) are read. */
+	memset(s, 0, offsetof(struct tt_tls_stream, buf));
+}
+
+static void ranges_remove_first(struct tt_tls_stream *s)
+{
+	memmove(&s->ranges[0], &s->ranges[1], (size_t)(s->n_ranges - 1) * sizeof(s->ranges[0]));
+	s->n_ranges--;
+}
+
+/* Record [start, end) as held out-of-order data, merging with touching islands.
+ * Returns false when there is no free slot. */
+static bool ranges_insert(struct tt_tls_stream *s, uint32_t start, uint32_t end)
+{
+	unsigned i = 0, j;
+
+	while (i < s->n_ranges && s->ranges[i].end < start)
+		i++;
+	/* Islands i.. that overlap or touch [start, end) merge into one. */
+	j = i;
+	while (j < s->n_ranges && s->ranges[j].start <= end) {
+		if (s->ranges[j].start < start)
+			start = s->ranges[j].start;
+		if (s->ranges[j].end > end)
+			end = s->ranges[j].end;
+		j++;
+	}
+	if (j == i) {
+		if (s->n_ranges == TT_TLS_STREAM_MAX_RANGES)
+			return false;
+		memmove(&s->ranges[i + 1], &s->ranges[i],
+		    (size_t)(s->n_ranges - i) * sizeof(s->ranges[0]));
+		s->n_ranges++;
+	} else if (j > i + 1) {
+		memmove(&s->ranges[i + 1], &s->ranges[j],
+		    (size_t)(s->n_ranges - j) * sizeof(s->ranges[0]));
+		s->n_ranges = (uint8_t)(s->n_ranges - (j - i - 1));
+	}
+	s->ranges[i] = (struct tt_tls_range){start, end};
+	return true;
+}
+
+uint32_t tt_tls_stream_add(
+    struct tt_tls_stream *s, uint32_t seq, const uint8_t *payload, uint32_t len, bool is_syn)
+{
+	uint32_t off, end, old_len = s->len;
+	int32_t rel;
+
+	if (is_syn) {
+		seq++; /* SYN occupies one sequence number; data (TFO) follows it */
+		if (!s->has_base) {
+			s->base_seq = seq;
+			s->has_base = true;
+		}
+	}
+	if (len == 0)
+		return 0;
+	if (!s->has_base) {
+		s->base_seq = seq;
+		s->has_base = true;
+		s->flags |= TT_TLS_STREAM_MIDSTREAM;
+	}
+	s->n_segs++;
+	/* Offsets are taken modulo 2^32, so sequence wrap-around needs no special case; a
+	 * negative offset is data from before byte 0 (an old retransmission). */
+	rel = (int32_t)(seq - s->base_seq);
+	if (rel < 0) {
+		uint32_t skip = (uint32_t) - (int64_t)rel;
+
+		if (skip >= len) {
+			s->n_retrans_segs++;
+			return 0;
+		}
+		payload += skip;
+		len -= skip;
+		rel = 0;
+	}
+	off = (uint32_t)rel;
+	if (off >= TT_TLS_STREAM_CAP) {
+		s->flags |= TT_TLS_STREAM_FULL;
+		return 0;
+	}
+	end = off + (len < TT_TLS_STREAM_CAP - off ? len : TT_TLS_STREAM_CAP - off);
+	if (end - off < len)
+		s->flags |= TT_TLS_STREAM_FULL;
+	if (end <= s->len) {
+		s->n_retrans_segs++;
+		return 0;
+	}
+	if (off > s->len) {
+		/* A hole before this segment: keep it aside until the hole fills. */
+		s->n_ooo_segs++;
+		if (!ranges_insert(s, off, end)) {
+			s->flags |= TT_TLS_STREAM_GAP;
+			return 0;
+		}
+		memcpy(s->buf + off, payload, end - off);
+		return 0;
+	}
+	/* Bytes below len were already delivered and are never rewritten: pointers into
+	 * them stay valid. */
+	memcpy(s->buf + s->len, payload + (s->len - off), end - s->len);
+	s->len = end;
+	while (s->n_ranges > 0 && s->ranges[0].start <= s->len) {
+		if (s->ranges[0].end > s->len)
+			s->len = s->ranges[0].end;
+		ranges_remove_first(s);
+	}
+	return s->len - old_len;
+}
+
+bool tt_tls_stream_is_done(const struct tt_tls_stream *s)
+{
+	return (s->flags & TT_TLS_STREAM_NOT_TLS) || s->len == TT_TLS_STREAM_CAP;
+}
+
+int tt_tls_stream_next_record(struct tt_tls_stream *s, struct tt_tls_record *r)
+{
+	const uint8_t *h;
+	uint32_t avail;
+
+	if (s->flags & TT_TLS_STREAM_NOT_TLS)
+		return -EBADMSG;
+	if (s->walk_off + 5 > s->len)
+		return 0;
+	h = s->buf + s->walk_off;
+	r->type = h[0];
+	r->version = (uint16_t)(h[1] << 8 | h[2]);
+	r->length = (uint16_t)(h[3] << 8 | h[4]);
+	if (r->type < 20 || r->type > 24 || h[1] != 3 || h[2] > 4 ||
+	    r->length > TT_TLS_RECORD_MAX) {
+		s->flags |= TT_TLS_STREAM_NOT_TLS;
+		return -EBADMSG;
+	}
+	avail = s->len - s->walk_off - 5;
+	if (avail < r->length) {
+		/* Wait for the rest, unless the buffer has ended before the record does. */
+		if (s->len < TT_TLS_STREAM_CAP)
+			return 0;
+		r->is_truncated = true;
+		r->frag_len = (uint16_t)avail;
+	} else {
+		r->is_truncated = false;
+		r->frag_len = r->length;
+	}
+	r->frag = h + 5;
+	r->offset = s->walk_off;
+	s->walk_off += 5 + r->frag_len;
+	if (r->is_truncated)
+		s->walk_off = s->len + 5; /* nothing further can be read */
+	return 1;
+}
+
+/* ---- handshake messages ------------------------------------------------------------ */
+
+void tt_tls_hs_init(struct tt_tls_hs *h)
+{
+	memset(h, 0, offsetof(struct tt_tls_hs, buf));
+}
+
+void tt_tls_hs_feed(struct tt_tls_hs *h, const struct tt_tls_record *r)
+{
+	uint32_t n;
+
+	if (h->is_encrypted || h->is_overflow)
+		return;
+	if (r->type == 20 || r->type == 23) {
+		h->is_encrypted = true;
+		return;
+	}
+	if (r->type != 22)
+		return;
+	n = r->frag_len;
+	if (n > TT_TLS_HS_CAP - h->len) {
+		n = TT_TLS_HS_CAP - h->len;
+		h->is_overflow = true;
+	}
+	memcpy(h->buf + h->len, r->frag, n);
+	h->len += n;
+	if (r->is_truncated)
+		h->is_overflow = true;
+}
+
+int tt_tls_hs_next(struct tt_tls_hs *h, struct tt_tls_hs_msg *m)
+{
+	const uint8_t *p;
+	uint32_t left, length;
+
+	if (h->off > h->len)
+		return h->off == UINT32_MAX ? -EBADMSG : 0;
+	left = h->len - h->off;
+	if (left < 4) {
+		if (h->is_overflow && left > 0)
+			h->off = h->len + 1; /* a cut header: nothing more to give */
+		return 0;
+	}
+	p = h->buf + h->off;
+	length = (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	if (p[0] == 0 || p[0] > 30 || length > (1u << 17)) {
+		/* Not a handshake message type we know, or absurd: not plaintext handshake. */
+		h->off = UINT32_MAX;
+		return -EBADMSG;
+	}
+	m->type = p[0];
+	m->length = length;
+	m->body = p + 4;
+	if (left - 4 < length) {
+		if (!h->is_overflow)
+			return 0;
+		m->len = left - 4;
+		m->is_truncated = true;
+		h->off = h->len + 1;
+		return 1;
+	}
+	m->len = length;
+	m->is_truncated = false;
+	h->off += 4 + length;
+	return 1;
+}
+
+/* ---- hellos ---------------------------------------------------------------------------- */
+
+bool tt_tls_is_grease(uint16_t v)
+{
+	return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
+}
+
+/* Read a list of 16-bit values filling at most cap entries; *n counts them all. */
+static void read_u16_list(struct rd *r, uint16_t *out, unsigned cap, uint16_t *n, bool *is_trunc)
+{
+	*n = 0;
+	while (rd_left(r) >= 2) {
+		uint16_t v = rd_u16(r);
+
+		if (*n < cap)
+			out[*n] = v;
+		else
+			*is_trunc = true;
+		if (*n < UINT16_MAX)
+			(*n)++;
+	}
+	if (rd_left(r) != 0)
+		r->is_bad = true; /* odd byte count */
+}
+
+static void read_u16_list8(struct rd *r, uint16_t *out, unsigned cap, uint8_t *n, bool *is_trunc)
+{
+	uint16_t n16;
+
+	read_u16_list(r, out, cap, &n16, is_trunc);
+	*n = (uint8_t)(n16 > UINT8_MAX ? UINT8_MAX : n16);
+}
+
+static void copy_alpn(struct tt_tls_alpn *a, const struct rd *name)
+{
+	uint32_t n = name->len < TT_TLS_ALPN_NAME_MAX ? name->len : TT_TLS_ALPN_NAME_MAX;
+
+	a->len = (uint8_t)name->len;
+	a->last = name->len ? name->p[name->len - 1] : 0;
+	memcpy(a->name, name->p, n);
+	a->name[n] = '\0';
+}
+
+static void parse_ch_ext(struct tt_tls_client_hello *ch, uint16_t type, struct rd *e)
+{
+	struct rd l;
+
+	switch (type) {
+	case 0x0000: /* server_name: list of (type, name) */
+		l = rd_sub(e, rd_u16(e));
+		while (rd_left(&l) >= 3) {
+			uint8_t kind = rd_u8(&l);
+			struct rd name = rd_sub(&l, rd_u16(&l));
+
+			if (kind == 0 && !ch->has_sni && !name.is_bad) {
+				uint32_t n = name.len < TT_TLS_SNI_MAX ? name.len : TT_TLS_SNI_MAX;
+
+				memcpy(ch->sni, name.p, n);
+				ch->sni[n] = '\0';
+				ch->sni_len = (uint16_t)n;
+				ch->has_sni = true;
+			}
+			e->is_bad |= name.is_bad;
+		}
+		e->is_bad |= l.is_bad;
+		break;
+	case 0x000a: /* supported_groups */
+		l = rd_sub(e, rd_u16(e));
+		read_u16_list(&l, ch->groups, TT_TLS_MAX_GROUPS, &ch->n_groups, &ch->is_truncated);
+		e->is_bad |= l.is_bad;
+		break;
+	case 0x000b: /* ec_point_formats */
+		l = rd_sub(e, rd_u8(e));
+		while (rd_left(&l) > 0) {
+			uint8_t v = rd_u8(&l);
+
+			if (ch->n_point_formats < TT_TLS_MAX_POINT_FORMATS)
+				ch->point_formats[ch->n_point_formats++] = v;
+			else
+				ch->is_truncated = true;
+		}
+		e->is_bad |= l.is_bad;
+		break;
+	case 0x000d: /* signature_algorithms */
+		l = rd_sub(e, rd_u16(e));
+		read_u16_list(
+		    &l, ch->sigalgs, TT_TLS_MAX_SIGALGS, &ch->n_sigalgs, &ch->is_truncated);
+		e->is_bad |= l.is_bad;
+		break;
+	case 0x0010: /* ALPN: list of 8-bit-length names */
+		ch->has_alpn_ext = true;
+		l = rd_sub(e, rd_u16(e));
+		while (rd_left(&l) > 0) {
+			struct rd name = rd_sub(&l, rd_u8(&l));
+
+			if (name.is_bad)
+				break;
+			if (ch->n_alpn < TT_TLS_MAX_ALPN)
+				copy_alpn(&ch->alpn[ch->n_alpn++], &name);
+			else
+				ch->is_truncated = true;
+		}
+		e->is_bad |= l.is_bad;
+		break;
+	case 0x0015: /* padding */
+		ch->has_padding = true;
+		ch->padding_len = (uint16_t)e->len;
+		e->off = e->len;
+		break;
+	case 0x002b: /* supported_versions (ClientHello form: 8-bit list length) */
+		l = rd_sub(e, rd_u8(e));
+		read_u16_list8(
+		    &l, ch->versions, TT_TLS_MAX_VERSIONS, &ch->n_versions, &ch->is_truncated);
+		e->is_bad |= l.is_bad;
+		break;
+	case 0x0033: /* key_share: list of (group, key) */
+		l = rd_sub(e, rd_u16(e));
+		while (rd_left(&l) >= 4) {
+			uint16_t g = rd_u16(&l);
+
+			rd_skip(&l, rd_u16(&l));
+			if (ch->n_key_shares < TT_TLS_MAX_KEY_SHARES)
+				ch->key_shares[ch->n_key_shares++] = g;
+			else
+				ch->is_truncated = true;
+		}
+		e->is_bad |= l.is_bad;
+		break;
+	default:
+		e->off = e->len;
+		break;
+	}
+}
+
+int tt_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct tt_tls_client_hello *ch)
+{
+	struct rd r = rd_make(body, len), l;
+
+	memset(ch, 0, sizeof(*ch));
+	ch->body_len = len;
+	ch->legacy_version = rd_u16(&r);
+	rd_skip(&r, 32); /* random */
+	ch->session_id_len = rd_u8(&r);
+	rd_skip(&r, ch->session_id_len);
+	l = rd_sub(&r, rd_u16(&r));
+	read_u16_list(&l, ch->ciphers, TT_TLS_MAX_CIPHERS, &ch->n_ciphers, &ch->is_truncated);
+	r.is_bad |= l.is_bad;
+	l = rd_sub(&r, rd_u8(&r));
+	while (rd_left(&l) > 0) {
+		uint8_t v = rd_u8(&l);
+
+		if (ch->n_compression < TT_TLS_MAX_COMPRESSION)
+			ch->compression[ch->n_compression++] = v;
+	}
+	if (r.is_bad)
+		goto out;
+	if (rd_left(&r) < 2)
+		goto out; /* no extensions block (SSL 3.0 / early TLS) */
+	ch->has_exts_block = true;
+	l = rd_sub(&r, rd_u16(&r));
+	while (rd_left(&l) >= 4) {
+		uint16_t type = rd_u16(&l);
+		struct rd e = rd_sub(&l, rd_u16(&l));
+
+		if (e.is_bad)
+			break;
+		if (ch->n_exts < TT_TLS_MAX_EXTS)
+			ch->exts[ch->n_exts] = type;
+		else
+			ch->is_truncated = true;
+		if (ch->n_exts < UINT16_MAX)
+			ch->n_exts++;
+		if (tt_tls_is_grease(type)) {
+			ch->has_grease = true;
+			continue;
+		}
+		parse_ch_ext(ch, type, &e);
+		r.is_bad |= e.is_bad;
+	}
+	r.is_bad |= l.is_bad || rd_left(&l) != 0;
+out:
+	for (unsigned i = 0; i < ch->n_ciphers && i < TT_TLS_MAX_CIPHERS; i++)
+		ch->has_grease |= tt_tls_is_grease(ch->ciphers[i]);
+	for (unsigned i = 0; i < ch->n_groups && i < TT_TLS_MAX_GROUPS; i++)
+		ch->has_grease |= tt_tls_is_grease(ch->groups[i]);
+	return r.is_bad ? -EBADMSG : 0;
+}
+
+/* SHA-256("HelloRetryRequest"), the random of a HelloRetryRequest (RFC 8446 §4.1.3). */
+static const uint8_t hrr_random[32] = {
+    0xcf,
+    0x21,
+    0xad,
+    0x74,
+    0xe5,
+    0x9a,
+    0x61,
+    0x11,
+    0xbe,
+    0x1d,
+    0x8c,
+    0x02,
+    0x1e,
+    0x65,
+    0xb8,
+    0x91,
+    0xc2,
+    0xa2,
+    0x11,
+    0x16,
+    0x7a,
+    0xbb,
+    0x8c,
+    0x5e,
+    0x07,
+    0x9e,
+    0x09,
+    0xe2,
+    0xc8,
+    0xa8,
+    0x33,
+    0x9c,
+};
+
+int tt_tls_parse_server_hello(const uint8_t *body, uint32_t len, struct tt_tls_server_hello *sh)
+{
+	struct rd r = rd_make(body, len), l;
+
+	memset(sh, 0, sizeof(*sh));
+	sh->legacy_version = rd_u16(&r);
+	sh->version = sh->legacy_version;
+	if (rd_left(&r) >= 32)
+		sh->is_hrr = memcmp(r.p + r.off, hrr_random, 32) == 0;
+	rd_skip(&r, 32);
+	sh->session_id_len = rd_u8(&r);
+	rd_skip(&r, sh->session_id_len);
+	sh->cipher = rd_u16(&r);
+	sh->compression = rd_u8(&r);
+	if (r.is_bad || rd_left(&r) < 2)
+		return r.is_bad ? -EBADMSG : 0;
+	l = rd_sub(&r, rd_u16(&r));
+	while (rd_left(&l) >= 4) {
+		uint16_t type = rd_u16(&l);
+		struct rd e = rd_sub(&l, rd_u16(&l)), a;
+
+		if (e.is_bad)
+			break;
+		if (sh->n_exts < TT_TLS_MAX_EXTS)
+			sh->exts[sh->n_exts++] = type;
+		else
+			sh->is_truncated = true;
+		switch (type) {
+		case 0x002b: /* supported_versions: the selected version */
+			sh->version = rd_u16(&e);
+			break;
+		case 0x0033: /* key_share: group (+ key, or nothing in a HelloRetryRequest) */
+			sh->key_share = rd_u16(&e);
+			break;
+		case 0x0010:
+			a = rd_sub(&e, rd_u16(&e));
+			if (!a.is_bad && rd_left(&a) > 0) {
+				struct rd name = rd_sub(&a, rd_u8(&a));
+
+				if (!name.is_bad)
+					copy_alpn(&sh->alpn, &name);
+			}
+			break;
+		default:
+			break;
+		}
+		r.is_bad |= e.is_bad;
+	}
+	r.is_bad |= l.is_bad || rd_left(&l) != 0;
+	return r.is_bad ? -EBADMSG : 0;
+}
+
+/* ---- X.509 (minimal DER) ---------------------------------------------------------------- */
+
+/* One TLV. val holds the value, cut short if the input ends first (then returns 1).
+ * Returns 0 for a whole TLV, 1 for a cut one, -1 when the header itself is bad or
+ * missing. Only single-byte tags and definite lengths up to 4 bytes (DER). */
+static int der_next(struct rd *r, uint8_t *tag, struct rd *val)
+{
+	uint32_t n;
+	uint8_t b;
+
+	if (rd_left(r) < 2)
+		return -1;
+	*tag = rd_u8(r);
+	if ((*tag & 0x1f) == 0x1f)
+		return -1;
+	b = rd_u8(r);
+	if (b < 0x80) {
+		n = b;
+	} else {
+		unsigned k = b & 0x7f;
+
+		if (k == 0 || k > 4 || rd_left(r) < k)
+			return -1;
+		n = 0;
+		while (k--)
+			n = n << 8 | rd_u8(r);
+	}
+	if (n > rd_left(r)) {
+		*val = rd_make(r->p + r->off, rd_left(r));
+		r->off = r->len;
+		return 1;
+	}
+	*val = rd_make(r->p + r->off, n);
+	r->off += n;
+	return 0;
+}
+
+static void copy_printable(char *dst, uint8_t *dst_len, const struct rd *v, uint8_t tag)
+{
+	uint32_t n = 0, step = tag == 0x1e ? 2 : 1; /* BMPString: UCS-2, keep the low byte */
+
+	for (uint32_t i = step - 1; i < v->len && n < TT_TLS_CN_MAX; i += step) {
+		uint8_t c = v->p[i];
+
+		dst[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	dst[n] = '\0';
+	*dst_len = (uint8_t)n;
+}
+
+/* Walk a Name (SEQUENCE OF SET OF SEQUENCE { OID, value }): count attributes and copy the
+ * first commonName (2.5.4.3). */
+static void parse_name(struct rd name, char *cn, uint8_t *cn_len, bool *has_cn, uint8_t *n_attrs)
+{
+	static const uint8_t cn_oid[] = {0x55, 0x04, 0x03};
+	uint8_t tag;
+	struct rd set, atv;
+
+	while (der_next(&name, &tag, &set) >= 0) {
+		while (der_next(&set, &tag, &atv) >= 0) {
+			struct rd oid, val;
+			uint8_t vtag;
+
+			if (*n_attrs < UINT8_MAX)
+				(*n_attrs)++;
+			if (der_next(&atv, &tag, &oid) != 0 || tag != 0x06)
+				continue;
+			if (oid.len != sizeof(cn_oid) || memcmp(oid.p, cn_oid, sizeof(cn_oid)) != 0)
+				continue;
+			if (*has_cn || der_next(&atv, &vtag, &val) < 0)
+				continue;
+			copy_printable(cn, cn_len, &val, vtag);
+			*has_cn = true;
+		}
+	}
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool digits(const uint8_t *p, unsigned n, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (unsigned)(p[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* UTCTime "YYMMDDHHMMSSZ" or GeneralizedTime "YYYYMMDDHHMMSSZ" to Unix seconds. */
+static bool parse_time(uint8_t tag, const struct rd *v, int64_t *out)
+{
+	unsigned y, mo, d, h, mi, s, yl = tag == 0x17 ? 2 : 4;
+	const uint8_t *p = v->p;
+
+	if ((tag != 0x17 && tag != 0x18) || v->len != yl + 11 || p[yl + 10] != 'Z')
+		return false;
+	if (!digits(p, yl, &y) || !digits(p + yl, 2, &mo) || !digits(p + yl + 2, 2, &d) ||
+	    !digits(p + yl + 4, 2, &h) || !digits(p + yl + 6, 2, &mi) || !digits(p + yl + 8, 2, &s))
+		return false;
+	if (tag == 0x17)
+		y += y < 50 ? 2000 : 1900; /* RFC 5280 §4.1.2.5.1 */
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+		return false;
+	*out = days_from_civil(y, mo, d) * 86400 + (int64_t)(h * 3600 + mi * 60 + s);
+	return true;
+}
+
+/* RSA modulus bits from a SubjectPublicKeyInfo value. */
+static uint16_t rsa_bits(struct rd spki)
+{
+	static const uint8_t rsa_oid[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+	struct rd alg, oid, bits, key, mod;
+	uint8_t tag;
+	uint32_t i = 0, nbits;
+
+	if (der_next(&spki, &tag, &alg) != 0 || tag != 0x30)
+		return 0;
+	if (der_next(&alg, &tag, &oid) != 0 || tag != 0x06 || oid.len != sizeof(rsa_oid) ||
+	    memcmp(oid.p, rsa_oid, sizeof(rsa_oid)) != 0)
+		return 0;
+	if (der_next(&spki, &tag, &bits) != 0 || tag != 0x03 || bits.len < 1)
+		return 0;
+	bits.off = 1; /* unused-bits byte */
+	if (der_next(&bits, &tag, &key) < 0 || tag != 0x30)
+		return 0;
+	if (der_next(&key, &tag, &mod) != 0 || tag != 0x02)
+		return 0;
+	while (i < mod.len && mod.p[i] == 0)
+		i++;
+	if (i == mod.len || mod.len - i > 8192)
+		return 0;
+	nbits = (mod.len - i) * 8;
+	for (uint8_t b = mod.p[i]; !(b & 0x80); b = (uint8_t)(b << 1))
+		nbits--;
+	return (uint16_t)nbits;
+}
+
+int tt_tls_parse_x509(const uint8_t *der, uint32_t len, struct tt_tls_cert *c)
+{
+	struct rd r = rd_make(der, len), cert, tbs, v, issuer = {0}, validity;
+	uint8_t tag;
+	int rc;
+
+	uint32_t n_certs = c->n_certs;
+
+	memset(c, 0, sizeof(*c));
+	c->n_certs = n_certs;
+	c->version = 1;
+	c->der_len = len;
+	if ((rc = der_next(&r, &tag, &cert)) < 0 || tag != 0x30)
+		return -EBADMSG;
+	c->is_truncated = rc == 1;
+	if ((rc = der_next(&cert, &tag, &tbs)) < 0 || tag != 0x30)
+		return -EBADMSG;
+	c->is_truncated |= rc == 1;
+	rc = der_next(&tbs, &tag, &v);
+	if (rc == 0 && tag == 0xa0) { /* [0] EXPLICIT Version */
+		struct rd iv;
+
+		if (der_next(&v, &tag, &iv) == 0 && tag == 0x02 && iv.len == 1 && iv.p[0] < 3)
+			c->version = (uint8_t)(iv.p[0] + 1);
+		rc = der_next(&tbs, &tag, &v);
+	}
+	if (rc < 0 || tag != 0x02)
+		goto cut;
+	c->serial_len = (uint8_t)(v.len > UINT8_MAX ? UINT8_MAX : v.len);
+	if (rc == 1 || der_next(&tbs, &tag, &v) != 0) /* signature AlgorithmIdentifier */
+		goto cut;
+	if ((rc = der_next(&tbs, &tag, &issuer)) < 0 || tag != 0x30)
+		goto cut;
+	parse_name(issuer, c->issuer_cn, &c->issuer_cn_len, &c->has_issuer_cn, &c->n_issuer_attrs);
+	if (rc == 1 || der_next(&tbs, &tag, &validity) != 0 || tag != 0x30)
+		goto cut;
+	if (der_next(&validity, &tag, &v) == 0 && parse_time(tag, &v, &c->not_before) &&
+	    der_next(&validity, &tag, &v) == 0 && parse_time(tag, &v, &c->not_after))
+		c->has_validity = true;
+	if ((rc = der_next(&tbs, &tag, &v)) < 0 || tag != 0x30)
+		goto cut;
+	parse_name(v, c->subject_cn, &c->subject_cn_len, &c->has_subject_cn, &c->n_subject_attrs);
+	c->is_self_issued = v.len == issuer.len && memcmp(v.p, issuer.p, v.len) == 0;
+	if (rc == 1 || (rc = der_next(&tbs, &tag, &v)) < 0 || tag != 0x30)
+		goto cut;
+	c->key_bits = rsa_bits(v);
+	if (rc == 1)
+		goto cut;
+	/* issuerUniqueID [1], subjectUniqueID [2], extensions [3] */
+	while ((rc = der_next(&tbs, &tag, &v)) >= 0) {
+		if (tag == 0xa3)
+			c->has_extensions = true;
+		if (rc == 1)
+			goto cut;
+	}
+	return 0;
+cut:
+	c->is_truncated = true;
+	return 0;
+}
+
+int tt_tls_parse_certificate(const uint8_t *body, uint32_t len, struct tt_tls_cert *c)
+{
+	struct rd r = rd_make(body, len), list;
+	uint32_t n_list, n;
+	int rc = -EBADMSG;
+
+	memset(c, 0, sizeof(*c));
+	n_list = rd_u24(&r);
+	if (r.is_bad)
+		return -EBADMSG;
+	/* The message may be cut: take what is there. */
+	list = rd_make(r.p + r.off, n_list < rd_left(&r) ? n_list : rd_left(&r));
+	while (rd_left(&list) >= 3) {
+		n = rd_u24(&list);
+		c->n_certs++;
+		if (c->n_certs == 1) {
+			uint32_t have = n < rd_left(&list) ? n : rd_left(&list);
+
+			rc = tt_tls_parse_x509(list.p + list.off, have, c);
+			c->der_len = n;
+			c->is_truncated |= have < n;
+		}
+		if (n > rd_left(&list))
+			break;
+		rd_skip(&list, n);
+	}
+	return rc;
+}
+
+/* ---- fingerprints ------------------------------------------------------------------ */
+
+struct sb {
+	char *p;
+	size_t size, len;
+	bool is_full;
+};
+
+static void sb_putc(struct sb *b, char c)
+{
+	if (b->len + 1 < b->size)
+		b->p[b->len++] = c;
+	else
+		b->is_full = true;
+}
+
+static void sb_putu(struct sb *b, unsigned v)
+{
+	char tmp[12];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		sb_putc(b, tmp[--n]);
+}
+
+static void sb_puthex4(struct sb *b, uint16_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int s = 12; s >= 0; s -= 4)
+		sb_putc(b, hex[(v >> s) & 0xf]);
+}
+
+static void sb_put_u16_list(struct sb *b, const uint16_t *v, unsigned n)
+{
+	bool is_first = true;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (tt_tls_is_grease(v[i]))
+			continue;
+		if (!is_first)
+			sb_putc(b, '-');
+		sb_putu(b, v[i]);
+		is_first = false;
+	}
+}
+
+static unsigned min_u(unsigned a, unsigned b)
+{
+	return a < b ? a : b;
+}
+
+/* Hex digest of s[0, n) with md, truncated to out_hex digits, NUL-terminated. */
+static void digest_hex(const EVP_MD *md, const char *s, size_t n, char *out, unsigned out_hex)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+
+	if (!EVP_Digest(s, n, d, &dlen, md, NULL))
+		dlen = 0; /* libcrypto could not hash: an all-zero fingerprint says so */
+	for (unsigned i = 0; i < out_hex; i++) {
+		unsigned byte = i / 2 < dlen ? d[i / 2] : 0;
+
+		out[i] = hex[i % 2 ? byte & 0xf : byte >> 4];
+	}
+	out[out_hex] = '\0';
+}
+
+int tt_tls_ja3(
+    const struct tt_tls_client_hello *ch, char *str, size_t str_size, char md5_hex[TT_TLS_MD5_HEX])
+{
+	char tmp[TT_TLS_JA3_STR_MAX];
+	struct sb b = {.p = tmp, .size = sizeof(tmp)};
+
+	sb_putu(&b, ch->legacy_version);
+	sb_putc(&b, ',');
+	sb_put_u16_list(&b, ch->ciphers, min_u(ch->n_ciphers, TT_TLS_MAX_CIPHERS));
+	sb_putc(&b, ',');
+	sb_put_u16_list(&b, ch->exts, min_u(ch->n_exts, TT_TLS_MAX_EXTS));
+	sb_putc(&b, ',');
+	sb_put_u16_list(&b, ch->groups, min_u(ch->n_groups, TT_TLS_MAX_GROUPS));
+	sb_putc(&b, ',');
+	for (unsigned i = 0; i < ch->n_point_formats; i++) {
+		if (i)
+			sb_putc(&b, '-');
+		sb_putu(&b, ch->point_formats[i]);
+	}
+	tmp[b.len] = '\0';
+	if (b.is_full)
+		return -ENOSPC;
+	digest_hex(EVP_md5(), tmp, b.len, md5_hex, 32);
+	if (str) {
+		if (b.len + 1 > str_size)
+			return -ENOSPC;
+		memcpy(str, tmp, b.len + 1);
+	}
+	return 0;
+}
+
+int tt_tls_ja3s(
+    const struct tt_tls_server_hello *sh, char *str, size_t str_size, char md5_hex[TT_TLS_MD5_HEX])
+{
+	char tmp[TT_TLS_JA3_STR_MAX];
+	struct sb b = {.p = tmp, .size = sizeof(tmp)};
+
+	sb_putu(&b, sh->legacy_version);
+	sb_putc(&b, ',');
+	sb_putu(&b, sh->cipher);
+	sb_putc(&b, ',');
+	sb_put_u16_list(&b, sh->exts, min_u(sh->n_exts, TT_TLS_MAX_EXTS));
+	tmp[b.len] = '\0';
+	if (b.is_full)
+		return -ENOSPC;
+	digest_hex(EVP_md5(), tmp, b.len, md5_hex, 32);
+	if (str) {
+		if (b.len + 1 > str_size)
+			return -ENOSPC;
+		memcpy(str, tmp, b.len + 1);
+	}
+	return 0;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/* Copy the non-GREASE values of v (minus skip_a and skip_b), sorted when is_sorted. */
+static unsigned filtered(const uint16_t *v, unsigned n, uint16_t *out, bool is_sorted, bool is_skip,
+    uint16_t skip_a, uint16_t skip_b)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (tt_tls_is_grease(v[i]) || (is_skip && (v[i] == skip_a || v[i] == skip_b)))
+			continue;
+		out[k++] = v[i];
+	}
+	if (is_sorted)
+		qsort(out, k, sizeof(out[0]), cmp_u16);
+	return k;
+}
+
+static void sb_put_hex_list(struct sb *b, const uint16_t *v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			sb_putc(b, ',');
+		sb_puthex4(b, v[i]);
+	}
+}
+
+static const char *ja4_version(const struct tt_tls_client_hello *ch, char proto)
+{
+	uint16_t v = 0;
+	bool is_set = false;
+
+	for (unsigned i = 0; i < ch->n_versions && i < TT_TLS_MAX_VERSIONS; i++) {
+		uint16_t x = ch->versions[i];
+
+		if (tt_tls_is_grease(x))
+			continue;
+		/* DTLS numbers run downwards: its highest version is the lowest value. */
+		if (!is_set || (proto == 'd' ? x < v : x > v))
+			v = x;
+		is_set = true;
+	}
+	if (!is_set)
+		v = ch->legacy_version;
+	switch (v) {
+	case 0x0304:
+		return "13";
+	case 0x0303:
+		return "12";
+	case 0x0302:
+		return "11";
+	case 0x0301:
+		return "10";
+	case 0x0300:
+		return "s3";
+	case 0x0200:
+		return "s2";
+	case 0x0100:
+		return "s1";
+	case 0xfeff:
+		return "d1";
+	case 0xfefd:
+		return "d2";
+	case 0xfefc:
+		return "d3";
+	default:
+		return "00";
+	}
+}
+
+static bool is_alnum(uint8_t c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+void tt_tls_ja4(const struct tt_tls_client_hello *ch, char proto, char out[TT_TLS_JA4_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint16_t v[TT_TLS_MAX_CIPHERS > TT_TLS_MAX_EXTS ? TT_TLS_MAX_CIPHERS : TT_TLS_MAX_EXTS];
+	uint16_t sig[TT_TLS_MAX_SIGALGS];
+	char tmp[TT_TLS_JA3_STR_MAX];
+	struct sb b = {.p = tmp, .size = sizeof(tmp)};
+	unsigned n_c, n_e, n_s, n_all_e = 0;
+	bool has_sni_ext = false;
+	char a0 = '0', a1 = '0';
+
+	n_c = filtered(ch->ciphers, min_u(ch->n_ciphers, TT_TLS_MAX_CIPHERS), v, true, false, 0, 0);
+	for (unsigned i = 0; i < min_u(ch->n_exts, TT_TLS_MAX_EXTS); i++) {
+		if (tt_tls_is_grease(ch->exts[i]))
+			continue;
+		n_all_e++;
+		has_sni_ext |= ch->exts[i] == 0x0000;
+	}
+	if (ch->n_alpn > 0 && ch->alpn[0].len > 0) {
+		uint8_t first = (uint8_t)ch->alpn[0].name[0], last = ch->alpn[0].last;
+
+		if (is_alnum(first) && is_alnum(last)) {
+			a0 = (char)first;
+			a1 = (char)last;
+		} else {
+			a0 = hex[first >> 4];
+			a1 = hex[last & 0xf];
+		}
+	}
+	/* Section a: protocol, version, SNI, counts, ALPN. */
+	sb_putc(&b, proto);
+	sb_putc(&b, ja4_version(ch, proto)[0]);
+	sb_putc(&b, ja4_version(ch, proto)[1]);
+	sb_putc(&b, has_sni_ext ? 'd' : 'i');
+	sb_putc(&b, (char)('0' + min_u(n_c, 99) / 10));
+	sb_putc(&b, (char)('0' + min_u(n_c, 99) % 10));
+	sb_putc(&b, (char)('0' + min_u(n_all_e, 99) / 10));
+	sb_putc(&b, (char)('0' + min_u(n_all_e, 99) % 10));
+	sb_putc(&b, a0);
+	sb_putc(&b, a1);
+	memcpy(out, tmp, 10);
+	out[10] = '_';
+	/* Section b: sorted ciphers. */
+	b.len = 0;
+	sb_put_hex_list(&b, v, n_c);
+	if (n_c == 0)
+		memcpy(out + 11, "000000000000", 13);
+	else
+		digest_hex(EVP_sha256(), tmp, b.len, out + 11, 12);
+	out[23] = '_';
+	/* Section c: sorted extensions without SNI and ALPN, then signature algorithms in
+	 * wire order. */
+	n_e = filtered(ch->exts, min_u(ch->n_exts, TT_TLS_MAX_EXTS), v, true, true, 0x0000, 0x0010);
+	n_s = filtered(
+	    ch->sigalgs, min_u(ch->n_sigalgs, TT_TLS_MAX_SIGALGS), sig, false, false, 0, 0);
+	b.len = 0;
+	sb_put_hex_list(&b, v, n_e);
+	if (n_s > 0) {
+		sb_putc(&b, '_');
+		sb_put_hex_list(&b, sig, n_s);
+	}
+	if (n_e == 0)
+		memcpy(out + 24, "000000000000", 13);
+	else
+		digest_hex(EVP_sha256(), tmp, b.len, out + 24, 12);
+}
+
+/* ---- Tor traits ------------------------------------------------------------------------- */
+
+/* log2((1/32) / p) in hundredths of a bit, where p is the letter's English frequency
+ * (digits taken as 0.3%): positive for letters that random base32 text uses more often
+ * than English does. A label's sum is > 0 when it looks more random than English. */
+static const int16_t randomness_cbits[36] = {
+    /* a..z */
+    -139,
+    107,
+    17,
+    -44,
+    -202,
+    49,
+    63,
+    -96,
+    -116,
+    438,
+    202,
+    -37,
+    37,
+    -111,
+    -126,
+    70,
+    497,
+    -94,
+    -102,
+    -154,
+    18,
+    167,
+    41,
+    438,
+    67,
+    548,
+    /* 0..9 (0, 1, 8, 9 are not base32 and never reach here) */
+    0,
+    0,
+    338,
+    338,
+    338,
+    338,
+    338,
+    338,
+    0,
+    0,
+};
+
+static bool is_base32(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
+}
+
+/* Whether name is prefix + [a-z2-7]{lo,hi} + suffix; the label goes to *label and *n. */
+static bool tor_name_shape(const char *name, size_t len, const char *prefix, const char *suffix,
+    size_t lo, size_t hi, const char **label, size_t *n)
+{
+	size_t np = strlen(prefix), ns = strlen(suffix);
+
+	if (len < np + ns + lo || len > np + ns + hi)
+		return false;
+	if (memcmp(name, prefix, np) != 0 || memcmp(name + len - ns, suffix, ns) != 0)
+		return false;
+	for (size_t i = np; i < len - ns; i++)
+		if (!is_base32(name[i]))
+			return false;
+	*label = name + np;
+	*n = len - np - ns;
+	return true;
+}
+
+static bool label_looks_random(const char *label, size_t n)
+{
+	bool has_digit = false;
+	int score = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = label[i];
+
+		has_digit |= c < 'a';
+		score += randomness_cbits[c >= 'a' ? c - 'a' : 26 + (c - '0')];
+	}
+	/* Thresholds chosen on simulated tor labels (uniform length 4..25: 5.8% missed) and
+	 * on brand names: letters alone need a margin, since "dazn", "iflix" or "zoom" score
+	 * positive by one rare letter. 81% of random labels of 8+ characters have a digit. */
+	if (has_digit)
+		return score > 0;
+	return score > (n < 8 ? 400 : 100);
+}
+
+enum tt_tls_sni_class tt_tls_sni_classify(const char *sni, size_t len)
+{
+	const char *label;
+	size_t n;
+
+	if (!sni || !tor_name_shape(sni, len, "www.", ".com", 4, 25, &label, &n))
+		return TT_TLS_SNI_OTHER;
+	return label_looks_random(label, n) ? TT_TLS_SNI_TOR_RANDOM : TT_TLS_SNI_TOR_SHAPE;
+}
+
+bool tt_tls_sni_is_tor_like(const char *sni, size_t len)
+{
+	return tt_tls_sni_classify(sni, len) == TT_TLS_SNI_TOR_RANDOM;
+}
+
+bool tt_tls_groups_have_p224(const uint16_t *groups, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (groups[i] == 0x0015)
+			return true;
+	return false;
+}
+
+static bool is_tor_group(uint16_t g)
+{
+	switch (g) {
+	case 0x0015: /* secp224r1 */
+	case 0x0017: /* secp256r1 */
+	case 0x001d: /* x25519 */
+	case 0x11eb: /* SecP256r1MLKEM768 */
+	case 0x11ec: /* X25519MLKEM768 */
+		return true;
+	default:
+		return false;
+	}
+}
+
+unsigned tt_tls_client_hello_tor_traits(const struct tt_tls_client_hello *ch)
+{
+	unsigned t = 0, n_groups = min_u(ch->n_groups, TT_TLS_MAX_GROUPS);
+	bool is_subset = n_groups > 0;
+	enum tt_tls_sni_class sni = TT_TLS_SNI_OTHER;
+
+	if (!ch->has_alpn_ext)
+		t |= TT_TLS_CH_NO_ALPN;
+	if (tt_tls_groups_have_p224(ch->groups, n_groups))
+		t |= TT_TLS_CH_P224;
+	for (unsigned i = 0; i < n_groups; i++)
+		is_subset &= is_tor_group(ch->groups[i]);
+	if (is_subset)
+		t |= TT_TLS_CH_TOR_GROUPS;
+	if (ch->has_sni)
+		sni = tt_tls_sni_classify(ch->sni, ch->sni_len);
+	if (sni != TT_TLS_SNI_OTHER)
+		t |= TT_TLS_CH_SNI_SHAPE;
+	if (sni == TT_TLS_SNI_TOR_RANDOM)
+		t |= TT_TLS_CH_SNI_RANDOM;
+	if (ch->body_len == 508)
+		t |= TT_TLS_CH_LEN_512;
+	if (!ch->has_grease)
+		t |= TT_TLS_CH_NO_GREASE;
+	return t;
+}
+
+unsigned tt_tls_cert_tor_traits(const struct tt_tls_cert *c)
+{
+	const char *label;
+	size_t n;
+	unsigned t = 0;
+
+	if (c->has_subject_cn && c->n_subject_attrs == 1 &&
+	    tor_name_shape(c->subject_cn, c->subject_cn_len, "www.", ".net", 8, 20, &label, &n))
+		t |= TT_TLS_CERT_SUBJECT_NAME;
+	if (c->has_issuer_cn && c->n_issuer_attrs == 1 &&
+	    tor_name_shape(c->issuer_cn, c->issuer_cn_len, "www.", ".com", 8, 20, &label, &n))
+		t |= TT_TLS_CERT_ISSUER_NAME;
+	if (!c->is_truncated && !c->has_extensions)
+		t |= TT_TLS_CERT_NO_EXTENSIONS;
+	if (c->has_validity) {
+		int64_t life = c->not_after - c->not_before, rem = life % 86400;
+
+		if (c->not_before % 86400 == 0)
+			t |= TT_TLS_CERT_MIDNIGHT;
+		/* router.c: a whole number of days in [5, 365], minus one second half the time */
+		if ((rem == 0 || rem == 86399) && life >= 5 * 86400 - 1 && life <= 365 * 86400)
+			t |= TT_TLS_CERT_LIFETIME;
+	}
+	if (c->serial_len == 8 || c->serial_len == 9)
+		t |= TT_TLS_CERT_SERIAL_8;
+	if (c->key_bits == 2048)
+		t |= TT_TLS_CERT_RSA_2048;
+	return t;
+}
+
+bool tt_tls_cert_is_tor_like(const struct tt_tls_cert *c)
+{
+	return (tt_tls_cert_tor_traits(c) & TT_TLS_CERT_ALL) == TT_TLS_CERT_ALL;
+}
+
+/* ---- cell framing ---------------------------------------------------------------------- */
+
+int tt_tls_cell_overhead(uint16_t version, uint16_t cipher)
+{
+	if (version == 0x0304)
+		return 17;
+	if (version != 0x0303)
+		return -1; /* TLS <= 1.1 only has CBC and RC4 here */
+	switch (cipher) {
+	case 0xcca8: /* ECDHE-RSA-CHACHA20-POLY1305 */
+	case 0xcca9: /* ECDHE-ECDSA-CHACHA20-POLY1305 */
+	case 0xccaa: /* DHE-RSA-CHACHA20-POLY1305 */
+		return 16;
+	case 0x009c:
+	case 0x009d:
+	case 0x009e:
+	case 0x009f: /* RSA/DHE AES-GCM */
+	case 0xc02b:
+	case 0xc02c:
+	case 0xc02f:
+	case 0xc030: /* ECDHE AES-GCM */
+	case 0xc09c:
+	case 0xc09d:
+	case 0xc09e:
+	case 0xc09f: /* AES-CCM */
+	case 0xc0ac:
+	case 0xc0ad: /* ECDHE-ECDSA AES-CCM */
+		return 24;
+	default:
+		return -1;
+	}
+}
+
+static void count_record(struct tt_tls_cell_dir *st, unsigned *run, uint32_t plain)
+{
+	bool is_exact = plain > 0 && plain % TT_TLS_CELL_LEN == 0;
+
+	if (st->n_app < UINT8_MAX)
+		st->n_app++;
+	if (!is_exact) {
+		*run = 0;
+		return;
+	}
+	if (st->n_exact < UINT8_MAX)
+		st->n_exact++;
+	if (plain == TT_TLS_CELL_LEN && st->n_single < UINT8_MAX)
+		st->n_single++;
+	(*run)++;
+	if (*run > st->longest_run)
+		st->longest_run = (uint8_t)(*run > UINT8_MAX ? UINT8_MAX : *run);
+}
+
+void tt_tls_cell_score(const struct tt_tls_rec_len *recs, unsigned n, uint16_t version,
+    uint16_t cipher, struct tt_tls_cell_stats *out)
+{
+	unsigned run[2] = {0, 0}, n_client = 0, n_phase, n_exact;
+	bool is_post = version != 0x0304;
+	uint32_t ovh;
+
+	memset(out, 0, sizeof(*out));
+	out->overhead = tt_tls_cell_overhead(version, cipher);
+	if (out->overhead < 0)
+		return;
+	ovh = (uint32_t)out->overhead;
+	for (unsigned i = 0; i < n; i++) {
+		const struct tt_tls_rec_len *r = &recs[i];
+		uint32_t plain = r->len > ovh ? r->len - ovh : 0;
+
+		if (r->type != 23)
+			continue;
+		if (!is_post) {
+			/* TLS 1.3 encrypts the rest of the handshake in application-data
+			 * records; the client's Finished is the last of them. */
+			if (!r->is_server)
+				is_post = true;
+			continue;
+		}
+		if (!r->is_server) {
+			if (n_client == 0 && (plain == 11 || plain == 9)) {
+				out->has_versions = true;
+				out->versions_len = (uint16_t)plain;
+			} else if (n_client == 1 && out->has_versions) {
+				out->next_client_len = (uint16_t)plain;
+				out->has_netinfo = plain > 0 && plain % TT_TLS_CELL_LEN == 0;
+			} else {
+				count_record(&out->dir[0], &run[0], plain);
+			}
+			n_client++;
+			continue;
+		}
+		if (out->has_versions && out->bundle_len == 0) {
+			/* Before the bundle: TLS 1.3 session tickets, then the bundle. */
+			if (plain >= 1024) {
+				out->bundle_len = (uint16_t)plain;
+				out->has_bundle = plain >= 1800 && plain <= 2400;
+			}
+			continue;
+		}
+		count_record(&out->dir[1], &run[1], plain);
+	}
+	n_phase = out->dir[0].n_app + out->dir[1].n_app;
+	n_exact = out->dir[0].n_exact + out->dir[1].n_exact;
+	out->is_d1 = out->has_versions && out->has_bundle;
+	out->is_d2 = n_phase >= 3 && n_exact * 5 >= n_phase * 4;
+}
+
+bool tt_tls_cell_is_tor_like(const struct tt_tls_cell_stats *st)
+{
+	return st->is_d1 && st->is_d2;
+}
+
+/* ---- fingerprint table ----------------------------------------------------------------- */
+
+static bool is_hex_lower(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static bool is_ja4(const char *s, size_t n)
+{
+	/* t13d1516h2_8daaf6152771_b0da82dd1658 */
+	if (n != 36 || s[10] != '_' || s[23] != '_')
+		return false;
+	if (s[0] != 't' && s[0] != 'q' && s[0] != 'd')
+		return false;
+	for (size_t i = 1; i < 10; i++)
+		if (!is_alnum((uint8_t)s[i]))
+			return false;
+	return is_hex_lower(s + 11, 12) && is_hex_lower(s + 24, 12);
+}
+
+/* Copy field [p, p + n) into dst (size cap), cutting it if longer. */
+static void copy_field(char *dst, size_t cap, const char *p, size_t n)
+{
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, p, n);
+	dst[n] = '\0';
+}
+
+static int parse_fp_line(struct tt_tls_fp *fp, const char *p, size_t n)
+{
+	const char *f[5];
+	size_t fl[5], k = 0, start = 0;
+
+	for (size_t i = 0; i <= n && k < 5; i++) {
+		if (i == n || p[i] == '\t') {
+			f[k] = p + start;
+			fl[k++] = i - start;
+			start = i + 1;
+		}
+	}
+	if (k != 5 || start <= n)
+		return -EBADMSG; /* fewer or more than five fields */
+	if (fl[0] == 3 && memcmp(f[0], "ja3", 3) == 0) {
+		if (fl[1] != 32 || !is_hex_lower(f[1], 32))
+			return -EBADMSG;
+	} else if (fl[0] == 4 && memcmp(f[0], "ja3s", 4) == 0) {
+		if (fl[1] != 32 || !is_hex_lower(f[1], 32))
+			return -EBADMSG;
+	} else if (fl[0] == 3 && memcmp(f[0], "ja4", 3) == 0) {
+		if (!is_ja4(f[1], fl[1]))
+			return -EBADMSG;
+	} else {
+		return -EBADMSG;
+	}
+	for (unsigned i = 2; i < 5; i++)
+		if (fl[i] == 0)
+			return -EBADMSG;
+	copy_field(fp->kind, sizeof(fp->kind), f[0], fl[0]);
+	copy_field(fp->value, sizeof(fp->value), f[1], fl[1]);
+	copy_field(fp->tor_version, sizeof(fp->tor_version), f[2], fl[2]);
+	copy_field(fp->tls_library, sizeof(fp->tls_library), f[3], fl[3]);
+	copy_field(fp->source, sizeof(fp->source), f[4], fl[4]);
+	return 0;
+}
+
+int tt_tls_fp_table_parse(
+    struct tt_tls_fp_table *t, const char *text, size_t len, unsigned *bad_line)
+{
+	static const char magic[] = "# tortrace tor-fingerprints v";
+	size_t pos = 0;
+	unsigned line = 0;
+
+	memset(t, 0, sizeof(*t));
+	while (pos < len) {
+		size_t end = pos, n;
+		const char *p = text + pos;
+		int rc;
+
+		while (end < len && text[end] != '\n')
+			end++;
+		n = end - pos;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		pos = end + 1;
+		line++;
+		if (line == 1) {
+			unsigned v = 0;
+			size_t i = sizeof(magic) - 1;
+
+			if (n <= i || memcmp(p, magic, i) != 0)
+				goto bad;
+			for (; i < n && p[i] >= '0' && p[i] <= '9' && v < 1000; i++)
+				v = v * 10 + (unsigned)(p[i] - '0');
+			if (i != n || v == 0)
+				goto bad;
+			if (v != 1) {
+				if (bad_line)
+					*bad_line = line;
+				return -ENOTSUP;
+			}
+			t->format_version = v;
+			continue;
+		}
+		if (n == 0 || p[0] == '#')
+			continue;
+		if (t->n == TT_TLS_FP_MAX) {
+			if (bad_line)
+				*bad_line = line;
+			return -ENOSPC;
+		}
+		rc = parse_fp_line(&t->fp[t->n], p, n);
+		if (rc < 0)
+			goto bad;
+		t->n++;
+	}
+	if (line == 0)
+		goto bad;
+	return 0;
+bad:
+	if (bad_line)
+		*bad_line = line == 0 ? 1 : line;
+	return -EBADMSG;
+}
+
+const struct tt_tls_fp *tt_tls_fp_table_find(
+    const struct tt_tls_fp_table *t, const char *kind, const char *value)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		if (strcmp(t->fp[i].kind, kind) == 0 && strcmp(t->fp[i].value, value) == 0)
+			return &t->fp[i];
+	return NULL;
+}
+
+/* ---- one flow ---------------------------------------------------------------------- */
+
+void tt_tls_flow_init(struct tt_tls_flow *f)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		tt_tls_stream_init(&f->st[d]);
+		tt_tls_hs_init(&f->hs[d]);
+	}
+	f->n_recs = 0;
+	f->has_ch = f->has_sh = f->has_cert = false;
+	f->is_ch_bad = f->is_sh_bad = f->is_cert_bad = false;
+}
+
+static void flow_message(struct tt_tls_flow *f, bool is_server, const struct tt_tls_hs_msg *m)
+{
+	if (!is_server && m->type == 1 && !f->has_ch) {
+		f->has_ch = true;
+		f->is_ch_bad = tt_tls_parse_client_hello(m->body, m->len, &f->ch) < 0;
+	} else if (is_server && m->type == 2 && !f->has_sh) {
+		f->has_sh = true;
+		f->is_sh_bad = tt_tls_parse_server_hello(m->body, m->len, &f->sh) < 0;
+	} else if (is_server && m->type == 11 && !f->has_cert) {
+		/* TLS 1.3 certificates are encrypted and never reach here. */
+		f->has_cert = true;
+		f->is_cert_bad = tt_tls_parse_certificate(m->body, m->len, &f->cert) < 0;
+	}
+}
+
+void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const uint8_t *payload,
+    uint32_t len, bool is_syn)
+{
+	unsigned d = is_server ? 1 : 0;
+	struct tt_tls_record r;
+	struct tt_tls_hs_msg m;
+
+	if (tt_tls_stream_add(&f->st[d], seq, payload, len, is_syn) == 0)
+		return;
+	while (tt_tls_stream_next_record(&f->st[d], &r) == 1) {
+		if (f->n_recs < TT_TLS_CELL_MAX_RECS)
+			f->recs[f->n_recs++] = (struct tt_tls_rec_len){
+			    .len = r.length, .type = r.type, .is_server = (uint8_t)d};
+		tt_tls_hs_feed(&f->hs[d], &r);
+	}
+	while (tt_tls_hs_next(&f->hs[d], &m) == 1)
+		flow_message(f, is_server, &m);
+}
+
+bool tt_tls_flow_is_done(const struct tt_tls_flow *f)
+{
+	if (tt_tls_stream_is_done(&f->st[0]) && tt_tls_stream_is_done(&f->st[1]))
+		return true;
+	return f->n_recs == TT_TLS_CELL_MAX_RECS && f->has_ch && f->has_sh;
+}

@@ -1,0 +1,423 @@
+/* TLS inspector: reassembles the first kilobytes of each direction of a TCP flow, walks
+ * the TLS records, parses ClientHello, ServerHello and (TLS <= 1.2) Certificate, computes
+ * JA3, JA3S and JA4, and tests Tor's TLS traits (TOR-DETECTION.md §1.3-§1.4, evidence
+ * groups B, C and D of §6.2).
+ *
+ * Threads and memory: every function is a pure function over memory the caller owns. No
+ * globals, no locks, no allocation of ours. The one exception is the digests of the
+ * fingerprints (tt_tls_ja3, tt_tls_ja3s, tt_tls_ja4): libcrypto's EVP_Digest allocates a
+ * context internally; they run once per handshake, never per packet. Any thread may call
+ * anything here on objects it owns; in tortrace that is the worker that owns the flow.
+ *
+ * Pointers handed out (record fragments, handshake message bodies) point into the
+ * stream or handshake buffer they came from. They stay valid until that object is
+ * re-initialised, because bytes below a stream's contiguous length are never rewritten.
+ *
+ * Internal to src/workers (the worker includes it; nothing else should). */
+#ifndef TT_SRC_WORKERS_TLS_H
+#define TT_SRC_WORKERS_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- per-direction TCP reassembly of the first TT_TLS_STREAM_CAP bytes --------------- */
+
+#define TT_TLS_STREAM_CAP        8192u /* bytes kept per direction */
+#define TT_TLS_STREAM_MAX_RANGES 4     /* out-of-order islands kept past the in-order end */
+
+enum tt_tls_stream_flag {
+	TT_TLS_STREAM_FULL = 1u << 0,      /* bytes past TT_TLS_STREAM_CAP were dropped */
+	TT_TLS_STREAM_GAP = 1u << 1,       /* an out-of-order segment was dropped (no slot) */
+	TT_TLS_STREAM_MIDSTREAM = 1u << 2, /* no SYN: byte 0 is the first data segment seen */
+	TT_TLS_STREAM_NOT_TLS = 1u << 3,   /* the record walker met a non-TLS header; stopped */
+};
+
+/* Out-of-order data already copied into buf at [start, end) (stream offsets). */
+struct tt_tls_range {
+	uint32_t start, end;
+};
+
+/* One direction of a TCP stream. Every field is written only by tt_tls_stream_* calls. */
+struct tt_tls_stream {
+	uint32_t base_seq; /* sequence number of buf[0] (valid when has_base) */
+	uint32_t len;      /* buf[0, len) is contiguous stream data */
+	uint32_t walk_off; /* offset of the next record header the walker reads */
+	uint32_t n_segs, n_retrans_segs, n_ooo_segs; /* data segments seen, wholly old, early */
+	uint16_t flags;                              /* enum tt_tls_stream_flag bits */
+	uint8_t n_ranges;
+	bool has_base;
+	struct tt_tls_range ranges[TT_TLS_STREAM_MAX_RANGES]; /* sorted, disjoint, > len */
+	uint8_t buf[TT_TLS_STREAM_CAP];
+};
+
+/* Reset s to empty. */
+void tt_tls_stream_init(struct tt_tls_stream *s);
+
+/* Add one TCP segment of this direction: seq is the segment's sequence number, is_syn
+ * whether it carries SYN (its payload then starts at seq + 1). In-order bytes are
+ * appended; bytes already held (retransmission) are ignored; a segment past a hole is
+ * kept in one of TT_TLS_STREAM_MAX_RANGES islands until the hole fills (else
+ * TT_TLS_STREAM_GAP). Bytes past TT_TLS_STREAM_CAP are dropped (TT_TLS_STREAM_FULL).
+ * Without a SYN the first data segment defines offset 0 (TT_TLS_STREAM_MIDSTREAM).
+ * Returns how many bytes the contiguous prefix grew by. payload is not kept. */
+uint32_t tt_tls_stream_add(
+    struct tt_tls_stream *s, uint32_t seq, const uint8_t *payload, uint32_t len, bool is_syn);
+
+/* True when no byte can be added any more (buffer full and contiguous, or not TLS). */
+bool tt_tls_stream_is_done(const struct tt_tls_stream *s);
+
+/* A TLS record found by the walker. frag points into the stream's buffer. */
+struct tt_tls_record {
+	const uint8_t *frag; /* the first frag_len bytes of the fragment */
+	uint32_t offset;     /* stream offset of the record header */
+	uint16_t version;    /* record-layer version */
+	uint16_t length;     /* fragment length from the header */
+	uint16_t frag_len;   /* == length unless is_truncated */
+	uint8_t type;        /* content type: 20 CCS, 21 alert, 22 handshake, 23 data, 24 hb */
+	bool is_truncated;   /* the record runs past TT_TLS_STREAM_CAP; only its start is kept */
+};
+
+#define TT_TLS_RECORD_MAX 18432u /* 2^14 + 2048: the largest TLSCiphertext fragment */
+
+/* The next complete record of s, in stream order. A record that crosses the end of a full
+ * buffer is returned once with is_truncated set. Returns 1 with *r filled, 0 when no
+ * complete record is available yet (call again after more tt_tls_stream_add), or
+ * -EBADMSG when the bytes are not TLS (bad type, version or length; sticky, and
+ * TT_TLS_STREAM_NOT_TLS is set). */
+int tt_tls_stream_next_record(struct tt_tls_stream *s, struct tt_tls_record *r);
+
+/* ---- handshake messages (they may span records) ---------------------------------- */
+
+#define TT_TLS_HS_CAP 8192u
+
+/* Plaintext handshake bytes of one direction, concatenated across records. Written only by
+ * tt_tls_hs_* calls. */
+struct tt_tls_hs {
+	uint32_t len;      /* bytes in buf */
+	uint32_t off;      /* offset of the next message tt_tls_hs_next returns */
+	bool is_encrypted; /* a CCS or application-data record was seen: later
+			    * handshake records are ciphertext and are not fed */
+	bool is_overflow;  /* handshake bytes were dropped: buf is full or a record was cut */
+	uint8_t buf[TT_TLS_HS_CAP];
+};
+
+struct tt_tls_hs_msg {
+	const uint8_t *body; /* into the tt_tls_hs buffer */
+	uint32_t len;        /* bytes in body (< length when is_truncated) */
+	uint32_t length;     /* body length from the message header */
+	uint8_t type;        /* 1 ClientHello, 2 ServerHello, 11 Certificate, ... */
+	bool is_truncated;   /* the message was cut by an overflow; parse what is there */
+};
+
+void tt_tls_hs_init(struct tt_tls_hs *h);
+
+/* Feed a record of this direction (from tt_tls_stream_next_record). Fragments of
+ * handshake records are appended until the direction's first ChangeCipherSpec or
+ * application-data record, after which the handshake is encrypted. */
+void tt_tls_hs_feed(struct tt_tls_hs *h, const struct tt_tls_record *r);
+
+/* The next handshake message. Returns 1 with *m filled, 0 when none is complete yet, or
+ * -EBADMSG when the bytes are not handshake messages (sticky). After an overflow the
+ * cut message is returned once with is_truncated. */
+int tt_tls_hs_next(struct tt_tls_hs *h, struct tt_tls_hs_msg *m);
+
+/* ---- ClientHello, ServerHello, Certificate --------------------------------------- */
+
+enum {
+	TT_TLS_MAX_CIPHERS = 512, /* ja3_lots_of_cipher_suites.pcap (nDPI) offers 350 */
+	TT_TLS_MAX_EXTS = 64,
+	TT_TLS_MAX_GROUPS = 48,
+	TT_TLS_MAX_SIGALGS = 48,
+	TT_TLS_MAX_VERSIONS = 16,
+	TT_TLS_MAX_POINT_FORMATS = 8,
+	TT_TLS_MAX_COMPRESSION = 8,
+	TT_TLS_MAX_KEY_SHARES = 8,
+	TT_TLS_MAX_ALPN = 8,
+	TT_TLS_ALPN_NAME_MAX = 31, /* bytes of each ALPN name kept */
+	TT_TLS_SNI_MAX = 255,
+};
+
+/* GREASE (RFC 8701): 0x0a0a, 0x1a1a, ... 0xfafa. */
+bool tt_tls_is_grease(uint16_t v);
+
+struct tt_tls_alpn {
+	uint8_t len;                         /* true length of the name (1..255) */
+	uint8_t last;                        /* its last byte */
+	char name[TT_TLS_ALPN_NAME_MAX + 1]; /* first bytes, NUL-terminated */
+};
+
+/* A parsed ClientHello. Lists are in wire order and include GREASE values; a list longer
+ * than its array keeps its first entries, its n_ counts all, and is_truncated is set. */
+struct tt_tls_client_hello {
+	uint32_t body_len; /* handshake body length (tor 0.4.9: 508, in a 512-byte record) */
+	uint16_t legacy_version;
+	uint16_t n_ciphers, n_exts, n_groups, n_sigalgs;
+	uint16_t ciphers[TT_TLS_MAX_CIPHERS];
+	uint16_t exts[TT_TLS_MAX_EXTS];
+	uint16_t groups[TT_TLS_MAX_GROUPS];
+	uint16_t sigalgs[TT_TLS_MAX_SIGALGS];
+	uint16_t versions[TT_TLS_MAX_VERSIONS]; /* supported_versions */
+	uint16_t key_shares[TT_TLS_MAX_KEY_SHARES];
+	uint8_t point_formats[TT_TLS_MAX_POINT_FORMATS];
+	uint8_t compression[TT_TLS_MAX_COMPRESSION];
+	uint8_t n_versions, n_key_shares, n_point_formats, n_compression, n_alpn;
+	uint8_t session_id_len;
+	uint16_t padding_len; /* length of the padding extension's data */
+	uint16_t sni_len;
+	bool has_sni, has_alpn_ext, has_padding, has_grease;
+	bool has_exts_block; /* the extensions block is present (absent in old hellos) */
+	bool is_truncated;   /* a list overflowed its array (fingerprints would be wrong) */
+	struct tt_tls_alpn alpn[TT_TLS_MAX_ALPN];
+	char sni[TT_TLS_SNI_MAX + 1]; /* first host_name, NUL-terminated */
+};
+
+/* Parse a ClientHello body (after the 4-byte handshake header). Returns 0, or -EBADMSG
+ * when a length field runs past its container (fields parsed up to there are kept);
+ * never reads outside body[0, len). */
+int tt_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct tt_tls_client_hello *ch);
+
+/* A parsed ServerHello. */
+struct tt_tls_server_hello {
+	uint16_t legacy_version;
+	uint16_t version; /* negotiated: supported_versions if present, else legacy */
+	uint16_t cipher;
+	uint16_t key_share; /* TLS 1.3 group, 0 if none */
+	uint16_t n_exts;
+	uint16_t exts[TT_TLS_MAX_EXTS];
+	uint8_t compression, session_id_len;
+	bool is_hrr;             /* HelloRetryRequest (the special random of RFC 8446 §4.1.3) */
+	bool is_truncated;       /* more than TT_TLS_MAX_EXTS extensions */
+	struct tt_tls_alpn alpn; /* selected protocol (len 0: none) */
+};
+
+/* Parse a ServerHello body. Returns 0 or -EBADMSG (as above). */
+int tt_tls_parse_server_hello(const uint8_t *body, uint32_t len, struct tt_tls_server_hello *sh);
+
+enum {
+	TT_TLS_CN_MAX = 64, /* ub-common-name */
+};
+
+/* The first certificate of a chain, from a minimal DER walk. */
+struct tt_tls_cert {
+	uint32_t n_certs; /* certificates in the message (those whose length was seen) */
+	uint32_t der_len; /* DER length of the first certificate */
+	int64_t not_before, not_after; /* Unix seconds, UTC (valid when has_validity) */
+	uint16_t key_bits;             /* RSA modulus bits, 0 when not RSA or not seen */
+	uint8_t version;               /* 1..3 */
+	uint8_t serial_len;            /* INTEGER content bytes, a leading 0x00 sign pad included */
+	uint8_t n_subject_attrs, n_issuer_attrs; /* AttributeTypeAndValue entries per Name */
+	uint8_t subject_cn_len, issuer_cn_len;
+	bool has_subject_cn, has_issuer_cn, has_validity, has_extensions;
+	bool is_self_issued; /* the issuer Name is byte-identical to the subject Name */
+	bool is_truncated;   /* the DER ran out: fields after the cut are unset */
+	char subject_cn[TT_TLS_CN_MAX + 1]; /* non-printable bytes become '?' */
+	char issuer_cn[TT_TLS_CN_MAX + 1];
+};
+
+/* Parse a TLS <= 1.2 Certificate message body (a 3-byte list length, then 3-byte length +
+ * DER per certificate); body may be cut short (is_truncated then). Returns 0, or -EBADMSG
+ * when no certificate could be parsed. Bounded: never reads outside body[0, len). */
+int tt_tls_parse_certificate(const uint8_t *body, uint32_t len, struct tt_tls_cert *c);
+
+/* Parse one DER X.509 certificate into c (n_certs untouched). Same returns. */
+int tt_tls_parse_x509(const uint8_t *der, uint32_t len, struct tt_tls_cert *c);
+
+/* ---- fingerprints -------------------------------------------------------------------- */
+
+enum {
+	TT_TLS_JA3_STR_MAX = 4096, /* enough for full lists at the TT_TLS_MAX_* sizes */
+	TT_TLS_MD5_HEX = 33,       /* 32 hex digits + NUL */
+	TT_TLS_JA4_SIZE = 37,      /* "t13d1516h2_8daaf6152771_b0da82dd1658" + NUL */
+};
+
+/* JA3 (salesforce/ja3) of a ClientHello: "version,ciphers,extensions,groups,formats" in
+ * decimal, GREASE removed, as tshark's tls.handshake.ja3_full; md5_hex is its MD5.
+ * str may be NULL. Returns 0, or -ENOSPC when str_size is too small. */
+int tt_tls_ja3(
+    const struct tt_tls_client_hello *ch, char *str, size_t str_size, char md5_hex[TT_TLS_MD5_HEX]);
+
+/* JA3S of a ServerHello: "version,cipher,extensions". Same conventions. */
+int tt_tls_ja3s(
+    const struct tt_tls_server_hello *sh, char *str, size_t str_size, char md5_hex[TT_TLS_MD5_HEX]);
+
+/* JA4 (FoxIO, TLS client) of a ClientHello; proto is 't' (TCP), 'q' (QUIC) or 'd'
+ * (DTLS). Writes 36 characters + NUL. */
+void tt_tls_ja4(const struct tt_tls_client_hello *ch, char proto, char out[TT_TLS_JA4_SIZE]);
+
+/* ---- Tor traits ------------------------------------------------------------------------ */
+
+enum tt_tls_sni_class {
+	TT_TLS_SNI_OTHER = 0,  /* not www.<4..25 base32>.com */
+	TT_TLS_SNI_TOR_SHAPE,  /* has the shape, but the label reads like words */
+	TT_TLS_SNI_TOR_RANDOM, /* has the shape and the label looks random: tor-like */
+};
+
+/* Classify a ClientHello SNI against tor's crypto_random_hostname(4, 25, "www.", ".com")
+ * (tortls_openssl.c): "www." + 4..25 characters of [a-z2-7] + ".com", exact case. The
+ * randomness test scores the label's letters against English letter frequencies, so
+ * www.google.com is TT_TLS_SNI_TOR_SHAPE. */
+enum tt_tls_sni_class tt_tls_sni_classify(const char *sni, size_t len);
+
+/* tt_tls_sni_classify(...) == TT_TLS_SNI_TOR_RANDOM. */
+bool tt_tls_sni_is_tor_like(const char *sni, size_t len);
+
+/* True when a supported_groups list contains secp224r1 (0x0015), which tor's clients
+ * offer and browsers do not. Older OpenSSL clients that list every named curve (curl,
+ * mobile apps) offer it too: 65 of 502 non-tor hellos in the peers' traces. Combine it
+ * with the other traits. */
+bool tt_tls_groups_have_p224(const uint16_t *groups, unsigned n);
+
+enum tt_tls_ch_trait {
+	TT_TLS_CH_NO_ALPN = 1u << 0,    /* no ALPN extension */
+	TT_TLS_CH_P224 = 1u << 1,       /* secp224r1 among the groups */
+	TT_TLS_CH_TOR_GROUPS = 1u << 2, /* groups ⊆ {P-256, X25519, P-224, MLKEM hybrids} */
+	TT_TLS_CH_SNI_SHAPE = 1u << 3,  /* SNI has tor's shape */
+	TT_TLS_CH_SNI_RANDOM = 1u << 4, /* ... and looks random */
+	TT_TLS_CH_LEN_512 = 1u << 5,    /* body 508 bytes: a 512-byte padded record (weak: many
+					 * OpenSSL and Chrome hellos are padded to 512 too) */
+	TT_TLS_CH_NO_GREASE = 1u << 6,  /* no GREASE (weak: OpenSSL never sends it) */
+};
+
+/* The tor traits (enum tt_tls_ch_trait bits) of a ClientHello. Tor 0.4.9 with OpenSSL 3.0
+ * shows all seven; tor of 2013 shows NO_ALPN, P224, SNI_* and NO_GREASE. Measured on 502
+ * non-tor hellos of the nDPI/Zeek/Suricata traces: P224 alone 65, NO_ALPN + P224 57,
+ * NO_ALPN + P224 + SNI_RANDOM 0, P224 + TOR_GROUPS 0. */
+unsigned tt_tls_client_hello_tor_traits(const struct tt_tls_client_hello *ch);
+
+enum tt_tls_cert_trait {
+	TT_TLS_CERT_SUBJECT_NAME = 1u << 0, /* subject CN = www.<8..20 base32>.net, only RDN */
+	TT_TLS_CERT_ISSUER_NAME = 1u << 1,  /* issuer CN = www.<8..20 base32>.com, only RDN */
+	TT_TLS_CERT_NO_EXTENSIONS = 1u << 2,
+	TT_TLS_CERT_MIDNIGHT = 1u << 3,  /* notBefore at 00:00:00 UTC */
+	TT_TLS_CERT_LIFETIME = 1u << 4,  /* 5..365 days, ending on 00:00:00 or 23:59:59 */
+	TT_TLS_CERT_SERIAL_8 = 1u << 5,  /* 8 random bytes (+ sign pad) */
+	TT_TLS_CERT_RSA_2048 = 1u << 6,  /* not checked by tt_tls_cert_is_tor_like */
+	TT_TLS_CERT_ALL = (1u << 6) - 1, /* the bits tt_tls_cert_is_tor_like needs */
+};
+
+/* The tor link-certificate traits (enum tt_tls_cert_trait bits) of a certificate; see
+ * tortls.c/x509_openssl.c/router.c (TOR-DETECTION.md §1.4). */
+unsigned tt_tls_cert_tor_traits(const struct tt_tls_cert *c);
+
+/* All of TT_TLS_CERT_ALL: decisive evidence C1 (a tor relay or bridge). The key size is
+ * left out because 2013 tor used RSA-1024 link keys. */
+bool tt_tls_cert_is_tor_like(const struct tt_tls_cert *c);
+
+/* ---- cell framing (evidence group D) ---------------------------------------------- */
+
+enum {
+	TT_TLS_CELL_LEN = 514,     /* link protocol >= 4: CircID(4) | cmd(1) | payload(509) */
+	TT_TLS_CELL_MAX_RECS = 48, /* records kept per flow for the scorer */
+};
+
+/* One record of a flow, in the order the worker saw them. */
+struct tt_tls_rec_len {
+	uint16_t len;      /* record length from the header */
+	uint8_t type;      /* content type */
+	uint8_t is_server; /* 1: server -> client */
+};
+
+/* Bytes a record adds to its plaintext: 17 for TLS 1.3 (type byte + 16-byte tag), 24 for
+ * TLS 1.2 AES-GCM/CCM (8-byte nonce + tag), 16 for TLS 1.2 ChaCha20-Poly1305; -1 when
+ * unknown (CBC suites pad, so the plaintext length cannot be recovered). */
+int tt_tls_cell_overhead(uint16_t version, uint16_t cipher);
+
+struct tt_tls_cell_dir {
+	uint8_t n_app;       /* application-data records in the cell phase (below) */
+	uint8_t n_exact;     /* ... whose plaintext is n x 514, n >= 1 */
+	uint8_t n_single;    /* ... exactly one cell */
+	uint8_t longest_run; /* longest run of consecutive exact records */
+};
+
+/* Result of tt_tls_cell_score. Written only by it.
+ * The cell phase: when the client's VERSIONS record was found, the client's records after
+ * VERSIONS and the one after it (NETINFO, or a relay's CERTS+AUTHENTICATE+NETINFO), and the
+ * server's records after its bundle; otherwise every application-data record after the
+ * handshake. Handshake landmarks are thus kept out of the exactness counts. */
+struct tt_tls_cell_stats {
+	int overhead;                  /* tt_tls_cell_overhead, or -1 (then nothing else is set) */
+	struct tt_tls_cell_dir dir[2]; /* [0] client -> server, [1] server -> client */
+	uint16_t versions_len;         /* plaintext of the client's VERSIONS record (11, 9), or 0 */
+	uint16_t next_client_len;      /* plaintext of the client's record after VERSIONS, or 0 */
+	uint16_t bundle_len;           /* plaintext of the server's first record >= 1 KiB after
+					* VERSIONS, or 0 */
+	bool has_versions; /* client: Finished (TLS 1.3), then an 11- or 9-byte record */
+	bool has_netinfo;  /* client: the record after VERSIONS is whole cells */
+	bool has_bundle;   /* server: VERSIONS+CERTS+AUTH_CHALLENGE+NETINFO, 1.8-2.4 KB */
+	bool is_d1;        /* evidence D1: has_versions and has_bundle */
+	bool is_d2;        /* evidence D2: >= 3 cell-phase records, >= 80% exact */
+};
+
+/* Score the framing of a flow's first records against tor's cells (TOR-DETECTION.md
+ * §1.2-§1.3, evidence D1/D2). version and cipher come from the ServerHello. Application
+ * records after the handshake are those after the client's first one in TLS 1.3 (its
+ * Finished) and all of them in TLS 1.2. */
+void tt_tls_cell_score(const struct tt_tls_rec_len *recs, unsigned n, uint16_t version,
+    uint16_t cipher, struct tt_tls_cell_stats *out);
+
+/* is_d1 && is_d2: the framing of a tor link, as measured on the tornet captures. */
+bool tt_tls_cell_is_tor_like(const struct tt_tls_cell_stats *st);
+
+/* ---- known Tor fingerprints (data/tor-fingerprints.tsv) ---------------------------- */
+
+enum {
+	TT_TLS_FP_MAX = 64,
+	TT_TLS_FP_FIELD = 48,
+};
+
+struct tt_tls_fp {
+	char kind[8];                /* "ja3", "ja3s" or "ja4" */
+	char value[TT_TLS_FP_FIELD]; /* 32 lowercase hex (ja3, ja3s) or a JA4 */
+	char tor_version[TT_TLS_FP_FIELD];
+	char tls_library[TT_TLS_FP_FIELD];
+	char source[TT_TLS_FP_FIELD * 2]; /* where it was observed (cut if longer) */
+};
+
+struct tt_tls_fp_table {
+	unsigned format_version; /* from the header line */
+	unsigned n;
+	struct tt_tls_fp fp[TT_TLS_FP_MAX];
+};
+
+/* Parse the text of a fingerprint table. The first line is "# tortrace tor-fingerprints
+ * v1"; then lines "kind<TAB>value<TAB>tor version<TAB>TLS library<TAB>source", blank
+ * lines and '#' comments. Returns 0; -EBADMSG for a bad line (its 1-based number in
+ * *bad_line, if not NULL), -ENOTSUP for another format version, -ENOSPC past
+ * TT_TLS_FP_MAX entries. */
+int tt_tls_fp_table_parse(
+    struct tt_tls_fp_table *t, const char *text, size_t len, unsigned *bad_line);
+
+/* The entry of that kind and value, or NULL. */
+const struct tt_tls_fp *tt_tls_fp_table_find(
+    const struct tt_tls_fp_table *t, const char *kind, const char *value);
+
+/* ---- one flow: the glue a worker uses ---------------------------------------------- */
+
+/* Both directions of a TLS flow (about 35 KiB: allocate it only for flows whose first
+ * payload is TLS, and drop it when tt_tls_flow_is_done). Written only by tt_tls_flow_*. */
+struct tt_tls_flow {
+	struct tt_tls_stream st[2]; /* [0] client -> server, [1] server -> client */
+	struct tt_tls_hs hs[2];
+	struct tt_tls_client_hello ch;
+	struct tt_tls_server_hello sh;
+	struct tt_tls_cert cert;
+	struct tt_tls_rec_len recs[TT_TLS_CELL_MAX_RECS];
+	uint8_t n_recs;
+	bool has_ch, has_sh, has_cert;
+	bool is_ch_bad, is_sh_bad, is_cert_bad; /* the message was there but malformed */
+};
+
+void tt_tls_flow_init(struct tt_tls_flow *f);
+
+/* Add a segment of one direction (is_server: server -> client), then walk every record it
+ * completes: keep record lengths for tt_tls_cell_score, and parse the first ClientHello,
+ * ServerHello and Certificate. */
+void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const uint8_t *payload,
+    uint32_t len, bool is_syn);
+
+/* True when nothing more can be learnt: both streams are done, or the record list is full
+ * and both hellos were seen. */
+bool tt_tls_flow_is_done(const struct tt_tls_flow *f);
+
+#endif /* TT_SRC_WORKERS_TLS_H */

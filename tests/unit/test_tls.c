@@ -1,0 +1,1058 @@
+/* The TLS inspector: reassembly, record and handshake walkers, hello and certificate
+ * parsers, JA3/JA3S/JA4 against tshark 4.0 and nDPI, malformed input, Tor traits, the
+ * fingerprint table, and the Tor helpers against the tornet ground truth. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <pcap/pcap.h>
+
+#include "../../src/workers/tls.h"
+
+/* tests/data and the shared corpus; meson passes both, a hand build finds them from here. */
+#ifndef TT_TEST_DATA
+#define TT_TEST_DATA "tests/data"
+#endif
+#ifndef TT_CORPUS_DIR
+#define TT_CORPUS_DIR "../shared/corpus"
+#endif
+
+TestSuite(tls, .timeout = 60);
+
+/* ---- helpers: a tiny pcap flow walker ---------------------------------------------- */
+
+struct pflow {
+	uint8_t ip[2][16]; /* [0] client */
+	uint16_t port[2];
+	int fam;
+	bool is_tls, is_decided;
+	struct tt_tls_flow *t;
+};
+
+struct pwalk {
+	struct pflow *flows;
+	unsigned n, cap;
+};
+
+static void walk_tcp(struct pwalk *w, int fam, const uint8_t *src, const uint8_t *dst,
+    const uint8_t *tcp, unsigned tl)
+{
+	unsigned alen = fam == 4 ? 4 : 16, hl, plen;
+	uint16_t sp, dp;
+	uint32_t seq;
+	uint8_t fl;
+	struct pflow *f = NULL;
+	bool is_server = false;
+
+	if (tl < 20)
+		return;
+	sp = (uint16_t)(tcp[0] << 8 | tcp[1]);
+	dp = (uint16_t)(tcp[2] << 8 | tcp[3]);
+	seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+	hl = (tcp[12] >> 4) * 4u;
+	fl = tcp[13];
+	if (hl < 20 || hl > tl)
+		return;
+	for (unsigned i = 0; i < w->n && !f; i++) {
+		struct pflow *g = &w->flows[i];
+
+		if (g->fam != fam)
+			continue;
+		if (!memcmp(g->ip[0], src, alen) && !memcmp(g->ip[1], dst, alen) &&
+		    g->port[0] == sp && g->port[1] == dp)
+			f = g;
+		else if (!memcmp(g->ip[1], src, alen) && !memcmp(g->ip[0], dst, alen) &&
+			 g->port[1] == sp && g->port[0] == dp) {
+			f = g;
+			is_server = true;
+		}
+	}
+	if (!f) {
+		int s = (fl & 0x12) == 0x12; /* a SYN-ACK comes from the server */
+
+		cr_assert_lt(w->n, w->cap);
+		f = &w->flows[w->n++];
+		memset(f, 0, sizeof(*f));
+		f->fam = fam;
+		memcpy(f->ip[s], src, alen);
+		memcpy(f->ip[!s], dst, alen);
+		f->port[s] = sp;
+		f->port[!s] = dp;
+		is_server = s;
+		f->t = malloc(sizeof(*f->t));
+		cr_assert(f->t);
+		tt_tls_flow_init(f->t);
+	}
+	plen = tl - hl;
+	if (plen > 0 && !f->is_decided) {
+		const uint8_t *p = tcp + hl;
+
+		f->is_decided = true;
+		f->is_tls = plen >= 3 && p[0] >= 20 && p[0] <= 23 && p[1] == 3 && p[2] <= 4;
+	}
+	if (f->is_decided && !f->is_tls)
+		return;
+	tt_tls_flow_add(f->t, is_server, seq, tcp + hl, plen, (fl & 0x02) != 0);
+}
+
+static void walk_packet(struct pwalk *w, int dlt, const uint8_t *p, unsigned n)
+{
+	uint16_t et;
+
+	if (dlt == DLT_EN10MB) {
+		if (n < 14)
+			return;
+		et = (uint16_t)(p[12] << 8 | p[13]);
+		p += 14;
+		n -= 14;
+	} else if (dlt == DLT_RAW || dlt == 101 || dlt == 228) {
+		if (n < 1)
+			return;
+		et = (p[0] >> 4) == 6 ? 0x86dd : 0x0800;
+	} else {
+		return;
+	}
+	if (et == 0x0800 && n >= 20 && p[9] == 6) {
+		unsigned ihl = (p[0] & 15) * 4u, tot = (unsigned)(p[2] << 8 | p[3]);
+
+		if (ihl < 20 || tot < ihl)
+			return;
+		walk_tcp(w, 4, p + 12, p + 16, p + ihl, (tot < n ? tot : n) - ihl);
+	} else if (et == 0x86dd && n >= 40 && p[6] == 6) {
+		unsigned pl = (unsigned)(p[4] << 8 | p[5]);
+
+		walk_tcp(w, 6, p + 8, p + 24, p + 40, pl < n - 40 ? pl : n - 40);
+	}
+}
+
+/* Walk a whole capture; false when it cannot be opened. */
+static bool walk_file(struct pwalk *w, const char *path, unsigned cap)
+{
+	char err[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	pcap_t *pc = pcap_open_offline(path, err);
+	int dlt;
+
+	w->n = 0;
+	w->cap = cap;
+	w->flows = calloc(cap, sizeof(*w->flows));
+	cr_assert(w->flows);
+	if (!pc)
+		return false;
+	dlt = pcap_datalink(pc);
+	while (pcap_next_ex(pc, &h, &d) == 1)
+		walk_packet(w, dlt, d, h->caplen);
+	pcap_close(pc);
+	return true;
+}
+
+static void walk_free(struct pwalk *w)
+{
+	for (unsigned i = 0; i < w->n; i++)
+		free(w->flows[i].t);
+	free(w->flows);
+}
+
+/* The first flow of a fixture under tests/data/tls (which must hold a ClientHello). */
+static struct tt_tls_flow *fixture_flow(struct pwalk *w, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/tls/%s", TT_TEST_DATA, name);
+	cr_assert(walk_file(w, path, 8), "cannot open %s", path);
+	cr_assert_geq(w->n, 1, "%s", name);
+	cr_assert(w->flows[0].t->has_ch, "%s: no ClientHello", name);
+	return w->flows[0].t;
+}
+
+/* ---- reassembly ------------------------------------------------------------------------ */
+
+static struct tt_tls_stream *new_stream(void)
+{
+	struct tt_tls_stream *s = malloc(sizeof(*s));
+
+	cr_assert(s);
+	tt_tls_stream_init(s);
+	return s;
+}
+
+Test(tls, in_order_segments_are_appended_after_syn)
+{
+	struct tt_tls_stream *s = new_stream();
+	const uint8_t a[] = "hello ", b[] = "world";
+
+	cr_expect_eq(tt_tls_stream_add(s, 1000, NULL, 0, true), 0);
+	cr_expect_eq(tt_tls_stream_add(s, 1001, a, 6, false), 6);
+	cr_expect_eq(tt_tls_stream_add(s, 1007, b, 5, false), 5);
+	cr_expect_eq(s->len, 11);
+	cr_expect_eq(memcmp(s->buf, "hello world", 11), 0);
+	cr_expect_eq(s->flags, 0);
+	free(s);
+}
+
+Test(tls, retransmission_is_ignored_and_keeps_first_bytes)
+{
+	struct tt_tls_stream *s = new_stream();
+
+	tt_tls_stream_add(s, 99, NULL, 0, true);
+	tt_tls_stream_add(s, 100, (const uint8_t *)"abcdef", 6, false);
+	cr_expect_eq(tt_tls_stream_add(s, 100, (const uint8_t *)"XXXX", 4, false), 0);
+	cr_expect_eq(s->n_retrans_segs, 1);
+	/* Overlapping retransmission that also brings new bytes: only the new ones count. */
+	cr_expect_eq(tt_tls_stream_add(s, 104, (const uint8_t *)"YYgh", 4, false), 2);
+	cr_expect_eq(memcmp(s->buf, "abcdefgh", 8), 0);
+	/* Data from before byte 0 (an old segment) is cut to what follows it. */
+	cr_expect_eq(tt_tls_stream_add(s, 98, (const uint8_t *)"zzabcdefghij", 12, false), 2);
+	cr_expect_eq(memcmp(s->buf, "abcdefghij", 10), 0);
+	free(s);
+}
+
+Test(tls, out_of_order_segment_waits_for_the_hole)
+{
+	struct tt_tls_stream *s = new_stream();
+
+	tt_tls_stream_add(s, 0, NULL, 0, true);
+	cr_expect_eq(tt_tls_stream_add(s, 7, (const uint8_t *)"world", 5, false), 0);
+	cr_expect_eq(tt_tls_stream_add(s, 13, (const uint8_t *)"!", 1, false), 0);
+	cr_expect_eq(s->len, 0);
+	cr_expect_eq(s->n_ranges, 2);
+	cr_expect_eq(tt_tls_stream_add(s, 1, (const uint8_t *)"hello", 5, false), 5);
+	cr_expect_eq(tt_tls_stream_add(s, 6, (const uint8_t *)" ", 1, false), 6);
+	cr_expect_eq(tt_tls_stream_add(s, 12, (const uint8_t *)"?", 1, false), 2);
+	cr_expect_eq(s->len, 13);
+	cr_expect_eq(memcmp(s->buf, "hello world?!", 13), 0);
+	cr_expect_eq(s->n_ranges, 0);
+	cr_expect_eq(s->n_ooo_segs, 2);
+	cr_expect_eq(s->flags, 0);
+	free(s);
+}
+
+Test(tls, too_many_holes_set_gap_and_stop_there)
+{
+	struct tt_tls_stream *s = new_stream();
+	uint8_t x = 'x';
+
+	tt_tls_stream_add(s, 0, NULL, 0, true);
+	for (uint32_t i = 0; i < TT_TLS_STREAM_MAX_RANGES + 1; i++)
+		tt_tls_stream_add(s, 10 + 2 * i, &x, 1, false);
+	cr_expect(s->flags & TT_TLS_STREAM_GAP);
+	cr_expect_eq(s->n_ranges, TT_TLS_STREAM_MAX_RANGES);
+	cr_expect_eq(s->len, 0);
+	free(s);
+}
+
+Test(tls, bytes_past_capacity_are_dropped)
+{
+	struct tt_tls_stream *s = new_stream();
+	uint8_t *big = calloc(1, TT_TLS_STREAM_CAP + 100);
+
+	tt_tls_stream_add(s, 0, NULL, 0, true);
+	cr_expect_eq(
+	    tt_tls_stream_add(s, 1, big, TT_TLS_STREAM_CAP + 100, false), TT_TLS_STREAM_CAP);
+	cr_expect(s->flags & TT_TLS_STREAM_FULL);
+	cr_expect(tt_tls_stream_is_done(s));
+	cr_expect_eq(tt_tls_stream_add(s, 1 + TT_TLS_STREAM_CAP, big, 10, false), 0);
+	free(big);
+	free(s);
+}
+
+Test(tls, sequence_numbers_wrap_around)
+{
+	struct tt_tls_stream *s = new_stream();
+
+	tt_tls_stream_add(s, 0xfffffffdu, NULL, 0, true);
+	cr_expect_eq(tt_tls_stream_add(s, 0xfffffffeu, (const uint8_t *)"abcd", 4, false), 4);
+	cr_expect_eq(tt_tls_stream_add(s, 2, (const uint8_t *)"efgh", 4, false), 4);
+	cr_expect_eq(memcmp(s->buf, "abcdefgh", 8), 0);
+	free(s);
+}
+
+Test(tls, midstream_start_is_flagged)
+{
+	struct tt_tls_stream *s = new_stream();
+
+	cr_expect_eq(tt_tls_stream_add(s, 5000, (const uint8_t *)"abc", 3, false), 3);
+	cr_expect(s->flags & TT_TLS_STREAM_MIDSTREAM);
+	cr_expect_eq(s->base_seq, 5000);
+	free(s);
+}
+
+/* ---- records and handshake messages ------------------------------------------------ */
+
+/* A record of type t with n bytes of value v. */
+static size_t put_record(uint8_t *p, uint8_t t, uint16_t n, uint8_t v)
+{
+	p[0] = t;
+	p[1] = 3;
+	p[2] = 3;
+	p[3] = (uint8_t)(n >> 8);
+	p[4] = (uint8_t)n;
+	memset(p + 5, v, n);
+	return 5u + n;
+}
+
+Test(tls, records_split_over_segments_and_packed_in_one)
+{
+	struct tt_tls_stream *s = new_stream();
+	uint8_t wire[2000];
+	size_t n = 0;
+	struct tt_tls_record r;
+	unsigned got = 0;
+
+	n += put_record(wire + n, 22, 100, 1);
+	n += put_record(wire + n, 20, 1, 1);
+	n += put_record(wire + n, 23, 1000, 2);
+	n += put_record(wire + n, 23, 28, 3);
+	tt_tls_stream_add(s, 0, NULL, 0, true);
+	/* Byte by byte: every record appears exactly when its last byte arrives. */
+	for (size_t i = 0; i < n; i++) {
+		tt_tls_stream_add(s, (uint32_t)(1 + i), wire + i, 1, false);
+		while (tt_tls_stream_next_record(s, &r) == 1) {
+			static const uint16_t want[] = {100, 1, 1000, 28};
+
+			cr_assert_lt(got, 4);
+			cr_expect_eq(r.length, want[got]);
+			cr_expect_eq(r.frag_len, want[got]);
+			cr_expect_eq(r.offset + 5u + r.length, i + 1, "record %u", got);
+			got++;
+		}
+	}
+	cr_expect_eq(got, 4);
+	/* All in one segment. */
+	tt_tls_stream_init(s);
+	tt_tls_stream_add(s, 0, wire, (uint32_t)n, false);
+	got = 0;
+	while (tt_tls_stream_next_record(s, &r) == 1)
+		got++;
+	cr_expect_eq(got, 4);
+	free(s);
+}
+
+Test(tls, non_tls_bytes_stop_the_walker)
+{
+	struct tt_tls_stream *s = new_stream();
+	struct tt_tls_record r;
+
+	tt_tls_stream_add(s, 0, (const uint8_t *)"GET / HTTP/1.1\r\n", 16, false);
+	cr_expect_eq(tt_tls_stream_next_record(s, &r), -EBADMSG);
+	cr_expect(s->flags & TT_TLS_STREAM_NOT_TLS);
+	cr_expect_eq(tt_tls_stream_next_record(s, &r), -EBADMSG);
+	cr_expect(tt_tls_stream_is_done(s));
+	free(s);
+}
+
+Test(tls, record_crossing_capacity_is_returned_truncated)
+{
+	struct tt_tls_stream *s = new_stream();
+	uint8_t *wire = calloc(1, 20000);
+	size_t n = 0;
+	struct tt_tls_record r;
+
+	n += put_record(wire + n, 23, 8000, 1);
+	n += put_record(wire + n, 23, 8000, 2);
+	tt_tls_stream_add(s, 0, wire, (uint32_t)n, false);
+	cr_assert_eq(tt_tls_stream_next_record(s, &r), 1);
+	cr_expect_not(r.is_truncated);
+	cr_assert_eq(tt_tls_stream_next_record(s, &r), 1);
+	cr_expect(r.is_truncated);
+	cr_expect_eq(r.length, 8000);
+	cr_expect_eq(r.frag_len, TT_TLS_STREAM_CAP - 8005 - 5);
+	cr_expect_eq(tt_tls_stream_next_record(s, &r), 0);
+	free(wire);
+	free(s);
+}
+
+Test(tls, handshake_message_spanning_records_is_joined)
+{
+	struct tt_tls_hs *h = malloc(sizeof(*h));
+	uint8_t msg[300], rec[400];
+	struct tt_tls_record r = {.type = 22};
+	struct tt_tls_hs_msg m;
+
+	tt_tls_hs_init(h);
+	msg[0] = 1;
+	msg[1] = 0;
+	msg[2] = 1;
+	msg[3] = 40; /* 296-byte body */
+	for (int i = 4; i < 300; i++)
+		msg[i] = (uint8_t)i;
+	memcpy(rec, msg, 100);
+	r.frag = rec;
+	r.frag_len = r.length = 100;
+	tt_tls_hs_feed(h, &r);
+	cr_expect_eq(tt_tls_hs_next(h, &m), 0);
+	r.frag = msg + 100;
+	r.frag_len = r.length = 200;
+	tt_tls_hs_feed(h, &r);
+	cr_assert_eq(tt_tls_hs_next(h, &m), 1);
+	cr_expect_eq(m.type, 1);
+	cr_expect_eq(m.len, 296);
+	cr_expect_eq(memcmp(m.body, msg + 4, 296), 0);
+	/* After ChangeCipherSpec the handshake is encrypted: nothing more is taken. */
+	r.type = 20;
+	tt_tls_hs_feed(h, &r);
+	r.type = 22;
+	tt_tls_hs_feed(h, &r);
+	cr_expect_eq(h->len, 300);
+	cr_expect(h->is_encrypted);
+	free(h);
+}
+
+/* ---- real handshakes: tshark 4.0.17 (JA3, JA3S) and nDPI (JA4) ------------------------ */
+
+struct hello_case {
+	char file[32];
+	char sni[40];
+	char ja3[33], ja3s[33], ja4[37];
+	uint16_t version, cipher;
+};
+
+ParameterizedTestParameters(tls, fingerprints_match_references)
+{
+	static struct hello_case cases[] = {
+	    /* JA4 of the two tornet flows: computed here, equal to TOR-DETECTION.md's
+	     * independent script; no reference tool has them. */
+	    {"tornet-tor-link.pcap", "www.pbebe3uuhzp3cdh4.com", "5e6627dc19afa982e6b46b97808cb718",
+		"15af977ce25de452b96affa2addb1036", "t13d181100_796efca44d18_d41ae481755e", 0x0304,
+		0x1302},
+	    {"tornet-https.pcap", "www.corp.test", "0149f47eabf9a20d0893e2a44e5a6323",
+		"15af977ce25de452b96affa2addb1036", "t13d3112h2_e8f1e7e78f70_b26ce05bbdd6", 0x0304,
+		0x1302},
+	    {"tor2013.pcap", "www.ct7ctrgb6cr7.com", "581a3c7f54555512b8cd16e87dfe165b",
+		"184d532a16876b78846ae6a03f654890", "t10d360300_77f462745360_33a13ba74d1c", 0x0301,
+		0xc013},
+	    {"tor2022.pcap", "www.4gk67zpn3brh7qxg.com", "140e0f0cad708278ade0984528fe8493",
+		"15af977ce25de452b96affa2addb1036", "t13d181100_6c2ba73853a4_24695f2957a7", 0x0304,
+		0x1302},
+	    {"firefox-tls12.pcap", "www.ntop.org", "b20b44b18b853ef29ab773e921b03422",
+		"3653a20186a5b490426131a611e01992", "t13d1814h2_29a2cd9e9f10_d267a5f792d4", 0x0303,
+		0xcca8},
+	    {"bets.pcap", "www.1084bets10.com", "375c6162a492dfbf2795909110ce8424",
+		"f4febc55ea12b31ae17cfb7e614afda8", "t13d4907h2_0d8feac7bc37_7395dae3b2f3", 0x0304,
+		0x1301},
+	    {"chrome-ech-grease.pcap", "performance.radar.cloudflare.com",
+		"6820f114cf3b0809ffdcb30cb277848a", "eb1d94daa7e0344597e756a1fb6e7054",
+		"t13d1516h2_8daaf6152771_02713d6af862", 0x0304, 0x1301},
+	    {"dingtalk.pcap", "static.dingtalk.com", "cd08e31494f9531f560d64c695473da9",
+		"15af977ce25de452b96affa2addb1036", "t13d1516h2_8daaf6152771_e5627efa2ab1", 0x0304,
+		0x1302},
+	};
+
+	return cr_make_param_array(struct hello_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct hello_case *c, tls, fingerprints_match_references)
+{
+	struct pwalk w;
+	struct tt_tls_flow *f = fixture_flow(&w, c->file);
+	char md5[TT_TLS_MD5_HEX], ja4[TT_TLS_JA4_SIZE];
+
+	cr_expect_not(f->is_ch_bad, "%s", c->file);
+	cr_expect_str_eq(f->ch.sni, c->sni, "%s", c->file);
+	cr_assert_eq(tt_tls_ja3(&f->ch, NULL, 0, md5), 0);
+	cr_expect_str_eq(md5, c->ja3, "%s", c->file);
+	tt_tls_ja4(&f->ch, 't', ja4);
+	cr_expect_str_eq(ja4, c->ja4, "%s", c->file);
+	cr_assert(f->has_sh, "%s", c->file);
+	cr_expect_not(f->is_sh_bad, "%s", c->file);
+	cr_assert_eq(tt_tls_ja3s(&f->sh, NULL, 0, md5), 0);
+	cr_expect_str_eq(md5, c->ja3s, "%s", c->file);
+	cr_expect_eq(f->sh.version, c->version, "%s", c->file);
+	cr_expect_eq(f->sh.cipher, c->cipher, "%s", c->file);
+	walk_free(&w);
+}
+
+Test(tls, ja3_strings_equal_tshark_ja3_full)
+{
+	struct pwalk w;
+	struct tt_tls_flow *f = fixture_flow(&w, "tornet-tor-link.pcap");
+	char s[TT_TLS_JA3_STR_MAX], md5[TT_TLS_MD5_HEX];
+
+	cr_assert_eq(tt_tls_ja3(&f->ch, s, sizeof(s), md5), 0);
+	cr_expect_str_eq(s,
+	    "771,4865-4867-4866-49195-49199-52393-52392-49196-49200-49162-49161-"
+	    "49171-49172-156-157-47-53-255,0-11-10-35-22-23-13-43-45-51-21,23-29-21,"
+	    "0-1-2");
+	cr_assert_eq(tt_tls_ja3s(&f->sh, s, sizeof(s), md5), 0);
+	cr_expect_str_eq(s, "771,4866,43-51");
+	cr_expect_eq(tt_tls_ja3(&f->ch, s, 10, md5), -ENOSPC);
+	walk_free(&w);
+	f = fixture_flow(&w, "tor2013.pcap");
+	cr_assert_eq(tt_tls_ja3(&f->ch, s, sizeof(s), md5), 0);
+	cr_expect_str_eq(s,
+	    "769,49162-49172-136-135-57-56-49167-49157-132-53-49159-49161-49169-49171-69-68-51-"
+	    "50-49164-49166-49154-49156-150-65-4-5-47-49160-49170-22-19-49165-49155-65279-10-"
+	    "255,0-11-10,1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17-18-19-20-21-22-23-24-25,0-1-2");
+	walk_free(&w);
+}
+
+Test(tls, tor_client_hello_fields)
+{
+	struct pwalk w;
+	struct tt_tls_flow *f = fixture_flow(&w, "tornet-tor-link.pcap");
+	const struct tt_tls_client_hello *ch = &f->ch;
+	static const uint16_t groups[] = {0x0017, 0x001d, 0x0015};
+
+	cr_expect_eq(ch->legacy_version, 0x0303);
+	cr_expect_eq(ch->body_len, 508);
+	cr_expect_eq(ch->session_id_len, 32);
+	cr_expect_eq(ch->n_ciphers, 18);
+	cr_expect_eq(ch->n_exts, 11);
+	cr_assert_eq(ch->n_groups, 3);
+	cr_expect_eq(memcmp(ch->groups, groups, sizeof(groups)), 0);
+	cr_expect_eq(ch->n_sigalgs, 20);
+	cr_expect_eq(ch->n_versions, 2);
+	cr_expect_eq(ch->versions[0], 0x0304);
+	cr_expect_eq(ch->n_key_shares, 1);
+	cr_expect_eq(ch->key_shares[0], 0x0017);
+	cr_expect_eq(ch->n_point_formats, 3);
+	cr_expect_eq(ch->n_compression, 1);
+	cr_expect(ch->has_padding);
+	cr_expect_eq(ch->padding_len, 194); /* tshark: 194 bytes */
+	cr_expect_not(ch->has_alpn_ext);
+	cr_expect_not(ch->has_grease);
+	cr_expect_not(ch->is_truncated);
+	cr_expect_eq(tt_tls_client_hello_tor_traits(ch), 0x7f);
+	cr_expect_eq(f->sh.key_share, 0x0017);
+	walk_free(&w);
+}
+
+Test(tls, grease_and_alpn_are_parsed)
+{
+	struct pwalk w;
+	struct tt_tls_flow *f = fixture_flow(&w, "chrome-ech-grease.pcap");
+
+	cr_expect(f->ch.has_grease);
+	cr_expect(tt_tls_is_grease(f->ch.ciphers[0]));
+	cr_expect(f->ch.has_alpn_ext);
+	cr_assert_geq(f->ch.n_alpn, 2);
+	cr_expect_str_eq(f->ch.alpn[0].name, "h2");
+	cr_expect_str_eq(f->ch.alpn[1].name, "http/1.1");
+	cr_expect_eq(f->ch.alpn[1].last, '1');
+	cr_expect_eq(
+	    tt_tls_client_hello_tor_traits(&f->ch) & (TT_TLS_CH_NO_ALPN | TT_TLS_CH_P224), 0);
+	walk_free(&w);
+}
+
+Test(tls, ja4_follows_the_foxio_example)
+{
+	/* technical_details/JA4.md: the example's lists, fed through a ClientHello struct. */
+	static const uint16_t ciphers[] = {0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030,
+	    0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c, 0x009d, 0x002f, 0x0035, 0x0a0a};
+	static const uint16_t exts[] = {0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d,
+	    0x000d, 0x0005, 0x0023, 0x0012, 0x002b, 0xff01, 0x000b, 0x000a, 0x0015, 0x3a3a};
+	static const uint16_t sig[] = {
+	    0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601};
+	struct tt_tls_client_hello *ch = calloc(1, sizeof(*ch));
+	char ja4[TT_TLS_JA4_SIZE];
+
+	memcpy(ch->ciphers, ciphers, sizeof(ciphers));
+	ch->n_ciphers = sizeof(ciphers) / 2;
+	memcpy(ch->exts, exts, sizeof(exts));
+	ch->n_exts = sizeof(exts) / 2;
+	memcpy(ch->sigalgs, sig, sizeof(sig));
+	ch->n_sigalgs = sizeof(sig) / 2;
+	ch->versions[0] = 0x7a7a;
+	ch->versions[1] = 0x0304;
+	ch->versions[2] = 0x0303;
+	ch->n_versions = 3;
+	ch->legacy_version = 0x0303;
+	ch->n_alpn = 1;
+	ch->alpn[0] = (struct tt_tls_alpn){.len = 2, .last = '2', .name = "h2"};
+	tt_tls_ja4(ch, 't', ja4);
+	cr_expect_str_eq(ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
+	tt_tls_ja4(ch, 'q', ja4);
+	cr_expect_eq(ja4[0], 'q');
+	/* Non-alphanumeric ALPN bytes: first and last hex digits of the value. */
+	ch->alpn[0] = (struct tt_tls_alpn){.len = 2, .last = 0xcd, .name = "\xab\xcd"};
+	tt_tls_ja4(ch, 't', ja4);
+	cr_expect_eq(memcmp(ja4, "t13d1516ad_", 11), 0, "%s", ja4);
+	/* No SNI, no ALPN, no extensions, no ciphers, no supported_versions. */
+	memset(ch, 0, sizeof(*ch));
+	ch->legacy_version = 0x0301;
+	tt_tls_ja4(ch, 't', ja4);
+	cr_expect_str_eq(ja4, "t10i000000_000000000000_000000000000");
+	/* JA3 keeps the empty fields, as salesforce/ja3 does (tshark 4.0 drops them). */
+	{
+		char s[TT_TLS_JA3_STR_MAX], md5[TT_TLS_MD5_HEX];
+
+		cr_assert_eq(tt_tls_ja3(ch, s, sizeof(s), md5), 0);
+		cr_expect_str_eq(s, "769,,,,");
+	}
+	free(ch);
+}
+
+Test(tls, tls12_certificate_of_a_2013_tor_relay)
+{
+	struct pwalk w;
+	struct tt_tls_flow *f = fixture_flow(&w, "tor2013.pcap");
+	const struct tt_tls_cert *c = &f->cert;
+
+	cr_assert(f->has_cert);
+	cr_expect_not(f->is_cert_bad);
+	cr_expect_eq(c->n_certs, 1);
+	cr_expect_eq(c->version, 3);
+	cr_expect_str_eq(c->subject_cn, "www.g6ghvisevf3ibuu5.net");
+	cr_expect_str_eq(c->issuer_cn, "www.xkgk7fdx362yyyxib.com");
+	cr_expect_eq(c->n_subject_attrs, 1);
+	cr_expect_eq(c->n_issuer_attrs, 1);
+	cr_expect_eq(c->not_before, 1380758400); /* 2013-10-03 00:00:00 */
+	cr_expect_eq(c->not_after, 1384819199);  /* 2013-11-18 23:59:59 */
+	cr_expect_eq(c->serial_len, 8);
+	cr_expect_eq(c->key_bits, 1024);
+	cr_expect_not(c->has_extensions);
+	cr_expect_not(c->is_self_issued);
+	cr_expect_not(c->is_truncated);
+	cr_expect_eq(tt_tls_cert_tor_traits(c), TT_TLS_CERT_ALL);
+	cr_expect(tt_tls_cert_is_tor_like(c));
+	walk_free(&w);
+}
+
+Test(tls, ca_certificate_is_not_tor_like)
+{
+	struct pwalk w;
+	struct tt_tls_flow *f = fixture_flow(&w, "firefox-tls12.pcap");
+	const struct tt_tls_cert *c = &f->cert;
+
+	cr_assert(f->has_cert); /* it spans two TCP segments */
+	cr_expect_eq(c->n_certs, 2);
+	cr_expect_str_eq(c->subject_cn, "www.ntop.org");
+	cr_expect_str_eq(c->issuer_cn, "Let's Encrypt Authority X3");
+	cr_expect_eq(c->key_bits, 2048);
+	cr_expect(c->has_extensions);
+	cr_expect_eq(c->not_before, 1576545448);
+	cr_expect_not(tt_tls_cert_is_tor_like(c));
+	walk_free(&w);
+}
+
+/* ---- malformed input (run under ASan) --------------------------------------------------- */
+
+/* Every prefix and every single-byte corruption of each message of a fixture: the parsers
+ * must stay inside the buffer (each copy is malloc()ed to its exact size, so ASan sees any
+ * read past it). */
+static void mangle_messages(const char *file)
+{
+	struct pwalk w;
+	struct tt_tls_flow *f = fixture_flow(&w, file);
+
+	for (unsigned d = 0; d < 2; d++) {
+		struct tt_tls_hs *h = &f->hs[d];
+		struct tt_tls_hs_msg m;
+
+		h->off = 0;
+		while (tt_tls_hs_next(h, &m) == 1) {
+			struct tt_tls_client_hello *ch = malloc(sizeof(*ch));
+			struct tt_tls_server_hello sh;
+			struct tt_tls_cert c;
+			char ja4[TT_TLS_JA4_SIZE], md5[TT_TLS_MD5_HEX];
+
+			for (uint32_t n = 0; n <= m.len; n++) {
+				uint8_t *cut = malloc(n ? n : 1);
+
+				memcpy(cut, m.body, n);
+				tt_tls_parse_client_hello(cut, n, ch);
+				tt_tls_ja3(ch, NULL, 0, md5);
+				tt_tls_ja4(ch, 't', ja4);
+				tt_tls_parse_server_hello(cut, n, &sh);
+				tt_tls_parse_certificate(cut, n, &c);
+				tt_tls_parse_x509(cut, n, &c);
+				free(cut);
+			}
+			for (uint32_t i = 0; i < m.len; i++) {
+				uint8_t *bad = malloc(m.len);
+
+				memcpy(bad, m.body, m.len);
+				bad[i] = 0xff;
+				tt_tls_parse_client_hello(bad, m.len, ch);
+				tt_tls_ja4(ch, 't', ja4);
+				tt_tls_parse_server_hello(bad, m.len, &sh);
+				tt_tls_parse_certificate(bad, m.len, &c);
+				bad[i] = 0x81;
+				tt_tls_parse_certificate(bad, m.len, &c);
+				free(bad);
+			}
+			free(ch);
+		}
+	}
+	walk_free(&w);
+}
+
+Test(tls, truncated_and_corrupted_messages_stay_in_bounds)
+{
+	mangle_messages("tor2013.pcap");
+	mangle_messages("tornet-tor-link.pcap");
+	mangle_messages("chrome-ech-grease.pcap");
+}
+
+Test(tls, truncated_hello_reports_bad_message)
+{
+	struct pwalk w;
+	struct tt_tls_flow *f = fixture_flow(&w, "tornet-tor-link.pcap");
+	struct tt_tls_client_hello *ch = malloc(sizeof(*ch));
+	struct tt_tls_hs_msg m;
+
+	f->hs[0].off = 0;
+	cr_assert_eq(tt_tls_hs_next(&f->hs[0], &m), 1);
+	cr_expect_eq(tt_tls_parse_client_hello(m.body, m.len, ch), 0);
+	cr_expect_eq(tt_tls_parse_client_hello(m.body, 60, ch), -EBADMSG);
+	cr_expect_eq(tt_tls_parse_client_hello(m.body, m.len - 1, ch), -EBADMSG);
+	cr_expect_eq(ch->n_ciphers, 18); /* what came before the cut is kept */
+	free(ch);
+	walk_free(&w);
+}
+
+Test(tls, random_bytes_through_the_whole_flow)
+{
+	struct tt_tls_flow *f = malloc(sizeof(*f));
+	uint64_t x = 0x243f6a8885a308d3ull;
+
+	for (int round = 0; round < 200; round++) {
+		uint8_t seg[1500];
+
+		tt_tls_flow_init(f);
+		for (int k = 0; k < 20; k++) {
+			uint32_t n = (uint32_t)(x % sizeof(seg));
+
+			for (uint32_t i = 0; i < n; i++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				seg[i] = (uint8_t)x;
+			}
+			/* A plausible record header now and then keeps the walker going. */
+			if (n >= 5 && (x & 1)) {
+				seg[0] = 22;
+				seg[1] = 3;
+				seg[2] = 1;
+				seg[3] = (uint8_t)(x >> 8 & 0x1f);
+				seg[5] = (uint8_t)(x >> 16 & 3);
+			}
+			tt_tls_flow_add(
+			    f, (x >> 3) & 1, (uint32_t)(x >> 32) % 4096, seg, n, k == 0);
+		}
+	}
+	free(f);
+}
+
+/* ---- Tor traits --------------------------------------------------------------------------- */
+
+struct sni_case {
+	char sni[48];
+	int want; /* enum tt_tls_sni_class */
+};
+
+ParameterizedTestParameters(tls, sni_classes)
+{
+	static struct sni_case cases[] = {
+	    /* tornet (tor 0.4.9) and nDPI's 2013 tor.pcap */
+	    {"www.pbebe3uuhzp3cdh4.com", TT_TLS_SNI_TOR_RANDOM},
+	    {"www.tbvoqupn3eot6lxpjcfhl5.com", TT_TLS_SNI_TOR_RANDOM},
+	    {"www.2lswoyq6.com", TT_TLS_SNI_TOR_RANDOM},
+	    {"www.fkd3gohw.com", TT_TLS_SNI_TOR_RANDOM},
+	    {"www.t3i3ru.com", TT_TLS_SNI_TOR_RANDOM},
+	    {"www.jmts2id.com", TT_TLS_SNI_TOR_RANDOM},
+	    {"www.gfu7hbxpfp.com", TT_TLS_SNI_TOR_RANDOM},
+	    {"www.2kyy.com", TT_TLS_SNI_TOR_RANDOM}, /* 4 characters: the minimum */
+	    {"www.aaaaaaaaaaaaaaaaaaaaaaaa2.com", TT_TLS_SNI_TOR_SHAPE}, /* 25, word-like */
+	    /* the shape, but words (peers' traces) */
+	    {"www.google.com", TT_TLS_SNI_TOR_SHAPE},
+	    {"www.facebook.com", TT_TLS_SNI_TOR_SHAPE},
+	    {"www.dazn.com", TT_TLS_SNI_TOR_SHAPE},
+	    {"www.iflix.com", TT_TLS_SNI_TOR_SHAPE},
+	    {"www.dota2.com", TT_TLS_SNI_TOR_SHAPE},
+	    {"www.googletagmanager.com", TT_TLS_SNI_TOR_SHAPE},
+	    /* not the shape */
+	    {"www.1084bets10.com", TT_TLS_SNI_OTHER},     /* bets.pcapng: 0, 1, 8 not base32 */
+	    {"www.n53xbldrsu2xjp.net", TT_TLS_SNI_OTHER}, /* a cert name, not an SNI */
+	    {"www.abc.com", TT_TLS_SNI_OTHER},            /* 3 < 4 */
+	    {"www.pbebe3uuhzp3cdh4pbebe3uuhz.com", TT_TLS_SNI_OTHER}, /* 26 > 25 */
+	    {"www.PBEBE3UUHZP3CDH4.com", TT_TLS_SNI_OTHER},
+	    {"ww.pbebe3uuhzp3cdh4.com", TT_TLS_SNI_OTHER},
+	    {"www.corp.test", TT_TLS_SNI_OTHER},
+	    {"www.x-y2zq.com", TT_TLS_SNI_OTHER},
+	    {"", TT_TLS_SNI_OTHER},
+	};
+
+	return cr_make_param_array(struct sni_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct sni_case *c, tls, sni_classes)
+{
+	cr_expect_eq((int)tt_tls_sni_classify(c->sni, strlen(c->sni)), c->want, "%s", c->sni);
+	cr_expect_eq(tt_tls_sni_is_tor_like(c->sni, strlen(c->sni)),
+	    c->want == TT_TLS_SNI_TOR_RANDOM, "%s", c->sni);
+}
+
+Test(tls, p224_in_groups)
+{
+	static const uint16_t tor[] = {0x0017, 0x001d, 0x0015};
+	static const uint16_t chrome[] = {0x4a4a, 0x11ec, 0x001d, 0x0017, 0x0018};
+
+	cr_expect(tt_tls_groups_have_p224(tor, 3));
+	cr_expect_not(tt_tls_groups_have_p224(chrome, 5));
+	cr_expect_not(tt_tls_groups_have_p224(tor, 0));
+}
+
+Test(tls, cell_overhead_per_suite)
+{
+	cr_expect_eq(tt_tls_cell_overhead(0x0304, 0x1302), 17);
+	cr_expect_eq(tt_tls_cell_overhead(0x0303, 0xc030), 24);
+	cr_expect_eq(tt_tls_cell_overhead(0x0303, 0xcca8), 16);
+	cr_expect_eq(tt_tls_cell_overhead(0x0303, 0xc013), -1); /* CBC */
+	cr_expect_eq(tt_tls_cell_overhead(0x0301, 0xc013), -1);
+}
+
+static void add_recs(
+    struct tt_tls_rec_len *r, unsigned *n, uint8_t srv, const uint16_t *len, unsigned k)
+{
+	for (unsigned i = 0; i < k; i++)
+		r[(*n)++] = (struct tt_tls_rec_len){.len = len[i], .type = 23, .is_server = srv};
+}
+
+Test(tls, cell_framing_of_a_tls13_tor_link)
+{
+	/* The record lengths of tornet default-s1 client -> guard1 (client.pcap). */
+	struct tt_tls_rec_len r[40];
+	struct tt_tls_cell_stats st;
+	unsigned n = 0;
+	static const uint16_t s_hs[] = {19, 619, 281, 69}, c_fin[] = {69}, s_nst[] = {74},
+			      c_vers[] = {28}, s_bundle[] = {74, 2049},
+			      c_cells[] = {1045, 1045, 531, 1045},
+			      s_cells[] = {531, 1045, 2073, 531};
+
+	r[n++] = (struct tt_tls_rec_len){.len = 512, .type = 22, .is_server = 0};
+	r[n++] = (struct tt_tls_rec_len){.len = 155, .type = 22, .is_server = 1};
+	add_recs(r, &n, 1, s_hs, 4);
+	add_recs(r, &n, 0, c_fin, 1);
+	add_recs(r, &n, 1, s_nst, 1);
+	add_recs(r, &n, 0, c_vers, 1);
+	add_recs(r, &n, 1, s_bundle, 2);
+	add_recs(r, &n, 0, c_cells, 4);
+	add_recs(r, &n, 1, s_cells, 4);
+	tt_tls_cell_score(r, n, 0x0304, 0x1302, &st);
+	cr_expect_eq(st.overhead, 17);
+	cr_expect(st.has_versions);
+	cr_expect_eq(st.versions_len, 11);
+	cr_expect(st.has_netinfo);
+	cr_expect_eq(st.next_client_len, 1028);
+	cr_expect(st.has_bundle);
+	cr_expect_eq(st.bundle_len, 2032);
+	cr_expect_eq(st.dir[0].n_app, 3);
+	cr_expect_eq(st.dir[0].n_exact, 3);
+	cr_expect_eq(st.dir[1].n_exact, 4);
+	cr_expect_eq(st.dir[1].n_single, 2);
+	cr_expect_eq(st.dir[1].longest_run, 4);
+	cr_expect(st.is_d1);
+	cr_expect(st.is_d2);
+	cr_expect(tt_tls_cell_is_tor_like(&st));
+	/* Unknown overhead (CBC): nothing is scored. */
+	tt_tls_cell_score(r, n, 0x0303, 0xc013, &st);
+	cr_expect_eq(st.overhead, -1);
+	cr_expect_not(st.is_d1);
+}
+
+Test(tls, cell_framing_of_https)
+{
+	struct tt_tls_rec_len r[16];
+	struct tt_tls_cell_stats st;
+	unsigned n = 0;
+	static const uint16_t s_hs[] = {19, 1024, 281, 69}, c_fin[] = {69}, c_req[] = {110, 40},
+			      s_resp[] = {74, 74, 16401, 16401};
+
+	add_recs(r, &n, 1, s_hs, 4);
+	add_recs(r, &n, 0, c_fin, 1);
+	add_recs(r, &n, 0, c_req, 2);
+	add_recs(r, &n, 1, s_resp, 4);
+	tt_tls_cell_score(r, n, 0x0304, 0x1302, &st);
+	cr_expect_not(st.has_versions);
+	cr_expect_eq(st.dir[0].n_app, 2);
+	cr_expect_eq(st.dir[1].n_app, 4);
+	cr_expect_eq(st.dir[0].n_exact + st.dir[1].n_exact, 0);
+	cr_expect_not(st.is_d1);
+	cr_expect_not(st.is_d2);
+}
+
+/* ---- fingerprint table ------------------------------------------------------------------ */
+
+Test(tls, fingerprint_table_file_parses)
+{
+	char path[512];
+	FILE *fp;
+	char *text = malloc(1 << 16);
+	size_t n;
+	struct tt_tls_fp_table *t = malloc(sizeof(*t));
+	unsigned bad = 0;
+	const struct tt_tls_fp *e;
+
+	snprintf(path, sizeof(path), "%s/../../data/tor-fingerprints.tsv", TT_TEST_DATA);
+	fp = fopen(path, "r");
+	cr_assert(fp, "%s", path);
+	n = fread(text, 1, (1 << 16) - 1, fp);
+	fclose(fp);
+	cr_assert_eq(tt_tls_fp_table_parse(t, text, n, &bad), 0, "line %u", bad);
+	cr_expect_eq(t->format_version, 1);
+	cr_expect_geq(t->n, 6);
+	e = tt_tls_fp_table_find(t, "ja3", "5e6627dc19afa982e6b46b97808cb718");
+	cr_assert(e);
+	cr_expect_str_eq(e->tor_version, "0.4.9.11 client");
+	cr_expect(tt_tls_fp_table_find(t, "ja4", "t13d181100_796efca44d18_d41ae481755e"));
+	cr_expect_null(tt_tls_fp_table_find(t, "ja4", "5e6627dc19afa982e6b46b97808cb718"));
+	free(text);
+	free(t);
+}
+
+struct fp_bad_case {
+	char text[160];
+	int want_rc;
+	unsigned want_line;
+};
+
+ParameterizedTestParameters(tls, fingerprint_table_errors)
+{
+	static struct fp_bad_case cases[] = {
+	    {"", -EBADMSG, 1},
+	    {"ja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\tz\n", -EBADMSG, 1},
+	    {"# tortrace tor-fingerprints v2\n", -ENOTSUP, 1},
+	    {"# tortrace tor-fingerprints v1\n\n# c\nja3\tZZ\tx\ty\tz\n", -EBADMSG, 4},
+	    {"# tortrace tor-fingerprints v1\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\n",
+		-EBADMSG, 2},
+	    {"# tortrace tor-fingerprints v1\nja5\t5e6627dc19afa982e6b46b97808cb718\tx\ty\tz\n",
+		-EBADMSG, 2},
+	    {"# tortrace tor-fingerprints v1\nja4\tt13d181100_796efca44d18_d41ae481755\tx\ty\tz"
+	     "\n",
+		-EBADMSG, 2},
+	    {"# tortrace tor-fingerprints v1\r\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\tz"
+	     "\r\n",
+		0, 0},
+	};
+
+	return cr_make_param_array(struct fp_bad_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct fp_bad_case *c, tls, fingerprint_table_errors)
+{
+	struct tt_tls_fp_table *t = malloc(sizeof(*t));
+	unsigned line = 0;
+
+	cr_expect_eq(
+	    tt_tls_fp_table_parse(t, c->text, strlen(c->text), &line), c->want_rc, "%s", c->text);
+	cr_expect_eq(line, c->want_line, "%s", c->text);
+	free(t);
+}
+
+Test(tls, fingerprint_table_is_bounded)
+{
+	size_t cap = 64 + (TT_TLS_FP_MAX + 1) * 64, n = 0;
+	char *text = malloc(cap);
+	struct tt_tls_fp_table *t = malloc(sizeof(*t));
+	unsigned line = 0;
+
+	n += (size_t)snprintf(text + n, cap - n, "# tortrace tor-fingerprints v1\n");
+	for (unsigned i = 0; i <= TT_TLS_FP_MAX; i++)
+		n += (size_t)snprintf(text + n, cap - n, "ja3\t%032x\ta\tb\tc\n", i);
+	cr_expect_eq(tt_tls_fp_table_parse(t, text, n, &line), -ENOSPC);
+	cr_expect_eq(line, TT_TLS_FP_MAX + 2);
+	free(text);
+	free(t);
+}
+
+/* ---- the tornet ground truth --------------------------------------------------------- */
+
+struct label {
+	char key[64]; /* "client_ip,client_port,server_ip,server_port" */
+	char label[24];
+};
+
+static unsigned load_labels(const char *path, struct label *out, unsigned cap)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024];
+	unsigned n = 0;
+
+	if (!fp)
+		return 0;
+	while (fgets(line, sizeof(line), fp) && n < cap) {
+		char *c[8], *s = line;
+		int k = 0;
+
+		for (; k < 8 && s; k++) {
+			c[k] = s;
+			s = strchr(s, ',');
+			if (s)
+				*s++ = '\0';
+		}
+		if (k < 8 || strcmp(c[1], "tcp") != 0)
+			continue;
+		snprintf(out[n].key, sizeof(out[n].key), "%s,%s,%s,%s", c[2], c[3], c[4], c[5]);
+		snprintf(out[n].label, sizeof(out[n].label), "%s", c[6]);
+		n++;
+	}
+	fclose(fp);
+	return n;
+}
+
+static const char *flow_label(const struct pflow *f, const struct label *l, unsigned n)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "%u.%u.%u.%u,%u,%u.%u.%u.%u,%u", f->ip[0][0], f->ip[0][1],
+	    f->ip[0][2], f->ip[0][3], f->port[0], f->ip[1][0], f->ip[1][1], f->ip[1][2],
+	    f->ip[1][3], f->port[1]);
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(l[i].key, key) == 0)
+			return l[i].label;
+	return "";
+}
+
+Test(tls, tor_helpers_follow_the_tornet_labels)
+{
+	static const char *const runs[] = {"default-s1", "bridge-s2", "obfs4-s5"};
+	unsigned n_tor = 0, n_https = 0;
+	struct label *labels = malloc(512 * sizeof(*labels));
+
+	for (unsigned k = 0; k < 3; k++) {
+		char path[512];
+		unsigned n_labels;
+		struct pwalk w;
+
+		snprintf(
+		    path, sizeof(path), "%s/tornet/%s/client.flows.csv", TT_CORPUS_DIR, runs[k]);
+		n_labels = load_labels(path, labels, 512);
+		if (n_labels == 0) {
+			free(labels);
+			cr_skip_test("shared corpus not found (%s)", path);
+		}
+		snprintf(path, sizeof(path), "%s/tornet/%s/client.pcap", TT_CORPUS_DIR, runs[k]);
+		cr_assert(walk_file(&w, path, 512), "%s", path);
+		for (unsigned i = 0; i < w.n; i++) {
+			const struct pflow *f = &w.flows[i];
+			const char *l = flow_label(f, labels, n_labels);
+			bool is_tor = !strcmp(l, "tor-link") || !strcmp(l, "tor-bridge");
+			const struct tt_tls_flow *t = f->t;
+			struct tt_tls_cell_stats st;
+			bool is_sni, is_p224;
+
+			if (!is_tor && strcmp(l, "non-tor-https") != 0)
+				continue;
+			cr_assert(f->is_tls && t->has_ch && t->has_sh, "%s flow %u", runs[k], i);
+			tt_tls_cell_score(t->recs, t->n_recs, t->sh.version, t->sh.cipher, &st);
+			is_sni = tt_tls_sni_is_tor_like(t->ch.sni, t->ch.sni_len);
+			is_p224 = tt_tls_groups_have_p224(t->ch.groups, t->ch.n_groups);
+			cr_expect_eq(is_sni, is_tor, "%s %s %s", runs[k], l, t->ch.sni);
+			cr_expect_eq(is_p224, is_tor, "%s %s %s", runs[k], l, t->ch.sni);
+			cr_expect_eq(st.is_d1, is_tor, "%s %s %s", runs[k], l, t->ch.sni);
+			cr_expect_eq(st.is_d2, is_tor, "%s %s %s", runs[k], l, t->ch.sni);
+			cr_expect_eq(tt_tls_client_hello_tor_traits(&t->ch) == 0x7f, is_tor);
+			n_tor += is_tor;
+			n_https += !is_tor;
+		}
+		walk_free(&w);
+	}
+	free(labels);
+	cr_expect_eq(n_tor, 4);    /* 3 tor-link + 1 tor-bridge */
+	cr_expect_eq(n_https, 44); /* 15 + 18 + 11 non-tor-https */
+}
