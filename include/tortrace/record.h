@@ -35,10 +35,30 @@ enum tt_flow_end {
 };
 
 /* flags */
-#define TT_FLOW_SYN_SEEN  (1u << 0) /* the initiator's SYN was captured */
-#define TT_FLOW_TRUNCATED (1u << 1) /* some packet was captured shorter than on the wire */
-#define TT_FLOW_FIN_SEEN  (1u << 2)
-#define TT_FLOW_RST_SEEN  (1u << 3)
+#define TT_FLOW_SYN_SEEN    (1u << 0) /* the initiator's SYN was captured */
+#define TT_FLOW_TRUNCATED   (1u << 1) /* some packet was captured shorter than on the wire */
+#define TT_FLOW_FIN_SEEN    (1u << 2)
+#define TT_FLOW_RST_SEEN    (1u << 3)
+#define TT_FLOW_TLS         (1u << 4) /* tls below holds what the TLS inspector saw */
+#define TT_FLOW_TLS_SKIPPED (1u << 5) /* TLS, but too many flows were being inspected */
+
+/* What the TLS inspector saw in a flow's first 8 KiB each way (TT_FLOW_TLS). */
+struct tt_flow_tls {
+	uint16_t version; /* negotiated (ServerHello), 0 if none seen */
+	uint16_t cipher;
+	uint32_t ch_traits;   /* Tor traits of the ClientHello (tls.h enum tt_tls_ch_trait) */
+	uint32_t cert_traits; /* Tor traits of the certificate, TLS <= 1.2 (tt_tls_cert_trait) */
+	uint8_t n_records;    /* records seen, both directions */
+	uint8_t cell_app[2], cell_exact[2]; /* cell-phase records, and those n x 514 + overhead */
+	bool has_ch, has_sh, has_cert;
+	bool is_versions;  /* the client's first record after the handshake is VERSIONS */
+	bool is_bundle;    /* the relay's ~2 KB first bundle */
+	bool is_d1, is_d2; /* framing evidence (tls.h tt_tls_cell_stats) */
+	char sni[64];      /* cut at 63 bytes */
+	char ja3[33];      /* MD5 hex */
+	char ja4[37];
+	char cert_subject[64], cert_issuer[64];
+};
 
 struct tt_flow_record {
 	uint8_t src_ip[16]; /* initiator; IPv4 uses the first 4 bytes */
@@ -55,6 +75,9 @@ struct tt_flow_record {
 	uint64_t pkts[2], bytes[2];       /* frames and frame bytes on the wire, per direction */
 	uint64_t payload_bytes[2];        /* TCP/UDP payload bytes per direction */
 	uint64_t n_frags;                 /* non-first IP fragments counted into this flow */
+	/* What the TLS inspector saw, or NULL. Kept out of line: only TLS flows pay for it
+	 * (the record is embedded in every flow of a worker's table). */
+	struct tt_flow_tls *tls;
 };
 
 /* First payload protocol, seen by the worker's first-payload inspector. */
@@ -73,7 +96,7 @@ const char *tt_app_name(unsigned app);
 const char *tt_end_name(unsigned end);
 
 /* The most bytes one encoded record takes. */
-#define TT_RECORD_MAX_BYTES 320
+#define TT_RECORD_MAX_BYTES 768
 
 /* Encode r as one msgpack map into buf (at least TT_RECORD_MAX_BYTES); returns the
  * length. Any thread. */
@@ -82,9 +105,10 @@ size_t tt_record_encode(const struct tt_flow_record *r, uint8_t *buf);
 /* Append r to pk as one msgpack map. Returns 0 or -ENOMEM. Any thread. */
 int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r);
 
-/* Decode one msgpack map into *r (unknown keys are skipped). Returns 0, or -EBADMSG when
- * obj is not a record. Any thread. */
-int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r);
+/* Decode one msgpack map into *r (unknown keys are skipped). A "tls" entry is decoded into
+ * *tls and r->tls points to it (when tls is NULL it is skipped). Returns 0, or -EBADMSG
+ * when obj is not a record. Any thread. */
+int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls);
 
 /* Order records by file, first timestamp, then 5-tuple: a total order for equal inputs,
  * suitable for qsort. */

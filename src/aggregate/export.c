@@ -61,7 +61,7 @@ static const char *proto_name(uint8_t p)
 static const char *const csv_header =
     "file,proto,src_ip,src_port,dst_ip,dst_port,first_ts,last_ts,duration_s,packets,bytes,"
     "pkts_fwd,pkts_rev,bytes_fwd,bytes_rev,payload_fwd,payload_rev,tcp_flags_fwd,"
-    "tcp_flags_rev,app_fwd,app_rev,end,syn_seen,truncated,fragments\n";
+    "tcp_flags_rev,app_fwd,app_rev,end,syn_seen,truncated,fragments,tls_version,sni,ja3,ja4\n";
 
 static void csv_field(FILE *out, const char *s)
 {
@@ -78,6 +78,59 @@ static void csv_field(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+static const char *tls_version_name(uint16_t v)
+{
+	switch (v) {
+	case 0x0300:
+		return "ssl3";
+	case 0x0301:
+		return "tls1.0";
+	case 0x0302:
+		return "tls1.1";
+	case 0x0303:
+		return "tls1.2";
+	case 0x0304:
+		return "tls1.3";
+	default:
+		return v ? "other" : "";
+	}
+}
+
+static void tls_json(struct tt_json *j, const struct tt_flow_tls *t)
+{
+	tt_json_key(j, "tls");
+	tt_json_obj(j);
+	tt_json_kv_str(j, "version", tls_version_name(t->version));
+	tt_json_kv_u64(j, "cipher", t->cipher);
+	tt_json_kv_str(j, "sni", t->sni);
+	tt_json_kv_str(j, "ja3", t->ja3);
+	tt_json_kv_str(j, "ja4", t->ja4);
+	tt_json_kv_u64(j, "ch_traits", t->ch_traits);
+	tt_json_kv_u64(j, "cert_traits", t->cert_traits);
+	tt_json_kv_str(j, "cert_subject", t->cert_subject);
+	tt_json_kv_str(j, "cert_issuer", t->cert_issuer);
+	tt_json_kv_u64(j, "records", t->n_records);
+	tt_json_key(j, "cell_exact");
+	tt_json_arr(j);
+	tt_json_u64(j, t->cell_exact[0]);
+	tt_json_u64(j, t->cell_exact[1]);
+	tt_json_arr_end(j);
+	tt_json_key(j, "cell_app");
+	tt_json_arr(j);
+	tt_json_u64(j, t->cell_app[0]);
+	tt_json_u64(j, t->cell_app[1]);
+	tt_json_arr_end(j);
+	tt_json_key(j, "versions_cell");
+	tt_json_bool(j, t->is_versions);
+	tt_json_key(j, "relay_bundle");
+	tt_json_bool(j, t->is_bundle);
+	tt_json_key(j, "framing_d1");
+	tt_json_bool(j, t->is_d1);
+	tt_json_key(j, "framing_d2");
+	tt_json_bool(j, t->is_d2);
+	tt_json_obj_end(j);
+}
+
 static void print_flow(
     const struct tt_flow_record *r, const struct header *h, int format, FILE *out)
 {
@@ -92,7 +145,7 @@ static void print_flow(
 		fprintf(out,
 		    ",%s,%s,%u,%s,%u,%" PRIu64 ".%06" PRIu64 ",%" PRIu64 ".%06" PRIu64 ",%" PRIu64
 		    ".%06" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-		    ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%s,%s,%s,%d,%d,%" PRIu64 "\n",
+		    ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%s,%s,%s,%d,%d,%" PRIu64 ",",
 		    proto_name(r->proto), src, r->src_port, dst, r->dst_port,
 		    r->first_ts_ns / 1000000000u, r->first_ts_ns % 1000000000u / 1000u,
 		    r->last_ts_ns / 1000000000u, r->last_ts_ns % 1000000000u / 1000u,
@@ -101,6 +154,14 @@ static void print_flow(
 		    r->payload_bytes[0], r->payload_bytes[1], r->tcp_flags[0], r->tcp_flags[1],
 		    tt_app_name(r->app[0]), tt_app_name(r->app[1]), tt_end_name(r->end),
 		    !!(r->flags & TT_FLOW_SYN_SEEN), !!(r->flags & TT_FLOW_TRUNCATED), r->n_frags);
+		if (r->tls) {
+			fprintf(out, "%s,", tls_version_name(r->tls->version));
+			csv_field(out, r->tls->sni);
+			fprintf(out, ",%s,%s", r->tls->ja3, r->tls->ja4);
+		} else {
+			fputs(",,,", out);
+		}
+		fputc('\n', out);
 		return;
 	}
 	{
@@ -138,6 +199,8 @@ static void print_flow(
 		tt_json_key(&j, "truncated");
 		tt_json_bool(&j, r->flags & TT_FLOW_TRUNCATED);
 		tt_json_kv_u64(&j, "fragments", r->n_frags);
+		if (r->tls)
+			tls_json(&j, r->tls);
 		tt_json_obj_end(&j);
 		fputc('\n', out);
 	}
@@ -169,6 +232,7 @@ int tt_export(const char *path, int format, FILE *out)
 
 		if (ur == MSGPACK_UNPACK_SUCCESS) {
 			struct tt_flow_record r;
+			struct tt_flow_tls tls;
 
 			if (n_obj++ == 0) {
 				rc = read_header(&u.data, &h);
@@ -178,7 +242,7 @@ int tt_export(const char *path, int format, FILE *out)
 				}
 				continue;
 			}
-			if (tt_record_unpack(&u.data, &r) < 0) {
+			if (tt_record_unpack(&u.data, &r, &tls) < 0) {
 				rc = -EBADMSG;
 				tt_log(TT_LOG_ERROR, "%s: record %" PRIu64 " is not a flow record",
 				    path, n_obj - 1);

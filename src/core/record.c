@@ -103,13 +103,77 @@ static void put_bin(struct enc *e, const uint8_t *b, size_t n) /* n < 256 */
 	e->p += n;
 }
 
+/* A string of any length below 256 (the tls strings are bounded by their arrays). */
+static void put_text(struct enc *e, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 32) {
+		put_str(e, s, n);
+		return;
+	}
+	put_u8(e, 0xd9);
+	put_u8(e, (uint8_t)n);
+	memcpy(e->p, s, n);
+	e->p += n;
+}
+
+static void put_bool(struct enc *e, bool v)
+{
+	put_u8(e, v ? 0xc3 : 0xc2);
+}
+
+static void put_tls(struct enc *e, const struct tt_flow_tls *t)
+{
+	put_u8(e, 0xde); /* map 16 */
+	put_be(e, 19, 2);
+	put_key(e, "version");
+	put_uint(e, t->version);
+	put_key(e, "cipher");
+	put_uint(e, t->cipher);
+	put_key(e, "ch_traits");
+	put_uint(e, t->ch_traits);
+	put_key(e, "cert_traits");
+	put_uint(e, t->cert_traits);
+	put_key(e, "records");
+	put_uint(e, t->n_records);
+	put_key(e, "cell_app");
+	put_pair(e, t->cell_app[0], t->cell_app[1]);
+	put_key(e, "cell_exact");
+	put_pair(e, t->cell_exact[0], t->cell_exact[1]);
+	put_key(e, "has_ch");
+	put_bool(e, t->has_ch);
+	put_key(e, "has_sh");
+	put_bool(e, t->has_sh);
+	put_key(e, "has_cert");
+	put_bool(e, t->has_cert);
+	put_key(e, "versions");
+	put_bool(e, t->is_versions);
+	put_key(e, "bundle");
+	put_bool(e, t->is_bundle);
+	put_key(e, "d1");
+	put_bool(e, t->is_d1);
+	put_key(e, "d2");
+	put_bool(e, t->is_d2);
+	put_key(e, "sni");
+	put_text(e, t->sni);
+	put_key(e, "ja3");
+	put_text(e, t->ja3);
+	put_key(e, "ja4");
+	put_text(e, t->ja4);
+	put_key(e, "cert_subject");
+	put_text(e, t->cert_subject);
+	put_key(e, "cert_issuer");
+	put_text(e, t->cert_issuer);
+}
+
 size_t tt_record_encode(const struct tt_flow_record *r, uint8_t *buf)
 {
 	struct enc e = {buf};
 	size_t alen = r->ip_version == 6 ? 16 : 4;
 
 	put_u8(&e, 0xde); /* map 16 */
-	put_be(&e, 17, 2);
+	put_be(&e, r->tls ? 18 : 17, 2);
 	put_key(&e, "file");
 	put_uint(&e, r->file_id);
 	put_key(&e, "proto");
@@ -146,6 +210,10 @@ size_t tt_record_encode(const struct tt_flow_record *r, uint8_t *buf)
 	put_uint(&e, r->flags);
 	put_key(&e, "frags");
 	put_uint(&e, r->n_frags);
+	if (r->tls) {
+		put_key(&e, "tls");
+		put_tls(&e, r->tls);
+	}
 	TT_BUG_ON((size_t)(e.p - buf) > TT_RECORD_MAX_BYTES);
 	return (size_t)(e.p - buf);
 }
@@ -200,7 +268,90 @@ static bool get_name(const msgpack_object *v, const char *const *names, unsigned
 	return true;
 }
 
-int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r)
+static bool get_text(const msgpack_object *v, char *out, size_t size)
+{
+	size_t n;
+
+	if (v->type != MSGPACK_OBJECT_STR)
+		return false;
+	n = v->via.str.size < size - 1 ? v->via.str.size : size - 1;
+	memcpy(out, v->via.str.ptr, n);
+	out[n] = '\0';
+	return true;
+}
+
+static bool get_bool(const msgpack_object *v, bool *out)
+{
+	if (v->type != MSGPACK_OBJECT_BOOLEAN)
+		return false;
+	*out = v->via.boolean;
+	return true;
+}
+
+static bool get_tls(const msgpack_object *obj, struct tt_flow_tls *t)
+{
+	uint64_t u = 0, pair[2] = {0, 0};
+
+	if (obj->type != MSGPACK_OBJECT_MAP)
+		return false;
+	for (uint32_t i = 0; i < obj->via.map.size; i++) {
+		const msgpack_object *k = &obj->via.map.ptr[i].key;
+		const msgpack_object *v = &obj->via.map.ptr[i].val;
+		bool ok = true;
+
+		if (key_is(k, "version")) {
+			ok = get_u64(v, &u);
+			t->version = (uint16_t)u;
+		} else if (key_is(k, "cipher")) {
+			ok = get_u64(v, &u);
+			t->cipher = (uint16_t)u;
+		} else if (key_is(k, "ch_traits")) {
+			ok = get_u64(v, &u);
+			t->ch_traits = (uint32_t)u;
+		} else if (key_is(k, "cert_traits")) {
+			ok = get_u64(v, &u);
+			t->cert_traits = (uint32_t)u;
+		} else if (key_is(k, "records")) {
+			ok = get_u64(v, &u);
+			t->n_records = (uint8_t)u;
+		} else if (key_is(k, "cell_app") || key_is(k, "cell_exact")) {
+			uint8_t *d = key_is(k, "cell_app") ? t->cell_app : t->cell_exact;
+
+			ok = get_pair(v, pair);
+			d[0] = (uint8_t)pair[0];
+			d[1] = (uint8_t)pair[1];
+		} else if (key_is(k, "has_ch")) {
+			ok = get_bool(v, &t->has_ch);
+		} else if (key_is(k, "has_sh")) {
+			ok = get_bool(v, &t->has_sh);
+		} else if (key_is(k, "has_cert")) {
+			ok = get_bool(v, &t->has_cert);
+		} else if (key_is(k, "versions")) {
+			ok = get_bool(v, &t->is_versions);
+		} else if (key_is(k, "bundle")) {
+			ok = get_bool(v, &t->is_bundle);
+		} else if (key_is(k, "d1")) {
+			ok = get_bool(v, &t->is_d1);
+		} else if (key_is(k, "d2")) {
+			ok = get_bool(v, &t->is_d2);
+		} else if (key_is(k, "sni")) {
+			ok = get_text(v, t->sni, sizeof(t->sni));
+		} else if (key_is(k, "ja3")) {
+			ok = get_text(v, t->ja3, sizeof(t->ja3));
+		} else if (key_is(k, "ja4")) {
+			ok = get_text(v, t->ja4, sizeof(t->ja4));
+		} else if (key_is(k, "cert_subject")) {
+			ok = get_text(v, t->cert_subject, sizeof(t->cert_subject));
+		} else if (key_is(k, "cert_issuer")) {
+			ok = get_text(v, t->cert_issuer, sizeof(t->cert_issuer));
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls)
 {
 	unsigned seen = 0;
 	uint64_t u = 0, pair[2] = {0, 0};
@@ -262,6 +413,10 @@ int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r)
 			r->flags = (uint32_t)u;
 		} else if (key_is(k, "frags")) {
 			ok = get_u64(v, &r->n_frags);
+		} else if (key_is(k, "tls") && tls) {
+			memset(tls, 0, sizeof(*tls));
+			ok = get_tls(v, tls);
+			r->tls = tls;
 		}
 		if (!ok)
 			return -EBADMSG;

@@ -16,10 +16,12 @@
 #include <string.h>
 
 #include "tortrace/tortrace.h"
+#include "tls.h"
 
-#define BURST       64
-#define AHEAD       8 /* descriptors prefetched ahead of the one being handled */
-#define BLOCK_BYTES (256u * 1024)
+#define BURST        64
+#define AHEAD        8    /* descriptors prefetched ahead of the one being handled */
+#define MAX_TLS_LIVE 2048 /* TLS inspections at once per worker (~70 MiB) */
+#define BLOCK_BYTES  (256u * 1024)
 
 struct wstate {
 	struct tt_worker *w;
@@ -31,6 +33,7 @@ struct wstate {
 	uint32_t file_id;
 	uint64_t clock_ns;   /* the last TICK's packet clock */
 	uint64_t idle_ns[2]; /* [0] TCP, [1] UDP */
+	uint32_t n_tls_live; /* flows with TLS inspection state */
 };
 
 static void send_msg(struct wstate *st, const struct tt_rec_msg *m)
@@ -97,8 +100,23 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 	return 0;
 }
 
-static void finish(struct wstate *st, struct tt_flow *f, unsigned end)
+/* Close the TLS inspection of f, if any, into its record. */
+static void tls_close(struct wstate *st, struct tt_flow *f)
 {
+	if (!f->tls)
+		return;
+	f->rec.tls = malloc(sizeof(*f->rec.tls));
+	if (f->rec.tls)
+		tt_inspect_tls_summary(f->tls, f->rec.tls);
+	free(f->tls);
+	f->tls = NULL;
+	st->n_tls_live--;
+}
+
+/* f ends: its record goes into the block. */
+static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
+{
+	tls_close(st, f);
 	f->rec.end = (uint8_t)end;
 	f->rec.file_id = st->file_id;
 	if (emit(st, f) < 0) {
@@ -107,9 +125,16 @@ static void finish(struct wstate *st, struct tt_flow *f, unsigned end)
 	} else {
 		st->w->n_records++;
 	}
-	tt_flow_table_remove(&st->ft, f);
+	free(f->rec.tls);
+	f->rec.tls = NULL;
 	if (st->sbuf.size >= BLOCK_BYTES)
 		send_block(st);
+}
+
+static void finish(struct wstate *st, struct tt_flow *f, unsigned end)
+{
+	end_flow(st, f, end);
+	tt_flow_table_remove(&st->ft, f);
 }
 
 static void sweep(struct wstate *st)
@@ -128,21 +153,29 @@ static void flush_all(struct wstate *st, bool is_stop)
 	for (uint32_t i = 0; i < st->ft.n_flows; i++) {
 		struct tt_flow *f = &st->ft.flows[i];
 
-		if (!tt_flow_is_live(f))
-			continue;
-		f->rec.end = is_stop ? TT_END_STOP : is_expired(st, f) ? TT_END_IDLE : TT_END_EOF;
-		f->rec.file_id = st->file_id;
-		if (emit(st, f) < 0) {
-			st->w->rc = -ENOMEM;
-			tt_log(
-			    TT_LOG_ERROR, "worker %u: out of memory encoding a record", st->w->id);
-		} else {
-			st->w->n_records++;
-		}
-		if (st->sbuf.size >= BLOCK_BYTES)
-			send_block(st);
+		if (tt_flow_is_live(f))
+			end_flow(st, f,
+			    is_stop             ? TT_END_STOP
+			    : is_expired(st, f) ? TT_END_IDLE
+						: TT_END_EOF);
 	}
 	tt_flow_table_clear(&st->ft);
+}
+
+/* Start inspecting a TCP flow whose first payload is TLS: its first 8 KiB each way. The
+ * state is large (~35 KiB), so at most MAX_TLS_LIVE flows per worker are inspected at
+ * once; the others are marked TT_FLOW_TLS_SKIPPED, so the report can say so. */
+static void tls_open(struct wstate *st, struct tt_flow *f)
+{
+	if (f->tls || (f->rec.flags & (TT_FLOW_TLS | TT_FLOW_TLS_SKIPPED)))
+		return;
+	if (st->n_tls_live >= MAX_TLS_LIVE || !(f->tls = malloc(sizeof(*f->tls)))) {
+		f->rec.flags |= TT_FLOW_TLS_SKIPPED;
+		return;
+	}
+	tt_tls_flow_init(f->tls);
+	f->rec.flags |= TT_FLOW_TLS;
+	st->n_tls_live++;
 }
 
 static void start_flow(struct tt_flow *f, const struct tt_pkt *p, bool src_is_a, uint8_t flags)
@@ -236,9 +269,20 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 
 		if (p->caplen < p->l4_off + p->l4_len)
 			f->rec.flags |= TT_FLOW_TRUNCATED;
-		if (payload > 0 && f->rec.app[dir] == TT_APP_NONE && p->caplen > pay_off)
+		if (payload > 0 && f->rec.app[dir] == TT_APP_NONE && p->caplen > pay_off) {
 			f->rec.app[dir] = (uint8_t)tt_inspect_first_payload(
 			    p->proto, p->sport, p->dport, l3 + pay_off, p->caplen - pay_off);
+			if (f->rec.app[dir] == TT_APP_TLS && p->proto == 6)
+				tls_open(st, f);
+		}
+		if (f->tls && payload > 0 && p->caplen > pay_off) {
+			uint32_t n = p->caplen - pay_off < payload ? p->caplen - pay_off : payload;
+
+			tt_tls_flow_add(
+			    f->tls, dir == TT_DIR_REV, seq, l3 + pay_off, n, flags & 0x02);
+			if (tt_tls_flow_is_done(f->tls))
+				tls_close(st, f);
+		}
 	}
 	if (p->ts_ns < f->rec.first_ts_ns)
 		f->rec.first_ts_ns = p->ts_ns;

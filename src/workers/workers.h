@@ -23,6 +23,7 @@ struct tt_flow {
 	bool is_init_a;              /* the initiator is key.a */
 	bool has_isn;                /* isn holds the sequence number of the first SYN */
 	uint32_t isn;
+	struct tt_tls_flow *tls; /* the TLS inspector's state while it inspects, or NULL */
 };
 
 struct tt_flow_table {
@@ -68,6 +69,11 @@ struct tt_flow *tt_flow_table_oldest(struct tt_flow_table *t);
  * each direction of a flow. Returns an enum tt_app. */
 unsigned tt_inspect_first_payload(
     uint8_t proto, uint16_t sport, uint16_t dport, const uint8_t *payload, uint32_t len);
+
+struct tt_tls_flow;
+
+/* Summarise what the TLS inspector saw into the record's tls fields. */
+void tt_inspect_tls_summary(const struct tt_tls_flow *t, struct tt_flow_tls *out);
 
 /* ---- the worker thread ---------------------------------------------------------------- */
 

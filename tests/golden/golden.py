@@ -102,7 +102,7 @@ def peers(tortrace, corpus, update):
 def tornet(tortrace, corpus):
     runs = sorted(d for d in os.listdir(os.path.join(corpus, 'tornet'))
                   if os.path.isdir(os.path.join(corpus, 'tornet', d)))
-    failures, n_flows = [], 0
+    failures, n_flows, n_tor_tls = [], 0, 0
     for run in runs:
         for csvf in sorted(os.listdir(os.path.join(corpus, 'tornet', run))):
             if not csvf.endswith('.flows.csv'):
@@ -115,8 +115,16 @@ def tornet(tortrace, corpus):
                 exp = subprocess.run([tortrace, 'export', '--csv',
                                       os.path.join(out, 'flows.msgpack')],
                                      capture_output=True, text=True, check=True).stdout
+                jl = subprocess.run([tortrace, 'export', '--jsonl',
+                                     os.path.join(out, 'flows.msgpack')],
+                                    capture_output=True, text=True, check=True).stdout
             mine = {(r['proto'], r['src_ip'], r['src_port'], r['dst_ip'], r['dst_port']): r
                     for r in csv.DictReader(io.StringIO(exp))}
+            tls = {}
+            for line in jl.splitlines():
+                r = json.loads(line)
+                tls[(r['proto'], r['src_ip'], str(r['src_port']), r['dst_ip'],
+                     str(r['dst_port']))] = r.get('tls')
             truth = list(csv.DictReader(open(os.path.join(corpus, 'tornet', run, csvf))))
             if len(mine) != len(truth):
                 failures.append(f"{run}/{csvf}: {len(mine)} flows, truth has {len(truth)}")
@@ -127,6 +135,15 @@ def tornet(tortrace, corpus):
                     failures.append(f"{run}/{csvf}: flow {k} ({t['label']}) missing")
                     continue
                 n_flows += 1
+                # TLS inspector: every Tor TLS link shows tor's random SNI and its cell
+                # framing (VERSIONS, then the relay's bundle); no ordinary HTTPS does.
+                info = tls.get(k)
+                tor_tls = bool(info and info['ch_traits'] & 0x18 == 0x18 and info['framing_d1'])
+                if t['label'] in ('tor-link', 'tor-bridge') and not tor_tls:
+                    failures.append(f"{run}/{csvf}: {t['label']} flow {k}: TLS traits {info}")
+                if t['label'] == 'non-tor-https' and tor_tls:
+                    failures.append(f"{run}/{csvf}: HTTPS flow {k} looks like Tor: {info}")
+                n_tor_tls += tor_tls
                 for a, b in (('pkts_fwd', 'pkts_fwd'), ('pkts_rev', 'pkts_rev'),
                              ('frame_bytes_fwd', 'bytes_fwd'), ('frame_bytes_rev', 'bytes_rev'),
                              ('payload_bytes_fwd', 'payload_fwd'),
@@ -134,7 +151,7 @@ def tornet(tortrace, corpus):
                     if t[a] != m[b]:
                         failures.append(f"{run}/{csvf}: flow {k}: {b} {m[b]}, truth {t[a]}")
     print(f"golden tornet: {n_flows} labelled flows equal to the ground truth, "
-          f"{len(failures)} failures")
+          f"{n_tor_tls} with Tor's TLS traits and framing, {len(failures)} failures")
     for f in failures[:50]:
         print("FAIL:", f)
     return 1 if failures else 0

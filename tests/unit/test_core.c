@@ -99,13 +99,13 @@ Test(core, record_round_trip)
 	cr_assert_eq(tt_record_pack(&pk, &r), 0);
 	msgpack_unpacked_init(&u);
 	cr_assert_eq(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
-	cr_assert_eq(tt_record_unpack(&u.data, &back), 0);
+	cr_assert_eq(tt_record_unpack(&u.data, &back, NULL), 0);
 	r = sample();
 	cr_expect_eq(memcmp(&r, &back, sizeof(r)), 0);
 	tt_record_ip_str(&back, true, ip, sizeof(ip));
 	cr_expect_str_eq(ip, "10.77.0.21");
 	cr_assert_eq(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
-	cr_assert_eq(tt_record_unpack(&u.data, &back), 0);
+	cr_assert_eq(tt_record_unpack(&u.data, &back, NULL), 0);
 	cr_expect_eq(back.ip_version, 6);
 	tt_record_ip_str(&back, false, ip, sizeof(ip));
 	cr_expect_str_eq(ip, "fefe:fefe:fefe:fefe:fefe:fefe:fefe:fefe");
@@ -131,9 +131,9 @@ Test(core, record_unpack_skips_unknown_keys_and_rejects_non_records)
 	msgpack_pack_int(&pk, 7);
 	msgpack_unpacked_init(&u);
 	msgpack_unpack_next(&u, sb.data, sb.size, &off);
-	cr_expect_eq(tt_record_unpack(&u.data, &back), -EBADMSG);
+	cr_expect_eq(tt_record_unpack(&u.data, &back, NULL), -EBADMSG);
 	msgpack_unpack_next(&u, sb.data, sb.size, &off);
-	cr_expect_eq(tt_record_unpack(&u.data, &back), -EBADMSG);
+	cr_expect_eq(tt_record_unpack(&u.data, &back, NULL), -EBADMSG);
 	msgpack_unpacked_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -152,4 +152,42 @@ Test(core, record_order_is_total)
 	b = sample();
 	b.dst_port = 1;
 	cr_expect_gt(tt_record_cmp(&a, &b), 0);
+}
+
+Test(core, record_round_trip_with_tls)
+{
+	struct tt_flow_record r = sample(), back;
+	struct tt_flow_tls tls, tls_back;
+	uint8_t buf[TT_RECORD_MAX_BYTES];
+	msgpack_unpacked u;
+	size_t off = 0, n;
+
+	r.flags |= TT_FLOW_TLS;
+	r.tls = &tls;
+	tls = (struct tt_flow_tls){.version = 0x0304,
+	    .cipher = 0x1302,
+	    .ch_traits = 127,
+	    .n_records = 20,
+	    .cell_app = {2, 5},
+	    .cell_exact = {2, 4},
+	    .has_ch = true,
+	    .has_sh = true,
+	    .is_versions = true,
+	    .is_bundle = true,
+	    .is_d1 = true,
+	    .is_d2 = true};
+	strcpy(tls.sni, "www.pbebe3uuhzp3cdh4.com");
+	strcpy(tls.ja3, "5e6627dc19afa982e6b46b97808cb718");
+	strcpy(tls.ja4, "t13d181100_796efca44d18_d41ae481755e");
+	memset(tls.cert_subject, 'x', sizeof(tls.cert_subject) - 1); /* 63 bytes: str8 */
+	n = tt_record_encode(&r, buf);
+	msgpack_unpacked_init(&u);
+	cr_assert_eq(msgpack_unpack_next(&u, (const char *)buf, n, &off), MSGPACK_UNPACK_SUCCESS);
+	cr_assert_eq(off, n);
+	cr_assert_eq(tt_record_unpack(&u.data, &back, &tls_back), 0);
+	cr_assert_eq(back.tls, &tls_back);
+	cr_expect_eq(memcmp(&tls, &tls_back, sizeof(tls)), 0);
+	back.tls = r.tls;
+	cr_expect_eq(memcmp(&r, &back, sizeof(r)), 0);
+	msgpack_unpacked_destroy(&u);
 }
