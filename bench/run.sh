@@ -103,7 +103,7 @@ if have_tcpdump:
 # -j 1 and -j 2 show how throughput scales; the targets are checked on the default
 # (no -j: online CPUs - 1 workers, since the reader needs a core of its own).
 VARIANTS = [("tortrace -j 1", ["-j", "1"], "tt-j1"), ("tortrace -j 2", ["-j", "2"], "tt-j2"),
-            ("tortrace", [], "tt")]
+            ("tortrace --no-detect", ["--no-detect"], "tt-nodet"), ("tortrace", [], "tt")]
 for name, jargs, _ in VARIANTS:
     if have_tt:
         out = os.path.join(tmp, "out-" + name.replace(" ", ""))
@@ -216,6 +216,10 @@ if m2 is None or tcpd_m is None:
 else:
     verdict(m2 < tcpd_m, "speed vs tcpdump: %s %.3f s vs tcpdump %.3f s (target: faster)"
             % (what, m2, tcpd_m))
+nd = med("tortrace --no-detect")
+if m2 is not None and nd:
+    verdict(m2 <= 1.3 * nd, "detection cost: %.3f s with detection / %.3f s without = %.2fx "
+            "(target <= 1.3x)" % (m2, nd, m2 / nd))
 for n, _, _ in VARIANTS:
     j = n[len("tortrace "):] or "default"
     rep = reports.get(n)

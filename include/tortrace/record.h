@@ -35,12 +35,37 @@ enum tt_flow_end {
 };
 
 /* flags */
-#define TT_FLOW_SYN_SEEN    (1u << 0) /* the initiator's SYN was captured */
-#define TT_FLOW_TRUNCATED   (1u << 1) /* some packet was captured shorter than on the wire */
-#define TT_FLOW_FIN_SEEN    (1u << 2)
-#define TT_FLOW_RST_SEEN    (1u << 3)
-#define TT_FLOW_TLS         (1u << 4) /* tls below holds what the TLS inspector saw */
-#define TT_FLOW_TLS_SKIPPED (1u << 5) /* TLS, but too many flows were being inspected */
+#define TT_FLOW_SYN_SEEN      (1u << 0) /* the initiator's SYN was captured */
+#define TT_FLOW_TRUNCATED     (1u << 1) /* some packet was captured shorter than on the wire */
+#define TT_FLOW_FIN_SEEN      (1u << 2)
+#define TT_FLOW_RST_SEEN      (1u << 3)
+#define TT_FLOW_TLS           (1u << 4) /* tls below holds what the TLS inspector saw */
+#define TT_FLOW_TLS_SKIPPED   (1u << 5) /* TLS, but too many flows were being inspected */
+/* Both first flights look like nothing (fully encrypted: no protocol start, random bytes)
+ * and have the lengths of obfs4's handshake (client 149-8192, server 141-8237 bytes). */
+#define TT_FLOW_FET_HANDSHAKE (1u << 6)
+
+/* Verdicts (TOR-DETECTION.md §6): what the evidence says the flow is. */
+enum tt_verdict {
+	TT_VERDICT_NONE = 0,
+	TT_VERDICT_TOR,           /* a Tor link to a relay listed at the flow's time */
+	TT_VERDICT_TOR_BRIDGE,    /* Tor's link handshake to an address no relay list names */
+	TT_VERDICT_TOR_PT,        /* a pluggable-transport shape */
+	TT_VERDICT_TOR_DIR,       /* the Tor directory protocol */
+	TT_VERDICT_TOR_EXIT_SIDE, /* traffic from a Tor exit (not Tor's protocol itself) */
+	TT_VERDICT_COUNT,
+};
+
+/* The relay a flow's endpoint was at the flow's time (from the run's relay data). */
+struct tt_flow_relay {
+	uint64_t from_ns, to_ns; /* the listing's validity */
+	uint32_t flags;          /* TT_RELAY_FLAG_* (src/relays/relays.h) */
+	uint16_t port;           /* the listed port, 0 for exit and plain lists */
+	uint8_t kind;            /* match kind (orport, orport-near, dirport, exit, ...) */
+	uint8_t is_src;          /* 1: the initiator is the relay; 0: the responder */
+	char fingerprint[41];
+	char nickname[20];
+};
 
 /* What the TLS inspector saw in a flow's first 8 KiB each way (TT_FLOW_TLS). */
 struct tt_flow_tls {
@@ -78,7 +103,24 @@ struct tt_flow_record {
 	/* What the TLS inspector saw, or NULL. Kept out of line: only TLS flows pay for it
 	 * (the record is embedded in every flow of a worker's table). */
 	struct tt_flow_tls *tls;
+	struct tt_flow_relay *relay; /* a relay match, or NULL; out of line like tls */
+	uint32_t evidence;           /* bit i: item i of the evidence table fired */
+	float score;                 /* confidence in [0, 1] that the flow is Tor */
+	uint8_t verdict;             /* enum tt_verdict */
 };
+
+/* ---- the evidence table (src/workers/evidence.c) -------------------------------------- */
+
+struct tt_evidence_item {
+	const char *id;     /* "A1", "B2", ... (TOR-DETECTION.md §6.2) */
+	char group;         /* correlated items share a group and are damped */
+	double weight;      /* ln of the likelihood ratio */
+	const char *reason; /* one line: what was seen and why it counts */
+};
+
+/* The table, and its size. */
+const struct tt_evidence_item *tt_evidence_table(unsigned *n);
+const char *tt_verdict_name(unsigned verdict);
 
 /* First payload protocol, seen by the worker's first-payload inspector. */
 enum tt_app {
@@ -88,6 +130,7 @@ enum tt_app {
 	TT_APP_HTTP,
 	TT_APP_SSH,
 	TT_APP_DNS,
+	TT_APP_TOR_DIR, /* an HTTP request for a Tor directory document: GET /tor/ */
 	TT_APP_COUNT,
 };
 
@@ -108,7 +151,8 @@ int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r);
 /* Decode one msgpack map into *r (unknown keys are skipped). A "tls" entry is decoded into
  * *tls and r->tls points to it (when tls is NULL it is skipped). Returns 0, or -EBADMSG
  * when obj is not a record. Any thread. */
-int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls);
+int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls,
+    struct tt_flow_relay *relay);
 
 /* Order records by file, first timestamp, then 5-tuple: a total order for equal inputs,
  * suitable for qsort. */

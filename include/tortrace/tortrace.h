@@ -28,6 +28,8 @@ struct tt_config {
 	size_t n_paths;
 	const char *out_dir;        /* created if missing */
 	const char *bpf;            /* libpcap filter expression, or NULL */
+	const char *relays_path;    /* relay data (file or folder) for relay matches, or NULL */
+	const char *relays_cache;   /* compiled relay index to use or refresh, or NULL */
 	const char *command_line;   /* recorded in the report's provenance, or NULL */
 	unsigned n_workers;         /* 0: online CPUs - 1 (at least 1): the reader has a core */
 	uint32_t ring_slots;        /* descriptors per reader→worker ring, a power of two */
@@ -36,6 +38,7 @@ struct tt_config {
 	uint64_t tcp_timeout_ns;    /* a TCP flow idle this long in packet time ends */
 	uint64_t udp_timeout_ns;    /* the same for UDP */
 	bool is_quiet;              /* no progress bar, only errors on stderr */
+	bool is_no_detect;          /* flows only: no TLS/obfs4 inspection, no verdicts */
 	bool show_progress;         /* draw the progress bar (the CLI sets it on a terminal) */
 	/* Set by a signal handler to stop early: the pipeline drains and the report is
 	 * marked incomplete. May be NULL. */

@@ -46,6 +46,8 @@ void tt_json_kv_str(struct tt_json *j, const char *key, const char *s);
 
 /* ---- the aggregator thread -------------------------------------------------------------- */
 
+#define TT_REPORT_TOR_MAX 10000 /* Tor flows listed in report.json; all are in flows.msgpack */
+
 struct tt_aggregator {
 	/* set before start */
 	const struct tt_config *cfg;
@@ -56,6 +58,11 @@ struct tt_aggregator {
 	FILE *flows_out; /* flows.msgpack (temporary name), header already written */
 	/* written by the aggregator, read by main after join */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp, n_blocks;
+	/* records with a verdict other than none, for report.json (the first TT_REPORT_TOR_MAX),
+	 * msgpack bytes back to back, in output order */
+	uint8_t *tor_buf;
+	size_t tor_len, tor_cap;
+	uint64_t n_tor, n_tor_kept;
 	int rc;
 };
 
@@ -74,6 +81,7 @@ struct tt_run_info {
 	bool is_complete;
 	const uint64_t *worker_pkts; /* n_workers */
 	const uint64_t *worker_max_flows;
+	const struct tt_relays *relays; /* relay data used, or NULL */
 };
 
 /* Write report.json for the run to f. Returns 0 or -EIO. */
@@ -86,6 +94,9 @@ enum tt_export_format {
 	TT_EXPORT_JSONL = 0,
 	TT_EXPORT_CSV,
 };
+
+/* One flow as a JSON object (the shape of `export --jsonl`), file being its capture. */
+void tt_flow_json(struct tt_json *j, const struct tt_flow_record *r, const char *file);
 
 /* Print every flow of a flows.msgpack file to out. Returns 0, or -errno / -EBADMSG with a
  * message on stderr naming the file and the record. */

@@ -243,11 +243,23 @@ static void emit_record(struct astate *st, struct tt_file_stats *fs, const struc
 		flush_out(st);
 	memcpy(st->out + st->n_out, r->data, r->len);
 	st->n_out += r->len;
+	if (r->verdict != TT_VERDICT_NONE) {
+		struct tt_aggregator *a = st->a;
+
+		a->n_tor++;
+		if (a->n_tor_kept < TT_REPORT_TOR_MAX &&
+		    grow((void **)&a->tor_buf, &a->tor_cap, a->tor_len + r->len, 1) == 0) {
+			memcpy(a->tor_buf + a->tor_len, r->data, r->len);
+			a->tor_len += r->len;
+			a->n_tor_kept++;
+		}
+	}
 	fs->n_flows++;
 	if (r->proto == 6)
 		fs->n_flows_tcp++;
 	else
 		fs->n_flows_udp++;
+	fs->n_verdict[r->verdict & 7]++;
 }
 
 /* A complete file: sort what is held and merge it with the spilled runs. */

@@ -1,6 +1,8 @@
 /* `tortrace export`: flows.msgpack → JSON lines or CSV, one flow a line. */
 #include "aggregate.h"
 
+#include "../relays/relays.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -61,7 +63,8 @@ static const char *proto_name(uint8_t p)
 static const char *const csv_header =
     "file,proto,src_ip,src_port,dst_ip,dst_port,first_ts,last_ts,duration_s,packets,bytes,"
     "pkts_fwd,pkts_rev,bytes_fwd,bytes_rev,payload_fwd,payload_rev,tcp_flags_fwd,"
-    "tcp_flags_rev,app_fwd,app_rev,end,syn_seen,truncated,fragments,tls_version,sni,ja3,ja4\n";
+    "tcp_flags_rev,app_fwd,app_rev,end,syn_seen,truncated,fragments,tls_version,sni,ja3,ja4,"
+    "verdict,score,evidence,relay_fingerprint,relay_nickname\n";
 
 static void csv_field(FILE *out, const char *s)
 {
@@ -131,6 +134,60 @@ static void tls_json(struct tt_json *j, const struct tt_flow_tls *t)
 	tt_json_obj_end(j);
 }
 
+static void evidence_ids(FILE *out, uint32_t ev)
+{
+	unsigned n;
+	const struct tt_evidence_item *t = tt_evidence_table(&n);
+	bool first = true;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!(ev & (1u << i)))
+			continue;
+		fprintf(out, "%s%s", first ? "" : ";", t[i].id);
+		first = false;
+	}
+}
+
+/* Each item of evidence explained in one line, with the relay's identity where one
+ * matched. */
+static void evidence_json(struct tt_json *j, const struct tt_flow_record *r)
+{
+	unsigned n;
+	const struct tt_evidence_item *t = tt_evidence_table(&n);
+
+	tt_json_key(j, "evidence");
+	tt_json_arr(j);
+	for (unsigned i = 0; i < n; i++) {
+		if (!(r->evidence & (1u << i)))
+			continue;
+		tt_json_obj(j);
+		tt_json_kv_str(j, "id", t[i].id);
+		tt_json_key(j, "weight");
+		tt_json_num(j, t[i].weight, 1);
+		tt_json_kv_str(j, "reason", t[i].reason);
+		tt_json_obj_end(j);
+	}
+	tt_json_arr_end(j);
+	if (r->relay) {
+		char from[40], to[40], flags[200];
+
+		tt_fmt_time(r->relay->from_ns, from, sizeof(from));
+		tt_fmt_time(r->relay->to_ns, to, sizeof(to));
+		tt_json_key(j, "relay");
+		tt_json_obj(j);
+		tt_json_kv_str(j, "fingerprint", r->relay->fingerprint);
+		tt_json_kv_str(j, "nickname", r->relay->nickname);
+		tt_json_kv_str(j, "endpoint", r->relay->is_src ? "initiator" : "responder");
+		tt_json_kv_u64(j, "port", r->relay->port);
+		tt_relay_flags_format(r->relay->flags, flags, sizeof(flags));
+		tt_json_kv_str(j, "flags", flags);
+		tt_json_kv_str(j, "match", tt_relay_match_kind_name(r->relay->kind));
+		tt_json_kv_str(j, "valid_from", from);
+		tt_json_kv_str(j, "valid_until", to);
+		tt_json_obj_end(j);
+	}
+}
+
 static void print_flow(
     const struct tt_flow_record *r, const struct header *h, int format, FILE *out)
 {
@@ -161,49 +218,66 @@ static void print_flow(
 		} else {
 			fputs(",,,", out);
 		}
-		fputc('\n', out);
+		fprintf(out, ",%s,%.6f,", tt_verdict_name(r->verdict), (double)r->score);
+		evidence_ids(out, r->evidence);
+		fprintf(out, ",%s,%s\n", r->relay ? r->relay->fingerprint : "",
+		    r->relay ? r->relay->nickname : "");
 		return;
 	}
 	{
 		struct tt_json j;
 
 		tt_json_init(&j, out, false);
-		tt_json_obj(&j);
-		tt_json_kv_str(&j, "file", file);
-		tt_json_kv_str(&j, "proto", proto_name(r->proto));
-		tt_json_kv_str(&j, "src_ip", src);
-		tt_json_kv_u64(&j, "src_port", r->src_port);
-		tt_json_kv_str(&j, "dst_ip", dst);
-		tt_json_kv_u64(&j, "dst_port", r->dst_port);
-		tt_json_key(&j, "first_ts");
-		tt_json_ts(&j, r->first_ts_ns);
-		tt_json_key(&j, "last_ts");
-		tt_json_ts(&j, r->last_ts_ns);
-		tt_json_key(&j, "duration_s");
-		tt_json_ts(&j, dur);
-		tt_json_kv_u64(&j, "packets", r->pkts[0] + r->pkts[1]);
-		tt_json_kv_u64(&j, "bytes", r->bytes[0] + r->bytes[1]);
-		tt_json_kv_u64(&j, "pkts_fwd", r->pkts[0]);
-		tt_json_kv_u64(&j, "pkts_rev", r->pkts[1]);
-		tt_json_kv_u64(&j, "bytes_fwd", r->bytes[0]);
-		tt_json_kv_u64(&j, "bytes_rev", r->bytes[1]);
-		tt_json_kv_u64(&j, "payload_fwd", r->payload_bytes[0]);
-		tt_json_kv_u64(&j, "payload_rev", r->payload_bytes[1]);
-		tt_json_kv_u64(&j, "tcp_flags_fwd", r->tcp_flags[0]);
-		tt_json_kv_u64(&j, "tcp_flags_rev", r->tcp_flags[1]);
-		tt_json_kv_str(&j, "app_fwd", tt_app_name(r->app[0]));
-		tt_json_kv_str(&j, "app_rev", tt_app_name(r->app[1]));
-		tt_json_kv_str(&j, "end", tt_end_name(r->end));
-		tt_json_key(&j, "syn_seen");
-		tt_json_bool(&j, r->flags & TT_FLOW_SYN_SEEN);
-		tt_json_key(&j, "truncated");
-		tt_json_bool(&j, r->flags & TT_FLOW_TRUNCATED);
-		tt_json_kv_u64(&j, "fragments", r->n_frags);
-		if (r->tls)
-			tls_json(&j, r->tls);
-		tt_json_obj_end(&j);
+		tt_flow_json(&j, r, file);
 		fputc('\n', out);
 	}
+}
+
+void tt_flow_json(struct tt_json *j, const struct tt_flow_record *r, const char *file)
+{
+	char src[48], dst[48];
+	uint64_t dur = r->last_ts_ns - r->first_ts_ns;
+
+	tt_record_ip_str(r, false, src, sizeof(src));
+	tt_record_ip_str(r, true, dst, sizeof(dst));
+	tt_json_obj(j);
+	tt_json_kv_str(j, "file", file);
+	tt_json_kv_str(j, "proto", proto_name(r->proto));
+	tt_json_kv_str(j, "src_ip", src);
+	tt_json_kv_u64(j, "src_port", r->src_port);
+	tt_json_kv_str(j, "dst_ip", dst);
+	tt_json_kv_u64(j, "dst_port", r->dst_port);
+	tt_json_key(j, "first_ts");
+	tt_json_ts(j, r->first_ts_ns);
+	tt_json_key(j, "last_ts");
+	tt_json_ts(j, r->last_ts_ns);
+	tt_json_key(j, "duration_s");
+	tt_json_ts(j, dur);
+	tt_json_kv_u64(j, "packets", r->pkts[0] + r->pkts[1]);
+	tt_json_kv_u64(j, "bytes", r->bytes[0] + r->bytes[1]);
+	tt_json_kv_u64(j, "pkts_fwd", r->pkts[0]);
+	tt_json_kv_u64(j, "pkts_rev", r->pkts[1]);
+	tt_json_kv_u64(j, "bytes_fwd", r->bytes[0]);
+	tt_json_kv_u64(j, "bytes_rev", r->bytes[1]);
+	tt_json_kv_u64(j, "payload_fwd", r->payload_bytes[0]);
+	tt_json_kv_u64(j, "payload_rev", r->payload_bytes[1]);
+	tt_json_kv_u64(j, "tcp_flags_fwd", r->tcp_flags[0]);
+	tt_json_kv_u64(j, "tcp_flags_rev", r->tcp_flags[1]);
+	tt_json_kv_str(j, "app_fwd", tt_app_name(r->app[0]));
+	tt_json_kv_str(j, "app_rev", tt_app_name(r->app[1]));
+	tt_json_kv_str(j, "end", tt_end_name(r->end));
+	tt_json_key(j, "syn_seen");
+	tt_json_bool(j, r->flags & TT_FLOW_SYN_SEEN);
+	tt_json_key(j, "truncated");
+	tt_json_bool(j, r->flags & TT_FLOW_TRUNCATED);
+	tt_json_kv_u64(j, "fragments", r->n_frags);
+	if (r->tls)
+		tls_json(j, r->tls);
+	tt_json_kv_str(j, "verdict", tt_verdict_name(r->verdict));
+	tt_json_key(j, "score");
+	tt_json_num(j, (double)r->score, 6);
+	evidence_json(j, r);
+	tt_json_obj_end(j);
 }
 
 int tt_export(const char *path, int format, FILE *out)
@@ -233,6 +307,7 @@ int tt_export(const char *path, int format, FILE *out)
 		if (ur == MSGPACK_UNPACK_SUCCESS) {
 			struct tt_flow_record r;
 			struct tt_flow_tls tls;
+			struct tt_flow_relay relay;
 
 			if (n_obj++ == 0) {
 				rc = read_header(&u.data, &h);
@@ -242,7 +317,7 @@ int tt_export(const char *path, int format, FILE *out)
 				}
 				continue;
 			}
-			if (tt_record_unpack(&u.data, &r, &tls) < 0) {
+			if (tt_record_unpack(&u.data, &r, &tls, &relay) < 0) {
 				rc = -EBADMSG;
 				tt_log(TT_LOG_ERROR, "%s: record %" PRIu64 " is not a flow record",
 				    path, n_obj - 1);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "tortrace/tortrace.h"
+#include "../relays/relays.h"
 
 /* Defined here to avoid a dependency on the reader's header for three names. */
 static const char *const format_names[] = {"pcap", "pcap-ns", "pcapng"};
@@ -67,6 +68,65 @@ static void add(struct tt_file_stats *s, const struct tt_file_stats *f)
 	s->n_filtered += f->n_filtered;
 }
 
+/* Flows by verdict (every verdict listed, so a zero is visible). */
+static void verdicts(struct tt_json *j, const uint64_t n[8])
+{
+	tt_json_key(j, "verdicts");
+	tt_json_obj(j);
+	for (unsigned v = 0; v < TT_VERDICT_COUNT; v++)
+		tt_json_kv_u64(j, tt_verdict_name(v), n[v]);
+	tt_json_obj_end(j);
+}
+
+/* Provenance of the relay data the verdicts rest on. */
+static void relay_data(struct tt_json *j, const struct tt_config *cfg, const struct tt_relays *r)
+{
+	struct tt_relays_info info;
+	char from[40], to[40];
+
+	tt_json_key(j, "relay_data");
+	if (!r) {
+		tt_json_null(j);
+		return;
+	}
+	tt_relays_get_info(r, &info);
+	tt_fmt_time(info.earliest_ns, from, sizeof(from));
+	tt_fmt_time(info.latest_ns, to, sizeof(to));
+	tt_json_obj(j);
+	tt_json_kv_str(j, "path", cfg->relays_path);
+	tt_json_kv_str(j, "digest_xxh3_128", tt_relays_digest(r));
+	tt_json_kv_u64(j, "documents", info.n_docs);
+	tt_json_kv_u64(j, "relays", info.n_relays);
+	tt_json_kv_u64(j, "errors", info.n_errors);
+	tt_json_kv_str(j, "valid_from", from);
+	tt_json_kv_str(j, "valid_until", to);
+	tt_json_obj_end(j);
+}
+
+/* The flows with a verdict other than none, each with its evidence explained. */
+static void tor_flows(struct tt_json *j, const struct tt_aggregator *agg,
+    const struct tt_file_stats *files, size_t n_files)
+{
+	msgpack_unpacked u;
+	size_t off = 0;
+
+	tt_json_kv_u64(j, "tor_flows_total", agg->n_tor);
+	tt_json_key(j, "tor_flows");
+	tt_json_arr(j);
+	msgpack_unpacked_init(&u);
+	while (agg->tor_buf && msgpack_unpack_next(&u, (const char *)agg->tor_buf, agg->tor_len,
+				   &off) == MSGPACK_UNPACK_SUCCESS) {
+		struct tt_flow_record r;
+		struct tt_flow_tls tls;
+		struct tt_flow_relay relay;
+
+		if (tt_record_unpack(&u.data, &r, &tls, &relay) == 0)
+			tt_flow_json(j, &r, r.file_id < n_files ? files[r.file_id].path : "");
+	}
+	msgpack_unpacked_destroy(&u);
+	tt_json_arr_end(j);
+}
+
 static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
 {
 	char when[40];
@@ -88,6 +148,7 @@ static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
 	tt_json_kv_u64(j, "flows", f->n_flows);
 	tt_json_kv_u64(j, "flows_tcp", f->n_flows_tcp);
 	tt_json_kv_u64(j, "flows_udp", f->n_flows_udp);
+	verdicts(j, f->n_verdict);
 	tt_json_key(j, "first_ts");
 	if (f->n_pkts) {
 		tt_json_ts(j, f->first_ts_ns);
@@ -123,7 +184,7 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 {
 	struct tt_file_stats *all = calloc(1, sizeof(*all));
 	uint64_t protos[256] = {0}; /* a file past TT_MAX_IP_PROTOS counts them as "other" */
-	uint64_t n_failed = 0, n_partial = 0, n_not_read = 0;
+	uint64_t n_failed = 0, n_partial = 0, n_not_read = 0, verdict_totals[8] = {0};
 	struct tt_json j;
 	char when[40];
 
@@ -136,6 +197,8 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 		n_failed += files[i].error != NULL;
 		n_partial += files[i].is_partial;
 		n_not_read += !files[i].is_read;
+		for (int v = 0; v < 8; v++)
+			verdict_totals[v] += files[i].n_verdict[v];
 	}
 	tt_json_init(&j, f, true);
 	tt_json_obj(&j);
@@ -159,6 +222,9 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_num(&j, (double)cfg->tcp_timeout_ns / 1e9, 3);
 	tt_json_key(&j, "udp_timeout_s");
 	tt_json_num(&j, (double)cfg->udp_timeout_ns / 1e9, 3);
+	tt_json_key(&j, "detection");
+	tt_json_bool(&j, !cfg->is_no_detect);
+	relay_data(&j, cfg, run->relays);
 	tt_json_obj_end(&j);
 
 	tt_json_key(&j, "totals");
@@ -173,8 +239,11 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_kv_u64(&j, "flows", agg->n_flows);
 	tt_json_kv_u64(&j, "flows_tcp", agg->n_flows_tcp);
 	tt_json_kv_u64(&j, "flows_udp", agg->n_flows_udp);
+	verdicts(&j, verdict_totals);
 	counters(&j, all, protos);
 	tt_json_obj_end(&j);
+
+	tor_flows(&j, agg, files, n_files);
 
 	tt_json_key(&j, "files");
 	tt_json_arr(&j);

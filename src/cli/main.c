@@ -37,6 +37,10 @@ static const char usage_text[] =
     "  -o, --out DIR            write report.json and flows.msgpack here (default: tortrace-out)\n"
     "  -j, --jobs N             worker threads (default: online CPUs - 1, at least 1)\n"
     "  -f, --filter EXPR        only packets matching this libpcap filter expression\n"
+    "      --relays PATH        relay data (consensus, exit list, IP list; file or folder)\n"
+    "                           to match flows against relays at the capture's date\n"
+    "      --relays-cache FILE  compiled relay index: used when fresh, rebuilt otherwise\n"
+    "      --no-detect          flows only: no Tor inspection, evidence or verdicts\n"
     "      --tcp-timeout SEC    end a TCP flow idle this long in packet time (default: 3600)\n"
     "      --udp-timeout SEC    the same for UDP (default: 300)\n"
     "      --ring-slots N       descriptors per reader-to-worker ring, a power of two\n"
@@ -96,6 +100,9 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_UDP_TIMEOUT,
 		OPT_RING,
 		OPT_SORT_BUDGET,
+		OPT_RELAYS,
+		OPT_NO_DETECT,
+		OPT_RELAYS_CACHE,
 		OPT_PROGRESS,
 		OPT_NO_PROGRESS,
 	};
@@ -107,6 +114,9 @@ static int cmd_analyze(int argc, char **argv)
 	    {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
 	    {"ring-slots", required_argument, NULL, OPT_RING},
 	    {"sort-budget", required_argument, NULL, OPT_SORT_BUDGET},
+	    {"relays", required_argument, NULL, OPT_RELAYS},
+	    {"no-detect", no_argument, NULL, OPT_NO_DETECT},
+	    {"relays-cache", required_argument, NULL, OPT_RELAYS_CACHE},
 	    {"progress", no_argument, NULL, OPT_PROGRESS},
 	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	    {"quiet", no_argument, NULL, 'q'},
@@ -164,6 +174,15 @@ static int cmd_analyze(int argc, char **argv)
 				goto usage_err;
 			}
 			cfg.sort_budget_bytes = v << 20;
+			break;
+		case OPT_NO_DETECT:
+			cfg.is_no_detect = true;
+			break;
+		case OPT_RELAYS:
+			cfg.relays_path = optarg;
+			break;
+		case OPT_RELAYS_CACHE:
+			cfg.relays_cache = optarg;
 			break;
 		case OPT_PROGRESS:
 			progress = 1;

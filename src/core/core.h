@@ -222,7 +222,8 @@ struct tt_rec_ref {
 	uint8_t src_ip[16], dst_ip[16];
 	uint16_t src_port, dst_port;
 	uint8_t proto;
-	uint8_t pad[3];
+	uint8_t verdict; /* enum tt_verdict, for the per-file counts */
+	uint8_t pad[2];
 	uint32_t off, len;   /* the record's msgpack bytes in the block */
 	const uint8_t *data; /* set by the aggregator: block + off */
 };
@@ -293,6 +294,7 @@ struct tt_file_stats {
 	struct tt_proto_counts ip_protos; /* IP packets that are not TCP/UDP */
 	/* written by the aggregator */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;
+	uint64_t n_verdict[8]; /* flows by enum tt_verdict */
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */

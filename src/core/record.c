@@ -13,6 +13,7 @@ static const char *const app_names[TT_APP_COUNT] = {
     [TT_APP_UNKNOWN] = "unknown",
     [TT_APP_TLS] = "tls",
     [TT_APP_HTTP] = "http",
+    [TT_APP_TOR_DIR] = "tor-dir",
     [TT_APP_SSH] = "ssh",
     [TT_APP_DNS] = "dns",
 };
@@ -167,13 +168,34 @@ static void put_tls(struct enc *e, const struct tt_flow_tls *t)
 	put_text(e, t->cert_issuer);
 }
 
+static void put_relay(struct enc *e, const struct tt_flow_relay *rl)
+{
+	put_u8(e, 0x88); /* fixmap 8 */
+	put_key(e, "fp");
+	put_text(e, rl->fingerprint);
+	put_key(e, "nick");
+	put_text(e, rl->nickname);
+	put_key(e, "flags");
+	put_uint(e, rl->flags);
+	put_key(e, "port");
+	put_uint(e, rl->port);
+	put_key(e, "kind");
+	put_uint(e, rl->kind);
+	put_key(e, "src");
+	put_bool(e, rl->is_src);
+	put_key(e, "from_ns");
+	put_uint(e, rl->from_ns);
+	put_key(e, "to_ns");
+	put_uint(e, rl->to_ns);
+}
+
 size_t tt_record_encode(const struct tt_flow_record *r, uint8_t *buf)
 {
 	struct enc e = {buf};
 	size_t alen = r->ip_version == 6 ? 16 : 4;
 
 	put_u8(&e, 0xde); /* map 16 */
-	put_be(&e, r->tls ? 18 : 17, 2);
+	put_be(&e, 20u + (r->tls != NULL) + (r->relay != NULL), 2);
 	put_key(&e, "file");
 	put_uint(&e, r->file_id);
 	put_key(&e, "proto");
@@ -213,6 +235,22 @@ size_t tt_record_encode(const struct tt_flow_record *r, uint8_t *buf)
 	if (r->tls) {
 		put_key(&e, "tls");
 		put_tls(&e, r->tls);
+	}
+	put_key(&e, "verdict");
+	put_name(&e, tt_verdict_name(r->verdict));
+	put_key(&e, "score");
+	put_u8(&e, 0xca); /* float 32 */
+	{
+		uint32_t bits;
+
+		memcpy(&bits, &r->score, 4);
+		put_be(&e, bits, 4);
+	}
+	put_key(&e, "evidence");
+	put_uint(&e, r->evidence);
+	if (r->relay) {
+		put_key(&e, "relay");
+		put_relay(&e, r->relay);
 	}
 	TT_BUG_ON((size_t)(e.p - buf) > TT_RECORD_MAX_BYTES);
 	return (size_t)(e.p - buf);
@@ -351,7 +389,47 @@ static bool get_tls(const msgpack_object *obj, struct tt_flow_tls *t)
 	return true;
 }
 
-int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls)
+static bool get_relay(const msgpack_object *obj, struct tt_flow_relay *rl)
+{
+	uint64_t u = 0;
+	bool b = false;
+
+	if (obj->type != MSGPACK_OBJECT_MAP)
+		return false;
+	for (uint32_t i = 0; i < obj->via.map.size; i++) {
+		const msgpack_object *k = &obj->via.map.ptr[i].key;
+		const msgpack_object *v = &obj->via.map.ptr[i].val;
+		bool ok = true;
+
+		if (key_is(k, "fp")) {
+			ok = get_text(v, rl->fingerprint, sizeof(rl->fingerprint));
+		} else if (key_is(k, "nick")) {
+			ok = get_text(v, rl->nickname, sizeof(rl->nickname));
+		} else if (key_is(k, "flags")) {
+			ok = get_u64(v, &u);
+			rl->flags = (uint32_t)u;
+		} else if (key_is(k, "port")) {
+			ok = get_u64(v, &u);
+			rl->port = (uint16_t)u;
+		} else if (key_is(k, "kind")) {
+			ok = get_u64(v, &u);
+			rl->kind = (uint8_t)u;
+		} else if (key_is(k, "src")) {
+			ok = get_bool(v, &b);
+			rl->is_src = b;
+		} else if (key_is(k, "from_ns")) {
+			ok = get_u64(v, &rl->from_ns);
+		} else if (key_is(k, "to_ns")) {
+			ok = get_u64(v, &rl->to_ns);
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls,
+    struct tt_flow_relay *relay)
 {
 	unsigned seen = 0;
 	uint64_t u = 0, pair[2] = {0, 0};
@@ -413,6 +491,23 @@ int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct
 			r->flags = (uint32_t)u;
 		} else if (key_is(k, "frags")) {
 			ok = get_u64(v, &r->n_frags);
+		} else if (key_is(k, "verdict")) {
+			ok = v->type == MSGPACK_OBJECT_STR;
+			for (unsigned n = 0; ok && n < TT_VERDICT_COUNT; n++)
+				if (v->via.str.size == strlen(tt_verdict_name(n)) &&
+				    memcmp(v->via.str.ptr, tt_verdict_name(n), v->via.str.size) ==
+					0)
+					r->verdict = (uint8_t)n;
+		} else if (key_is(k, "score")) {
+			ok = v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64;
+			r->score = (float)v->via.f64;
+		} else if (key_is(k, "evidence")) {
+			ok = get_u64(v, &u);
+			r->evidence = (uint32_t)u;
+		} else if (key_is(k, "relay") && relay) {
+			memset(relay, 0, sizeof(*relay));
+			ok = get_relay(v, relay);
+			r->relay = relay;
 		} else if (key_is(k, "tls") && tls) {
 			memset(tls, 0, sizeof(*tls));
 			ok = get_tls(v, tls);

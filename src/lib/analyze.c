@@ -20,6 +20,7 @@
 #include "../reader/reader.h"
 #include "../workers/workers.h"
 #include "../aggregate/aggregate.h"
+#include "../relays/relays.h"
 
 #define OUT_RING_SLOTS 256u
 #define MAX_WORKERS    256u
@@ -159,13 +160,24 @@ int tt_analyze(const struct tt_config *cfg)
 	unsigned nw = worker_count(cfg), n_in = 0, n_out = 0, n_started = 0;
 	bool has_failures = false;
 	int status = TT_STATUS_USAGE, rc;
+	struct tt_relays *relays = NULL;
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	if (cfg->bpf && check_filter(cfg->bpf) < 0)
 		return TT_STATUS_USAGE;
+	if (cfg->relays_path) {
+		rc = tt_relays_open(cfg->relays_path, cfg->relays_cache, &relays);
+		if (rc < 0) {
+			tt_log(TT_LOG_ERROR, "cannot load relay data %s: %s", cfg->relays_path,
+			    strerror(-rc));
+			return TT_STATUS_USAGE;
+		}
+		for (size_t i = 0; i < tt_relays_n_errors(relays) && i < 5; i++)
+			tt_log(TT_LOG_WARN, "relay data: %s", tt_relays_error(relays, i));
+	}
 	if (tt_inputs_expand(cfg->paths, cfg->n_paths, &paths, &n_paths) < 0) {
 		tt_log(TT_LOG_ERROR, "out of memory");
-		return TT_STATUS_USAGE;
+		goto out_paths;
 	}
 	if (n_paths == 0) {
 		tt_log(TT_LOG_ERROR, "no input files");
@@ -229,6 +241,7 @@ int tt_analyze(const struct tt_config *cfg)
 	pthread_setname_np(at, "tt-aggregator");
 	for (; n_started < nw; n_started++) {
 		workers[n_started] = (struct tt_worker){.cfg = cfg,
+		    .relays = relays,
 		    .id = n_started,
 		    .in = &in_rings[n_started],
 		    .out = &out_rings[n_started]};
@@ -328,6 +341,7 @@ int tt_analyze(const struct tt_config *cfg)
 	run.is_complete = !rd.is_interrupted && rd.rc == 0 && agg.rc == 0;
 	run.worker_pkts = wpkts;
 	run.worker_max_flows = wflows;
+	run.relays = relays;
 	if (write_report(cfg->out_dir, cfg, &rd, &agg, &run) < 0)
 		has_failures = true;
 	for (size_t i = 0; i < n_paths; i++)
@@ -338,6 +352,7 @@ int tt_analyze(const struct tt_config *cfg)
 		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", n_paths, agg.n_flows,
 		    (double)run.elapsed_ns / 1e9);
 out_flows:
+	free(agg.tor_buf);
 	if (agg.flows_out) {
 		fclose(agg.flows_out);
 		unlink(flows_tmp);
@@ -362,5 +377,6 @@ out_alloc:
 	free(flows_final);
 out_paths:
 	tt_inputs_free(paths, n_paths);
+	tt_relays_free(relays);
 	return status;
 }

@@ -27,6 +27,9 @@ unsigned tt_inspect_first_payload(
 		return TT_APP_TLS;
 	if (starts(p, len, "SSH-"))
 		return TT_APP_SSH;
+	/* Directory fetches, and relays publishing their descriptors to authorities. */
+	if (starts(p, len, "GET /tor/") || starts(p, len, "POST /tor/"))
+		return TT_APP_TOR_DIR;
 	for (size_t i = 0; i < sizeof(http) / sizeof(http[0]); i++)
 		if (starts(p, len, http[i]))
 			return TT_APP_HTTP;
@@ -78,4 +81,65 @@ void tt_inspect_tls_summary(const struct tt_tls_flow *t, struct tt_flow_tls *out
 		copy_str(out->cert_subject, sizeof(out->cert_subject), t->cert.subject_cn);
 		copy_str(out->cert_issuer, sizeof(out->cert_issuer), t->cert.issuer_cn);
 	}
+}
+
+/* Bits set per byte value (no popcount instruction is assumed). */
+static const uint8_t popcount8[256] = {
+#define B2(n) n, n + 1, n + 1, n + 2
+#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
+#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
+    B6(0),
+    B6(1),
+    B6(1),
+    B6(2),
+#undef B6
+#undef B4
+#undef B2
+};
+
+static bool is_print(uint8_t c)
+{
+	return c >= 0x20 && c <= 0x7e;
+}
+
+bool tt_inspect_is_fully_encrypted(const uint8_t *p, uint32_t len)
+{
+	uint32_t bits = 0, n_print = 0, run = 0, longest = 0;
+	bool start_print = len >= 6;
+
+	if (len < 8)
+		return false;
+	/* Exemptions that need no scan first: TLS and HTTP starts (most TCP payloads). */
+	if (tt_inspect_first_payload(6, 0, 0, p, len) != TT_APP_UNKNOWN)
+		return false;
+	/* The statistics of the first 512 bytes decide as well as all of them would, at a
+	 * fraction of the cost on bulk first segments. */
+	uint32_t n = len > 512 ? 512 : len;
+
+	for (uint32_t i = 0; i < n; i++) {
+		bits += popcount8[p[i]];
+		if (is_print(p[i])) {
+			n_print++;
+			if (++run > longest)
+				longest = run;
+		} else {
+			run = 0;
+			if (i < 6)
+				start_print = false;
+		}
+	}
+	if (bits * 10 <= 34 * n || bits * 10 >= 46 * n) /* Ex1: not 3.4-4.6 bits a byte */
+		return false;
+	if (start_print || n_print * 2 > n || longest > 20) /* Ex2, Ex3, Ex4 */
+		return false;
+	/* Binary protocols with a cleartext header, which obfs4 (whose frame lengths are
+	 * masked) never has: a 4-byte length below 1 MiB (Kerberos over TCP, ...; a random
+	 * word is that small once in 4096), a 2-byte length equal to the rest, an ASN.1
+	 * SEQUENCE (LDAP), DCE-RPC version 5. */
+	if (((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]) <
+		(1u << 20) ||
+	    ((uint32_t)p[0] << 8 | p[1]) == len - 2 ||
+	    (p[0] == 0x30 && (p[1] & 0x80 || p[1] + 2u == len)) || (p[0] == 5 && p[1] <= 1))
+		return false;
+	return true;
 }

@@ -92,6 +92,7 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 	    .src_port = f->rec.src_port,
 	    .dst_port = f->rec.dst_port,
 	    .proto = f->rec.proto,
+	    .verdict = f->rec.verdict,
 	    .off = (uint32_t)off,
 	    .len = (uint32_t)(st->sbuf.size - off),
 	};
@@ -116,7 +117,15 @@ static void tls_close(struct wstate *st, struct tt_flow *f)
 /* f ends: its record goes into the block. */
 static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 {
+	struct tt_flow_relay relay;
+
 	tls_close(st, f);
+	/* Only a connection seen from its SYN has first flights to judge. */
+	if ((f->rec.flags & TT_FLOW_SYN_SEEN) && f->fet[0] && f->fet[1] && f->flight[0] >= 149 &&
+	    f->flight[0] <= 8192 && f->flight[1] >= 141 && f->flight[1] <= 8237)
+		f->rec.flags |= TT_FLOW_FET_HANDSHAKE;
+	if (!st->w->cfg->is_no_detect)
+		tt_evidence_score(&f->rec, st->w->relays, &relay);
 	f->rec.end = (uint8_t)end;
 	f->rec.file_id = st->file_id;
 	if (emit(st, f) < 0) {
@@ -127,6 +136,7 @@ static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 	}
 	free(f->rec.tls);
 	f->rec.tls = NULL;
+	f->rec.relay = NULL; /* pointed at the stack */
 	if (st->sbuf.size >= BLOCK_BYTES)
 		send_block(st);
 }
@@ -176,6 +186,28 @@ static void tls_open(struct wstate *st, struct tt_flow *f)
 	tt_tls_flow_init(f->tls);
 	f->rec.flags |= TT_FLOW_TLS;
 	st->n_tls_live++;
+}
+
+/* The first flight of payload and the reply to it, for the obfs4 shape: how long each is
+ * and whether its first segment looks fully encrypted. */
+static void track_flight(
+    struct tt_flow *f, int dir, uint32_t payload, const uint8_t *data, uint32_t captured)
+{
+	int k;
+
+	if (f->flight_phase == 0) {
+		f->flight_phase = 1;
+		f->first_dir = (uint8_t)dir;
+	} else if (f->flight_phase == 1 && dir != f->first_dir) {
+		f->flight_phase = 2;
+	} else if (f->flight_phase == 2 && dir == f->first_dir) {
+		f->flight_phase = 3;
+		return;
+	}
+	k = f->flight_phase - 1;
+	if (f->flight[k] == 0)
+		f->fet[k] = tt_inspect_is_fully_encrypted(data, captured);
+	f->flight[k] += payload;
 }
 
 static void start_flow(struct tt_flow *f, const struct tt_pkt *p, bool src_is_a, uint8_t flags)
@@ -272,9 +304,14 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		if (payload > 0 && f->rec.app[dir] == TT_APP_NONE && p->caplen > pay_off) {
 			f->rec.app[dir] = (uint8_t)tt_inspect_first_payload(
 			    p->proto, p->sport, p->dport, l3 + pay_off, p->caplen - pay_off);
-			if (f->rec.app[dir] == TT_APP_TLS && p->proto == 6)
+			if (f->rec.app[dir] == TT_APP_TLS && p->proto == 6 &&
+			    !st->w->cfg->is_no_detect)
 				tls_open(st, f);
 		}
+		if (payload > 0 && f->flight_phase < 3 && p->proto == 6 &&
+		    !st->w->cfg->is_no_detect)
+			track_flight(f, dir, payload, l3 + pay_off,
+			    p->caplen > pay_off ? p->caplen - pay_off : 0);
 		if (f->tls && payload > 0 && p->caplen > pay_off) {
 			uint32_t n = p->caplen - pay_off < payload ? p->caplen - pay_off : payload;
 

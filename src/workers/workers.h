@@ -24,6 +24,10 @@ struct tt_flow {
 	bool has_isn;                /* isn holds the sequence number of the first SYN */
 	uint32_t isn;
 	struct tt_tls_flow *tls; /* the TLS inspector's state while it inspects, or NULL */
+	uint32_t flight[2];      /* bytes of the first flight and of the reply flight */
+	uint8_t flight_phase;    /* 0 none yet, 1 first flight, 2 reply, 3 done */
+	uint8_t first_dir;       /* direction of the first flight */
+	uint8_t fet[2];          /* per flight: 1 when its first segment looks fully encrypted */
 };
 
 struct tt_flow_table {
@@ -72,8 +76,20 @@ unsigned tt_inspect_first_payload(
 
 struct tt_tls_flow;
 
+struct tt_relays;
+
+/* Score a finished flow: evidence bits, confidence and verdict into *r. relays may be
+ * NULL (no relay data); a relay match is written to *relay and r->relay points to it. */
+void tt_evidence_score(
+    struct tt_flow_record *r, const struct tt_relays *relays, struct tt_flow_relay *relay);
+
 /* Summarise what the TLS inspector saw into the record's tls fields. */
 void tt_inspect_tls_summary(const struct tt_tls_flow *t, struct tt_flow_tls *out);
+
+/* The fully-encrypted-traffic test of Wu et al. (USENIX Security 2023) on a first
+ * payload: true when it is none of the exemptions (popcount per byte outside 3.4-4.6,
+ * printable start, mostly printable, a printable run over 20, a TLS or HTTP start). */
+bool tt_inspect_is_fully_encrypted(const uint8_t *p, uint32_t len);
 
 /* ---- the worker thread ---------------------------------------------------------------- */
 
@@ -81,8 +97,9 @@ struct tt_worker {
 	/* set before start */
 	const struct tt_config *cfg;
 	unsigned id;
-	struct tt_ring *in;  /* consumer side: from the reader */
-	struct tt_ring *out; /* producer side: to the aggregator */
+	struct tt_ring *in;             /* consumer side: from the reader */
+	struct tt_ring *out;            /* producer side: to the aggregator */
+	const struct tt_relays *relays; /* read-only relay index, or NULL */
 	/* written by the worker, read by main after join */
 	uint64_t n_pkts, n_records, n_max_flows, n_idle_waits;
 	int rc;

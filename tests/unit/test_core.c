@@ -99,13 +99,13 @@ Test(core, record_round_trip)
 	cr_assert_eq(tt_record_pack(&pk, &r), 0);
 	msgpack_unpacked_init(&u);
 	cr_assert_eq(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
-	cr_assert_eq(tt_record_unpack(&u.data, &back, NULL), 0);
+	cr_assert_eq(tt_record_unpack(&u.data, &back, NULL, NULL), 0);
 	r = sample();
 	cr_expect_eq(memcmp(&r, &back, sizeof(r)), 0);
 	tt_record_ip_str(&back, true, ip, sizeof(ip));
 	cr_expect_str_eq(ip, "10.77.0.21");
 	cr_assert_eq(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
-	cr_assert_eq(tt_record_unpack(&u.data, &back, NULL), 0);
+	cr_assert_eq(tt_record_unpack(&u.data, &back, NULL, NULL), 0);
 	cr_expect_eq(back.ip_version, 6);
 	tt_record_ip_str(&back, false, ip, sizeof(ip));
 	cr_expect_str_eq(ip, "fefe:fefe:fefe:fefe:fefe:fefe:fefe:fefe");
@@ -131,9 +131,9 @@ Test(core, record_unpack_skips_unknown_keys_and_rejects_non_records)
 	msgpack_pack_int(&pk, 7);
 	msgpack_unpacked_init(&u);
 	msgpack_unpack_next(&u, sb.data, sb.size, &off);
-	cr_expect_eq(tt_record_unpack(&u.data, &back, NULL), -EBADMSG);
+	cr_expect_eq(tt_record_unpack(&u.data, &back, NULL, NULL), -EBADMSG);
 	msgpack_unpack_next(&u, sb.data, sb.size, &off);
-	cr_expect_eq(tt_record_unpack(&u.data, &back, NULL), -EBADMSG);
+	cr_expect_eq(tt_record_unpack(&u.data, &back, NULL, NULL), -EBADMSG);
 	msgpack_unpacked_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -184,7 +184,7 @@ Test(core, record_round_trip_with_tls)
 	msgpack_unpacked_init(&u);
 	cr_assert_eq(msgpack_unpack_next(&u, (const char *)buf, n, &off), MSGPACK_UNPACK_SUCCESS);
 	cr_assert_eq(off, n);
-	cr_assert_eq(tt_record_unpack(&u.data, &back, &tls_back), 0);
+	cr_assert_eq(tt_record_unpack(&u.data, &back, &tls_back, NULL), 0);
 	cr_assert_eq(back.tls, &tls_back);
 	cr_expect_eq(memcmp(&tls, &tls_back, sizeof(tls)), 0);
 	back.tls = r.tls;

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 
 #include "../../src/workers/workers.h"
+#include "../../src/workers/tls.h"
 
 TestSuite(workers, .timeout = 20);
 
@@ -90,9 +91,14 @@ Test(workers, first_payload_names_the_protocol)
 	const uint8_t tls[] = {0x16, 0x03, 0x01, 0x02, 0x00};
 
 	cr_expect_eq(tt_inspect_first_payload(6, 5000, 9001, tls, sizeof(tls)), TT_APP_TLS);
-	cr_expect_eq(
-	    tt_inspect_first_payload(6, 5000, 80, (const uint8_t *)"GET /tor/ HTTP/1.0", 18),
+	cr_expect_eq(tt_inspect_first_payload(6, 5000, 80, (const uint8_t *)"GET / HTTP/1.1", 14),
 	    TT_APP_HTTP);
+	cr_expect_eq(tt_inspect_first_payload(
+			 6, 5000, 9030, (const uint8_t *)"GET /tor/server/d/x HTTP/1.0", 28),
+	    TT_APP_TOR_DIR);
+	cr_expect_eq(
+	    tt_inspect_first_payload(6, 5000, 9030, (const uint8_t *)"POST /tor/ HTTP/1.0", 19),
+	    TT_APP_TOR_DIR);
 	cr_expect_eq(tt_inspect_first_payload(6, 22, 5000, (const uint8_t *)"SSH-2.0-OpenSSH", 15),
 	    TT_APP_SSH);
 	cr_expect_eq(tt_inspect_first_payload(17, 5000, 53, tls, 1), TT_APP_DNS);
@@ -100,4 +106,64 @@ Test(workers, first_payload_names_the_protocol)
 	    tt_inspect_first_payload(6, 5000, 443, (const uint8_t *)"\x8f\x11", 2), TT_APP_UNKNOWN);
 	cr_expect_eq(
 	    tt_inspect_first_payload(6, 5000, 443, (const uint8_t *)"GE", 2), TT_APP_UNKNOWN);
+}
+
+/* A record as the worker would end it: TCP, handshake both ways. */
+static struct tt_flow_record flow_rec(uint16_t dport)
+{
+	struct tt_flow_record r = {.proto = 6,
+	    .ip_version = 4,
+	    .dst_port = dport,
+	    .app = {TT_APP_TLS, TT_APP_TLS},
+	    .first_ts_ns = 1,
+	    .last_ts_ns = 2};
+
+	return r;
+}
+
+Test(workers, evidence_scores_tor_handshake_without_relay_data_as_bridge)
+{
+	struct tt_flow_tls tls = {.has_ch = true,
+	    .has_sh = true,
+	    .ch_traits = TT_TLS_CH_NO_ALPN | TT_TLS_CH_P224 | TT_TLS_CH_TOR_GROUPS |
+			 TT_TLS_CH_SNI_SHAPE | TT_TLS_CH_SNI_RANDOM,
+	    .is_d1 = true,
+	    .is_d2 = true};
+	struct tt_flow_record r = flow_rec(9100);
+	struct tt_flow_relay relay;
+
+	r.tls = &tls;
+	tt_evidence_score(&r, NULL, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_TOR_BRIDGE);
+	cr_expect_gt(r.score, 0.999f);
+	cr_expect_null(r.relay);
+	/* the same hello without the framing evidence: -6.9 + 5 + 0.5 * 4 = 0.1 */
+	tls.is_d1 = tls.is_d2 = false;
+	tt_evidence_score(&r, NULL, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_TOR_BRIDGE);
+	cr_expect_lt(r.score, 0.6f);
+}
+
+Test(workers, evidence_keeps_ordinary_tls_and_port_9001_at_none)
+{
+	struct tt_flow_tls tls = {.has_ch = true, .has_sh = true, .ch_traits = TT_TLS_CH_P224};
+	struct tt_flow_record r = flow_rec(9001);
+	struct tt_flow_relay relay;
+
+	r.tls = &tls; /* ALPN offered (no NO_ALPN bit), P-224: curl-like */
+	tt_evidence_score(&r, NULL, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
+	cr_expect_lt(r.score, 1e-4f);
+}
+
+Test(workers, evidence_directory_request_is_tor_dir)
+{
+	struct tt_flow_record r = flow_rec(9030);
+	struct tt_flow_relay relay;
+
+	r.app[0] = TT_APP_TOR_DIR;
+	r.app[1] = TT_APP_HTTP;
+	tt_evidence_score(&r, NULL, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_TOR_DIR);
+	cr_expect_gt(r.score, 0.5f);
 }
