@@ -9,6 +9,7 @@
 #include "workers.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "tls.h"
@@ -30,6 +31,7 @@ enum {
 	E_D2,
 	E_H1,
 	E_F1,
+	E_B3,
 	E_X1,
 	E_COUNT,
 };
@@ -49,6 +51,9 @@ static const struct tt_evidence_item table[E_COUNT] = {
 	"ClientHello SNI is tor's random www.<base32>.com name (tor never resolves it)"},
     [E_B2] = {"B2", 'B', 5.0,
 	"ClientHello offers no ALPN and P-224 among only tor's groups: browsers do not"},
+    [E_B3] = {"B3", 'B', 5.0,
+	"ClientHello JA3 or JA4 is in tortrace's versioned table of tor fingerprints "
+	"(data/tor-fingerprints.tsv): a hint, brittle across OpenSSL versions"},
     [E_BNEG] = {"B-", 'B', -5.0, "ClientHello offers ALPN (h2, http/1.1): tor's never does"},
     [E_C1] = {"C1", 'C', 9.0,
 	"certificate is tor's link certificate: random www.<base32>.net subject, .com "
@@ -156,6 +161,28 @@ static uint32_t relay_evidence(
 	return ev;
 }
 
+extern const char tt_tor_fingerprints_tsv[];
+static struct tt_tls_fp_table fingerprints;
+static pthread_once_t fingerprints_once = PTHREAD_ONCE_INIT;
+
+static void load_fingerprints(void)
+{
+	unsigned bad = 0;
+
+	if (tt_tls_fp_table_parse(&fingerprints, tt_tor_fingerprints_tsv,
+		strlen(tt_tor_fingerprints_tsv), &bad) < 0) {
+		tt_log(TT_LOG_ERROR, "built-in tor fingerprint table: bad line %u", bad);
+		fingerprints.n = 0;
+	}
+}
+
+static bool is_known_fingerprint(const struct tt_flow_tls *t)
+{
+	pthread_once(&fingerprints_once, load_fingerprints);
+	return (t->ja3[0] && tt_tls_fp_table_find(&fingerprints, "ja3", t->ja3)) ||
+	       (t->ja4[0] && tt_tls_fp_table_find(&fingerprints, "ja4", t->ja4));
+}
+
 static uint32_t tls_evidence(const struct tt_flow_tls *t)
 {
 	uint32_t ev = 0;
@@ -169,6 +196,8 @@ static uint32_t tls_evidence(const struct tt_flow_tls *t)
 			ev |= 1u << E_B2;
 		if (!(t->ch_traits & TT_TLS_CH_NO_ALPN))
 			ev |= 1u << E_BNEG;
+		if (is_known_fingerprint(t))
+			ev |= 1u << E_B3;
 	}
 	if (t->has_cert && (t->cert_traits & TT_TLS_CERT_ALL) == TT_TLS_CERT_ALL)
 		ev |= 1u << E_C1;
@@ -181,7 +210,11 @@ static uint32_t tls_evidence(const struct tt_flow_tls *t)
 
 static double score_of(uint32_t ev)
 {
+	static const double prior_p = 1.0 / (1.0 + 992.27471560502658); /* 1/(1+e^6.9) */
 	double x = PRIOR_LOGIT;
+
+	if (ev == 0) /* most flows: the prior, without 300 steps and an exp() */
+		return prior_p;
 
 	for (char g = 'A'; g <= 'Z'; g++) {
 		double best = 0, rest = 0;

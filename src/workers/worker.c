@@ -20,6 +20,7 @@
 
 #define BURST        64
 #define AHEAD        8    /* descriptors prefetched ahead of the one being handled */
+#define TLS_RECORDS  20   /* TLS records inspected per flow, both directions */
 #define MAX_TLS_LIVE 2048 /* TLS inspections at once per worker (~70 MiB) */
 #define BLOCK_BYTES  (256u * 1024)
 
@@ -317,7 +318,11 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 
 			tt_tls_flow_add(
 			    f->tls, dir == TT_DIR_REV, seq, l3 + pay_off, n, flags & 0x02);
-			if (tt_tls_flow_is_done(f->tls))
+			/* Enough seen: both hellos and the first records (the framing tests use
+			 * the first 20), or nothing more can be learnt. Closing early saves
+			 * copying the rest of the 8 KiB per direction. */
+			if (tt_tls_flow_is_done(f->tls) ||
+			    (f->tls->has_ch && f->tls->has_sh && f->tls->n_recs >= TLS_RECORDS))
 				tls_close(st, f);
 		}
 	}
