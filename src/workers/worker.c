@@ -19,8 +19,9 @@
 #include "tls.h"
 
 #define BURST        64
-#define AHEAD        8    /* descriptors prefetched ahead of the one being handled */
-#define TLS_RECORDS  20   /* TLS records inspected per flow, both directions */
+#define AHEAD        8  /* descriptors prefetched ahead of the one being handled */
+#define TLS_RECORDS  20 /* TLS records inspected per flow, both directions */
+#define TLS_POOL     64
 #define MAX_TLS_LIVE 2048 /* TLS inspections at once per worker (~70 MiB) */
 #define BLOCK_BYTES  (256u * 1024)
 
@@ -35,6 +36,10 @@ struct wstate {
 	uint64_t clock_ns;   /* the last TICK's packet clock */
 	uint64_t idle_ns[2]; /* [0] TCP, [1] UDP */
 	uint32_t n_tls_live; /* flows with TLS inspection state */
+	/* Freed inspection states kept for reuse: malloc/free of ~35 KiB for every TLS flow
+	 * made the kernel fault and clear their pages again and again. */
+	struct tt_tls_flow *pool[TLS_POOL];
+	unsigned n_pool;
 };
 
 static void send_msg(struct wstate *st, const struct tt_rec_msg *m)
@@ -110,7 +115,10 @@ static void tls_close(struct wstate *st, struct tt_flow *f)
 	f->rec.tls = malloc(sizeof(*f->rec.tls));
 	if (f->rec.tls)
 		tt_inspect_tls_summary(f->tls, f->rec.tls);
-	free(f->tls);
+	if (st->n_pool < TLS_POOL)
+		st->pool[st->n_pool++] = f->tls;
+	else
+		free(f->tls);
 	f->tls = NULL;
 	st->n_tls_live--;
 }
@@ -180,7 +188,11 @@ static void tls_open(struct wstate *st, struct tt_flow *f)
 {
 	if (f->tls || (f->rec.flags & (TT_FLOW_TLS | TT_FLOW_TLS_SKIPPED)))
 		return;
-	if (st->n_tls_live >= MAX_TLS_LIVE || !(f->tls = malloc(sizeof(*f->tls)))) {
+	if (st->n_tls_live < MAX_TLS_LIVE && st->n_pool > 0)
+		f->tls = st->pool[--st->n_pool];
+	else if (st->n_tls_live < MAX_TLS_LIVE)
+		f->tls = malloc(sizeof(*f->tls));
+	if (!f->tls) {
 		f->rec.flags |= TT_FLOW_TLS_SKIPPED;
 		return;
 	}
@@ -414,6 +426,8 @@ void *tt_worker_main(void *arg)
 	}
 	msgpack_sbuffer_destroy(&st.sbuf);
 	free(st.refs);
+	while (st.n_pool > 0)
+		free(st.pool[--st.n_pool]);
 	tt_flow_table_fini(&st.ft);
 	return NULL;
 }
