@@ -39,7 +39,9 @@ struct tt_config {
 	uint64_t udp_timeout_ns;    /* the same for UDP */
 	bool is_quiet;              /* no progress bar, only errors on stderr */
 	bool is_no_detect;          /* flows only: no TLS/obfs4 inspection, no verdicts */
-	bool show_progress;         /* draw the progress bar (the CLI sets it on a terminal) */
+	int hash_mode;      /* SHA-256 of each input: 1 on, -1 off, 0 auto (on with >= 4 CPUs,
+			     * where the hasher thread has a core of its own) */
+	bool show_progress; /* draw the progress bar (the CLI sets it on a terminal) */
 	/* Set by a signal handler to stop early: the pipeline drains and the report is
 	 * marked incomplete. May be NULL. */
 	const atomic_bool *stop;

@@ -82,6 +82,7 @@ struct tt_run_info {
 	const uint64_t *worker_pkts; /* n_workers */
 	const uint64_t *worker_max_flows;
 	const struct tt_relays *relays; /* relay data used, or NULL */
+	bool is_hashed;                 /* files[].sha256 were computed */
 };
 
 /* Write report.json for the run to f. Returns 0 or -EIO. */

@@ -134,6 +134,7 @@ static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
 	tt_json_obj(j);
 	tt_json_kv_str(j, "path", f->path);
 	tt_json_kv_u64(j, "size", f->size_bytes);
+	tt_json_kv_str(j, "sha256", f->sha256[0] ? f->sha256 : NULL);
 	tt_json_kv_str(
 	    j, "format", f->format >= 0 && f->format <= 2 ? format_names[f->format] : NULL);
 	tt_json_kv_str(j, "compression", comp_names[f->comp & 3]);
@@ -222,6 +223,8 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_num(&j, (double)cfg->tcp_timeout_ns / 1e9, 3);
 	tt_json_key(&j, "udp_timeout_s");
 	tt_json_num(&j, (double)cfg->udp_timeout_ns / 1e9, 3);
+	tt_json_key(&j, "sha256");
+	tt_json_bool(&j, run->is_hashed);
 	tt_json_key(&j, "detection");
 	tt_json_bool(&j, !cfg->is_no_detect);
 	relay_data(&j, cfg, run->relays);

@@ -41,6 +41,9 @@ static const char usage_text[] =
     "                           to match flows against relays at the capture's date\n"
     "      --relays-cache FILE  compiled relay index: used when fresh, rebuilt otherwise\n"
     "      --no-detect          flows only: no Tor inspection, evidence or verdicts\n"
+    "      --sha256             record each input file's SHA-256 in the report (default:\n"
+    "                           on with 4 or more CPUs, where it costs no time)\n"
+    "      --no-hash            never compute it\n"
     "      --tcp-timeout SEC    end a TCP flow idle this long in packet time (default: 3600)\n"
     "      --udp-timeout SEC    the same for UDP (default: 300)\n"
     "      --ring-slots N       descriptors per reader-to-worker ring, a power of two\n"
@@ -102,6 +105,8 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_SORT_BUDGET,
 		OPT_RELAYS,
 		OPT_NO_DETECT,
+		OPT_NO_HASH,
+		OPT_SHA256,
 		OPT_RELAYS_CACHE,
 		OPT_PROGRESS,
 		OPT_NO_PROGRESS,
@@ -116,6 +121,8 @@ static int cmd_analyze(int argc, char **argv)
 	    {"sort-budget", required_argument, NULL, OPT_SORT_BUDGET},
 	    {"relays", required_argument, NULL, OPT_RELAYS},
 	    {"no-detect", no_argument, NULL, OPT_NO_DETECT},
+	    {"no-hash", no_argument, NULL, OPT_NO_HASH},
+	    {"sha256", no_argument, NULL, OPT_SHA256},
 	    {"relays-cache", required_argument, NULL, OPT_RELAYS_CACHE},
 	    {"progress", no_argument, NULL, OPT_PROGRESS},
 	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
@@ -174,6 +181,12 @@ static int cmd_analyze(int argc, char **argv)
 				goto usage_err;
 			}
 			cfg.sort_budget_bytes = v << 20;
+			break;
+		case OPT_NO_HASH:
+			cfg.hash_mode = -1;
+			break;
+		case OPT_SHA256:
+			cfg.hash_mode = 1;
 			break;
 		case OPT_NO_DETECT:
 			cfg.is_no_detect = true;

@@ -278,6 +278,8 @@ static inline void tt_proto_count(struct tt_proto_counts *c, uint8_t proto, uint
 struct tt_file_stats {
 	char *path;          /* owned */
 	char *error;         /* NULL, or "message at byte offset N" (owned) */
+	char sha256[65];     /* hex digest of the file as stored, written by the hasher
+			      * thread only ("" when not computed) */
 	bool is_partial;     /* the file was not read to its end */
 	bool is_read;        /* the reader has finished with it */
 	int format;          /* enum tt_format, -1 when unknown */

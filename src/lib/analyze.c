@@ -161,6 +161,9 @@ int tt_analyze(const struct tt_config *cfg)
 	bool has_failures = false;
 	int status = TT_STATUS_USAGE, rc;
 	struct tt_relays *relays = NULL;
+	struct tt_hasher hasher;
+	pthread_t ht;
+	bool is_hashing = false;
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	if (cfg->bpf && check_filter(cfg->bpf) < 0)
@@ -278,6 +281,14 @@ int tt_analyze(const struct tt_config *cfg)
 	}
 
 	pthread_setname_np(rt, "tt-reader");
+	hasher = (struct tt_hasher){.cfg = cfg, .files = rd.files, .n_files = n_paths};
+	/* Hashing reads every byte again: by default only where it has a core of its own
+	 * (measured on 2 CPUs: 1.2 s → 2.0 s for the 2 GiB bench capture). */
+	is_hashing =
+	    (cfg->hash_mode > 0 || (cfg->hash_mode == 0 && sysconf(_SC_NPROCESSORS_ONLN) >= 4)) &&
+	    pthread_create(&ht, NULL, tt_hasher_main, &hasher) == 0;
+	if (is_hashing)
+		pthread_setname_np(ht, "tt-hasher");
 	if (cfg->show_progress && !cfg->is_quiet)
 		tt_log_set_progress(true);
 	tt_log(
@@ -304,6 +315,8 @@ int tt_analyze(const struct tt_config *cfg)
 	for (unsigned w = 0; w < nw; w++)
 		pthread_join(wt[w], NULL);
 	pthread_join(at, NULL);
+	if (is_hashing)
+		pthread_join(ht, NULL);
 	{
 		uint64_t rss = tt_rss_anon_bytes();
 
@@ -342,6 +355,7 @@ int tt_analyze(const struct tt_config *cfg)
 	run.worker_pkts = wpkts;
 	run.worker_max_flows = wflows;
 	run.relays = relays;
+	run.is_hashed = is_hashing;
 	if (write_report(cfg->out_dir, cfg, &rd, &agg, &run) < 0)
 		has_failures = true;
 	for (size_t i = 0; i < n_paths; i++)

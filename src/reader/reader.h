@@ -202,6 +202,15 @@ struct tt_reader {
 	int rc; /* 0, or -errno when the filter did not compile */
 };
 
+/* The hasher thread: SHA-256 of each input file into files[i].sha256. */
+struct tt_hasher {
+	const struct tt_config *cfg;
+	struct tt_file_stats *files;
+	size_t n_files;
+};
+
+void *tt_hasher_main(void *arg);
+
 /* Thread entry: read every file in order, then send TT_PKT_STREAM_END to every ring. */
 void *tt_reader_main(void *arg);
 

@@ -122,6 +122,17 @@ class Cli(unittest.TestCase):
         b = json.load(open(os.path.join(out2, 'report.json')))['files'][0]
         self.assertEqual((f['packets'], f['flows']), (b['packets'], b['flows']))
 
+    def test_sha256_provenance(self):
+        import hashlib
+        r = run('analyze', '-q', '--sha256', '-o', self.out, SAMPLE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = self.report()
+        self.assertTrue(rep['options']['sha256'])
+        self.assertEqual(rep['files'][0]['sha256'],
+                         hashlib.sha256(open(SAMPLE, 'rb').read()).hexdigest())
+        run('analyze', '-q', '--no-hash', '-o', self.out, SAMPLE)
+        self.assertIsNone(self.report()['files'][0]['sha256'])
+
     def test_relays_lookup_at_the_capture_date(self):
         cons = os.path.join(os.path.dirname(SAMPLE), 'consensus')
         r = run('relays', 'lookup', '--relays', cons, '10.77.0.21:9100', '--at',
