@@ -39,7 +39,7 @@ enum tt_flow_end {
 #define TT_FLOW_TRUNCATED     (1u << 1) /* some packet was captured shorter than on the wire */
 #define TT_FLOW_FIN_SEEN      (1u << 2)
 #define TT_FLOW_RST_SEEN      (1u << 3)
-#define TT_FLOW_TLS           (1u << 4) /* tls below holds what the TLS inspector saw */
+#define TT_FLOW_TLS           (1u << 4) /* the TLS inspector looked at this flow */
 #define TT_FLOW_TLS_SKIPPED   (1u << 5) /* TLS, but too many flows were being inspected */
 /* Both first flights look like nothing (fully encrypted: no protocol start, random bytes)
  * and have the lengths of obfs4's handshake (client 149-8192, server 141-8237 bytes). */

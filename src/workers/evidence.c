@@ -94,10 +94,8 @@ const char *tt_verdict_name(unsigned verdict)
 	return verdict < TT_VERDICT_COUNT ? verdict_names[verdict] : "none";
 }
 
-static void relay_of(const struct tt_relay_match *m, const struct tt_relays *idx, bool is_src,
-    struct tt_flow_relay *out)
+static void relay_of(const struct tt_relay_match *m, bool is_src, struct tt_flow_relay *out)
 {
-	(void)idx;
 	memset(out, 0, sizeof(*out));
 	out->from_ns = m->from_ns;
 	out->to_ns = m->to_ns;
@@ -136,7 +134,7 @@ static uint32_t relay_evidence(
 			break;
 		}
 		if (ev) {
-			relay_of(&m[0], idx, false, relay);
+			relay_of(&m[0], false, relay);
 			r->relay = relay;
 		}
 	}
@@ -152,7 +150,7 @@ static uint32_t relay_evidence(
 		if (is_exit) {
 			ev |= 1u << E_X1;
 			if (!r->relay) {
-				relay_of(&m[i], idx, true, relay);
+				relay_of(&m[i], true, relay);
 				r->relay = relay;
 			}
 			break;
