@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "tortrace/record.h"
-#include "../core/core.h"
+#include "core.h"
 
 struct tt_config;
 

@@ -1,7 +1,7 @@
 /* `tortrace export`: flows.msgpack → JSON lines or CSV, one flow a line. */
 #include "aggregate.h"
 
-#include "../relays/relays.h"
+#include "relays.h"
 
 #include <errno.h>
 #include <inttypes.h>

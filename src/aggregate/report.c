@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "tortrace/tortrace.h"
-#include "../relays/relays.h"
+#include "relays.h"
 
 /* Defined here to avoid a dependency on the reader's header for three names. */
 static const char *const format_names[] = {"pcap", "pcap-ns", "pcapng"};

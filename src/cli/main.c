@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "tortrace/tortrace.h"
-#include "../core/core.h"
-#include "../aggregate/aggregate.h"
-#include "../relays/relays.h"
+#include "core.h"
+#include "aggregate.h"
+#include "cli.h"
 
 static atomic_bool stop_requested;
 

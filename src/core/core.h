@@ -206,6 +206,22 @@ struct tt_pkt {
 };
 _Static_assert(sizeof(struct tt_pkt) == 40, "descriptor is 40 bytes");
 
+/* ---- the flow key ------------------------------------------------------------------ */
+
+/* Canonical bidirectional key (lower endpoint first) and its hash. */
+struct tt_flow_key {
+	uint8_t a[16], b[16]; /* a: the lower (address, port) */
+	uint16_t port_a, port_b;
+	uint8_t proto, ip_version;
+	uint8_t pad[2];
+};
+_Static_assert(sizeof(struct tt_flow_key) == 40, "flow key is 40 bytes");
+
+/* Build the canonical key; returns true when the source is the lower endpoint. */
+bool tt_flow_key_make(struct tt_flow_key *k, uint8_t ip_version, uint8_t proto, const uint8_t *src,
+    const uint8_t *dst, uint16_t sport, uint16_t dport);
+uint64_t tt_flow_key_hash(const struct tt_flow_key *k);
+
 /* ---- record messages: worker → aggregator ------------------------------------------- */
 
 enum tt_rec_kind {
@@ -297,6 +313,27 @@ struct tt_file_stats {
 	/* written by the aggregator */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;
 	uint64_t n_verdict[8]; /* flows by enum tt_verdict */
+};
+
+/* ---- the evidence table (src/core/evidence.c) --------------------------------------
+ * Item i of the table (tt_evidence_table() in <tortrace/record.h>: weights and reasons)
+ * is bit i of a record's evidence. */
+enum tt_evidence_id {
+	TT_EV_A1 = 0,
+	TT_EV_A2,
+	TT_EV_A3,
+	TT_EV_A4,
+	TT_EV_B1,
+	TT_EV_B2,
+	TT_EV_BNEG,
+	TT_EV_C1,
+	TT_EV_D1,
+	TT_EV_D2,
+	TT_EV_H1,
+	TT_EV_F1,
+	TT_EV_B3,
+	TT_EV_X1,
+	TT_EV_COUNT,
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */

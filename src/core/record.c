@@ -1,7 +1,7 @@
 /* msgpack codec of struct tt_flow_record (the schema is described in record.h). */
 #include "tortrace/record.h"
 
-#include "../core/core.h"
+#include "core.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

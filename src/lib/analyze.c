@@ -16,11 +16,11 @@
 
 #include <pcap/pcap.h>
 
-#include "../core/core.h"
-#include "../reader/reader.h"
-#include "../workers/workers.h"
-#include "../aggregate/aggregate.h"
-#include "../relays/relays.h"
+#include "core.h"
+#include "reader.h"
+#include "workers.h"
+#include "aggregate.h"
+#include "relays.h"
 
 #define OUT_RING_SLOTS 256u
 #define MAX_WORKERS    256u

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/core.h"
+#include "core.h"
 
 struct tt_config;
 struct tt_file_stats;
@@ -160,20 +160,6 @@ int tt_decode_tunnel(const struct tt_decoded *outer, struct tt_decoded *inner);
 /* True when tt_decode() knows the link type. */
 bool tt_linktype_known(uint32_t linktype);
 const char *tt_linktype_name(uint32_t linktype);
-
-/* Canonical bidirectional key (lower endpoint first) and its hash. */
-struct tt_flow_key {
-	uint8_t a[16], b[16]; /* a: the lower (address, port) */
-	uint16_t port_a, port_b;
-	uint8_t proto, ip_version;
-	uint8_t pad[2];
-};
-_Static_assert(sizeof(struct tt_flow_key) == 40, "flow key is 40 bytes");
-
-/* Build the canonical key; returns true when the source is the lower endpoint. */
-bool tt_flow_key_make(struct tt_flow_key *k, uint8_t ip_version, uint8_t proto, const uint8_t *src,
-    const uint8_t *dst, uint16_t sport, uint16_t dport);
-uint64_t tt_flow_key_hash(const struct tt_flow_key *k);
 
 /* ---- inputs ------------------------------------------------------------------------ */
 

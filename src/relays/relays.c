@@ -22,7 +22,7 @@
 
 #include <xxhash.h>
 
-#include "../core/core.h"
+#include "core.h"
 
 #define IMG_MAGIC           "TTRELAYS"
 #define IMG_VERSION         1u

@@ -278,10 +278,4 @@ size_t tt_relay_flags_format(uint32_t flags, char *buf, size_t len);
  * ns. Returns 0 or -EINVAL. Any thread. */
 int tt_relays_parse_time(const char *s, size_t n, uint64_t *out_ns);
 
-/* `tortrace relays lookup|info ...`: argv[0] is "relays". Main thread; writes results to
- * stdout and diagnostics to stderr (the only code of the module that prints). Returns the
- * exit status, which main.c passes to exit(): 0 found / done, 1 some address not found,
- * 2 usage error or no relay data. */
-int tt_relays_cli(int argc, char **argv);
-
 #endif /* TT_SRC_RELAYS_RELAYS_H */

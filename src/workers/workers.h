@@ -7,8 +7,7 @@
 #include <stdint.h>
 
 #include "tortrace/record.h"
-#include "../core/core.h"
-#include "../reader/reader.h"
+#include "core.h"
 
 struct tt_config;
 

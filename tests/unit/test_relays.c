@@ -19,6 +19,7 @@
 
 #include "testutil.h"
 #include "../../src/relays/relays.h"
+#include "../../src/cli/cli.h"
 
 #ifndef TT_CORPUS_DIR
 #define TT_CORPUS_DIR "../shared/corpus"

@@ -1,5 +1,5 @@
-/* Evidence and scores: the one table of what counts as evidence of Tor, with the weight
- * and the reason for each, and the scoring of a finished flow (TOR-DETECTION.md §6).
+/* Scoring a finished flow against the evidence table (src/core/evidence.c, the weights
+ * and reasons; TOR-DETECTION.md §6).
  *
  * logit p = logit prior + Σ over groups (the strongest item of the group + half of each
  * other item of the group), clamped to ±12. Items of one group are correlated (three
@@ -13,86 +13,10 @@
 #include <string.h>
 
 #include "tls.h"
-#include "../relays/relays.h"
+#include "relays.h"
 
 #define PRIOR_LOGIT (-6.9) /* π = 1e-3 */
 #define CLAMP       12.0
-
-enum {
-	E_A1 = 0,
-	E_A2,
-	E_A3,
-	E_A4,
-	E_B1,
-	E_B2,
-	E_BNEG,
-	E_C1,
-	E_D1,
-	E_D2,
-	E_H1,
-	E_F1,
-	E_B3,
-	E_X1,
-	E_COUNT,
-};
-
-static const struct tt_evidence_item table[E_COUNT] = {
-    [E_A1] = {"A1", 'A', 9.0,
-	"responder is a relay's ORPort or DirPort in relay data valid during the flow, with a "
-	"handshake: tor binds that port"},
-    [E_A2] = {"A2", 'A', 5.0,
-	"responder is a relay's ORPort or DirPort listed within a day of the flow (address "
-	"churn), or valid but no handshake was seen"},
-    [E_A3] = {"A3", 'A', 2.0,
-	"responder address is a relay's, on another port: hosts run other services beside a "
-	"relay"},
-    [E_A4] = {"A4", 'A', 1.0, "responder port 9001 or 9030, tor's defaults: weak alone"},
-    [E_B1] = {"B1", 'B', 4.0,
-	"ClientHello SNI is tor's random www.<base32>.com name (tor never resolves it)"},
-    [E_B2] = {"B2", 'B', 5.0,
-	"ClientHello offers no ALPN and P-224 among only tor's groups: browsers do not"},
-    [E_B3] = {"B3", 'B', 5.0,
-	"ClientHello JA3 or JA4 is in tortrace's versioned table of tor fingerprints "
-	"(data/tor-fingerprints.tsv): a hint, brittle across OpenSSL versions"},
-    [E_BNEG] = {"B-", 'B', -5.0, "ClientHello offers ALPN (h2, http/1.1): tor's never does"},
-    [E_C1] = {"C1", 'C', 9.0,
-	"certificate is tor's link certificate: random www.<base32>.net subject, .com "
-	"issuer, no extensions, midnight validity, 8-byte serial; no CA issues such"},
-    [E_D1] = {"D1", 'D', 5.0,
-	"client's first record is a VERSIONS cell and the server answers with tor's ~2 KB "
-	"VERSIONS+CERTS+AUTH_CHALLENGE+NETINFO bundle"},
-    [E_D2] = {"D2", 'D', 6.0,
-	"at least 80% of the records after the handshake carry whole 514-byte cells"},
-    [E_H1] = {"H1", 'H', 9.0,
-	"plain HTTP request for a Tor directory document (GET /tor/), or a relay publishing "
-	"its descriptor (POST /tor/)"},
-    [E_F1] = {"F1", 'F', 3.5,
-	"both first flights look like nothing (random bytes, no protocol start) with the "
-	"lengths of obfs4's handshake: the fully-encrypted-proxy class, obfs4 among them"},
-    [E_X1] = {"X1", 'X', 0.0,
-	"initiator is a Tor exit at the flow's time (exit list or Exit flag): traffic leaving "
-	"the Tor network, not Tor's protocol"},
-};
-
-static const char *const verdict_names[TT_VERDICT_COUNT] = {
-    [TT_VERDICT_NONE] = "none",
-    [TT_VERDICT_TOR] = "tor",
-    [TT_VERDICT_TOR_BRIDGE] = "tor-bridge",
-    [TT_VERDICT_TOR_PT] = "tor-pt",
-    [TT_VERDICT_TOR_DIR] = "tor-dir",
-    [TT_VERDICT_TOR_EXIT_SIDE] = "tor-exit-side",
-};
-
-const struct tt_evidence_item *tt_evidence_table(unsigned *n)
-{
-	*n = E_COUNT;
-	return table;
-}
-
-const char *tt_verdict_name(unsigned verdict)
-{
-	return verdict < TT_VERDICT_COUNT ? verdict_names[verdict] : "none";
-}
 
 static void relay_of(const struct tt_relay_match *m, bool is_src, struct tt_flow_relay *out)
 {
@@ -121,14 +45,14 @@ static uint32_t relay_evidence(
 		switch (m[0].kind) {
 		case TT_RELAY_MATCH_ORPORT:
 		case TT_RELAY_MATCH_DIRPORT:
-			ev |= 1u << (has_handshake ? E_A1 : E_A2);
+			ev |= 1u << (has_handshake ? TT_EV_A1 : TT_EV_A2);
 			break;
 		case TT_RELAY_MATCH_ORPORT_NEAR:
 		case TT_RELAY_MATCH_DIRPORT_NEAR:
-			ev |= 1u << E_A2;
+			ev |= 1u << TT_EV_A2;
 			break;
 		case TT_RELAY_MATCH_IP_ONLY:
-			ev |= 1u << E_A3;
+			ev |= 1u << TT_EV_A3;
 			break;
 		default: /* an exit address or an undated list: says nothing of this port */
 			break;
@@ -148,7 +72,7 @@ static uint32_t relay_evidence(
 				   (m[i].flags & TT_RELAY_FLAG_EXIT));
 
 		if (is_exit) {
-			ev |= 1u << E_X1;
+			ev |= 1u << TT_EV_X1;
 			if (!r->relay) {
 				relay_of(&m[i], true, relay);
 				r->relay = relay;
@@ -189,20 +113,20 @@ static uint32_t tls_evidence(const struct tt_flow_tls *t)
 	if (t->has_ch) {
 		if ((t->ch_traits & (TT_TLS_CH_SNI_SHAPE | TT_TLS_CH_SNI_RANDOM)) ==
 		    (TT_TLS_CH_SNI_SHAPE | TT_TLS_CH_SNI_RANDOM))
-			ev |= 1u << E_B1;
+			ev |= 1u << TT_EV_B1;
 		if ((t->ch_traits & hello_tor) == hello_tor)
-			ev |= 1u << E_B2;
+			ev |= 1u << TT_EV_B2;
 		if (!(t->ch_traits & TT_TLS_CH_NO_ALPN))
-			ev |= 1u << E_BNEG;
+			ev |= 1u << TT_EV_BNEG;
 		if (is_known_fingerprint(t))
-			ev |= 1u << E_B3;
+			ev |= 1u << TT_EV_B3;
 	}
 	if (t->has_cert && (t->cert_traits & TT_TLS_CERT_ALL) == TT_TLS_CERT_ALL)
-		ev |= 1u << E_C1;
+		ev |= 1u << TT_EV_C1;
 	if (t->is_d1)
-		ev |= 1u << E_D1;
+		ev |= 1u << TT_EV_D1;
 	if (t->is_d2)
-		ev |= 1u << E_D2;
+		ev |= 1u << TT_EV_D2;
 	return ev;
 }
 
@@ -210,6 +134,8 @@ static double score_of(uint32_t ev)
 {
 	static const double prior_p = 1.0 / (1.0 + 992.27471560502658); /* 1/(1+e^6.9) */
 	double x = PRIOR_LOGIT;
+	unsigned n_items;
+	const struct tt_evidence_item *items = tt_evidence_table(&n_items);
 
 	if (ev == 0) /* most flows: the prior, without 300 steps and an exp() */
 		return prior_p;
@@ -217,10 +143,10 @@ static double score_of(uint32_t ev)
 	for (char g = 'A'; g <= 'Z'; g++) {
 		double best = 0, rest = 0;
 
-		for (unsigned i = 0; i < E_COUNT; i++) {
-			double w = table[i].weight;
+		for (unsigned i = 0; i < n_items; i++) {
+			double w = items[i].weight;
 
-			if (!(ev & (1u << i)) || table[i].group != g)
+			if (!(ev & (1u << i)) || items[i].group != g)
 				continue;
 			if (fabs(w) > fabs(best)) {
 				rest += best;
@@ -248,13 +174,13 @@ void tt_evidence_score(
 	if (idx)
 		ev |= relay_evidence(r, idx, relay);
 	if (r->proto == 6 && (r->dst_port == 9001 || r->dst_port == 9030))
-		ev |= 1u << E_A4;
+		ev |= 1u << TT_EV_A4;
 	if (r->tls)
 		ev |= tls_evidence(r->tls);
 	if (r->app[0] == TT_APP_TOR_DIR)
-		ev |= 1u << E_H1;
+		ev |= 1u << TT_EV_H1;
 	if (r->flags & TT_FLOW_FET_HANDSHAKE)
-		ev |= 1u << E_F1;
+		ev |= 1u << TT_EV_F1;
 	p = score_of(ev);
 	r->evidence = ev;
 	r->score = (float)p;
@@ -263,17 +189,17 @@ void tt_evidence_score(
 				  (r->relay->kind == TT_RELAY_MATCH_DIRPORT ||
 				      r->relay->kind == TT_RELAY_MATCH_DIRPORT_NEAR);
 
-		if ((ev & (1u << E_H1)) || (is_dirport && r->app[0] == TT_APP_HTTP))
+		if ((ev & (1u << TT_EV_H1)) || (is_dirport && r->app[0] == TT_APP_HTTP))
 			r->verdict = TT_VERDICT_TOR_DIR;
-		else if (ev & ((1u << E_A1) | (1u << E_A2)))
+		else if (ev & ((1u << TT_EV_A1) | (1u << TT_EV_A2)))
 			r->verdict = TT_VERDICT_TOR;
 		else
 			r->verdict = TT_VERDICT_TOR_BRIDGE;
-	} else if (ev & (1u << E_F1)) {
+	} else if (ev & (1u << TT_EV_F1)) {
 		/* A pluggable-transport shape is reported as such with its (low) confidence:
 		 * the class is fully encrypted proxies, not obfs4 alone. */
 		r->verdict = TT_VERDICT_TOR_PT;
 	} else {
-		r->verdict = ev & (1u << E_X1) ? TT_VERDICT_TOR_EXIT_SIDE : TT_VERDICT_NONE;
+		r->verdict = ev & (1u << TT_EV_X1) ? TT_VERDICT_TOR_EXIT_SIDE : TT_VERDICT_NONE;
 	}
 }

@@ -1,6 +1,6 @@
-/* `tortrace relays lookup|info`: query the relay index from the command line. This is
- * command-line code, so unlike the rest of the module it writes to stdout. */
-#include "relays.h"
+/* `tortrace relays lookup|info`: query the relay index from the command line (command-
+ * line code: it writes to stdout). */
+#include "cli.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "relays.h"
 
 #define EXIT_FOUND     0
 #define EXIT_NOT_FOUND 1

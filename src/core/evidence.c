@@ -1,0 +1,65 @@
+/* The evidence table and the verdict names: what counts as evidence of Tor, with the
+ * weight and the reason for each (TOR-DETECTION.md §6). Workers score flows with it
+ * (src/workers/score.c); the aggregator and export explain evidence bits with it. It lives
+ * in core because every stage reads it. Weights are ln likelihood ratios. */
+#include "core.h"
+
+#include "tortrace/record.h"
+
+static const struct tt_evidence_item items[TT_EV_COUNT] = {
+    [TT_EV_A1] = {"A1", 'A', 9.0,
+	"responder is a relay's ORPort or DirPort in relay data valid during the flow, with a "
+	"handshake: tor binds that port"},
+    [TT_EV_A2] = {"A2", 'A', 5.0,
+	"responder is a relay's ORPort or DirPort listed within a day of the flow (address "
+	"churn), or valid but no handshake was seen"},
+    [TT_EV_A3] = {"A3", 'A', 2.0,
+	"responder address is a relay's, on another port: hosts run other services beside a "
+	"relay"},
+    [TT_EV_A4] = {"A4", 'A', 1.0, "responder port 9001 or 9030, tor's defaults: weak alone"},
+    [TT_EV_B1] = {"B1", 'B', 4.0,
+	"ClientHello SNI is tor's random www.<base32>.com name (tor never resolves it)"},
+    [TT_EV_B2] = {"B2", 'B', 5.0,
+	"ClientHello offers no ALPN and P-224 among only tor's groups: browsers do not"},
+    [TT_EV_B3] = {"B3", 'B', 5.0,
+	"ClientHello JA3 or JA4 is in tortrace's versioned table of tor fingerprints "
+	"(data/tor-fingerprints.tsv): a hint, brittle across OpenSSL versions"},
+    [TT_EV_BNEG] = {"B-", 'B', -5.0, "ClientHello offers ALPN (h2, http/1.1): tor's never does"},
+    [TT_EV_C1] = {"C1", 'C', 9.0,
+	"certificate is tor's link certificate: random www.<base32>.net subject, .com "
+	"issuer, no extensions, midnight validity, 8-byte serial; no CA issues such"},
+    [TT_EV_D1] = {"D1", 'D', 5.0,
+	"client's first record is a VERSIONS cell and the server answers with tor's ~2 KB "
+	"VERSIONS+CERTS+AUTH_CHALLENGE+NETINFO bundle"},
+    [TT_EV_D2] = {"D2", 'D', 6.0,
+	"at least 80% of the records after the handshake carry whole 514-byte cells"},
+    [TT_EV_H1] = {"H1", 'H', 9.0,
+	"plain HTTP request for a Tor directory document (GET /tor/), or a relay publishing "
+	"its descriptor (POST /tor/)"},
+    [TT_EV_F1] = {"F1", 'F', 3.5,
+	"both first flights look like nothing (random bytes, no protocol start) with the "
+	"lengths of obfs4's handshake: the fully-encrypted-proxy class, obfs4 among them"},
+    [TT_EV_X1] = {"X1", 'X', 0.0,
+	"initiator is a Tor exit at the flow's time (exit list or Exit flag): traffic leaving "
+	"the Tor network, not Tor's protocol"},
+};
+
+static const char *const verdict_names[TT_VERDICT_COUNT] = {
+    [TT_VERDICT_NONE] = "none",
+    [TT_VERDICT_TOR] = "tor",
+    [TT_VERDICT_TOR_BRIDGE] = "tor-bridge",
+    [TT_VERDICT_TOR_PT] = "tor-pt",
+    [TT_VERDICT_TOR_DIR] = "tor-dir",
+    [TT_VERDICT_TOR_EXIT_SIDE] = "tor-exit-side",
+};
+
+const struct tt_evidence_item *tt_evidence_table(unsigned *n)
+{
+	*n = TT_EV_COUNT;
+	return items;
+}
+
+const char *tt_verdict_name(unsigned verdict)
+{
+	return verdict < TT_VERDICT_COUNT ? verdict_names[verdict] : "none";
+}
