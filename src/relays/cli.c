@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define EXIT_FOUND     0
@@ -355,14 +356,19 @@ static int load(const struct opts *o, struct tt_relays **idx)
 		return -EINVAL;
 	}
 	if (rc < 0) {
-		const char *why = strerror(-rc);
+		const char *what = o->n_relays ? o->relays[0] : o->cache, *why = strerror(-rc);
+		struct stat st;
 
 		if (rc == -EBADMSG)
 			why = "not a valid cache file";
-		else if (rc == -EINVAL && o->cache)
+		if ((rc == -EINVAL || rc == -EISDIR) && o->cache && stat(o->cache, &st) == 0 &&
+		    !S_ISREG(st.st_mode)) {
+			what = o->cache;
 			why = "the cache must be a regular file";
-		fprintf(stderr, "tortrace: relays: cannot load %s: %s\n",
-		    o->n_relays ? o->relays[0] : o->cache, why);
+		} else if (rc == -EINVAL) {
+			why = "not a regular file or folder";
+		}
+		fprintf(stderr, "tortrace: relays: cannot load %s: %s\n", what, why);
 		return rc;
 	}
 	if (tt_relays_is_empty(*idx)) {
