@@ -1516,26 +1516,31 @@ size_t tt_relays_lookup_range(const struct tt_relays *idx, const uint8_t addr[16
     uint8_t ip_version, uint16_t port, uint64_t from_ns, uint64_t to_ns, struct tt_relay_match *out,
     size_t max)
 {
-	size_t mask = idx->n_slots - 1, s, n_probe, n_kind[TT_RELAY_MATCH_COUNT] = {0};
+	size_t mask = idx->n_slots - 1, s, n_left, n_kind[TT_RELAY_MATCH_COUNT] = {0};
+	const struct slot_rec *slots = idx->slots;
 	size_t at[TT_RELAY_MATCH_COUNT], total = 0;
 	const struct ival_rec *run = NULL;
 	struct query q;
-	uint8_t key[16];
+	uint8_t key[17] = {0}; /* the address, then the version: what slot_hash hashes */
 	uint32_t n_run = 0;
 
-	/* Compare IPv4 addresses on their first 4 bytes only, whatever follows them. */
-	memset(key, 0, 16);
-	memcpy(key, addr, ip_version == 4 ? 4 : 16);
+	/* Compare IPv4 addresses on their first 4 bytes only, whatever follows them. Two
+	 * fixed-size copies: a variable-size memcpy is a library call. */
+	if (ip_version == 4)
+		memcpy(key, addr, 4);
+	else
+		memcpy(key, addr, 16);
+	key[16] = ip_version;
 	/* An address is at most max_probe slots past its home slot (checked by attach), so
 	 * the probe ends there even if no empty slot came first. */
-	s = (size_t)slot_hash(key, ip_version) & mask;
-	for (n_probe = 0; n_probe <= idx->max_probe && idx->slots[s].count;
-	     n_probe++, s = (s + 1) & mask) {
-		const struct ival_rec *r = &idx->ivals[idx->slots[s].first];
+	s = (size_t)hash_bytes(key, sizeof(key)) & mask;
+	for (n_left = idx->max_probe + 1; n_left > 0 && slots[s].count;
+	     n_left--, s = (s + 1) & mask) {
+		const struct ival_rec *r = &idx->ivals[slots[s].first];
 
 		if (r->ip_version == ip_version && memcmp(r->addr, key, 16) == 0) {
 			run = r;
-			n_run = idx->slots[s].count;
+			n_run = slots[s].count;
 			break;
 		}
 	}
