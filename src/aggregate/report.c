@@ -85,6 +85,15 @@ static void relay_data(struct tt_json *j, const struct tt_config *cfg, const str
 	char from[40], to[40];
 
 	tt_json_key(j, "relay_data");
+	if (!r && cfg->relays_path) { /* given, but analyze found no entries in it */
+		tt_json_obj(j);
+		tt_json_kv_str(j, "path", cfg->relays_path);
+		tt_json_key(j, "used");
+		tt_json_bool(j, false);
+		tt_json_kv_str(j, "reason", "no relay entries");
+		tt_json_obj_end(j);
+		return;
+	}
 	if (!r) {
 		tt_json_null(j);
 		return;
@@ -94,6 +103,8 @@ static void relay_data(struct tt_json *j, const struct tt_config *cfg, const str
 	tt_fmt_time(info.latest_ns, to, sizeof(to));
 	tt_json_obj(j);
 	tt_json_kv_str(j, "path", cfg->relays_path);
+	tt_json_key(j, "used");
+	tt_json_bool(j, true);
 	tt_json_kv_str(j, "digest_xxh3_128", tt_relays_digest(r));
 	tt_json_kv_u64(j, "documents", info.n_docs);
 	tt_json_kv_u64(j, "relays", info.n_relays);

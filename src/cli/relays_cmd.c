@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "relays.h"
@@ -356,11 +357,33 @@ static int load(const struct opts *o, struct tt_relays **idx)
 		fprintf(stderr, "tortrace: relays: give --relays PATH (or --cache FILE)\n");
 		return -EINVAL;
 	}
-	if (rc < 0)
-		fprintf(stderr, "tortrace: relays: cannot load %s: %s\n",
-		    o->n_relays ? o->relays[0] : o->cache,
-		    rc == -EBADMSG ? "not a valid cache file" : strerror(-rc));
-	return rc;
+	if (rc < 0) {
+		const char *what = o->n_relays ? o->relays[0] : o->cache, *why = strerror(-rc);
+		struct stat st;
+
+		if (rc == -EBADMSG)
+			why = "not a valid cache file";
+		if ((rc == -EINVAL || rc == -EISDIR) && o->cache && stat(o->cache, &st) == 0 &&
+		    !S_ISREG(st.st_mode)) {
+			what = o->cache;
+			why = "the cache must be a regular file";
+		} else if (rc == -EINVAL) {
+			why = "not a regular file or folder";
+		}
+		fprintf(stderr, "tortrace: relays: cannot load %s: %s\n", what, why);
+		return rc;
+	}
+	if (tt_relays_is_empty(*idx)) {
+		char desc[256];
+
+		tt_relays_describe_empty(*idx, desc, sizeof(desc));
+		fprintf(stderr,
+		    "tortrace: relays: warning: relay data %s%s holds no relay entries: %s; "
+		    "every lookup will find nothing\n",
+		    o->n_relays ? o->relays[0] : o->cache, o->n_relays > 1 ? " (and the rest)" : "",
+		    desc);
+	}
+	return 0;
 }
 
 static int cmd_lookup(const struct opts *o, struct tt_relays *idx)

@@ -177,6 +177,17 @@ int tt_analyze(const struct tt_config *cfg)
 		}
 		for (size_t i = 0; i < tt_relays_n_errors(relays) && i < 5; i++)
 			tt_log(TT_LOG_WARN, "relay data: %s", tt_relays_error(relays, i));
+		if (tt_relays_is_empty(relays)) { /* report.json says relay_data.used: false */
+			char why[256];
+
+			tt_relays_describe_empty(relays, why, sizeof(why));
+			tt_log(TT_LOG_WARN,
+			    "relay data %s holds no relay entries: %s; continuing without relay "
+			    "data",
+			    cfg->relays_path, why);
+			tt_relays_free(relays);
+			relays = NULL;
+		}
 	}
 	if (tt_inputs_expand(cfg->paths, cfg->n_paths, &paths, &n_paths) < 0) {
 		tt_log(TT_LOG_ERROR, "out of memory");

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,7 @@ struct tt_relays {
 	const uint32_t *roots, *errors;
 	const char *strings;
 	size_t n_files, n_relays, n_ivals, n_slots, n_roots, n_errors, n_strings;
+	size_t max_probe; /* longest distance of an address from its home slot (attach) */
 	char digest_hex[33];
 };
 
@@ -261,7 +263,7 @@ static int walk_dir(struct walk *w, const char *dir, int depth)
 		n++;
 	}
 	closedir(d);
-	if (rc == 0)
+	if (rc == 0 && n > 1) /* qsort(NULL, 0) is undefined */
 		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		size_t len = strlen(dir) + strlen(names[i]) + 2;
@@ -568,14 +570,43 @@ static void on_error(void *ctx, uint64_t line, const char *msg)
 	add_error(b, b->doc_path, line, msg);
 }
 
-/* Read a whole file into *buf (grown as needed); returns its length or -errno. */
-static ssize_t read_file(const char *path, char **buf, size_t *cap, size_t max)
+/* Open path for reading only if it is a regular file: -EINVAL for anything else. The walk
+ * lists regular files only, but one can be replaced by a FIFO before it is read, and a
+ * blocking open() of a FIFO waits for a writer forever; O_NONBLOCK makes that open return
+ * at once (it does not change reads of a regular file), and fstat() then refuses it. */
+static int open_regular(const char *path, struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), rc;
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+	}
+	return fd;
+}
+
+/* The message for a read_file() error (-EINVAL: not a regular file). */
+static const char *read_error(ssize_t rc)
+{
+	return rc == -EINVAL ? "not a regular file" : strerror((int)-rc);
+}
+
+/* Read a whole file into *buf (grown as needed); returns its length or -errno. */
+static ssize_t read_file(const char *path, char **buf, size_t *cap, size_t max)
+{
+	struct stat st;
+	int fd = open_regular(path, &st);
+	size_t n = 0;
+
+	if (fd < 0)
+		return fd;
 	for (;;) {
 		ssize_t got;
 
@@ -723,7 +754,8 @@ static int assemble(struct builder *b, char **roots, size_t n_roots, uint64_t n_
 	for (size_t i = 0; i < b->n_files; i++)
 		if (b->files[i].is_read && !b->files[i].is_failed)
 			memcpy(digests + 16 * n_dig++, b->files[i].digest, 16);
-	qsort(digests, n_dig, 16, cmp_digest);
+	if (n_dig > 1)
+		qsort(digests, n_dig, 16, cmp_digest);
 	{
 		XXH128_canonical_t c;
 
@@ -825,7 +857,8 @@ static int finish_intervals(struct builder *b)
 		if (push_closed(b, &b->open[i]) < 0)
 			return -ENOMEM;
 	b->n_open = 0;
-	qsort(b->closed, b->n_closed, sizeof(*b->closed), cmp_ival);
+	if (b->n_closed > 1) /* no entries: closed is NULL, and qsort(NULL, 0) is undefined */
+		qsort(b->closed, b->n_closed, sizeof(*b->closed), cmp_ival);
 	for (size_t i = 0; i < b->n_closed; i++) {
 		struct ival_rec *r = &b->closed[i];
 
@@ -890,7 +923,7 @@ static int build(const char *const *paths, size_t n_paths, dev_t skip_dev, ino_t
 		n = read_file(w.f[i].path, &buf, &cap, HEAD_BYTES);
 		if (n < 0) {
 			b.doc_n_logged = 0;
-			add_error(&b, w.f[i].path, 0, strerror((int)-n));
+			add_error(&b, w.f[i].path, 0, read_error(n));
 			f->is_failed = 1;
 			continue;
 		}
@@ -905,7 +938,8 @@ static int build(const char *const *paths, size_t n_paths, dev_t skip_dev, ino_t
 		ord[n_ord].source = (uint8_t)head.source;
 		n_ord++;
 	}
-	qsort(ord, n_ord, sizeof(*ord), cmp_order);
+	if (n_ord > 1)
+		qsort(ord, n_ord, sizeof(*ord), cmp_order);
 	/* Pass 2: parse in that order. */
 	for (size_t k = 0; k < n_ord; k++) {
 		struct tt_relays_parse_ops ops = {on_entry, on_error};
@@ -919,7 +953,7 @@ static int build(const char *const *paths, size_t n_paths, dev_t skip_dev, ino_t
 		b.doc_n_logged = 0;
 		n = read_file(b.doc_path, &buf, &cap, SIZE_MAX);
 		if (n < 0) {
-			add_error(&b, b.doc_path, 0, strerror((int)-n));
+			add_error(&b, b.doc_path, 0, read_error(n));
 			f->is_failed = 1;
 			continue;
 		}
@@ -977,9 +1011,81 @@ static bool str_ok(const struct tt_relays *idx, uint32_t off)
 	return off < idx->n_strings;
 }
 
+static bool same_addr(const struct ival_rec *a, const struct ival_rec *b)
+{
+	return a->ip_version == b->ip_version && memcmp(a->addr, b->addr, 16) == 0;
+}
+
+/* The address table, as tt_relays_lookup_range relies on it (and a tampered cache with a
+ * recomputed checksum may break it: XXH3 is not a MAC):
+ *   - the load is at most 1/2, so empty slots exist;
+ *   - each occupied slot holds one whole run of intervals with one address (it starts and
+ *     ends where the address changes), and every run has exactly one slot;
+ *   - each address sits on its probe chain: every slot from its home slot to its own is
+ *     occupied.
+ * Sets idx->max_probe to the longest distance from a home slot, which bounds every probe
+ * loop (a miss needs no more probes than that). n_runs: address runs in the intervals. */
+static int check_slots(struct tt_relays *idx, size_t n_runs)
+{
+	size_t mask = idx->n_slots - 1, n_used = 0, start = 0, run = 0, max_probe = 0;
+	uint8_t *seen;
+	int rc = -EBADMSG;
+
+	if (idx->n_slots / 2 < n_runs)
+		return -EBADMSG;
+	seen = calloc(idx->n_ivals / 8 + 1, 1); /* bit i: interval i starts a slot's run */
+	if (!seen)
+		return -ENOMEM;
+	/* Start just after an empty slot, so that `run` counts the occupied slots that end
+	 * at each slot without wrapping around. There is one: the load is at most 1/2. */
+	while (start < idx->n_slots && idx->slots[start].count)
+		start++;
+	if (start == idx->n_slots)
+		goto out;
+	for (size_t k = 1; k <= idx->n_slots; k++) {
+		size_t i = (start + k) & mask, home, dist;
+		const struct slot_rec *sl = &idx->slots[i];
+		const struct ival_rec *r;
+
+		if (sl->count == 0) {
+			run = 0;
+			continue;
+		}
+		run++;
+		if (sl->first >= idx->n_ivals || sl->count > idx->n_ivals - sl->first)
+			goto out;
+		r = &idx->ivals[sl->first];
+		if ((sl->first > 0 && same_addr(r - 1, r)) || !same_addr(r, &r[sl->count - 1]) ||
+		    (sl->first + sl->count < idx->n_ivals && same_addr(r, &r[sl->count])))
+			goto out;
+		if (seen[sl->first / 8] & (1u << (sl->first % 8)))
+			goto out;
+		seen[sl->first / 8] |= (uint8_t)(1u << (sl->first % 8));
+		home = (size_t)slot_hash(r->addr, r->ip_version) & mask;
+		dist = (i - home) & mask;
+		if (dist >= run)
+			goto out;
+		if (dist > max_probe)
+			max_probe = dist;
+		n_used++;
+	}
+	if (n_used != n_runs || n_runs != idx->hdr->n_addresses)
+		goto out;
+	idx->max_probe = max_probe;
+	rc = 0;
+out:
+	free(seen);
+	return rc;
+}
+
+/* Validate an image and point idx into it. Every invariant a lookup or an accessor relies
+ * on is checked here (offsets, indexes, string ends, sort order, the address table), so
+ * that no byte pattern can make them read out of bounds or loop: -EBADMSG otherwise. */
 static int attach(struct tt_relays *idx, uint8_t *img, size_t len)
 {
 	const struct img_hdr *h = (const void *)img;
+	size_t n_runs = 0;
+	int rc;
 
 	if (len < sizeof(*h) || memcmp(h->magic, IMG_MAGIC, 8) != 0)
 		return -EBADMSG;
@@ -1036,20 +1142,23 @@ static int attach(struct tt_relays *idx, uint8_t *img, size_t len)
 	for (size_t i = 0; i < idx->n_ivals; i++) {
 		const struct ival_rec *r = &idx->ivals[i];
 
+		static const uint8_t zero[12];
+
 		if ((r->relay != TT_RELAY_NONE && r->relay >= idx->n_relays) ||
 		    r->first_doc >= idx->n_files || r->last_doc >= idx->n_files ||
-		    r->kind > TT_RELAY_ADDR_LISTED || (r->ip_version != 4 && r->ip_version != 6))
+		    r->kind > TT_RELAY_ADDR_LISTED || (r->ip_version != 4 && r->ip_version != 6) ||
+		    (r->ip_version == 4 && memcmp(r->addr + 4, zero, 12) != 0) ||
+		    r->from_ns >= r->to_ns)
 			return -EBADMSG;
 		/* Sorted by address, so that each slot's run is contiguous. */
 		if (i > 0 && cmp_ival(&idx->ivals[i - 1], r) > 0)
 			return -EBADMSG;
+		if (i == 0 || !same_addr(&idx->ivals[i - 1], r))
+			n_runs++;
 	}
-	for (size_t i = 0; i < idx->n_slots; i++) {
-		const struct slot_rec *s = &idx->slots[i];
-
-		if (s->count && (s->first >= idx->n_ivals || s->count > idx->n_ivals - s->first))
-			return -EBADMSG;
-	}
+	rc = check_slots(idx, n_runs);
+	if (rc < 0)
+		return rc;
 	hex_digest(h->digest, idx->digest_hex);
 	return 0;
 }
@@ -1067,14 +1176,31 @@ void tt_relays_free(struct tt_relays *idx)
 
 /* ---- cache file ---------------------------------------------------------------------- */
 
+/* 0 when path is a regular file or does not exist; -EISDIR / -EINVAL when it is a
+ * folder / anything else (a FIFO, a device, a socket), which the cache never replaces
+ * or opens: opening a FIFO blocks until a writer comes. */
+static int check_cache_path(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode))
+		return 0;
+	return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+}
+
 int tt_relays_save(const struct tt_relays *idx, const char *path)
 {
 	size_t len = strlen(path);
-	char *tmp = malloc(len + 16);
+	char *tmp;
 	const uint8_t *p = idx->img;
 	size_t left = idx->img_len;
-	int fd, rc = 0;
+	int fd, rc = check_cache_path(path);
 
+	if (rc < 0)
+		return rc;
+	tmp = malloc(len + 16);
 	if (!tmp)
 		return -ENOMEM;
 	snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
@@ -1108,21 +1234,51 @@ int tt_relays_save(const struct tt_relays *idx, const char *path)
 	return rc;
 }
 
+int tt_relays_load_mem(const void *buf, size_t len, struct tt_relays **out)
+{
+	struct tt_relays *idx;
+	uint8_t *img;
+	int rc;
+
+	*out = NULL;
+	if (len < sizeof(struct img_hdr))
+		return -EBADMSG;
+	img = malloc(len); /* aligned for the 8-byte fields, whatever buf's alignment */
+	idx = calloc(1, sizeof(*idx));
+	if (!img || !idx) {
+		free(img);
+		free(idx);
+		return -ENOMEM;
+	}
+	memcpy(img, buf, len);
+	rc = attach(idx, img, len);
+	if (rc < 0) {
+		free(img);
+		free(idx);
+		return rc;
+	}
+	idx->is_from_cache = true;
+	*out = idx;
+	return 0;
+}
+
 int tt_relays_load_cache(const char *path, struct tt_relays **out)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+	int fd, rc;
 	struct tt_relays *idx;
 	struct stat st;
 	void *map;
 
 	*out = NULL;
+	/* Refuse a FIFO or device before opening it, and open without blocking in case it
+	 * was swapped in since: open_regular() checks the type again on the descriptor. */
+	rc = check_cache_path(path);
+	if (rc < 0)
+		return rc;
+	fd = open_regular(path, &st);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto err_close;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(struct img_hdr)) {
+		return fd;
+	if ((uint64_t)st.st_size < sizeof(struct img_hdr)) {
 		rc = -EBADMSG;
 		goto err_close;
 	}
@@ -1206,6 +1362,16 @@ int tt_relays_open_paths(
 	int rc;
 
 	*out = NULL;
+	if (cache_path) {
+		rc = check_cache_path(cache_path);
+		if (rc < 0) {
+			tt_log(TT_LOG_ERROR, "%s: the relay cache must be a regular file (%s)",
+			    cache_path,
+			    rc == -EISDIR ? "this is a folder"
+					  : "this is a FIFO, device or socket");
+			return rc;
+		}
+	}
 	if (cache_path && stat(cache_path, &st) == 0) {
 		dev = st.st_dev;
 		ino = st.st_ino;
@@ -1222,9 +1388,16 @@ int tt_relays_open_paths(
 			else
 				tt_log(TT_LOG_INFO, "%s: sources changed, rebuilding", cache_path);
 			tt_relays_free(idx);
+		} else if (rc == -EBADMSG) {
+			tt_log(TT_LOG_WARN,
+			    "%s: corrupt relay cache (fails validation), ignored; rebuilding it "
+			    "from the sources",
+			    cache_path);
 		} else {
-			tt_log(TT_LOG_WARN, "%s: unusable cache (%s), rebuilding", cache_path,
-			    strerror(-rc));
+			tt_log(TT_LOG_WARN,
+			    "%s: cannot read relay cache (%s); rebuilding it from "
+			    "the sources",
+			    cache_path, strerror(-rc));
 		}
 	}
 	rc = build(paths, n_paths, dev, ino, &idx);
@@ -1343,23 +1516,31 @@ size_t tt_relays_lookup_range(const struct tt_relays *idx, const uint8_t addr[16
     uint8_t ip_version, uint16_t port, uint64_t from_ns, uint64_t to_ns, struct tt_relay_match *out,
     size_t max)
 {
-	size_t mask = idx->n_slots - 1, s, n_kind[TT_RELAY_MATCH_COUNT] = {0};
+	size_t mask = idx->n_slots - 1, s, n_left, n_kind[TT_RELAY_MATCH_COUNT] = {0};
+	const struct slot_rec *slots = idx->slots;
 	size_t at[TT_RELAY_MATCH_COUNT], total = 0;
 	const struct ival_rec *run = NULL;
 	struct query q;
-	uint8_t key[16];
+	uint8_t key[17] = {0}; /* the address, then the version: what slot_hash hashes */
 	uint32_t n_run = 0;
 
-	/* Compare IPv4 addresses on their first 4 bytes only, whatever follows them. */
-	memset(key, 0, 16);
-	memcpy(key, addr, ip_version == 4 ? 4 : 16);
-	for (s = (size_t)slot_hash(key, ip_version) & mask; idx->slots[s].count;
-	     s = (s + 1) & mask) {
-		const struct ival_rec *r = &idx->ivals[idx->slots[s].first];
+	/* Compare IPv4 addresses on their first 4 bytes only, whatever follows them. Two
+	 * fixed-size copies: a variable-size memcpy is a library call. */
+	if (ip_version == 4)
+		memcpy(key, addr, 4);
+	else
+		memcpy(key, addr, 16);
+	key[16] = ip_version;
+	/* An address is at most max_probe slots past its home slot (checked by attach), so
+	 * the probe ends there even if no empty slot came first. */
+	s = (size_t)hash_bytes(key, sizeof(key)) & mask;
+	for (n_left = idx->max_probe + 1; n_left > 0 && slots[s].count;
+	     n_left--, s = (s + 1) & mask) {
+		const struct ival_rec *r = &idx->ivals[slots[s].first];
 
 		if (r->ip_version == ip_version && memcmp(r->addr, key, 16) == 0) {
 			run = r;
-			n_run = idx->slots[s].count;
+			n_run = slots[s].count;
 			break;
 		}
 	}
@@ -1438,6 +1619,53 @@ void tt_relays_get_info(const struct tt_relays *idx, struct tt_relays_info *out)
 	out->latest_ns = idx->hdr->latest_ns;
 	out->built_ns = idx->hdr->built_ns;
 	out->is_from_cache = idx->is_from_cache;
+}
+
+bool tt_relays_is_empty(const struct tt_relays *idx)
+{
+	return idx->n_ivals == 0;
+}
+
+static size_t append(char *buf, size_t len, size_t at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static size_t append(char *buf, size_t len, size_t at, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(at < len ? buf + at : NULL, at < len ? len - at : 0, fmt, ap);
+	va_end(ap);
+	return at + (n > 0 ? (size_t)n : 0);
+}
+
+size_t tt_relays_describe_empty(const struct tt_relays *idx, char *buf, size_t len)
+{
+	struct tt_relays_info in;
+	uint64_t n_empty_docs;
+	size_t at = 0;
+
+	tt_relays_get_info(idx, &in);
+	if (len > 0)
+		buf[0] = '\0';
+	if (in.n_files == 0)
+		return append(buf, len, 0, "no files");
+	at = append(buf, len, at, "%llu file%s", (unsigned long long)in.n_files,
+	    in.n_files == 1 ? "" : "s");
+	n_empty_docs = in.n_docs;
+	if (n_empty_docs == 0 && in.n_failed == 0)
+		return append(buf, len, at, ", none a consensus, exit list or IP list");
+	if (n_empty_docs)
+		at = append(buf, len, at, ", %llu document%s with no entries",
+		    (unsigned long long)n_empty_docs, n_empty_docs == 1 ? "" : "s");
+	if (in.n_failed)
+		at = append(buf, len, at, ", %llu unreadable or unusable (see the errors)",
+		    (unsigned long long)in.n_failed);
+	if (in.n_skipped)
+		at = append(
+		    buf, len, at, ", %llu of no known kind", (unsigned long long)in.n_skipped);
+	return at;
 }
 
 const char *tt_relays_digest(const struct tt_relays *idx)

@@ -150,15 +150,23 @@ int tt_relays_build(const char *const *paths, size_t n_paths, struct tt_relays *
 /* Write idx as a binary cache file (versioned header, the source files with sizes,
  * mtimes and XXH3-128 digests, the combined digest, then the flat arrays), atomically
  * (temporary file + rename). idx is not changed: any thread, also while lookups run.
- * Returns 0 or -errno. */
+ * Returns 0 or -errno: -EISDIR / -EINVAL when path exists and is a folder / not a regular
+ * file (a FIFO or a device is never replaced). */
 int tt_relays_save(const struct tt_relays *idx, const char *path);
 
 /* Map a cache file written by tt_relays_save (read-only, shared with the page cache).
- * The file is validated (magic, version, layout, checksum, every index in range), not
- * compared with the sources (see tt_relays_is_fresh). Any one thread. Returns 0 and *out
- * (the caller owns it: tt_relays_free), -ENOENT, -EBADMSG (corrupt, truncated or another
- * format version), or -errno. */
+ * The file is validated (magic, version, layout, checksum, every index in range, and every
+ * structural invariant the lookups rely on: the checksum is no protection against a
+ * deliberate edit), not compared with the sources (see tt_relays_is_fresh). A FIFO or
+ * device is refused without a blocking open. Any one thread. Returns 0 and *out (the
+ * caller owns it: tt_relays_free), -ENOENT, -EBADMSG (corrupt, truncated or another
+ * format version), -EISDIR / -EINVAL (a folder / not a regular file), or -errno. */
 int tt_relays_load_cache(const char *path, struct tt_relays **out);
+
+/* tt_relays_load_cache from a cache image in memory (copied: buf may be freed after the
+ * call; any alignment). For tests and fuzzing. Any one thread. Returns 0 and *out,
+ * -EBADMSG or -ENOMEM. */
+int tt_relays_load_mem(const void *buf, size_t len, struct tt_relays **out);
 
 /* 1 when idx was built from exactly these paths and every file under them still has the
  * recorded size and mtime (and no file was added or removed), 0 when stale, -errno when
@@ -168,8 +176,9 @@ int tt_relays_is_fresh(const struct tt_relays *idx, const char *const *paths, si
 
 /* Load cache_path when it is fresh for paths; otherwise build from paths and, when
  * cache_path is not NULL, rewrite the cache (a failure to write it is logged, not
- * returned). The cache file is never itself read as a source. Returns as
- * tt_relays_build. */
+ * returned). A corrupt cache (-EBADMSG) is logged and rebuilt. The cache file is never
+ * itself read as a source. Returns as tt_relays_build, or -EISDIR / -EINVAL (logged) when
+ * cache_path exists and is not a regular file. */
 int tt_relays_open_paths(
     const char *const *paths, size_t n_paths, const char *cache_path, struct tt_relays **out);
 /* tt_relays_open_paths with one path. */
@@ -230,6 +239,15 @@ struct tt_relays_info {
 
 /* Fill *out (caller's memory). Any thread. */
 void tt_relays_get_info(const struct tt_relays *idx, struct tt_relays_info *out);
+
+/* true when idx holds no relay entries at all (no interval: every lookup finds nothing),
+ * e.g. built from empty or binary files or documents without entries. Any thread. */
+bool tt_relays_is_empty(const struct tt_relays *idx);
+
+/* Why an empty index is empty, for a warning: "3 files, none a consensus, exit list or IP
+ * list", "1 file, 1 document with no entries", "no files", ... Written into buf
+ * (NUL-terminated when len > 0); returns the length it needed. Any thread. */
+size_t tt_relays_describe_empty(const struct tt_relays *idx, char *buf, size_t len);
 
 /* Hex XXH3-128 (32 characters) over the multiset of the loaded documents' contents: the
  * XXH3-128 of the sorted list of each document's own XXH3-128 in canonical (big-endian)

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include <xxhash.h>
+
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <criterion/redirect.h>
@@ -915,6 +917,407 @@ Test(relays, corrupt_cache_is_refused)
 	tt_relays_free(idx);
 	free(data);
 	unlink(cache);
+}
+
+/* ---- hostile caches ---------------------------------------------------------------- */
+
+/* The cache layout as a tamperer sees it (TTRELAYS v1): the header checksum is an XXH3-64
+ * of the bytes after the 216-byte header, at offset 32; sect[i] = (off, count) at 104. */
+#define CACHE_HDR      216
+#define CACHE_CHECKSUM 32
+#define CACHE_NADDR    80
+#define CACHE_SECT     104
+enum { C_FILES, C_RELAYS, C_IVALS, C_SLOTS, C_ROOTS, C_ERRORS, C_STRINGS };
+
+static uint64_t rd64(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static void wr32(char *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void wr64(char *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static char *sect_at(char *data, int s, uint64_t *count)
+{
+	*count = rd64(data + CACHE_SECT + 16 * s + 8);
+	return data + rd64(data + CACHE_SECT + 16 * s);
+}
+
+/* XXH3 is not a MAC: anyone who edits a cache can recompute its checksum. */
+static void rehash(char *data, size_t len)
+{
+	wr64(data + CACHE_CHECKSUM, XXH3_64bits(data + CACHE_HDR, len - CACHE_HDR));
+}
+
+/* The index of the first occupied slot whose run has at least `min_count` intervals. */
+static uint64_t find_slot(char *data, uint32_t min_count)
+{
+	uint64_t n;
+	char *slots = sect_at(data, C_SLOTS, &n);
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t cnt;
+
+		memcpy(&cnt, slots + 8 * i + 4, 4);
+		if (cnt >= min_count)
+			return i;
+	}
+	cr_assert_fail("no slot with %u intervals", min_count);
+	return 0;
+}
+
+enum tamper {
+	T_SLOTS_FULL,     /* every slot occupied: no empty slot ends a probe */
+	T_SLOT_MID_RUN,   /* a slot's run starts inside another address's run */
+	T_SLOT_TOO_LONG,  /* a run that runs into the next address */
+	T_SLOT_DUPLICATE, /* two slots for one address, another address unreachable */
+	T_SLOT_MOVED,     /* an address moved out of its probe chain */
+	T_NADDR_WRONG,    /* header address count differs from the table */
+	T_IVAL_V4_PAD,    /* an IPv4 address with bytes after the first 4 */
+	T_IVAL_BACKWARDS, /* an interval that ends before it starts */
+	T_IVAL_UNSORTED,  /* intervals out of order */
+	T_STRING_OFF,     /* a path offset past the string pool */
+	T_TAMPER_COUNT,
+};
+
+static void tamper(char *data, size_t len, int how)
+{
+	uint64_t n_slots, n_ivals, n_files, s;
+	char *slots = sect_at(data, C_SLOTS, &n_slots);
+	char *ivals = sect_at(data, C_IVALS, &n_ivals);
+	char *files = sect_at(data, C_FILES, &n_files);
+	char tmpv[8];
+
+	cr_assert_gt(n_ivals, 4);
+	switch (how) {
+	case T_SLOTS_FULL:
+		for (uint64_t i = 0; i < n_slots; i++) {
+			wr32(slots + 8 * i, 0);
+			wr32(slots + 8 * i + 4, 1);
+		}
+		break;
+	case T_SLOT_MID_RUN:
+		s = find_slot(data, 2);
+		{
+			uint32_t first, cnt;
+
+			memcpy(&first, slots + 8 * s, 4);
+			memcpy(&cnt, slots + 8 * s + 4, 4);
+			wr32(slots + 8 * s, first + 1);
+			wr32(slots + 8 * s + 4, cnt - 1);
+		}
+		break;
+	case T_SLOT_TOO_LONG:
+		s = find_slot(data, 1);
+		{
+			uint32_t first, cnt;
+
+			memcpy(&first, slots + 8 * s, 4);
+			memcpy(&cnt, slots + 8 * s + 4, 4);
+			if (first + cnt >= n_ivals) { /* the last run: take another */
+				for (uint64_t i = 0; i < n_slots; i++) {
+					memcpy(&first, slots + 8 * i, 4);
+					memcpy(&cnt, slots + 8 * i + 4, 4);
+					if (cnt && first + cnt < n_ivals) {
+						s = i;
+						break;
+					}
+				}
+			}
+			wr32(slots + 8 * s + 4, cnt + 1);
+		}
+		break;
+	case T_SLOT_DUPLICATE: {
+		uint64_t a = find_slot(data, 1), b;
+
+		for (b = a + 1; b < n_slots; b++)
+			if (rd64(slots + 8 * b) >> 32)
+				break;
+		cr_assert_lt(b, n_slots);
+		memcpy(slots + 8 * b, slots + 8 * a, 8);
+		break;
+	}
+	case T_SLOT_MOVED: {
+		/* Swap an occupied slot with the empty slot furthest from it: its address is
+		 * no longer on its probe chain (an empty slot comes first). */
+		uint64_t a = find_slot(data, 1), b = (a + n_slots / 2) % n_slots;
+
+		while (rd64(slots + 8 * b) >> 32)
+			b = (b + 1) % n_slots;
+		memcpy(tmpv, slots + 8 * a, 8);
+		memcpy(slots + 8 * a, slots + 8 * b, 8);
+		memcpy(slots + 8 * b, tmpv, 8);
+		break;
+	}
+	case T_NADDR_WRONG:
+		wr64(data + CACHE_NADDR, rd64(data + CACHE_NADDR) + 1);
+		break;
+	case T_IVAL_V4_PAD:
+		/* the last intervals are IPv6 (sorted by version): the first is IPv4 */
+		cr_assert_eq((uint8_t)ivals[50], 4);
+		ivals[15] = 1;
+		break;
+	case T_IVAL_BACKWARDS:
+		/* from_ns at 16, to_ns at 24 */
+		memcpy(tmpv, ivals + 16, 8);
+		memcpy(ivals + 16, ivals + 24, 8);
+		memcpy(ivals + 24, tmpv, 8);
+		break;
+	case T_IVAL_UNSORTED: {
+		char rec[56];
+
+		memcpy(rec, ivals, 56);
+		memcpy(ivals, ivals + 56 * (n_ivals - 1), 56);
+		memcpy(ivals + 56 * (n_ivals - 1), rec, 56);
+		break;
+	}
+	case T_STRING_OFF:
+		cr_assert_gt(n_files, 0);
+		wr32(files + 80, 0x7fffffff); /* path_off */
+		break;
+	}
+	rehash(data, len);
+}
+
+ParameterizedTestParameters(relays, tampered_cache_is_refused)
+{
+	static int cases[T_TAMPER_COUNT];
+
+	for (int i = 0; i < T_TAMPER_COUNT; i++)
+		cases[i] = i;
+	return cr_make_param_array(int, cases, T_TAMPER_COUNT);
+}
+
+/* A cache with a recomputed checksum but broken structure is refused as corrupt. Before
+ * the structural checks, T_SLOTS_FULL loaded and every lookup of an absent address
+ * probed forever: the suite's timeout catches that. */
+ParameterizedTest(int *how, relays, tampered_cache_is_refused, .timeout = 10)
+{
+	char cache[600], *data;
+	size_t len;
+	struct tt_relays *idx = NULL;
+	struct tt_relay_match m[64];
+	int rc;
+
+	make_small_archive();
+	snprintf(cache, sizeof(cache), "%s.cache", tmp);
+	idx = build_one(tmp);
+	cr_assert_eq(tt_relays_save(idx, cache), 0);
+	tt_relays_free(idx);
+	data = tt_test_slurp(cache, &len);
+	cr_assert(data);
+	cr_assert_eq(tt_relays_load_cache(cache, &idx), 0, "untampered copy loads");
+	tt_relays_free(idx);
+	idx = NULL;
+	tamper(data, len, *how);
+	free(tt_test_write("/", cache + 1, data, len));
+	rc = tt_relays_load_cache(cache, &idx);
+	if (rc == 0) { /* must at least answer promptly */
+		look(idx, "192.0.2.77", 443, 0, m);
+		look(idx, "2001:db8::77", 0, 0, m);
+		tt_relays_free(idx);
+	}
+	cr_expect_eq(rc, -EBADMSG, "tamper case %d loaded (%d)", *how, rc);
+	free(data);
+	unlink(cache);
+}
+
+/* tt_relays_open_paths ignores a tampered cache, rebuilds from the sources and writes a
+ * good cache over it. */
+Test(relays, tampered_cache_is_rebuilt_by_open, .timeout = 10)
+{
+	char cache[600], *data;
+	size_t len;
+	struct tt_relays *idx = NULL;
+	struct tt_relays_info in;
+	struct tt_relay_match m[64];
+	const char *paths[] = {tmp};
+
+	make_small_archive();
+	snprintf(cache, sizeof(cache), "%s.cache", tmp);
+	cr_assert_eq(tt_relays_open_paths(paths, 1, cache, &idx), 0);
+	tt_relays_free(idx);
+	data = tt_test_slurp(cache, &len);
+	tamper(data, len, T_SLOTS_FULL);
+	free(tt_test_write("/", cache + 1, data, len));
+	cr_assert_eq(tt_relays_open_paths(paths, 1, cache, &idx), 0);
+	tt_relays_get_info(idx, &in);
+	cr_expect_not(in.is_from_cache, "the tampered cache was not used");
+	cr_expect_eq(look(idx, "192.0.2.77", 443, 0, m), 0);
+	cr_expect_gt(look(idx, "192.0.2.1", 9001, 0, m), 0);
+	tt_relays_free(idx);
+	cr_expect_eq(tt_relays_load_cache(cache, &idx), 0, "rewritten");
+	tt_relays_free(idx);
+	free(data);
+	unlink(cache);
+}
+
+/* Probing is bounded by the longest probe run in the table, not by finding an empty slot:
+ * a table crowded by colliding addresses still answers misses correctly. */
+Test(relays, lookups_in_a_crowded_table_find_every_address)
+{
+	char *list = malloc(64 * 20), *path;
+	size_t at = 0;
+	struct tt_relays *idx;
+	struct tt_relay_match m[4];
+	char a[32], cache[600];
+
+	for (int i = 0; i < 64; i++)
+		at += (size_t)snprintf(list + at, 64 * 20 - at, "198.51.100.%d\n", i);
+	path = tt_test_write(tmp, "list", list, at);
+	idx = build_one(path);
+	snprintf(cache, sizeof(cache), "%s.cache", tmp);
+	cr_assert_eq(tt_relays_save(idx, cache), 0);
+	tt_relays_free(idx);
+	cr_assert_eq(tt_relays_load_cache(cache, &idx), 0);
+	for (int i = 0; i < 256; i++) {
+		snprintf(a, sizeof(a), "198.51.100.%d", i);
+		cr_expect_eq(look(idx, a, 0, 0, m), i < 64 ? 1u : 0u, "%s", a);
+	}
+	tt_relays_free(idx);
+	unlink(cache);
+	free(path);
+	free(list);
+}
+
+/* ---- non-regular files ------------------------------------------------------------- */
+
+/* A FIFO as the cache path: open() of a FIFO for reading blocks until a writer comes, so
+ * it must be refused without a blocking open, when loading and when saving. */
+Test(relays, fifo_cache_path_fails_fast, .timeout = 10)
+{
+	char fifo[600];
+	struct tt_relays *idx = NULL;
+	struct stat st;
+	const char *paths[] = {tmp};
+
+	make_small_archive();
+	snprintf(fifo, sizeof(fifo), "%s.fifo", tmp);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_expect_eq(tt_relays_load_cache(fifo, &idx), -EINVAL);
+	cr_expect_null(idx);
+	cr_expect_eq(tt_relays_open_paths(paths, 1, fifo, &idx), -EINVAL);
+	cr_expect_null(idx);
+	idx = build_one(tmp);
+	cr_expect_eq(tt_relays_save(idx, fifo), -EINVAL);
+	tt_relays_free(idx);
+	cr_assert_eq(stat(fifo, &st), 0);
+	cr_expect(S_ISFIFO(st.st_mode), "the FIFO was left alone");
+	/* a folder is refused too */
+	cr_expect_eq(tt_relays_load_cache(tmp, &idx), -EISDIR);
+	unlink(fifo);
+}
+
+/* FIFOs (and symlinks to them) among the sources are skipped, not opened. */
+Test(relays, fifo_among_sources_is_skipped, .timeout = 10)
+{
+	char fifo[600], link_[600];
+	struct tt_relays *idx;
+	struct tt_relays_info in;
+	struct tt_relay_match m[4];
+	static const char list[] = "192.0.2.9\n";
+
+	free(tt_test_write(tmp, "list", list, sizeof(list) - 1));
+	snprintf(fifo, sizeof(fifo), "%s/a-fifo", tmp);
+	snprintf(link_, sizeof(link_), "%s/b-link", tmp);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_assert_eq(symlink(fifo, link_), 0);
+	idx = build_one(tmp);
+	tt_relays_get_info(idx, &in);
+	cr_expect_eq(in.n_files, 1);
+	cr_expect_eq(look(idx, "192.0.2.9", 0, 0, m), 1);
+	tt_relays_free(idx);
+	/* and a FIFO given as the path itself is refused */
+	{
+		const char *paths[] = {fifo};
+
+		cr_expect_eq(tt_relays_build(paths, 1, &idx), -EINVAL);
+	}
+}
+
+/* ---- unusable relay data ------------------------------------------------------------- */
+
+struct empty_case {
+	char name[24];
+	char text[200];
+	size_t len; /* 0: strlen(text); SIZE_MAX: random bytes */
+	char why[64];
+};
+
+ParameterizedTestParameters(relays, unusable_relay_data_has_no_entries)
+{
+	static struct empty_case cases[] = {
+	    {"empty", "", 0, "none a consensus, exit list or IP list"},
+	    {"garbage.bin", "", SIZE_MAX, "none a consensus, exit list or IP list"},
+	    {"header-only",
+		"network-status-version 3 microdesc\nvote-status consensus\n"
+		"valid-after 2024-05-17 17:00:00\nfresh-until 2024-05-17 18:00:00\n"
+		"valid-until 2024-05-17 20:00:00\ndirectory-footer\n",
+		0, "1 document with no entries"},
+	    {"comments-only", "# nothing here\n\n# at all\n", 0,
+		"none a consensus, exit list or IP list"},
+	};
+	return cr_make_param_array(struct empty_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* Files that hold no relay entries build an empty index (without qsort(NULL, 0), which
+ * UBSan reports), and tt_relays_describe_empty says why. */
+ParameterizedTest(struct empty_case *c, relays, unusable_relay_data_has_no_entries)
+{
+	char *path, buf[512], *bytes = NULL;
+	size_t len = c->len ? c->len : strlen(c->text);
+	struct tt_relays *idx;
+	struct tt_relays_info in;
+	struct tt_relay_match m[4];
+
+	if (c->len == SIZE_MAX) {
+		len = 1 << 16;
+		bytes = malloc(len);
+		srand(1);
+		for (size_t i = 0; i < len; i++)
+			bytes[i] = (char)(rand() & 0xff);
+	}
+	path = tt_test_write(tmp, c->name, bytes ? bytes : c->text, len);
+	idx = build_one(tmp);
+	tt_relays_get_info(idx, &in);
+	cr_expect_eq(in.n_intervals, 0);
+	if (strstr(c->why, "none")) { /* no document: no span */
+		cr_expect_eq(in.earliest_ns, 0);
+		cr_expect_eq(in.latest_ns, 0);
+	}
+	cr_expect_eq(look(idx, "198.51.100.7", 0, 0, m), 0);
+	cr_expect(tt_relays_is_empty(idx));
+	tt_relays_describe_empty(idx, buf, sizeof(buf));
+	cr_expect(strstr(buf, c->why), "%s: '%s' lacks '%s'", c->name, buf, c->why);
+	cr_expect(strstr(buf, "1 file"), "%s: '%s'", c->name, buf);
+	tt_relays_free(idx);
+	free(path);
+	free(bytes);
+}
+
+Test(relays, empty_folder_has_no_entries)
+{
+	struct tt_relays *idx = build_one(tmp);
+	char buf[256];
+
+	cr_expect(tt_relays_is_empty(idx));
+	tt_relays_describe_empty(idx, buf, sizeof(buf));
+	cr_expect(strstr(buf, "no files"), "'%s'", buf);
+	tt_relays_free(idx);
+	make_small_archive();
+	idx = build_one(tmp);
+	cr_expect_not(tt_relays_is_empty(idx));
+	tt_relays_free(idx);
 }
 
 Test(relays, digest_depends_on_content_only)
