@@ -9,6 +9,7 @@
 #include "reader.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,8 +242,17 @@ static int parse_idb(struct tt_capture *c, const uint8_t *b, uint32_t len, uint6
 				ifc->ts_mul = 1000000000u / units;
 				ifc->ts_div = 1;
 			} else {
-				ifc->ts_mul = 1;
-				ifc->ts_div = units;
+				/* 2^-n, or finer than 1 ns: reduce 1e9 / units. */
+				uint64_t a = 1000000000u, m = units;
+
+				while (m) {
+					uint64_t t = a % m;
+
+					a = m;
+					m = t;
+				}
+				ifc->ts_mul = 1000000000u / a;
+				ifc->ts_div = units / a;
 			}
 		} else if (code == 14 && olen == 8) { /* if_tsoffset */
 			uint64_t v;
@@ -255,23 +265,24 @@ static int parse_idb(struct tt_capture *c, const uint8_t *b, uint32_t len, uint6
 	return 0;
 }
 
-static uint64_t iface_ts(const struct tt_iface *ifc, uint64_t units)
+/* Timestamp units of an interface → Unix nanoseconds. False when the result is not in
+ * [0, 2^64) ns (before 1970 through if_tsoffset, or after 2554): the products are taken
+ * in 128 bits, so nothing wraps on the way. */
+__extension__ typedef __int128 i128;
+__extension__ typedef unsigned __int128 u128;
+
+static bool iface_ts(const struct tt_iface *ifc, uint64_t units, uint64_t *ns)
 {
-	uint64_t ns;
+	i128 t;
 
-	if (ifc->ts_div == 1) {
-		ns = units * ifc->ts_mul;
-	} else {
-		/* Finer than 1 ns, or a power of two: split to avoid overflow. */
-		uint64_t sec = units / ifc->ts_div, rem = units % ifc->ts_div;
-
-		/* rem < ts_div; split 1e9 as 1e4 * 1e5 so no product overflows for
-		 * ts_div < 2^45 (finer than 2^-45 s is not a real clock). */
-		uint64_t hi = rem * 10000u / ifc->ts_div, r1 = rem * 10000u % ifc->ts_div;
-
-		ns = sec * 1000000000u + hi * 100000u + r1 * 100000u / ifc->ts_div;
-	}
-	return ns + (uint64_t)(ifc->ts_offset_s * 1000000000);
+	if (ifc->ts_div == 1 && ifc->ts_offset_s == 0)
+		return !__builtin_mul_overflow(units, ifc->ts_mul, ns);
+	t = (i128)((u128)units * ifc->ts_mul / ifc->ts_div);
+	t += (i128)ifc->ts_offset_s * 1000000000;
+	if (t < 0 || t > (i128)UINT64_MAX)
+		return false;
+	*ns = (uint64_t)t;
+	return true;
 }
 
 static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_frame *f)
@@ -340,8 +351,13 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 				    "packet block: captured length %u exceeds the block (%u bytes)",
 				    caplen, len);
 			ifc = &c->ifaces[ifid];
-			f->ts_ns =
-			    iface_ts(ifc, ((uint64_t)rd32(c, b + 12) << 32) | rd32(c, b + 16));
+			if (!iface_ts(ifc, ((uint64_t)rd32(c, b + 12) << 32) | rd32(c, b + 16),
+				&f->ts_ns))
+				return bad(c, off + 12, -EBADMSG,
+				    "packet block: timestamp out of range (units %" PRIu64
+				    ", if_tsoffset %" PRId64 " s)",
+				    ((uint64_t)rd32(c, b + 12) << 32) | rd32(c, b + 16),
+				    ifc->ts_offset_s);
 			f->data = b + 28;
 			break;
 		case PCAPNG_SPB:

@@ -366,3 +366,52 @@ Test(capture, mapped_file_larger_than_a_window)
 	free(path);
 	tb_free(&f);
 }
+
+/* if_tsresol extremes are converted exactly (128-bit products), and what does not fit
+ * in uint64 nanoseconds is an error at the packet block instead of a wrapped value. */
+Test(capture, pcapng_timestamps_exact_or_rejected)
+{
+	static const struct {
+		int tsresol;
+		uint64_t units, want_ns;
+	} ok[] = {
+	    {15, UINT64_MAX, 18446744073709ull},               /* 1e-15 s: 18446.744073709 s */
+	    {0x80 | 40, UINT64_MAX, 16777215999999999ull},     /* 2^-40 s, floored */
+	    {0x80 | 30, 3ull << 30, 3000000000ull},            /* 2^-30 s */
+	    {0, 1700000000ull, 1700000000ull * 1000000000u},   /* seconds */
+	    {12, 1700000000123456789ull, 1700000000123456ull}, /* ps */
+	};
+	struct tbuf b = {0}, f = {0};
+	char *path;
+	struct result r;
+
+	frame(&f, 1, 10);
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		b.n = 0;
+		tb_ng_shb(&b, false);
+		tb_ng_idb(&b, 1, 0, ok[i].tsresol, false);
+		tb_ng_epb(&b, 0, ok[i].units, &f, false);
+		path = tt_test_write(dir, "ts.pcapng", b.p, b.n);
+		r = read_all(path);
+		cr_expect_eq(r.rc, 0, "tsresol %#x: %s", ok[i].tsresol, r.err);
+		cr_expect_eq(r.last_ts, ok[i].want_ns, "tsresol %#x: %llu", ok[i].tsresol,
+		    (unsigned long long)r.last_ts);
+		free(path);
+	}
+	/* 1 s resolution: 2^64-1 s is not a time in uint64 ns. */
+	b.n = 0;
+	tb_ng_shb(&b, false);
+	tb_ng_idb(&b, 1, 0, 0, false);
+	tb_ng_epb(&b, 0, 5, &f, false);
+	tb_ng_epb(&b, 0, UINT64_MAX, &f, false);
+	path = tt_test_write(dir, "ts.pcapng", b.p, b.n);
+	r = read_all(path);
+	cr_expect_eq(r.rc, -EBADMSG);
+	cr_expect_eq(r.n, 1);
+	cr_expect(strstr(r.err, "timestamp out of range") != NULL, "%s", r.err);
+	cr_expect_eq(r.err_off, 28 + 32 + (28 + f.n + 3) / 4 * 4 + 4 + 12, "%llu",
+	    (unsigned long long)r.err_off);
+	free(path);
+	tb_free(&b);
+	tb_free(&f);
+}
