@@ -18,6 +18,9 @@
 /* Largest record accepted when it also exceeds the snap length: libpcap's and
  * Wireshark's limit for ordinary link types. */
 #define MAX_SANE_CAPLEN (256u * 1024)
+/* Largest pcapng block accepted (Wireshark's limit is of the same order): packet and
+ * interface blocks are buffered whole, others are skipped in pieces. */
+#define MAX_BLOCK       (64u << 20)
 
 #define PCAPNG_SHB 0x0A0D0D0Au
 #define PCAPNG_IDB 1u
@@ -56,13 +59,21 @@ static int bad(struct tt_capture *c, uint64_t off, int rc, const char *fmt, ...)
 	return rc;
 }
 
+/* A failure of the byte source (read error, corrupt or cut compressed data) as a capture
+ * error, at the offset where the source failed. */
+static int src_bad(struct tt_capture *c, struct tt_source *s, int rc)
+{
+	c->is_source_err = true;
+	return bad(c, s->err_off, rc, "%s", s->err);
+}
+
 /* tt_source_need() with the error turned into a capture error. */
 static int need(struct tt_capture *c, struct tt_source *s, size_t n, const char *what)
 {
 	int rc = tt_source_need(s, n);
 
 	if (rc < 0)
-		return bad(c, s->off, rc, "%s", s->err);
+		return src_bad(c, s, rc);
 	if (rc > 0)
 		return bad(c, s->off, -EBADMSG, "%s: truncated (%zu of %zu bytes)", what,
 		    (size_t)(s->end - s->p), n);
@@ -131,7 +142,7 @@ static int next_pcap(struct tt_capture *c, struct tt_source *s, struct tt_frame 
 	int rc = tt_source_need(s, 16);
 
 	if (rc < 0)
-		return bad(c, off, rc, "%s", s->err);
+		return src_bad(c, s, rc);
 	if (rc > 0) {
 		if (s->end == s->p)
 			return 0;
@@ -153,7 +164,7 @@ static int next_pcap(struct tt_capture *c, struct tt_source *s, struct tt_frame 
 	}
 	rc = tt_source_need(s, 16 + (size_t)caplen);
 	if (rc < 0)
-		return bad(c, off, rc, "%s", s->err);
+		return src_bad(c, s, rc);
 	if (rc > 0)
 		return bad(c, off, -EBADMSG,
 		    "truncated record: %u bytes announced, %zu left in the file", caplen,
@@ -193,11 +204,16 @@ static int parse_shb(struct tt_capture *c, struct tt_source *s)
 	if (rd16(c, s->p + 12) != 1)
 		return bad(c, off + 12, -EBADMSG, "pcapng section header: unsupported version %u",
 		    rd16(c, s->p + 12));
-	rc = need(c, s, len, "pcapng section header");
+	if (len > MAX_BLOCK)
+		return bad(c, off + 4, -EBADMSG, "pcapng section header: length %u too large", len);
+	/* Nothing after the fixed part is used (options): skip it without buffering. */
+	rc = tt_source_discard(s, len);
 	if (rc < 0)
-		return rc;
+		return src_bad(c, s, rc);
+	if (rc > 0)
+		return bad(
+		    c, off, -EBADMSG, "pcapng section header: truncated (%u bytes announced)", len);
 	c->n_ifaces = 0; /* interfaces belong to their section */
-	tt_source_skip(s, len);
 	return 0;
 }
 
@@ -295,7 +311,7 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 		int rc = tt_source_need(s, 12);
 
 		if (rc < 0)
-			return bad(c, off, rc, "%s", s->err);
+			return src_bad(c, s, rc);
 		if (rc > 0) {
 			if (s->end == s->p)
 				return 0;
@@ -313,12 +329,30 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 		if (len < 12 || len % 4 != 0)
 			return bad(
 			    c, off + 4, -EBADMSG, "pcapng block type %u: bad length %u", type, len);
-		if (len > 64u << 20)
+		if (len > MAX_BLOCK)
 			return bad(c, off + 4, -EBADMSG,
 			    "pcapng block type %u: length %u too large", type, len);
+		if (type != PCAPNG_IDB && type != PCAPNG_EPB && type != PCAPNG_PB &&
+		    type != PCAPNG_SPB) {
+			/* NRB, ISB, DSB, custom, unknown: not used, skipped in pieces (a
+			 * streamed source would otherwise buffer the whole block). */
+			rc = tt_source_discard(s, len - 4);
+			if (rc == 0)
+				rc = tt_source_need(s, 4);
+			if (rc < 0)
+				return src_bad(c, s, rc);
+			if (rc > 0)
+				return bad(c, off, -EBADMSG,
+				    "truncated pcapng block: %u bytes announced", len);
+			if (rd32(c, s->p) != len)
+				return bad(c, off + len - 4, -EBADMSG,
+				    "pcapng block type %u: trailing length does not match", type);
+			tt_source_skip(s, 4);
+			continue;
+		}
 		rc = tt_source_need(s, len);
 		if (rc < 0)
-			return bad(c, off, rc, "%s", s->err);
+			return src_bad(c, s, rc);
 		if (rc > 0)
 			return bad(c, off, -EBADMSG,
 			    "truncated pcapng block: %u bytes announced, %zu left", len,
@@ -377,7 +411,7 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 			f->data = b + 12;
 			break;
 		default:
-			tt_source_skip(s, len); /* NRB, ISB, DSB, custom, unknown: not packets */
+			TT_BUG_ON(true); /* other blocks were skipped above */
 			continue;
 		}
 		if (ifc->snaplen && caplen > ifc->snaplen)
@@ -398,7 +432,7 @@ int tt_capture_open(struct tt_capture *c, struct tt_source *s)
 	c->format = -1;
 	rc = tt_source_need(s, 4);
 	if (rc < 0)
-		return bad(c, s->off, rc, "%s", s->err);
+		return src_bad(c, s, rc);
 	if (rc > 0)
 		return bad(
 		    c, 0, -EBADMSG, "not a capture file: only %zu bytes", (size_t)(s->end - s->p));

@@ -160,6 +160,26 @@ static void set_error(struct tt_file_stats *fs, const char *msg, uint64_t off, b
 		return;
 	snprintf(buf, sizeof(buf), "%s at byte offset %" PRIu64 "%s", msg, off,
 	    is_stream ? " of the decompressed data" : "");
+	tt_log(TT_LOG_ERROR, "%s: %s", fs->path, buf);
+	fs->error = strdup(buf);
+}
+
+/* A capture error; when the compressed source itself failed, also where in the file. */
+static void set_capture_error(
+    struct tt_file_stats *fs, const struct tt_capture *cap, const struct tt_source *src)
+{
+	char buf[400];
+
+	if (fs->error)
+		return;
+	if (!cap->is_source_err || src->comp <= TT_COMP_PLAIN) {
+		set_error(fs, cap->err, cap->err_off, src->comp > TT_COMP_PLAIN);
+		return;
+	}
+	snprintf(buf, sizeof(buf),
+	    "%s at byte offset %" PRIu64 " of the decompressed data (compressed offset %" PRIu64
+	    ")",
+	    cap->err, cap->err_off, src->err_raw_off);
 	fs->error = strdup(buf);
 	tt_log(TT_LOG_ERROR, "%s: %s", fs->path, buf);
 }
@@ -308,7 +328,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 	rc = tt_capture_open(&cap, &src);
 	fs->format = cap.format;
 	if (rc < 0) {
-		set_error(fs, cap.err, cap.err_off, src.comp > TT_COMP_PLAIN);
+		set_capture_error(fs, &cap, &src);
 		goto out;
 	}
 	for (;;) {
@@ -340,7 +360,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 		}
 	}
 	if (rc < 0) {
-		set_error(fs, cap.err, cap.err_off, src.comp > TT_COMP_PLAIN);
+		set_capture_error(fs, &cap, &src);
 		fs->is_partial = true;
 	}
 	if (fs->n_bad_link) {

@@ -36,14 +36,22 @@ struct tt_source {
 	struct tt_chunk *chunk; /* the bytes p points into */
 	tt_release_fn release;
 	void *release_ctx;
-	void *dec;   /* z_stream or ZSTD_DStream */
-	uint8_t *in; /* compressed input buffer */
+	void *dec;        /* z_stream or ZSTD_DStream */
+	uint8_t *in;      /* compressed input buffer */
+	uint8_t *scratch; /* tt_source_discard() decodes into it */
 	size_t in_len, in_pos;
 	uint64_t n_raw_bytes;      /* bytes read from the file so far (progress) */
 	uint64_t file_size;        /* mapped files */
 	const uint8_t *populated;  /* mapped files: page tables filled up to here */
 	const uint8_t *prefetched; /* mapped files: cache lines requested up to here */
 	char err[160];             /* the message of the last negative return */
+	uint64_t err_off;          /* ... and where: offset in the (decompressed) stream */
+	uint64_t err_raw_off;      /* compressed sources: offset in the file of the fault */
+	/* streamed compressed sources */
+	bool is_mid_frame; /* input consumed since the last end of a gzip member/zstd frame */
+	int pending_rc;    /* decoder error held back until the bytes before it are read */
+	size_t zstd_hint;  /* input the zstd decoder asked for next (0: a frame start) */
+	char pending_err[160];
 };
 
 /* Open path. Returns 0, or -errno with s->err set. */
@@ -64,6 +72,11 @@ static inline void tt_source_skip(struct tt_source *s, size_t n)
 	s->p += n;
 	s->off += n;
 }
+/* Advance over n bytes that need not be readable at once (a large block that is not
+ * used): a mapped source moves its window, a streamed one decodes and drops them in
+ * pieces of at most a chunk, so memory stays bounded. Returns 0, 1 when the input ended
+ * first (everything up to the end is skipped), or -errno with s->err. */
+int tt_source_discard(struct tt_source *s, uint64_t n);
 /* Mapped files only, called once per record: fill page tables a few MiB ahead of p in
  * one system call per 2 MiB instead of a page fault per 64 KiB, and request the cache
  * lines of the next 16 KiB, so that record headers are in cache when parsed (16 KiB
@@ -106,6 +119,7 @@ struct tt_capture {
 	uint64_t n_caplen_over_snaplen; /* tolerated, counted */
 	uint64_t err_off;
 	char err[200];
+	bool is_source_err; /* err came from the byte source (see tt_source.err_raw_off) */
 };
 
 struct tt_frame {

@@ -3,7 +3,7 @@
 that do not fit, truncated and corrupt compressed captures, a section-header bomb, a
 silent pipe interrupted by SIGINT, a capture truncated while mapped, and a file changed
 while it was read. usage: test_reader_faults.py TORTRACE TT_GENPCAP"""
-import gzip, json, os, resource, signal, struct, subprocess, sys, tempfile, time, zlib
+import gzip, json, os, signal, struct, subprocess, sys, tempfile, time, zlib
 import unittest
 
 TORTRACE = GENPCAP = None
@@ -166,6 +166,173 @@ class PcapngTimestamps(Base):
         self.assertEqual(f['packets'], 1)
         self.assertTrue(f['partial'])
         self.assertIn('timestamp out of range', f['error'])
+
+
+def zstd(data, *opts):
+    return subprocess.run(['zstd', '-q', '-c', *opts], input=data, capture_output=True,
+                          check=True).stdout
+
+
+def have_zstd():
+    try:
+        return subprocess.run(['zstd', '--version'], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def run_rss(args, timeout=60):
+    """Run TORTRACE args under /usr/bin/time (which measures that process alone, not the
+    copy of this big Python process that a fork makes); returns (exit status, stderr,
+    max RSS in KiB)."""
+    p = subprocess.run(['/usr/bin/time', '-f', 'maxrss %M', TORTRACE, *args],
+                       capture_output=True, text=True, timeout=timeout)
+    lines = p.stderr.strip().splitlines()
+    rss = int(lines[-1].split()[-1])
+    return p.returncode, '\n'.join(lines[:-1]), rss
+
+
+BASE = pcap(20000)   # 24 + 20000 * 70 bytes
+HALF = 24 + 70 * 10000
+
+
+class CompressedEnds(Base):
+    """A gzip member or zstd frame cut before its end marker/trailer is an error, and a
+    decoder error keeps the packets decoded before it (gen_trunc_compressed.py)."""
+
+    def check_cut(self, name, data, want_pkts, want):
+        r = self.analyze(self.write(name, data))
+        self.assertEqual(r.returncode, 1, '%s: %s' % (name, r.stderr))
+        rep = self.report()
+        f = rep['files'][0]
+        self.assertFalse(rep['complete'] and f['error'] is None)
+        self.assertTrue(f['partial'], name)
+        self.assertEqual(f['packets'], want_pkts, name)
+        self.assertIn(want, f['error'] or '', name)
+        self.assertIn(name, r.stderr)
+        return f['error']
+
+    def test_gzip_cut_after_full_flush(self):
+        c = zlib.compressobj(6, zlib.DEFLATED, 31)
+        data = c.compress(BASE[:HALF]) + c.flush(zlib.Z_FULL_FLUSH)
+        err = self.check_cut('cut-after-flush.pcap.gz', data, 10000, 'gzip stream cut short')
+        self.assertIn('at byte offset %d of the decompressed data (compressed offset %d)' %
+                      (HALF, len(data)), err)
+
+    def test_gzip_without_trailer(self):
+        g = gzip.compress(BASE)
+        self.check_cut('gz-no-trailer.pcap.gz', g[:-8], 20000, 'gzip stream cut short')
+
+    def test_gzip_crc_wrong_keeps_every_packet(self):
+        g = bytearray(gzip.compress(BASE))
+        g[-8] ^= 0xff
+        err = self.check_cut('crc.pcap.gz', bytes(g), 20000, 'corrupt gzip data')
+        self.assertIn('at byte offset %d of the decompressed data' % len(BASE), err)
+
+    def test_gzip_corrupt_middle_keeps_what_came_before(self):
+        c = zlib.compressobj(6, zlib.DEFLATED, 31)
+        head = c.compress(BASE[:HALF]) + c.flush(zlib.Z_FULL_FLUSH)
+        rest = bytearray(c.compress(BASE[HALF:]) + c.flush())
+        rest[len(rest) // 3:len(rest) // 3 + 64] = b'\xff' * 64
+        r = self.analyze(self.write('mid.pcap.gz', head + bytes(rest)))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        f = self.report()['files'][0]
+        self.assertTrue(f['partial'])
+        self.assertIsNotNone(f['error'])
+        self.assertGreaterEqual(f['packets'], 10000, f['error'])
+
+    @unittest.skipUnless(have_zstd(), 'the zstd command is not installed')
+    def test_zstd_without_checksum_trailer(self):
+        z = zstd(BASE)
+        self.check_cut('zst-no-checksum-trailer.pcap.zst', z[:-4], 20000,
+                       'zstd stream cut short')
+
+    @unittest.skipUnless(have_zstd(), 'the zstd command is not installed')
+    def test_zstd_cut_mid_frame(self):
+        z = zstd(BASE)
+        r = self.analyze(self.write('cut.pcap.zst', z[:len(z) // 2]))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        f = self.report()['files'][0]
+        self.assertTrue(f['partial'])
+        self.assertIn('zstd stream cut short', f['error'])
+
+    @unittest.skipUnless(have_zstd(), 'the zstd command is not installed')
+    def test_zstd_checksum_wrong_keeps_every_packet(self):
+        z = bytearray(zstd(BASE, '--check'))
+        z[-1] ^= 0xff
+        err = self.check_cut('sum.pcap.zst', bytes(z), 20000, 'corrupt zstd data')
+        self.assertIn('checksum', err)
+        # the compressed offset is where the 4-byte checksum starts
+        self.assertIn('at byte offset %d of the decompressed data (compressed offset %d)' %
+                      (len(BASE), len(z) - 4), err)
+
+    @unittest.skipUnless(have_zstd(), 'the zstd command is not installed')
+    def test_zstd_corrupt_middle_keeps_what_came_before(self):
+        z = bytearray(zstd(BASE, '--check', '-1'))
+        z[len(z) // 2:len(z) // 2 + 64] = b'\xff' * 64
+        r = self.analyze(self.write('mid.pcap.zst', bytes(z)))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        f = self.report()['files'][0]
+        self.assertTrue(f['partial'])
+        self.assertIn('compressed offset', f['error'])
+        self.assertGreaterEqual(f['packets'], 2000, f['error'])
+
+    def test_concatenated_members_and_frames_are_complete(self):
+        g = gzip.compress(BASE[:HALF]) + gzip.compress(BASE[HALF:])
+        r = self.analyze(self.write('two.pcap.gz', g))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.report()['files'][0]['packets'], 20000)
+        if have_zstd():
+            r = self.analyze(self.write('two.pcap.zst', zstd(BASE[:HALF]) + zstd(BASE[HALF:])))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(self.report()['files'][0]['packets'], 20000)
+
+
+@unittest.skipUnless(have_zstd() and os.access('/usr/bin/time', os.X_OK),
+                     'the zstd command or /usr/bin/time is not installed')
+class BlockBombs(Base):
+    """pcapng blocks are capped, and unused blocks are skipped without being buffered."""
+    MAX_RSS_KB = 60 * 1024
+
+    def test_section_header_bomb_is_rejected_quickly(self):
+        # shb_bomb.sh: an SHB announcing 0xfffffffc bytes (here 300 MB of zeros follow)
+        h = shb(length=0xfffffffc)[:28]
+        p = self.write('bomb.pcapng.zst', zstd(h + bytes(300 << 20), '-1'))
+        t0 = time.monotonic()
+        rc, err, rss = run_rss(['analyze', '-q', '--no-progress', '-j1', '-o', self.out, p])
+        self.assertEqual(rc, 1, err)
+        self.assertLess(time.monotonic() - t0, 20)
+        self.assertLess(rss, self.MAX_RSS_KB, 'max RSS %d KiB' % rss)
+        f = self.report()['files'][0]
+        self.assertIn('section header: length 4294967292 too large at byte offset 4', f['error'])
+
+    def check_big_block(self, name, big):
+        data = shb() + big + idb() + epb(syn(0)) + epb(syn(1))
+        p = self.write(name, zstd(data, '-1'))
+        rc, err, rss = run_rss(['analyze', '-q', '--no-progress', '-j1', '-o', self.out, p])
+        self.assertEqual(rc, 0, err)
+        self.assertLess(rss, self.MAX_RSS_KB, '%s: max RSS %d KiB' % (name, rss))
+        self.assertEqual(self.report()['files'][0]['packets'], 2)
+
+    def test_large_section_header_is_streamed_over(self):
+        body = struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1) + bytes(60 << 20)
+        self.check_big_block('bigshb.pcapng.zst', blk(0x0A0D0D0A, body))
+
+    def test_large_unknown_block_is_streamed_over(self):
+        self.check_big_block('bigcustom.pcapng.zst', blk(0x0BAD, bytes(60 << 20)))
+
+    def test_large_block_in_mapped_file_is_skipped(self):
+        data = shb() + blk(0x0BAD, bytes(60 << 20)) + idb() + epb(syn(0))
+        r = self.analyze(self.write('big.pcapng', data))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.report()['files'][0]['packets'], 1)
+
+    def test_block_over_the_cap_is_an_error(self):
+        data = shb() + idb() + epb(syn(0)) + struct.pack('<II', 0x0BAD, 0x7ffffffc) + bytes(64)
+        r = self.analyze(self.write('cap.pcapng', data))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        f = self.report()['files'][0]
+        self.assertEqual(f['packets'], 1)
+        self.assertIn('too large', f['error'])
 
 
 def main():

@@ -415,3 +415,42 @@ Test(capture, pcapng_timestamps_exact_or_rejected)
 	tb_free(&b);
 	tb_free(&f);
 }
+
+/* tt_source_discard() lands on the right byte in mapped and streamed sources, decodes in
+ * pieces, and says when the input ends first. */
+Test(capture, discard_skips_exactly)
+{
+	size_t n = 9u << 20; /* several 4 MiB chunks when streamed */
+	uint8_t *buf = malloc(n);
+	char *plain, *gz;
+	struct tt_source s;
+
+	cr_assert(buf);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 13);
+	plain = tt_test_write(dir, "d.bin", buf, n);
+	gz = tt_test_write(dir, "d.gz", "", 0);
+	write_gzip(gz, &(struct tbuf){.p = buf, .n = n});
+	for (int k = 0; k < 2; k++) {
+		const uint64_t at[] = {5, 1u << 20, (5u << 20) + 3, (9u << 20) - 4};
+
+		cr_assert_eq(tt_source_open(&s, k ? gz : plain, release, NULL), 0, "%s", s.err);
+		for (size_t i = 0; i < 4; i++) {
+			cr_assert_eq(tt_source_discard(&s, at[i] - s.off), 0, "%s", s.err);
+			cr_assert_eq(s.off, at[i]);
+			cr_assert_eq(tt_source_need(&s, 4), 0);
+			cr_expect_eq(memcmp(s.p, buf + at[i], 4), 0, "%s at %llu",
+			    k ? "gzip" : "mapped", (unsigned long long)at[i]);
+		}
+		cr_expect_eq(tt_source_discard(&s, 4), 0);
+		cr_expect_eq(tt_source_need(&s, 1), 1);
+		cr_expect_eq(tt_source_discard(&s, 1), 1, "past the end");
+		tt_source_close(&s);
+		cr_assert_eq(tt_source_open(&s, k ? gz : plain, release, NULL), 0, "%s", s.err);
+		cr_expect_eq(tt_source_discard(&s, n + 1), 1, "past the end");
+		tt_source_close(&s);
+	}
+	free(plain);
+	free(gz);
+	free(buf);
+}
