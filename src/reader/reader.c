@@ -307,6 +307,11 @@ static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const stru
 	}
 }
 
+static bool is_stop_requested(const struct tt_reader *r)
+{
+	return r->cfg->stop && atomic_load_explicit(r->cfg->stop, memory_order_relaxed);
+}
+
 static void read_file(struct rstate *st, uint32_t file_id)
 {
 	struct tt_reader *r = st->r;
@@ -325,8 +330,14 @@ static void read_file(struct rstate *st, uint32_t file_id)
 		return;
 	}
 	fs->comp = src.comp;
+	src.stop = r->cfg->stop;
 	rc = tt_capture_open(&cap, &src);
 	fs->format = cap.format;
+	if (rc == -EINTR && is_stop_requested(r)) {
+		r->is_interrupted = true;
+		fs->is_partial = true;
+		goto out;
+	}
 	if (rc < 0) {
 		set_capture_error(fs, &cap, &src);
 		goto out;
@@ -359,7 +370,10 @@ static void read_file(struct rstate *st, uint32_t file_id)
 			}
 		}
 	}
-	if (rc < 0) {
+	if (rc == -EINTR && is_stop_requested(r)) {
+		r->is_interrupted = true; /* a read on a pipe gave up: not a bad input */
+		fs->is_partial = true;
+	} else if (rc < 0) {
 		set_capture_error(fs, &cap, &src);
 		fs->is_partial = true;
 	}

@@ -44,9 +44,14 @@ struct tt_source {
 	uint64_t file_size;        /* mapped files */
 	const uint8_t *populated;  /* mapped files: page tables filled up to here */
 	const uint8_t *prefetched; /* mapped files: cache lines requested up to here */
-	char err[160];             /* the message of the last negative return */
-	uint64_t err_off;          /* ... and where: offset in the (decompressed) stream */
-	uint64_t err_raw_off;      /* compressed sources: offset in the file of the fault */
+	/* Pipes and other inputs that are not regular files: a read waits with poll() in
+	 * slices of 100 ms and gives up with -EINTR once *stop is set (the reader thread
+	 * sets stop after opening; NULL: never). */
+	const atomic_bool *stop;
+	bool is_pollable;
+	char err[160];        /* the message of the last negative return */
+	uint64_t err_off;     /* ... and where: offset in the (decompressed) stream */
+	uint64_t err_raw_off; /* compressed sources: offset in the file of the fault */
 	/* streamed compressed sources */
 	bool is_mid_frame; /* input consumed since the last end of a gzip member/zstd frame */
 	int pending_rc;    /* decoder error held back until the bytes before it are read */

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,7 @@ int tt_source_open(struct tt_source *s, const char *path, tt_release_fn release,
 		}
 	} else {
 		s->comp = TT_COMP_PLAIN; /* a pipe or device: no mapping, no peeking */
+		s->is_pollable = true;
 	}
 	if (s->comp == TT_COMP_NONE) {
 		s->file_size = (uint64_t)st.st_size;
@@ -224,6 +226,24 @@ static int map_window(struct tt_source *s, uint64_t off, size_t need)
 	return 0;
 }
 
+/* Wait until a pipe has data (or its end), in slices of 100 ms, so that a stop request
+ * is seen even when the writer sends nothing: the signal handler may restart read(). */
+static int wait_readable(struct tt_source *s)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+		int n;
+
+		if (atomic_load_explicit(s->stop, memory_order_relaxed))
+			return fail(s, -EINTR, "interrupted");
+		n = poll(&pfd, 1, 100);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return sys_fail(s, errno, "poll");
+	}
+}
+
 /* A decoder error after some output: that output is returned first, and the error is
  * held back until the parser asks for bytes past it. */
 static ssize_t defer(struct tt_source *s, ssize_t produced, const char *kind, const char *why)
@@ -251,6 +271,12 @@ static ssize_t produce(struct tt_source *s, uint8_t *dst, size_t room)
 		bool is_at_end;
 
 		if (s->comp == TT_COMP_PLAIN) {
+			if (s->is_pollable && s->stop) {
+				int rc = wait_readable(s);
+
+				if (rc < 0)
+					return rc;
+			}
 			n = read(s->fd, dst, room);
 			if (n < 0 && errno == EINTR)
 				continue;

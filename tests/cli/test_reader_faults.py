@@ -335,6 +335,46 @@ class BlockBombs(Base):
         self.assertIn('too large', f['error'])
 
 
+class QuietPipe(Base):
+    """A read blocked on a pipe that stays open and sends nothing sees SIGINT/SIGTERM."""
+
+    def interrupt(self, sig, data):
+        rfd, wfd = os.pipe()
+        try:
+            p = subprocess.Popen([TORTRACE, 'analyze', '-q', '--no-progress', '-j1', '-o',
+                                  self.out, '-'], stdin=rfd, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+            os.close(rfd)
+            os.write(wfd, data)
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            p.send_signal(sig)
+            try:
+                err = p.communicate(timeout=5)[1]
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                self.fail('%s: still blocked 5 s after the signal' % sig)
+            self.assertLess(time.monotonic() - t0, 3)
+        finally:
+            os.close(wfd)
+        self.assertEqual(p.returncode, 1, err)
+        rep = self.report()
+        self.assertFalse(rep['complete'])
+        return rep['files'][0]
+
+    def test_sigint_before_any_byte(self):
+        f = self.interrupt(signal.SIGINT, b'')
+        self.assertEqual(f['packets'], 0)
+        self.assertTrue(f['partial'])
+
+    def test_sigterm_after_some_records_keeps_them(self):
+        f = self.interrupt(signal.SIGTERM, pcap(3))
+        self.assertEqual(f['packets'], 3)
+        self.assertTrue(f['partial'])
+        self.assertIsNone(f['error'])
+
+
 def main():
     global TORTRACE, GENPCAP
     TORTRACE, GENPCAP = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
