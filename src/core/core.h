@@ -308,4 +308,22 @@ void tt_fmt_time(uint64_t ts_ns, char *buf, size_t len);
 /* Anonymous (private) resident memory of this process in bytes, from /proc; 0 if unknown. */
 uint64_t tt_rss_anon_bytes(void);
 
+/* ---- SIGBUS on shrinking file mappings (mapguard.c) -------------------------------- */
+
+/* Install (reference-counted; any thread) the SIGBUS handler that replaces a faulting
+ * page of a registered mapping with a zero page and counts it; other SIGBUS still crash.
+ * Returns 0 or -errno. */
+int tt_mapguard_install(void);
+void tt_mapguard_uninstall(void);
+/* Register a file mapping (tt_chunk_wrap_mmap does) / forget it before munmap. Any
+ * thread; false when the registry is full (the mapping is then not guarded). */
+bool tt_mapguard_add(const void *base, size_t len);
+void tt_mapguard_remove(const void *base);
+/* Pages replaced so far, in the whole process (relaxed load: the reader polls it). */
+extern _Atomic uint64_t tt_mapguard_n_faults_;
+static inline uint64_t tt_mapguard_faults(void)
+{
+	return atomic_load_explicit(&tt_mapguard_n_faults_, memory_order_relaxed);
+}
+
 #endif /* TT_SRC_CORE_CORE_H */

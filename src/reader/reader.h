@@ -98,6 +98,10 @@ static inline void tt_source_ahead(struct tt_source *s)
 		s->prefetched += 64;
 	}
 }
+/* Mapped files: true when the file is now shorter than when it was opened (its size
+ * then goes to *now_bytes). Called when tt_mapguard_faults() changed: pages past the new
+ * end were read as zeros. */
+bool tt_source_shrank(struct tt_source *s, uint64_t *now_bytes);
 /* Release the current chunk through the callback and close. */
 void tt_source_close(struct tt_source *s);
 

@@ -454,6 +454,16 @@ int tt_source_discard(struct tt_source *s, uint64_t n)
 	return 0;
 }
 
+bool tt_source_shrank(struct tt_source *s, uint64_t *now_bytes)
+{
+	struct stat st;
+
+	if (s->comp != TT_COMP_NONE || s->fd < 0 || fstat(s->fd, &st) < 0)
+		return false;
+	*now_bytes = (uint64_t)st.st_size;
+	return (uint64_t)st.st_size < s->file_size;
+}
+
 void tt_source_close(struct tt_source *s)
 {
 	if (s->chunk)

@@ -1,9 +1,13 @@
 /* Capture formats and byte sources: every format variant, compression, and every error
  * path with its byte offset. */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -453,4 +457,72 @@ Test(capture, discard_skips_exactly)
 	free(plain);
 	free(gz);
 	free(buf);
+}
+
+/* A mapped capture cut while it is read: with the guard installed the pages past the new
+ * end read as zeros instead of killing the process, the fault is counted, and the source
+ * tells that the file shrank. */
+Test(capture, mapped_file_truncated_while_read)
+{
+	struct tbuf b = {0}, f = {0};
+	char *path;
+	struct tt_source s;
+	struct tt_capture c;
+	struct tt_frame fr;
+	uint64_t faults, now = 0, cut;
+	unsigned n = 8000, got = 0;
+	int rc, fd;
+
+	tb_pcap_header(&b, 0xa1b2c3d4u, 1, 65535, false);
+	for (unsigned i = 0; i < n; i++) {
+		frame(&f, (uint8_t)i, 1000);
+		tb_pcap_record(&b, 1700000000u + i, 0, &f, 0, false);
+	}
+	cut = 24 + (uint64_t)(n / 2) * (16 + f.n) + 100; /* inside record n/2 */
+	path = tt_test_write(dir, "shrink.pcap", b.p, b.n);
+	cr_assert_eq(tt_mapguard_install(), 0);
+	faults = tt_mapguard_faults();
+	cr_assert_eq(tt_source_open(&s, path, release, NULL), 0, "%s", s.err);
+	cr_assert_eq(tt_capture_open(&c, &s), 0, "%s", c.err);
+	cr_assert_eq(tt_capture_next(&c, &s, &fr), 1);
+	fd = open(path, O_WRONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(ftruncate(fd, (off_t)cut), 0);
+	close(fd);
+	cr_expect(!tt_source_shrank(&s, &now) || now == cut);
+	while ((rc = tt_capture_next(&c, &s, &fr)) == 1) {
+		(void)*(volatile const uint8_t *)(fr.data + fr.caplen - 1);
+		if (tt_mapguard_faults() != faults)
+			break;
+		cr_assert_eq(fr.ts_ns, (1700000000ull + 1 + got) * 1000000000u);
+		got++;
+	}
+	cr_expect_eq(got, n / 2 - 1, "records read whole before the cut: %u", got);
+	cr_expect_gt(tt_mapguard_faults(), faults);
+	cr_expect(tt_source_shrank(&s, &now));
+	cr_expect_eq(now, cut);
+	tt_capture_close(&c);
+	tt_source_close(&s);
+	tt_mapguard_uninstall();
+	free(path);
+	tb_free(&b);
+	tb_free(&f);
+}
+
+/* Any other SIGBUS still ends the process: a cut mapping that is not registered. */
+Test(capture, unguarded_sigbus_still_crashes, .signal = SIGBUS)
+{
+	char *path = tt_test_write(dir, "x.bin", "", 0);
+	long page = sysconf(_SC_PAGESIZE);
+	int fd = open(path, O_RDWR);
+	volatile const uint8_t *m;
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(ftruncate(fd, 2 * page), 0);
+	m = mmap(NULL, (size_t)(2 * page), PROT_READ, MAP_PRIVATE, fd, 0);
+	cr_assert(m != MAP_FAILED);
+	cr_assert_eq(tt_mapguard_install(), 0);
+	cr_assert_eq(ftruncate(fd, 0), 0);
+	(void)m[page];
+	cr_assert_fail("no SIGBUS");
 }
