@@ -297,6 +297,14 @@ struct tt_file_stats {
 	/* written by the aggregator */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;
 	uint64_t n_verdict[8]; /* flows by enum tt_verdict */
+	/* The file as the reader opened [0] and finished [1] it (written by the reader) and
+	 * as the hasher did (by the hasher); compared by main after both are joined, which
+	 * sets is_changed (tt_files_check_changed). */
+	struct tt_file_id {
+		uint64_t dev, ino, size, mtime_ns;
+		bool is_set;
+	} id_read[2], id_hash[2];
+	bool is_changed; /* changed while it was read: the SHA-256, if any, is dropped */
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */

@@ -323,6 +323,7 @@ int tt_analyze(const struct tt_config *cfg)
 		pthread_join(ht, NULL);
 	if (is_guarded)
 		tt_mapguard_uninstall();
+	tt_files_check_changed(rd.files, n_paths);
 	{
 		uint64_t rss = tt_rss_anon_bytes();
 

@@ -349,6 +349,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 	}
 	fs->comp = src.comp;
 	src.stop = r->cfg->stop;
+	tt_file_id_of(src.fd, &fs->id_read[0]);
 	rc = tt_capture_open(&cap, &src);
 	fs->format = cap.format;
 	if (rc == -EINTR && is_stop_requested(r)) {
@@ -425,6 +426,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 	}
 	fs->n_caplen_over_snaplen = cap.n_caplen_over_snaplen;
 out:
+	tt_file_id_of(src.fd, &fs->id_read[1]);
 	tt_capture_close(&cap);
 	tt_source_close(&src);
 }

@@ -233,6 +233,13 @@ struct tt_hasher {
 };
 
 void *tt_hasher_main(void *arg);
+/* (st_dev, st_ino, size, mtime) of an open regular file; id->is_set stays false for
+ * pipes and on error. Any thread. */
+void tt_file_id_of(int fd, struct tt_file_id *id);
+/* Main thread, after the reader and the hasher are joined: a file whose identity
+ * differs between the reader's and the hasher's opening and finishing is marked
+ * is_changed; its SHA-256 is dropped and the reason goes into its error. */
+void tt_files_check_changed(struct tt_file_stats *files, size_t n);
 
 /* Thread entry: read every file in order, then send TT_PKT_STREAM_END to every ring. */
 void *tt_reader_main(void *arg);

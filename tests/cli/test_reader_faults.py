@@ -416,10 +416,50 @@ class ShrinkWhileMapped(Base):
             self.assertLessEqual(at, 100 << 20)
             self.assertGreater(at, (100 << 20) - 300000)  # the record that crosses the cut
             self.assertGreater(f0['packets'], 0)
+            self.assertTrue(f0['changed_during_read'])
+            self.assertFalse(f1['changed_during_read'])
             self.assertIn('big.pcap: file shrank', err)
             break
         if hit is None:
             self.skipTest('the truncation never landed while the file was read (3 tries)')
+
+
+class ChangedDuringRun(Base):
+    """The hasher reads a file again: when it changed between the hasher's and the
+    reader's reading, the SHA-256 is not of the bytes analysed and is left out."""
+
+    def test_file_changed_between_hasher_and_reader(self):
+        cap = self.write('cap.pcap', pcap(3))
+        rfd, wfd = os.pipe()
+        try:
+            # '-' first: the reader waits on the silent pipe while the hasher hashes
+            # cap.pcap; then cap.pcap grows, and the reader reads it after the pipe ends.
+            p = subprocess.Popen([TORTRACE, 'analyze', '-q', '--no-progress', '-j1', '--sha256',
+                                  '-o', self.out, '-', cap], stdin=rfd,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            os.close(rfd)
+            time.sleep(1.0)
+            with open(cap, 'ab') as f:
+                f.write(pcap(4)[24 + 3 * 70:])
+        finally:
+            os.close(wfd)
+        err = p.communicate(timeout=60)[1]
+        self.assertEqual(p.returncode, 1, err)
+        f = self.report()['files'][1]
+        self.assertEqual(f['packets'], 4)
+        self.assertTrue(f['changed_during_read'])
+        self.assertIsNone(f['sha256'])
+        self.assertIn('file changed while being read (304 bytes when the reader opened it, '
+                      '234 when the hasher opened it): its SHA-256 is not of the bytes '
+                      'analysed', f['error'])
+
+    def test_unchanged_file_keeps_its_digest(self):
+        cap = self.write('cap.pcap', pcap(3))
+        r = run('analyze', '-q', '--no-progress', '-j1', '--sha256', '-o', self.out, cap)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        f = self.report()['files'][0]
+        self.assertFalse(f['changed_during_read'])
+        self.assertRegex(f['sha256'], '^[0-9a-f]{64}$')
 
 
 def main():
