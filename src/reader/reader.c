@@ -338,7 +338,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 	struct tt_capture cap;
 	struct tt_frame f;
 	uint64_t done_before = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
-	uint64_t clock = 0, first_bad_link = 0, n = 0, faults = tt_mapguard_faults();
+	uint64_t clock = 0, first_bad_link = 0, n = 0, off = 0, faults = tt_mapguard_faults();
 	int rc;
 
 	fs->format = -1;
@@ -363,8 +363,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 		goto out;
 	}
 	for (;;) {
-		uint64_t off = src.off;
-
+		off = src.off;
 		rc = tt_capture_next(&cap, &src, &f);
 		if (rc <= 0)
 			break;
@@ -402,7 +401,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 	if (rc == -EINTR && is_stop_requested(r)) {
 		r->is_interrupted = true; /* a read on a pipe gave up: not a bad input */
 		fs->is_partial = true;
-	} else if (rc < 0 && tt_mapguard_faults() != faults && file_shrank(fs, &src, cap.err_off)) {
+	} else if (rc < 0 && tt_mapguard_faults() != faults && file_shrank(fs, &src, off)) {
 		/* zeros read from past the new end made the parser fail */
 	} else if (rc < 0) {
 		set_capture_error(fs, &cap, &src);
