@@ -188,6 +188,8 @@ static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
 	tt_json_bool(j, f->is_read);
 	tt_json_kv_u64(j, "caplen_over_snaplen", f->n_caplen_over_snaplen);
 	counters(j, f, NULL);
+	tt_json_key(j, "changed_during_read");
+	tt_json_bool(j, f->is_changed);
 	tt_json_obj_end(j);
 }
 

@@ -172,17 +172,21 @@ struct tt_chunk *tt_chunk_wrap_mmap(uint8_t *base, size_t len)
 	c->is_borrowed = false;
 	c->base = base;
 	c->len = len;
+	tt_mapguard_add(base, len); /* a file shrinking under it must not kill the run */
 	return c;
 }
 
 struct tt_chunk *tt_chunk_wrap_borrowed(const uint8_t *base, size_t len)
 {
-	struct tt_chunk *c = tt_chunk_wrap_mmap((uint8_t *)base, len);
+	struct tt_chunk *c = malloc(sizeof(*c));
 
-	if (c) {
-		c->is_mmap = false;
-		c->is_borrowed = true;
-	}
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	c->is_mmap = false;
+	c->is_borrowed = true;
+	c->base = (uint8_t *)base;
+	c->len = len;
 	return c;
 }
 
@@ -191,8 +195,10 @@ void tt_chunk_put(struct tt_chunk *c)
 	/* acq_rel: the last holder must see every other holder's reads finished. */
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	if (c->is_mmap && c->len > 0)
+	if (c->is_mmap && c->len > 0) {
+		tt_mapguard_remove(c->base);
 		munmap(c->base, c->len);
+	}
 	free(c);
 }
 

@@ -313,6 +313,14 @@ struct tt_file_stats {
 	/* written by the aggregator */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;
 	uint64_t n_verdict[8]; /* flows by enum tt_verdict */
+	/* The file as the reader opened [0] and finished [1] it (written by the reader) and
+	 * as the hasher did (by the hasher); compared by main after both are joined, which
+	 * sets is_changed (tt_files_check_changed). */
+	struct tt_file_id {
+		uint64_t dev, ino, size, mtime_ns;
+		bool is_set;
+	} id_read[2], id_hash[2];
+	bool is_changed; /* changed while it was read: the SHA-256, if any, is dropped */
 };
 
 /* ---- the evidence table (src/core/evidence.c) --------------------------------------
@@ -344,5 +352,23 @@ uint64_t tt_now_ns(void);
 void tt_fmt_time(uint64_t ts_ns, char *buf, size_t len);
 /* Anonymous (private) resident memory of this process in bytes, from /proc; 0 if unknown. */
 uint64_t tt_rss_anon_bytes(void);
+
+/* ---- SIGBUS on shrinking file mappings (mapguard.c) -------------------------------- */
+
+/* Install (reference-counted; any thread) the SIGBUS handler that replaces a faulting
+ * page of a registered mapping with a zero page and counts it; other SIGBUS still crash.
+ * Returns 0 or -errno. */
+int tt_mapguard_install(void);
+void tt_mapguard_uninstall(void);
+/* Register a file mapping (tt_chunk_wrap_mmap does) / forget it before munmap. Any
+ * thread; false when the registry is full (the mapping is then not guarded). */
+bool tt_mapguard_add(const void *base, size_t len);
+void tt_mapguard_remove(const void *base);
+/* Pages replaced so far, in the whole process (relaxed load: the reader polls it). */
+extern _Atomic uint64_t tt_mapguard_n_faults_;
+static inline uint64_t tt_mapguard_faults(void)
+{
+	return atomic_load_explicit(&tt_mapguard_n_faults_, memory_order_relaxed);
+}
 
 #endif /* TT_SRC_CORE_CORE_H */

@@ -163,7 +163,7 @@ int tt_analyze(const struct tt_config *cfg)
 	struct tt_relays *relays = NULL;
 	struct tt_hasher hasher;
 	pthread_t ht;
-	bool is_hashing = false;
+	bool is_hashing = false, is_guarded = false;
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	if (cfg->bpf && check_filter(cfg->bpf) < 0)
@@ -279,6 +279,8 @@ int tt_analyze(const struct tt_config *cfg)
 		pthread_join(at, NULL);
 		goto out_flows;
 	}
+	/* Captures are mapped: a file cut while being read must not kill the run. */
+	is_guarded = tt_mapguard_install() == 0;
 	if (pthread_create(&rt, NULL, tt_reader_main, &rd) != 0) {
 		struct tt_pkt end = {.kind = TT_PKT_STREAM_END};
 
@@ -288,6 +290,8 @@ int tt_analyze(const struct tt_config *cfg)
 		for (unsigned w = 0; w < nw; w++)
 			pthread_join(wt[w], NULL);
 		pthread_join(at, NULL);
+		if (is_guarded)
+			tt_mapguard_uninstall();
 		goto out_flows;
 	}
 
@@ -328,6 +332,9 @@ int tt_analyze(const struct tt_config *cfg)
 	pthread_join(at, NULL);
 	if (is_hashing)
 		pthread_join(ht, NULL);
+	if (is_guarded)
+		tt_mapguard_uninstall();
+	tt_files_check_changed(rd.files, n_paths);
 	{
 		uint64_t rss = tt_rss_anon_bytes();
 

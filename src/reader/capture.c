@@ -9,6 +9,7 @@
 #include "reader.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@
 /* Largest record accepted when it also exceeds the snap length: libpcap's and
  * Wireshark's limit for ordinary link types. */
 #define MAX_SANE_CAPLEN (256u * 1024)
+/* Largest pcapng block accepted (Wireshark's limit is of the same order): packet and
+ * interface blocks are buffered whole, others are skipped in pieces. */
+#define MAX_BLOCK       (64u << 20)
 
 #define PCAPNG_SHB 0x0A0D0D0Au
 #define PCAPNG_IDB 1u
@@ -55,13 +59,21 @@ static int bad(struct tt_capture *c, uint64_t off, int rc, const char *fmt, ...)
 	return rc;
 }
 
+/* A failure of the byte source (read error, corrupt or cut compressed data) as a capture
+ * error, at the offset where the source failed. */
+static int src_bad(struct tt_capture *c, struct tt_source *s, int rc)
+{
+	c->is_source_err = true;
+	return bad(c, s->err_off, rc, "%s", s->err);
+}
+
 /* tt_source_need() with the error turned into a capture error. */
 static int need(struct tt_capture *c, struct tt_source *s, size_t n, const char *what)
 {
 	int rc = tt_source_need(s, n);
 
 	if (rc < 0)
-		return bad(c, s->off, rc, "%s", s->err);
+		return src_bad(c, s, rc);
 	if (rc > 0)
 		return bad(c, s->off, -EBADMSG, "%s: truncated (%zu of %zu bytes)", what,
 		    (size_t)(s->end - s->p), n);
@@ -130,7 +142,7 @@ static int next_pcap(struct tt_capture *c, struct tt_source *s, struct tt_frame 
 	int rc = tt_source_need(s, 16);
 
 	if (rc < 0)
-		return bad(c, off, rc, "%s", s->err);
+		return src_bad(c, s, rc);
 	if (rc > 0) {
 		if (s->end == s->p)
 			return 0;
@@ -152,7 +164,7 @@ static int next_pcap(struct tt_capture *c, struct tt_source *s, struct tt_frame 
 	}
 	rc = tt_source_need(s, 16 + (size_t)caplen);
 	if (rc < 0)
-		return bad(c, off, rc, "%s", s->err);
+		return src_bad(c, s, rc);
 	if (rc > 0)
 		return bad(c, off, -EBADMSG,
 		    "truncated record: %u bytes announced, %zu left in the file", caplen,
@@ -192,11 +204,16 @@ static int parse_shb(struct tt_capture *c, struct tt_source *s)
 	if (rd16(c, s->p + 12) != 1)
 		return bad(c, off + 12, -EBADMSG, "pcapng section header: unsupported version %u",
 		    rd16(c, s->p + 12));
-	rc = need(c, s, len, "pcapng section header");
+	if (len > MAX_BLOCK)
+		return bad(c, off + 4, -EBADMSG, "pcapng section header: length %u too large", len);
+	/* Nothing after the fixed part is used (options): skip it without buffering. */
+	rc = tt_source_discard(s, len);
 	if (rc < 0)
-		return rc;
+		return src_bad(c, s, rc);
+	if (rc > 0)
+		return bad(
+		    c, off, -EBADMSG, "pcapng section header: truncated (%u bytes announced)", len);
 	c->n_ifaces = 0; /* interfaces belong to their section */
-	tt_source_skip(s, len);
 	return 0;
 }
 
@@ -241,8 +258,17 @@ static int parse_idb(struct tt_capture *c, const uint8_t *b, uint32_t len, uint6
 				ifc->ts_mul = 1000000000u / units;
 				ifc->ts_div = 1;
 			} else {
-				ifc->ts_mul = 1;
-				ifc->ts_div = units;
+				/* 2^-n, or finer than 1 ns: reduce 1e9 / units. */
+				uint64_t a = 1000000000u, m = units;
+
+				while (m) {
+					uint64_t t = a % m;
+
+					a = m;
+					m = t;
+				}
+				ifc->ts_mul = 1000000000u / a;
+				ifc->ts_div = units / a;
 			}
 		} else if (code == 14 && olen == 8) { /* if_tsoffset */
 			uint64_t v;
@@ -255,23 +281,24 @@ static int parse_idb(struct tt_capture *c, const uint8_t *b, uint32_t len, uint6
 	return 0;
 }
 
-static uint64_t iface_ts(const struct tt_iface *ifc, uint64_t units)
+/* Timestamp units of an interface → Unix nanoseconds. False when the result is not in
+ * [0, 2^64) ns (before 1970 through if_tsoffset, or after 2554): the products are taken
+ * in 128 bits, so nothing wraps on the way. */
+__extension__ typedef __int128 i128;
+__extension__ typedef unsigned __int128 u128;
+
+static bool iface_ts(const struct tt_iface *ifc, uint64_t units, uint64_t *ns)
 {
-	uint64_t ns;
+	i128 t;
 
-	if (ifc->ts_div == 1) {
-		ns = units * ifc->ts_mul;
-	} else {
-		/* Finer than 1 ns, or a power of two: split to avoid overflow. */
-		uint64_t sec = units / ifc->ts_div, rem = units % ifc->ts_div;
-
-		/* rem < ts_div; split 1e9 as 1e4 * 1e5 so no product overflows for
-		 * ts_div < 2^45 (finer than 2^-45 s is not a real clock). */
-		uint64_t hi = rem * 10000u / ifc->ts_div, r1 = rem * 10000u % ifc->ts_div;
-
-		ns = sec * 1000000000u + hi * 100000u + r1 * 100000u / ifc->ts_div;
-	}
-	return ns + (uint64_t)(ifc->ts_offset_s * 1000000000);
+	if (ifc->ts_div == 1 && ifc->ts_offset_s == 0)
+		return !__builtin_mul_overflow(units, ifc->ts_mul, ns);
+	t = (i128)((u128)units * ifc->ts_mul / ifc->ts_div);
+	t += (i128)ifc->ts_offset_s * 1000000000;
+	if (t < 0 || t > (i128)UINT64_MAX)
+		return false;
+	*ns = (uint64_t)t;
+	return true;
 }
 
 static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_frame *f)
@@ -284,7 +311,7 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 		int rc = tt_source_need(s, 12);
 
 		if (rc < 0)
-			return bad(c, off, rc, "%s", s->err);
+			return src_bad(c, s, rc);
 		if (rc > 0) {
 			if (s->end == s->p)
 				return 0;
@@ -302,12 +329,30 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 		if (len < 12 || len % 4 != 0)
 			return bad(
 			    c, off + 4, -EBADMSG, "pcapng block type %u: bad length %u", type, len);
-		if (len > 64u << 20)
+		if (len > MAX_BLOCK)
 			return bad(c, off + 4, -EBADMSG,
 			    "pcapng block type %u: length %u too large", type, len);
+		if (type != PCAPNG_IDB && type != PCAPNG_EPB && type != PCAPNG_PB &&
+		    type != PCAPNG_SPB) {
+			/* NRB, ISB, DSB, custom, unknown: not used, skipped in pieces (a
+			 * streamed source would otherwise buffer the whole block). */
+			rc = tt_source_discard(s, len - 4);
+			if (rc == 0)
+				rc = tt_source_need(s, 4);
+			if (rc < 0)
+				return src_bad(c, s, rc);
+			if (rc > 0)
+				return bad(c, off, -EBADMSG,
+				    "truncated pcapng block: %u bytes announced", len);
+			if (rd32(c, s->p) != len)
+				return bad(c, off + len - 4, -EBADMSG,
+				    "pcapng block type %u: trailing length does not match", type);
+			tt_source_skip(s, 4);
+			continue;
+		}
 		rc = tt_source_need(s, len);
 		if (rc < 0)
-			return bad(c, off, rc, "%s", s->err);
+			return src_bad(c, s, rc);
 		if (rc > 0)
 			return bad(c, off, -EBADMSG,
 			    "truncated pcapng block: %u bytes announced, %zu left", len,
@@ -340,8 +385,13 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 				    "packet block: captured length %u exceeds the block (%u bytes)",
 				    caplen, len);
 			ifc = &c->ifaces[ifid];
-			f->ts_ns =
-			    iface_ts(ifc, ((uint64_t)rd32(c, b + 12) << 32) | rd32(c, b + 16));
+			if (!iface_ts(ifc, ((uint64_t)rd32(c, b + 12) << 32) | rd32(c, b + 16),
+				&f->ts_ns))
+				return bad(c, off + 12, -EBADMSG,
+				    "packet block: timestamp out of range (units %" PRIu64
+				    ", if_tsoffset %" PRId64 " s)",
+				    ((uint64_t)rd32(c, b + 12) << 32) | rd32(c, b + 16),
+				    ifc->ts_offset_s);
 			f->data = b + 28;
 			break;
 		case PCAPNG_SPB:
@@ -361,7 +411,7 @@ static int next_pcapng(struct tt_capture *c, struct tt_source *s, struct tt_fram
 			f->data = b + 12;
 			break;
 		default:
-			tt_source_skip(s, len); /* NRB, ISB, DSB, custom, unknown: not packets */
+			TT_BUG_ON(true); /* other blocks were skipped above */
 			continue;
 		}
 		if (ifc->snaplen && caplen > ifc->snaplen)
@@ -382,7 +432,7 @@ int tt_capture_open(struct tt_capture *c, struct tt_source *s)
 	c->format = -1;
 	rc = tt_source_need(s, 4);
 	if (rc < 0)
-		return bad(c, s->off, rc, "%s", s->err);
+		return src_bad(c, s, rc);
 	if (rc > 0)
 		return bad(
 		    c, 0, -EBADMSG, "not a capture file: only %zu bytes", (size_t)(s->end - s->p));

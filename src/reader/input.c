@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <glob.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,57 @@ struct list {
 	char **v;
 	size_t n, cap;
 };
+
+/* The (st_dev, st_ino) pairs already expanded: a directory reached again through a
+ * symlink (a loop, or two links to one place) is not walked again, and a file reached
+ * through two links is read once. Open addressing, grown at half full. */
+struct seen {
+	struct seen_id {
+		dev_t dev;
+		ino_t ino;
+	} * v;
+	size_t n, cap;
+};
+
+static size_t seen_slot(const struct seen *s, dev_t dev, ino_t ino)
+{
+	uint64_t h =
+	    ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4full);
+	size_t i = (size_t)(h ^ (h >> 29)) & (s->cap - 1);
+
+	while (s->v[i].ino != 0 && (s->v[i].dev != dev || s->v[i].ino != ino))
+		i = (i + 1) & (s->cap - 1);
+	return i;
+}
+
+/* 1 when st was seen before, 0 when it is new (now remembered), or -ENOMEM. */
+static int seen_add(struct seen *s, const struct stat *st)
+{
+	size_t i;
+
+	if (st->st_ino == 0)
+		return 0; /* not a real inode number: cannot tell, never dedupe */
+	if (2 * (s->n + 1) > s->cap) {
+		struct seen old = *s;
+
+		s->cap = old.cap ? 2 * old.cap : 64;
+		s->v = calloc(s->cap, sizeof(*s->v));
+		if (!s->v) {
+			*s = old;
+			return -ENOMEM;
+		}
+		for (size_t j = 0; j < old.cap; j++)
+			if (old.v[j].ino != 0)
+				s->v[seen_slot(s, old.v[j].dev, old.v[j].ino)] = old.v[j];
+		free(old.v);
+	}
+	i = seen_slot(s, st->st_dev, st->st_ino);
+	if (s->v[i].ino != 0)
+		return 1;
+	s->v[i] = (struct seen_id){st->st_dev, st->st_ino};
+	s->n++;
+	return 0;
+}
 
 static int push(struct list *l, const char *path)
 {
@@ -37,8 +89,9 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Add every regular file below dir, in name order, depth first. */
-static int walk(struct list *l, const char *dir, int depth)
+/* Add every regular file below dir, in name order, depth first; directories and files
+ * already in *seen are skipped. */
+static int walk(struct list *l, struct seen *seen, const char *dir, int depth)
 {
 	struct list names = {0};
 	struct dirent *e;
@@ -71,10 +124,16 @@ static int walk(struct list *l, const char *dir, int depth)
 		}
 		snprintf(
 		    path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.v[i]);
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rc = walk(l, path, depth + 1);
-		else if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
-			rc = push(l, path); /* dangling links are reported, sockets skipped */
+		if (stat(path, &st) != 0) {
+			rc = push(l, path); /* dangling links are reported */
+		} else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
+			rc = seen_add(seen, &st);
+			if (rc == 0)
+				rc = S_ISDIR(st.st_mode) ? walk(l, seen, path, depth + 1)
+							 : push(l, path);
+			else if (rc == 1)
+				rc = 0; /* reached before, through another link: once is enough */
+		}                       /* sockets, fifos and devices inside folders are skipped */
 		free(path);
 	}
 	tt_inputs_free(names.v, names.n);
@@ -84,23 +143,37 @@ static int walk(struct list *l, const char *dir, int depth)
 int tt_inputs_expand(const char *const *paths, size_t n, char ***out, size_t *n_out)
 {
 	struct list l = {0};
+	struct seen seen = {0};
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct stat st;
 
 		if (stat(paths[i], &st) == 0) {
-			rc = S_ISDIR(st.st_mode) ? walk(&l, paths[i], 0) : push(&l, paths[i]);
+			/* A path named on the command line is read as given (twice if named
+			 * twice); it is remembered so that a folder walk does not add it again. */
+			rc = seen_add(&seen, &st);
+			if (rc >= 0 && S_ISDIR(st.st_mode))
+				rc = rc == 0 ? walk(&l, &seen, paths[i], 0) : 0;
+			else if (rc >= 0)
+				rc = push(&l, paths[i]);
 		} else if (strpbrk(paths[i], "*?[")) {
 			glob_t g;
 			int gr = glob(paths[i], 0, NULL, &g);
 
 			if (gr == 0) {
 				for (size_t j = 0; rc == 0 && j < g.gl_pathc; j++) {
-					if (stat(g.gl_pathv[j], &st) == 0 && S_ISDIR(st.st_mode))
-						rc = walk(&l, g.gl_pathv[j], 0);
-					else
+					if (stat(g.gl_pathv[j], &st) != 0) {
 						rc = push(&l, g.gl_pathv[j]);
+					} else {
+						rc = seen_add(&seen, &st);
+						if (rc >= 0 && S_ISDIR(st.st_mode))
+							rc = rc == 0
+								 ? walk(&l, &seen, g.gl_pathv[j], 0)
+								 : 0;
+						else if (rc >= 0)
+							rc = push(&l, g.gl_pathv[j]);
+					}
 				}
 			} else {
 				rc = push(&l, paths[i]); /* matches nothing: reported as missing */
@@ -110,6 +183,7 @@ int tt_inputs_expand(const char *const *paths, size_t n, char ***out, size_t *n_
 			rc = push(&l, paths[i]);
 		}
 	}
+	free(seen.v);
 	if (rc < 0) {
 		tt_inputs_free(l.v, l.n);
 		return rc;

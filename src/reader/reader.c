@@ -160,6 +160,26 @@ static void set_error(struct tt_file_stats *fs, const char *msg, uint64_t off, b
 		return;
 	snprintf(buf, sizeof(buf), "%s at byte offset %" PRIu64 "%s", msg, off,
 	    is_stream ? " of the decompressed data" : "");
+	tt_log(TT_LOG_ERROR, "%s: %s", fs->path, buf);
+	fs->error = strdup(buf);
+}
+
+/* A capture error; when the compressed source itself failed, also where in the file. */
+static void set_capture_error(
+    struct tt_file_stats *fs, const struct tt_capture *cap, const struct tt_source *src)
+{
+	char buf[400];
+
+	if (fs->error)
+		return;
+	if (!cap->is_source_err || src->comp <= TT_COMP_PLAIN) {
+		set_error(fs, cap->err, cap->err_off, src->comp > TT_COMP_PLAIN);
+		return;
+	}
+	snprintf(buf, sizeof(buf),
+	    "%s at byte offset %" PRIu64 " of the decompressed data (compressed offset %" PRIu64
+	    ")",
+	    cap->err, cap->err_off, src->err_raw_off);
 	fs->error = strdup(buf);
 	tt_log(TT_LOG_ERROR, "%s: %s", fs->path, buf);
 }
@@ -287,6 +307,29 @@ static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const stru
 	}
 }
 
+static bool is_stop_requested(const struct tt_reader *r)
+{
+	return r->cfg->stop && atomic_load_explicit(r->cfg->stop, memory_order_relaxed);
+}
+
+/* Called when the SIGBUS handler replaced pages (tt_mapguard_faults() moved): if this
+ * file shrank, the record at off (and what follows) was read as zeros. True when it did:
+ * the error is set and the file is partial. */
+static bool file_shrank(struct tt_file_stats *fs, struct tt_source *src, uint64_t off)
+{
+	uint64_t now = 0;
+	char msg[160];
+
+	if (!tt_source_shrank(src, &now))
+		return false; /* a fault in another file's mapping */
+	snprintf(msg, sizeof(msg),
+	    "file shrank from %" PRIu64 " to %" PRIu64 " bytes while being read", src->file_size,
+	    now);
+	set_error(fs, msg, off, false);
+	fs->is_partial = true;
+	return true;
+}
+
 static void read_file(struct rstate *st, uint32_t file_id)
 {
 	struct tt_reader *r = st->r;
@@ -295,7 +338,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 	struct tt_capture cap;
 	struct tt_frame f;
 	uint64_t done_before = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
-	uint64_t clock = 0, first_bad_link = 0, n = 0;
+	uint64_t clock = 0, first_bad_link = 0, n = 0, off = 0, faults = tt_mapguard_faults();
 	int rc;
 
 	fs->format = -1;
@@ -305,18 +348,34 @@ static void read_file(struct rstate *st, uint32_t file_id)
 		return;
 	}
 	fs->comp = src.comp;
+	src.stop = r->cfg->stop;
+	tt_file_id_of(src.fd, &fs->id_read[0]);
 	rc = tt_capture_open(&cap, &src);
 	fs->format = cap.format;
+	if (rc == -EINTR && is_stop_requested(r)) {
+		r->is_interrupted = true;
+		fs->is_partial = true;
+		goto out;
+	}
 	if (rc < 0) {
-		set_error(fs, cap.err, cap.err_off, src.comp > TT_COMP_PLAIN);
+		if (tt_mapguard_faults() == faults || !file_shrank(fs, &src, 0))
+			set_capture_error(fs, &cap, &src);
 		goto out;
 	}
 	for (;;) {
-		uint64_t off = src.off;
-
+		off = src.off;
 		rc = tt_capture_next(&cap, &src, &f);
 		if (rc <= 0)
 			break;
+		/* Touch the record's last byte (the header before it was read): if the file
+		 * was cut before it, the SIGBUS handler counts it now, and the record is not
+		 * sent. A truncation that races this read is still seen at the next record. */
+		(void)*(volatile const uint8_t *)(f.data + f.caplen - 1);
+		if (__builtin_expect(tt_mapguard_faults() != faults, 0)) {
+			faults = tt_mapguard_faults();
+			if (file_shrank(fs, &src, off))
+				break;
+		}
 		handle_frame(st, fs, &f, off, &first_bad_link);
 		tt_source_ahead(&src);
 		/* The packet clock moves in steps of a second, backwards too: a capture
@@ -339,8 +398,13 @@ static void read_file(struct rstate *st, uint32_t file_id)
 			}
 		}
 	}
-	if (rc < 0) {
-		set_error(fs, cap.err, cap.err_off, src.comp > TT_COMP_PLAIN);
+	if (rc == -EINTR && is_stop_requested(r)) {
+		r->is_interrupted = true; /* a read on a pipe gave up: not a bad input */
+		fs->is_partial = true;
+	} else if (rc < 0 && tt_mapguard_faults() != faults && file_shrank(fs, &src, off)) {
+		/* zeros read from past the new end made the parser fail */
+	} else if (rc < 0) {
+		set_capture_error(fs, &cap, &src);
 		fs->is_partial = true;
 	}
 	if (fs->n_bad_link) {
@@ -361,6 +425,7 @@ static void read_file(struct rstate *st, uint32_t file_id)
 	}
 	fs->n_caplen_over_snaplen = cap.n_caplen_over_snaplen;
 out:
+	tt_file_id_of(src.fd, &fs->id_read[1]);
 	tt_capture_close(&cap);
 	tt_source_close(&src);
 }

@@ -36,14 +36,27 @@ struct tt_source {
 	struct tt_chunk *chunk; /* the bytes p points into */
 	tt_release_fn release;
 	void *release_ctx;
-	void *dec;   /* z_stream or ZSTD_DStream */
-	uint8_t *in; /* compressed input buffer */
+	void *dec;        /* z_stream or ZSTD_DStream */
+	uint8_t *in;      /* compressed input buffer */
+	uint8_t *scratch; /* tt_source_discard() decodes into it */
 	size_t in_len, in_pos;
 	uint64_t n_raw_bytes;      /* bytes read from the file so far (progress) */
 	uint64_t file_size;        /* mapped files */
 	const uint8_t *populated;  /* mapped files: page tables filled up to here */
 	const uint8_t *prefetched; /* mapped files: cache lines requested up to here */
-	char err[160];             /* the message of the last negative return */
+	/* Pipes and other inputs that are not regular files: a read waits with poll() in
+	 * slices of 100 ms and gives up with -EINTR once *stop is set (the reader thread
+	 * sets stop after opening; NULL: never). */
+	const atomic_bool *stop;
+	bool is_pollable;
+	char err[160];        /* the message of the last negative return */
+	uint64_t err_off;     /* ... and where: offset in the (decompressed) stream */
+	uint64_t err_raw_off; /* compressed sources: offset in the file of the fault */
+	/* streamed compressed sources */
+	bool is_mid_frame; /* input consumed since the last end of a gzip member/zstd frame */
+	int pending_rc;    /* decoder error held back until the bytes before it are read */
+	size_t zstd_hint;  /* input the zstd decoder asked for next (0: a frame start) */
+	char pending_err[160];
 };
 
 /* Open path. Returns 0, or -errno with s->err set. */
@@ -64,6 +77,11 @@ static inline void tt_source_skip(struct tt_source *s, size_t n)
 	s->p += n;
 	s->off += n;
 }
+/* Advance over n bytes that need not be readable at once (a large block that is not
+ * used): a mapped source moves its window, a streamed one decodes and drops them in
+ * pieces of at most a chunk, so memory stays bounded. Returns 0, 1 when the input ended
+ * first (everything up to the end is skipped), or -errno with s->err. */
+int tt_source_discard(struct tt_source *s, uint64_t n);
 /* Mapped files only, called once per record: fill page tables a few MiB ahead of p in
  * one system call per 2 MiB instead of a page fault per 64 KiB, and request the cache
  * lines of the next 16 KiB, so that record headers are in cache when parsed (16 KiB
@@ -80,6 +98,10 @@ static inline void tt_source_ahead(struct tt_source *s)
 		s->prefetched += 64;
 	}
 }
+/* Mapped files: true when the file is now shorter than when it was opened (its size
+ * then goes to *now_bytes). Called when tt_mapguard_faults() changed: pages past the new
+ * end were read as zeros. */
+bool tt_source_shrank(struct tt_source *s, uint64_t *now_bytes);
 /* Release the current chunk through the callback and close. */
 void tt_source_close(struct tt_source *s);
 
@@ -106,6 +128,7 @@ struct tt_capture {
 	uint64_t n_caplen_over_snaplen; /* tolerated, counted */
 	uint64_t err_off;
 	char err[200];
+	bool is_source_err; /* err came from the byte source (see tt_source.err_raw_off) */
 };
 
 struct tt_frame {
@@ -196,6 +219,13 @@ struct tt_hasher {
 };
 
 void *tt_hasher_main(void *arg);
+/* (st_dev, st_ino, size, mtime) of an open regular file; id->is_set stays false for
+ * pipes and on error. Any thread. */
+void tt_file_id_of(int fd, struct tt_file_id *id);
+/* Main thread, after the reader and the hasher are joined: a file whose identity
+ * differs between the reader's and the hasher's opening and finishing is marked
+ * is_changed; its SHA-256 is dropped and the reason goes into its error. */
+void tt_files_check_changed(struct tt_file_stats *files, size_t n);
 
 /* Thread entry: read every file in order, then send TT_PKT_STREAM_END to every ring. */
 void *tt_reader_main(void *arg);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,19 +23,32 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#define CHUNK_BYTES  (4u << 20)
-#define IN_BYTES     (1u << 20)
-#define WINDOW_BYTES (64u << 20)
+#define CHUNK_BYTES      (4u << 20)
+#define IN_BYTES         (1u << 20)
+#define WINDOW_BYTES     (64u << 20)
+#define SCRATCH_BYTES    (256u << 10)
+/* Input for the first call of a zstd frame: ZSTD_FRAMEHEADERSIZE_PREFIX, what
+ * ZSTD_initDStream() recommends; the decoder then says what it needs next. */
+#define ZSTD_FRAME_START 5
+
+/* The offset of the fault: the end of what was produced so far. */
+static void note_fault(struct tt_source *s)
+{
+	s->err_off = s->off + (uint64_t)(s->end - s->p);
+	s->err_raw_off = s->n_raw_bytes - (s->in_len - s->in_pos);
+}
 
 static int fail(struct tt_source *s, int rc, const char *what)
 {
 	snprintf(s->err, sizeof(s->err), "%s", what);
+	note_fault(s);
 	return rc;
 }
 
 static int sys_fail(struct tt_source *s, int err, const char *what)
 {
 	snprintf(s->err, sizeof(s->err), "%s: %s", what, strerror(err));
+	note_fault(s);
 	return -err;
 }
 
@@ -116,6 +130,7 @@ int tt_source_open(struct tt_source *s, const char *path, tt_release_fn release,
 		}
 	} else {
 		s->comp = TT_COMP_PLAIN; /* a pipe or device: no mapping, no peeking */
+		s->is_pollable = true;
 	}
 	if (s->comp == TT_COMP_NONE) {
 		s->file_size = (uint64_t)st.st_size;
@@ -211,14 +226,57 @@ static int map_window(struct tt_source *s, uint64_t off, size_t need)
 	return 0;
 }
 
-/* Read compressed or plain bytes into [dst, dst + room); returns bytes produced,
- * 0 at end of input, or -errno. */
-static ssize_t produce(struct tt_source *s, uint8_t *dst, size_t room)
+/* Wait until a pipe has data (or its end), in slices of 100 ms, so that a stop request
+ * is seen even when the writer sends nothing: the signal handler may restart read(). */
+static int wait_readable(struct tt_source *s)
 {
 	for (;;) {
+		struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+		int n;
+
+		if (atomic_load_explicit(s->stop, memory_order_relaxed))
+			return fail(s, -EINTR, "interrupted");
+		n = poll(&pfd, 1, 100);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return sys_fail(s, errno, "poll");
+	}
+}
+
+/* A decoder error after some output: that output is returned first, and the error is
+ * held back until the parser asks for bytes past it. */
+static ssize_t defer(struct tt_source *s, ssize_t produced, const char *kind, const char *why)
+{
+	if (produced > 0) {
+		s->pending_rc = -EBADMSG;
+		snprintf(s->pending_err, sizeof(s->pending_err), "corrupt %s data (%s)", kind, why);
+		return produced;
+	}
+	snprintf(s->err, sizeof(s->err), "corrupt %s data (%s)", kind, why);
+	return -EBADMSG;
+}
+
+/* Read compressed or plain bytes into [dst, dst + room); returns bytes produced,
+ * 0 at the clean end of input, or -errno (-EBADMSG: corrupt, or a compressed stream that
+ * ends inside a gzip member or zstd frame, i.e. without its end marker and trailer). */
+static ssize_t produce(struct tt_source *s, uint8_t *dst, size_t room)
+{
+	if (s->pending_rc) {
+		snprintf(s->err, sizeof(s->err), "%s", s->pending_err);
+		return s->pending_rc;
+	}
+	for (;;) {
 		ssize_t n;
+		bool is_at_end;
 
 		if (s->comp == TT_COMP_PLAIN) {
+			if (s->is_pollable && s->stop) {
+				int rc = wait_readable(s);
+
+				if (rc < 0)
+					return rc;
+			}
 			n = read(s->fd, dst, room);
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -239,38 +297,68 @@ static ssize_t produce(struct tt_source *s, uint8_t *dst, size_t room)
 			if (n == 0)
 				s->is_eof = true;
 		}
+		is_at_end = s->in_pos == s->in_len;
+		if (is_at_end && !s->is_mid_frame)
+			return 0; /* the input ends between members/frames: complete */
+		/* At the end of the input inside a frame the decoder is still called with no
+		 * input: it may hold output that did not fit last time. */
 		if (s->comp == TT_COMP_GZIP) {
 			z_stream *z = s->dec;
+			size_t avail = s->in_len - s->in_pos;
 			int zr;
 
-			if (s->in_pos == s->in_len)
-				return 0; /* input exhausted: a gzip member without its end */
 			z->next_in = s->in + s->in_pos;
-			z->avail_in = (uInt)(s->in_len - s->in_pos);
+			z->avail_in = (uInt)avail;
 			z->next_out = dst;
 			z->avail_out = (uInt)room;
 			zr = inflate(z, Z_NO_FLUSH);
 			s->in_pos = s->in_len - z->avail_in;
-			if (zr == Z_STREAM_END)
-				inflateReset(z); /* concatenated gzip members */
-			else if (zr != Z_OK && zr != Z_BUF_ERROR)
-				return fail(s, -EBADMSG, z->msg ? z->msg : "corrupt gzip data");
 			n = (ssize_t)(room - z->avail_out);
+			if (zr == Z_STREAM_END) {
+				inflateReset(z); /* concatenated gzip members */
+				s->is_mid_frame = false;
+			} else if (zr == Z_OK || zr == Z_BUF_ERROR) {
+				if (avail != z->avail_in)
+					s->is_mid_frame = true;
+			} else {
+				note_fault(s);
+				s->err_off += (uint64_t)n;
+				return defer(s, n, "gzip", z->msg ? z->msg : "bad data");
+			}
 		} else {
-			ZSTD_inBuffer in = {s->in, s->in_len, s->in_pos};
+			/* On an error zstd leaves in.pos and out.pos where they were, so
+			 * what the failing call decoded is lost: feed it one unit at a time
+			 * (its hint: a block, or the checksum), so that a bad checksum costs
+			 * nothing and a corrupt block only itself. */
+			size_t avail = s->in_len - s->in_pos,
+			       step = s->zstd_hint ? s->zstd_hint : ZSTD_FRAME_START;
+			ZSTD_inBuffer in = {
+			    s->in, s->in_pos + (avail < step ? avail : step), s->in_pos};
 			ZSTD_outBuffer out = {dst, room, 0};
-			size_t zr;
+			size_t zr = ZSTD_decompressStream(s->dec, &out, &in);
 
-			if (s->in_pos == s->in_len)
-				return 0;
-			zr = ZSTD_decompressStream(s->dec, &out, &in);
 			s->in_pos = in.pos;
-			if (ZSTD_isError(zr))
-				return fail(s, -EBADMSG, ZSTD_getErrorName(zr));
 			n = (ssize_t)out.pos;
+			if (ZSTD_isError(zr)) {
+				note_fault(s);
+				s->err_off += (uint64_t)n;
+				return defer(s, n, "zstd", ZSTD_getErrorName(zr));
+			}
+			/* 0: a frame is complete and flushed */
+			s->is_mid_frame = zr != 0;
+			s->zstd_hint = zr;
 		}
 		if (n > 0)
 			return n;
+		if (is_at_end) {
+			note_fault(s);
+			return fail(s, -EBADMSG,
+			    s->comp == TT_COMP_GZIP
+				? "gzip stream cut short: it ends inside a member, without the "
+				  "end-of-stream block or the CRC/length trailer"
+				: "zstd stream cut short: it ends inside a frame, without the "
+				  "frame end or checksum");
+		}
 	}
 }
 
@@ -316,6 +404,66 @@ int tt_source_need_slow(struct tt_source *s, size_t n)
 	return 0;
 }
 
+int tt_source_discard(struct tt_source *s, uint64_t n)
+{
+	while (n) {
+		size_t have = (size_t)(s->end - s->p);
+		int rc;
+
+		if (have >= n) {
+			tt_source_skip(s, (size_t)n);
+			return 0;
+		}
+		tt_source_skip(s, have);
+		n -= have;
+		if (s->comp == TT_COMP_NONE) {
+			/* Map the window that holds the end of the skip. */
+			if (s->off + n >= s->file_size) {
+				bool is_short = s->off + n > s->file_size;
+
+				s->off = s->file_size; /* p stays at the end of the last window */
+				s->is_eof = true;
+				return is_short ? 1 : 0;
+			}
+			rc = map_window(s, s->off + n, 0);
+			if (rc < 0)
+				return rc == -ENOMEM ? rc : sys_fail(s, -rc, "cannot map");
+			s->off += n;
+			return 0;
+		}
+		/* Streamed: decode into a scratch buffer, never more than is skipped, and
+		 * drop it (new chunks would stay allocated until the workers release
+		 * them). */
+		if (!s->scratch) {
+			s->scratch = malloc(SCRATCH_BYTES);
+			if (!s->scratch)
+				return fail(s, -ENOMEM, "out of memory");
+		}
+		while (n) {
+			ssize_t got =
+			    produce(s, s->scratch, n < SCRATCH_BYTES ? (size_t)n : SCRATCH_BYTES);
+
+			if (got < 0)
+				return (int)got;
+			if (got == 0)
+				return 1;
+			s->off += (uint64_t)got;
+			n -= (uint64_t)got;
+		}
+	}
+	return 0;
+}
+
+bool tt_source_shrank(struct tt_source *s, uint64_t *now_bytes)
+{
+	struct stat st;
+
+	if (s->comp != TT_COMP_NONE || s->fd < 0 || fstat(s->fd, &st) < 0)
+		return false;
+	*now_bytes = (uint64_t)st.st_size;
+	return (uint64_t)st.st_size < s->file_size;
+}
+
 void tt_source_close(struct tt_source *s)
 {
 	if (s->chunk)
@@ -332,6 +480,8 @@ void tt_source_close(struct tt_source *s)
 	}
 	free(s->in);
 	s->in = NULL;
+	free(s->scratch);
+	s->scratch = NULL;
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;

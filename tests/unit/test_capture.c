@@ -1,9 +1,13 @@
 /* Capture formats and byte sources: every format variant, compression, and every error
  * path with its byte offset. */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -29,6 +33,14 @@ static void teardown(void)
 }
 
 TestSuite(capture, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Under ASan the disposition that unguarded_sigbus_still_crashes falls back to would be
+ * ASan's own SIGBUS report (an abort); the test wants the default, the core dump. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "handle_sigbus=0";
+}
 
 static void release(void *ctx, struct tt_chunk *c)
 {
@@ -365,4 +377,160 @@ Test(capture, mapped_file_larger_than_a_window)
 	cr_expect_eq(n_released, 2, "windows released: %u", n_released);
 	free(path);
 	tb_free(&f);
+}
+
+/* if_tsresol extremes are converted exactly (128-bit products), and what does not fit
+ * in uint64 nanoseconds is an error at the packet block instead of a wrapped value. */
+Test(capture, pcapng_timestamps_exact_or_rejected)
+{
+	static const struct {
+		int tsresol;
+		uint64_t units, want_ns;
+	} ok[] = {
+	    {15, UINT64_MAX, 18446744073709ull},               /* 1e-15 s: 18446.744073709 s */
+	    {0x80 | 40, UINT64_MAX, 16777215999999999ull},     /* 2^-40 s, floored */
+	    {0x80 | 30, 3ull << 30, 3000000000ull},            /* 2^-30 s */
+	    {0, 1700000000ull, 1700000000ull * 1000000000u},   /* seconds */
+	    {12, 1700000000123456789ull, 1700000000123456ull}, /* ps */
+	};
+	struct tbuf b = {0}, f = {0};
+	char *path;
+	struct result r;
+
+	frame(&f, 1, 10);
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		b.n = 0;
+		tb_ng_shb(&b, false);
+		tb_ng_idb(&b, 1, 0, ok[i].tsresol, false);
+		tb_ng_epb(&b, 0, ok[i].units, &f, false);
+		path = tt_test_write(dir, "ts.pcapng", b.p, b.n);
+		r = read_all(path);
+		cr_expect_eq(r.rc, 0, "tsresol %#x: %s", ok[i].tsresol, r.err);
+		cr_expect_eq(r.last_ts, ok[i].want_ns, "tsresol %#x: %llu", ok[i].tsresol,
+		    (unsigned long long)r.last_ts);
+		free(path);
+	}
+	/* 1 s resolution: 2^64-1 s is not a time in uint64 ns. */
+	b.n = 0;
+	tb_ng_shb(&b, false);
+	tb_ng_idb(&b, 1, 0, 0, false);
+	tb_ng_epb(&b, 0, 5, &f, false);
+	tb_ng_epb(&b, 0, UINT64_MAX, &f, false);
+	path = tt_test_write(dir, "ts.pcapng", b.p, b.n);
+	r = read_all(path);
+	cr_expect_eq(r.rc, -EBADMSG);
+	cr_expect_eq(r.n, 1);
+	cr_expect(strstr(r.err, "timestamp out of range") != NULL, "%s", r.err);
+	cr_expect_eq(r.err_off, 28 + 32 + (28 + f.n + 3) / 4 * 4 + 4 + 12, "%llu",
+	    (unsigned long long)r.err_off);
+	free(path);
+	tb_free(&b);
+	tb_free(&f);
+}
+
+/* tt_source_discard() lands on the right byte in mapped and streamed sources, decodes in
+ * pieces, and says when the input ends first. */
+Test(capture, discard_skips_exactly)
+{
+	size_t n = 9u << 20; /* several 4 MiB chunks when streamed */
+	uint8_t *buf = malloc(n);
+	char *plain, *gz;
+	struct tt_source s;
+
+	cr_assert(buf);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 13);
+	plain = tt_test_write(dir, "d.bin", buf, n);
+	gz = tt_test_write(dir, "d.gz", "", 0);
+	write_gzip(gz, &(struct tbuf){.p = buf, .n = n});
+	for (int k = 0; k < 2; k++) {
+		const uint64_t at[] = {5, 1u << 20, (5u << 20) + 3, (9u << 20) - 4};
+
+		cr_assert_eq(tt_source_open(&s, k ? gz : plain, release, NULL), 0, "%s", s.err);
+		for (size_t i = 0; i < 4; i++) {
+			cr_assert_eq(tt_source_discard(&s, at[i] - s.off), 0, "%s", s.err);
+			cr_assert_eq(s.off, at[i]);
+			cr_assert_eq(tt_source_need(&s, 4), 0);
+			cr_expect_eq(memcmp(s.p, buf + at[i], 4), 0, "%s at %llu",
+			    k ? "gzip" : "mapped", (unsigned long long)at[i]);
+		}
+		cr_expect_eq(tt_source_discard(&s, 4), 0);
+		cr_expect_eq(tt_source_need(&s, 1), 1);
+		cr_expect_eq(tt_source_discard(&s, 1), 1, "past the end");
+		tt_source_close(&s);
+		cr_assert_eq(tt_source_open(&s, k ? gz : plain, release, NULL), 0, "%s", s.err);
+		cr_expect_eq(tt_source_discard(&s, n + 1), 1, "past the end");
+		tt_source_close(&s);
+	}
+	free(plain);
+	free(gz);
+	free(buf);
+}
+
+/* A mapped capture cut while it is read: with the guard installed the pages past the new
+ * end read as zeros instead of killing the process, the fault is counted, and the source
+ * tells that the file shrank. */
+Test(capture, mapped_file_truncated_while_read)
+{
+	struct tbuf b = {0}, f = {0};
+	char *path;
+	struct tt_source s;
+	struct tt_capture c;
+	struct tt_frame fr;
+	uint64_t faults, now = 0, cut;
+	unsigned n = 8000, got = 0;
+	int rc, fd;
+
+	tb_pcap_header(&b, 0xa1b2c3d4u, 1, 65535, false);
+	for (unsigned i = 0; i < n; i++) {
+		frame(&f, (uint8_t)i, 1000);
+		tb_pcap_record(&b, 1700000000u + i, 0, &f, 0, false);
+	}
+	cut = 24 + (uint64_t)(n / 2) * (16 + f.n) + 100; /* inside record n/2 */
+	path = tt_test_write(dir, "shrink.pcap", b.p, b.n);
+	cr_assert_eq(tt_mapguard_install(), 0);
+	faults = tt_mapguard_faults();
+	cr_assert_eq(tt_source_open(&s, path, release, NULL), 0, "%s", s.err);
+	cr_assert_eq(tt_capture_open(&c, &s), 0, "%s", c.err);
+	cr_assert_eq(tt_capture_next(&c, &s, &fr), 1);
+	fd = open(path, O_WRONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(ftruncate(fd, (off_t)cut), 0);
+	close(fd);
+	cr_expect(!tt_source_shrank(&s, &now) || now == cut);
+	while ((rc = tt_capture_next(&c, &s, &fr)) == 1) {
+		(void)*(volatile const uint8_t *)(fr.data + fr.caplen - 1);
+		if (tt_mapguard_faults() != faults)
+			break;
+		cr_assert_eq(fr.ts_ns, (1700000000ull + 1 + got) * 1000000000u);
+		got++;
+	}
+	cr_expect_eq(got, n / 2 - 1, "records read whole before the cut: %u", got);
+	cr_expect_gt(tt_mapguard_faults(), faults);
+	cr_expect(tt_source_shrank(&s, &now));
+	cr_expect_eq(now, cut);
+	tt_capture_close(&c);
+	tt_source_close(&s);
+	tt_mapguard_uninstall();
+	free(path);
+	tb_free(&b);
+	tb_free(&f);
+}
+
+/* Any other SIGBUS still ends the process: a cut mapping that is not registered. */
+Test(capture, unguarded_sigbus_still_crashes, .signal = SIGBUS)
+{
+	char *path = tt_test_write(dir, "x.bin", "", 0);
+	long page = sysconf(_SC_PAGESIZE);
+	int fd = open(path, O_RDWR);
+	volatile const uint8_t *m;
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(ftruncate(fd, 2 * page), 0);
+	m = mmap(NULL, (size_t)(2 * page), PROT_READ, MAP_PRIVATE, fd, 0);
+	cr_assert(m != MAP_FAILED);
+	cr_assert_eq(tt_mapguard_install(), 0);
+	cr_assert_eq(ftruncate(fd, 0), 0);
+	(void)m[page];
+	cr_assert_fail("no SIGBUS");
 }
