@@ -138,9 +138,10 @@ enum tt_app {
 /* Name of an enum tt_app / tt_flow_end value ("tls", "idle", ...). */
 const char *tt_app_name(unsigned app);
 const char *tt_end_name(unsigned end);
-
-/* The most bytes one encoded record takes. */
-#define TT_RECORD_MAX_BYTES 768
+/* Name of an IP protocol ("tcp", "udp", else "ip") and of a TLS version ("tls1.3", ...,
+ * "other", "" for 0), as export prints them. */
+const char *tt_proto_name(unsigned proto);
+const char *tt_tls_version_name(unsigned version);
 
 /* Encode r as one msgpack map into buf (at least TT_RECORD_MAX_BYTES); returns the
  * length. Any thread. */
@@ -161,5 +162,9 @@ int tt_record_cmp(const void *a, const void *b);
 
 /* Write an IP address of a record as text into buf (at least 46 bytes). */
 void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, size_t len);
+
+/* The schema table, and TT_RECORD_MAX_BYTES (the most bytes one encoded record takes),
+ * computed from it. */
+#include "tortrace/record_schema.h"
 
 #endif /* TT_RECORD_H */
