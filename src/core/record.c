@@ -435,13 +435,13 @@ static void set_b(bool *d, bool v)
 #define DEC_TLS(m)                                                                                 \
 	if (tls) {                                                                                 \
 		memset(tls, 0, sizeof(*tls));                                                      \
-		ok = get_tls(v, tls);                                                              \
+		ok = get_tls(v, tls, why, why_len);                                                \
 		(m) = tls;                                                                         \
 	}
 #define DEC_RELAY(m)                                                                               \
 	if (relay) {                                                                               \
 		memset(relay, 0, sizeof(*relay));                                                  \
-		ok = get_relay(v, relay);                                                          \
+		ok = get_relay(v, relay, why, why_len);                                            \
 		(m) = relay;                                                                       \
 	}
 
@@ -450,13 +450,73 @@ static void set_b(bool *d, bool v)
 		DEC_##kind((b)->member);                                                           \
 		break;
 
+/* What a value of each kind should have been, for error messages. */
+#define EXPECT_UINT                "an unsigned integer"
+#define EXPECT_IPV                 "4 or 6"
+#define EXPECT_IP                  "a bin of 4 or 16 bytes"
+#define EXPECT_PAIR                "an array of 2 unsigned integers"
+#define EXPECT_APP2                "an array of 2 strings"
+#define EXPECT_END                 "a string"
+#define EXPECT_VERDICT             "a string"
+#define EXPECT_F32                 "a float"
+#define EXPECT_BOOL                "a boolean"
+#define EXPECT_TEXT                "a string"
+#define EXPECT_TLS                 "a map"
+#define EXPECT_RELAY               "a map"
+#define EXPECT_ENT(key, kind, ...) EXPECT_##kind,
+static const char *const rec_expect[] = {TT_RECORD_ROWS(EXPECT_ENT, NO_ROW)};
+static const char *const tls_expect[] = {TT_TLS_ROWS(EXPECT_ENT, NO_ROW)};
+static const char *const relay_expect[] = {TT_RELAY_ROWS(EXPECT_ENT, NO_ROW)};
+
+static const char *type_name(const msgpack_object *v)
+{
+	switch (v->type) {
+	case MSGPACK_OBJECT_NIL:
+		return "nil";
+	case MSGPACK_OBJECT_BOOLEAN:
+		return "a boolean";
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		return "an unsigned integer";
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		return "a negative integer";
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		return "a float";
+	case MSGPACK_OBJECT_STR:
+		return "a string";
+	case MSGPACK_OBJECT_ARRAY:
+		return "an array";
+	case MSGPACK_OBJECT_MAP:
+		return "a map";
+	case MSGPACK_OBJECT_BIN:
+		return "a bin";
+	default:
+		return "an extension";
+	}
+}
+
+/* Say why the value v of key pre+tab[idx] was refused, unless a nested map already did. */
+static void why_type(char *why, size_t len, const char *pre, const struct key_ent *tab,
+    const char *const *expect, int idx, const msgpack_object *v)
+{
+	if (!why || why[0])
+		return;
+	snprintf(why, len, "key \"%s%s\" is %s, expected %s", pre, tab[idx].name, type_name(v),
+	    expect[idx]);
+}
+
 /* Decode the map obj with the keys tab into the struct b: the loop every map shares. Sets
- * seen to the bits of the keys found; returns false on a value of the wrong type. */
-#define DECODE_MAP(obj, tab, b, ROWS, CASE, seen)                                                  \
+ * seen to the bits of the keys found; returns false on a value of the wrong type, with the
+ * reason in why (if not NULL). */
+#define DECODE_MAP(obj, tab, expect, pre, b, ROWS, CASE, seen)                                     \
 	do {                                                                                       \
 		unsigned hint_ = 0;                                                                \
-		if ((obj)->type != MSGPACK_OBJECT_MAP)                                             \
+		if ((obj)->type != MSGPACK_OBJECT_MAP) {                                           \
+			if (why && !why[0])                                                        \
+				snprintf(why, why_len, "%s is %s, not a map",                      \
+				    pre[0] ? pre : "the record", type_name(obj));                  \
 			return false;                                                              \
+		}                                                                                  \
 		for (uint32_t i_ = 0; i_ < (obj)->via.map.size; i_++) {                            \
 			const msgpack_object *v = &(obj)->via.map.ptr[i_].val;                     \
 			int idx_ = key_find(tab, sizeof(tab) / sizeof(tab[0]), hint_,              \
@@ -469,58 +529,76 @@ static void set_b(bool *d, bool v)
 			switch (idx_) {                                                            \
 				ROWS(CASE, NO_ROW)                                                 \
 			}                                                                          \
-			if (!ok)                                                                   \
+			if (!ok) {                                                                 \
+				why_type(why, why_len, pre, tab, expect, idx_, v);                 \
 				return false;                                                      \
+			}                                                                          \
 		}                                                                                  \
 	} while (0)
 
-static bool get_tls(const msgpack_object *obj, struct tt_flow_tls *t)
+static bool get_tls(const msgpack_object *obj, struct tt_flow_tls *t, char *why, size_t why_len)
 {
 	uint64_t u = 0, pair[2] = {0, 0};
 	bool b = false;
 	uint32_t seen = 0;
 
 #define TLS_CASE(...) DEC_CASE(TLS_K_, t, __VA_ARGS__)
-	DECODE_MAP(obj, tls_keys, t, TT_TLS_ROWS, TLS_CASE, seen);
+	DECODE_MAP(obj, tls_keys, tls_expect, "tls.", t, TT_TLS_ROWS, TLS_CASE, seen);
 	(void)u, (void)pair, (void)b;
 	return true;
 }
 
-static bool get_relay(const msgpack_object *obj, struct tt_flow_relay *rl)
+static bool get_relay(
+    const msgpack_object *obj, struct tt_flow_relay *rl, char *why, size_t why_len)
 {
 	uint64_t u = 0, pair[2] = {0, 0};
 	bool b = false;
 	uint32_t seen = 0;
 
 #define RELAY_CASE(...) DEC_CASE(RELAY_K_, rl, __VA_ARGS__)
-	DECODE_MAP(obj, relay_keys, rl, TT_RELAY_ROWS, RELAY_CASE, seen);
+	DECODE_MAP(obj, relay_keys, relay_expect, "relay.", rl, TT_RELAY_ROWS, RELAY_CASE, seen);
 	(void)u, (void)pair, (void)b;
 	return true;
 }
 
 static bool get_record(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls,
-    struct tt_flow_relay *relay, uint32_t *seen)
+    struct tt_flow_relay *relay, uint32_t *seen, char *why, size_t why_len)
 {
 	uint64_t u = 0, pair[2] = {0, 0};
 	bool b = false;
 
 #define REC_CASE(...) DEC_CASE(REC_K_, r, __VA_ARGS__)
-	DECODE_MAP(obj, rec_keys, r, TT_RECORD_ROWS, REC_CASE, *seen);
+	DECODE_MAP(obj, rec_keys, rec_expect, "", r, TT_RECORD_ROWS, REC_CASE, *seen);
 	(void)u, (void)pair, (void)b;
 	return true;
+}
+
+int tt_record_unpack_why(const msgpack_object *obj, struct tt_flow_record *r,
+    struct tt_flow_tls *tls, struct tt_flow_relay *relay, char *why, size_t why_len)
+{
+	uint32_t seen = 0, missing;
+
+	if (why && why_len)
+		why[0] = '\0';
+	else
+		why = NULL;
+	memset(r, 0, sizeof(*r));
+	if (!get_record(obj, r, tls, relay, &seen, why, why_len))
+		return -EBADMSG;
+	missing = rec_required & ~seen;
+	if (missing) {
+		if (why)
+			snprintf(
+			    why, why_len, "no key \"%s\"", rec_keys[__builtin_ctz(missing)].name);
+		return -EBADMSG;
+	}
+	return 0;
 }
 
 int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls,
     struct tt_flow_relay *relay)
 {
-	uint32_t seen = 0;
-
-	if (obj->type != MSGPACK_OBJECT_MAP)
-		return -EBADMSG;
-	memset(r, 0, sizeof(*r));
-	if (!get_record(obj, r, tls, relay, &seen))
-		return -EBADMSG;
-	return (seen & rec_required) == rec_required ? 0 : -EBADMSG;
+	return tt_record_unpack_why(obj, r, tls, relay, NULL, 0);
 }
 
 /* The order of records within a file: first timestamp, protocol, 5-tuple, last
@@ -589,4 +667,259 @@ void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, si
 
 	if (!inet_ntop(r->ip_version == 6 ? AF_INET6 : AF_INET, ip, buf, (socklen_t)len))
 		snprintf(buf, len, "?");
+}
+
+/* ---- the skimmer ----------------------------------------------------------------------
+ * msgpack-c allocates a container's elements before it reads them (5 bytes can ask for
+ * 64 GiB) and cannot say where a buffer ends short. The skimmer walks one object first,
+ * allocating nothing, and finds where it ends, or what is wrong and at which byte: a
+ * string longer than its key allows, a byte that is no msgpack type, nesting deeper than
+ * msgpack-c accepts, or the end of the data. */
+#define STRMAX_UINT(m)    0
+#define STRMAX_IPV(m)     0
+#define STRMAX_IP(m)      sizeof(m)
+#define STRMAX_PAIR(m)    0
+#define STRMAX_APP2(m)    0
+#define STRMAX_END(m)     (TT_SCHEMA_NAME_MAX - 1)
+#define STRMAX_VERDICT(m) (TT_SCHEMA_NAME_MAX - 1)
+#define STRMAX_F32(m)     0
+#define STRMAX_BOOL(m)    0
+#define STRMAX_TEXT(m)    (sizeof(m) - 1)
+#define STRMAX_TLS(m)     0
+#define STRMAX_RELAY(m)   0
+#define SUB_UINT          0
+#define SUB_IPV           0
+#define SUB_IP            0
+#define SUB_PAIR          0
+#define SUB_APP2          0
+#define SUB_END           0
+#define SUB_VERDICT       0
+#define SUB_F32           0
+#define SUB_BOOL          0
+#define SUB_TEXT          0
+#define SUB_TLS           2
+#define SUB_RELAY         3
+
+struct skim_key {
+	uint32_t str_max; /* the longest string or bin the key's value may be (0: none) */
+	uint8_t sub;      /* the value is a map of this schema (2 tls, 3 relay), or 0 */
+};
+#define SKIM_ENT(type, key, kind, member, need)                                                    \
+	{(uint32_t)STRMAX_##kind(((type *)0)->member), SUB_##kind},
+#define SKIM_REC(...)   SKIM_ENT(struct tt_flow_record, __VA_ARGS__)
+#define SKIM_TLS(...)   SKIM_ENT(struct tt_flow_tls, __VA_ARGS__)
+#define SKIM_RELAY(...) SKIM_ENT(struct tt_flow_relay, __VA_ARGS__)
+static const struct skim_key rec_skim[] = {TT_RECORD_ROWS(SKIM_REC, NO_ROW)};
+static const struct skim_key tls_skim[] = {TT_TLS_ROWS(SKIM_TLS, NO_ROW)};
+static const struct skim_key relay_skim[] = {TT_RELAY_ROWS(SKIM_RELAY, NO_ROW)};
+
+static const struct {
+	const struct key_ent *keys;
+	const struct skim_key *skim;
+	unsigned n;
+	const char *prefix;
+} skim_maps[4] = {
+    [1] = {rec_keys, rec_skim, TT_RECORD_N_KEYS, ""},
+    [2] = {tls_keys, tls_skim, TT_TLS_N_KEYS, "tls."},
+    [3] = {relay_keys, relay_skim, TT_RELAY_N_KEYS, "relay."},
+};
+
+enum { SKIM_MAX_DEPTH = 24 }; /* msgpack-c refuses more than 32 */
+
+struct skim {
+	const uint8_t *p;
+	size_t n, pos;
+	struct tt_skim_fault *f;
+	const char *key; /* the schema key whose value is being read, or NULL */
+	const char *prefix;
+};
+
+static int skim_fail(struct skim *s, int kind, size_t off)
+{
+	s->f->kind = kind;
+	s->f->off = off;
+	if (s->key)
+		snprintf(s->f->key, sizeof(s->f->key), "%s%s", s->prefix, s->key);
+	return kind == TT_SKIM_TRUNCATED ? -EAGAIN : -EBADMSG;
+}
+
+static uint64_t skim_be(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int skim_value(struct skim *s, unsigned depth, unsigned map, uint64_t str_max);
+
+/* The byte lengths of the length fields of types 0xc0..0xdf (str/bin/ext/array/map),
+ * and the payload sizes of the fixed-size ones. */
+static int skim_value(struct skim *s, unsigned depth, unsigned map, uint64_t str_max)
+{
+	size_t start = s->pos;
+	uint8_t c;
+	uint64_t len = 0, count = 0;
+	bool is_map = false;
+	unsigned lenlen = 0;
+
+	if (s->pos >= s->n)
+		return skim_fail(s, TT_SKIM_TRUNCATED, s->pos);
+	c = s->p[s->pos++];
+	if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+		return 0;
+	if (c == 0xc1)
+		return skim_fail(s, TT_SKIM_BAD_BYTE, start);
+	if ((c & 0xf0) == 0x80 || (c & 0xf0) == 0x90) {
+		count = c & 0x0f;
+		is_map = (c & 0xf0) == 0x80;
+		goto container;
+	}
+	if ((c & 0xe0) == 0xa0) {
+		len = c & 0x1f;
+		goto string;
+	}
+	switch (c) {
+	case 0xc4: /* bin 8/16/32 */
+	case 0xd9: /* str 8/16/32 */
+		lenlen = 1;
+		break;
+	case 0xc5:
+	case 0xda:
+		lenlen = 2;
+		break;
+	case 0xc6:
+	case 0xdb:
+		lenlen = 4;
+		break;
+	case 0xc7: /* ext 8/16/32: length, type, data */
+	case 0xc8:
+	case 0xc9: {
+		unsigned ll = c == 0xc7 ? 1u : c == 0xc8 ? 2u : 4u;
+
+		if (s->n - s->pos < ll + 1)
+			return skim_fail(s, TT_SKIM_TRUNCATED, start);
+		len = skim_be(s->p + s->pos, ll) + 1;
+		s->pos += ll;
+		goto data;
+	}
+	case 0xcc:
+	case 0xd0:
+	case 0xd4: /* fixext 1: type + 1 */
+		len = c == 0xd4 ? 2 : 1;
+		goto data;
+	case 0xcd:
+	case 0xd1:
+	case 0xd5:
+		len = c == 0xd5 ? 3 : 2;
+		goto data;
+	case 0xca:
+	case 0xce:
+	case 0xd2:
+		len = 4;
+		goto data;
+	case 0xd6:
+		len = 5;
+		goto data;
+	case 0xcb:
+	case 0xcf:
+	case 0xd3:
+		len = 8;
+		goto data;
+	case 0xd7:
+		len = 9;
+		goto data;
+	case 0xd8:
+		len = 17;
+		goto data;
+	case 0xdc: /* array 16/32 */
+	case 0xdd:
+	case 0xde: /* map 16/32 */
+	case 0xdf: {
+		unsigned ll = c == 0xdc || c == 0xde ? 2u : 4u;
+
+		if (s->n - s->pos < ll)
+			return skim_fail(s, TT_SKIM_TRUNCATED, start);
+		count = skim_be(s->p + s->pos, ll);
+		s->pos += ll;
+		is_map = c >= 0xde;
+		goto container;
+	}
+	default:
+		return skim_fail(s, TT_SKIM_BAD_BYTE, start);
+	}
+	/* str or bin with a length field */
+	if (s->n - s->pos < lenlen)
+		return skim_fail(s, TT_SKIM_TRUNCATED, start);
+	len = skim_be(s->p + s->pos, lenlen);
+	s->pos += lenlen;
+string:
+	if (len > str_max) {
+		s->f->n = len;
+		s->f->max = str_max;
+		return skim_fail(s, TT_SKIM_OVERSIZE, start);
+	}
+data:
+	if (s->n - s->pos < len)
+		return skim_fail(s, TT_SKIM_TRUNCATED, start);
+	s->pos += len;
+	return 0;
+container:
+	if (depth >= SKIM_MAX_DEPTH)
+		return skim_fail(s, TT_SKIM_TOO_DEEP, start);
+	for (uint64_t i = 0; i < count; i++) {
+		const char *saved_key = s->key, *saved_prefix = s->prefix;
+		uint64_t max = UINT32_MAX;
+		unsigned sub = 0;
+		int rc;
+
+		if (is_map) {
+			size_t kpos = s->pos;
+
+			if ((rc = skim_value(s, depth + 1, 0, UINT32_MAX)) < 0)
+				return rc;
+			if (map) {
+				msgpack_object k = {.type = MSGPACK_OBJECT_STR};
+				int idx;
+
+				/* A fixstr or str8 key (the schema's keys are fixstr). */
+				if ((s->p[kpos] & 0xe0) == 0xa0) {
+					k.via.str.size = s->p[kpos] & 0x1f;
+					k.via.str.ptr = (const char *)s->p + kpos + 1;
+				} else if (s->p[kpos] == 0xd9) {
+					k.via.str.size = s->p[kpos + 1];
+					k.via.str.ptr = (const char *)s->p + kpos + 2;
+				} else {
+					k.type = MSGPACK_OBJECT_NIL;
+				}
+				idx = key_find(skim_maps[map].keys, skim_maps[map].n, 0, &k);
+				if (idx >= 0) {
+					s->key = skim_maps[map].keys[idx].name;
+					s->prefix = skim_maps[map].prefix;
+					sub = skim_maps[map].skim[idx].sub;
+					if (skim_maps[map].skim[idx].str_max)
+						max = skim_maps[map].skim[idx].str_max;
+				}
+			}
+		}
+		rc = skim_value(s, depth + 1, sub, max);
+		if (rc < 0)
+			return rc;
+		s->key = saved_key;
+		s->prefix = saved_prefix;
+	}
+	return 0;
+}
+
+int tt_record_skim(const uint8_t *p, size_t n, bool is_record, size_t *end, struct tt_skim_fault *f)
+{
+	struct skim s = {.p = p, .n = n, .f = f, .prefix = ""};
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	rc = skim_value(&s, 0, is_record ? 1 : 0, UINT32_MAX);
+	if (rc == 0)
+		*end = s.pos;
+	return rc;
 }
