@@ -89,7 +89,8 @@ int main(int argc, char **argv)
 	t2 = now_s();
 	printf("record_encode: %lu items in %.3f s = %.2f M/s (%.1f ns/record)\n", n, t1 - t0,
 	    (double)n / (t1 - t0) / 1e6, (t1 - t0) * 1e9 / (double)n);
-	printf("baseline memcpy of the same bytes: %lu items in %.3f s = %.2f M/s (%.1f ns/record)\n",
+	printf(
+	    "baseline memcpy of the same bytes: %lu items in %.3f s = %.2f M/s (%.1f ns/record)\n",
 	    n, t2 - t1, (double)n / (t2 - t1) / 1e6, (t2 - t1) * 1e9 / (double)n);
 	printf("(checksum %" PRIu64 ", sizes %zu %zu %zu %zu)\n", sum, lens[0], lens[1], lens[2],
 	    lens[3]);

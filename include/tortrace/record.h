@@ -171,11 +171,11 @@ enum tt_skim_fault_kind {
 };
 
 struct tt_skim_fault {
-	int kind;      /* enum tt_skim_fault_kind */
-	size_t off;    /* offset in p of the value at fault */
-	uint64_t n;    /* TT_SKIM_OVERSIZE: the string's length, and the most the key allows */
+	int kind;   /* enum tt_skim_fault_kind */
+	size_t off; /* offset in p of the value at fault */
+	uint64_t n; /* TT_SKIM_OVERSIZE: the string's length, and the most the key allows */
 	uint64_t max;
-	char key[40];  /* the schema key being read ("tls.sni"), or "" */
+	char key[40]; /* the schema key being read ("tls.sni"), or "" */
 };
 
 /* Walk the one msgpack object at p (n bytes available) without allocating: returns 0 and
