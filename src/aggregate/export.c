@@ -353,7 +353,7 @@ static int fill(struct reader *rd)
 }
 
 static void report_skim(const struct reader *rd, const struct tt_skim_fault *f, uint64_t start,
-    uint64_t n_rec, bool is_eof)
+    uint64_t n_rec, bool is_too_large)
 {
 	char what[48], key[64] = "";
 	uint64_t at = start + f->off;
@@ -387,7 +387,7 @@ static void report_skim(const struct reader *rd, const struct tt_skim_fault *f, 
 		    at, what, key);
 		break;
 	default:
-		if (!is_eof)
+		if (is_too_large)
 			tt_log(TT_LOG_ERROR,
 			    "%s: %s at byte offset %" PRIu64 " is larger than %d bytes", rd->name,
 			    what, start, n_rec ? MAX_RECORD_BYTES : MAX_HEADER_BYTES);
@@ -418,7 +418,7 @@ int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
 	for (;;) {
 		struct tt_skim_fault f;
 		uint64_t start = rd.base + rd.pos;
-		size_t end = 0, off = 0;
+		size_t end = 0, off = 0, lim, avail;
 		char why[160];
 
 		if (rd.pos == rd.len && !rd.is_eof && (rc = fill(&rd)) < 0) {
@@ -434,9 +434,11 @@ int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
 			}
 			break;
 		}
-		rc = tt_record_skim(rd.buf + rd.pos, rd.len - rd.pos, n_obj > 0, &end, &f);
-		if (rc == -EAGAIN && !rd.is_eof &&
-		    rd.len - rd.pos < (n_obj ? MAX_RECORD_BYTES : MAX_HEADER_BYTES)) {
+		/* An object is at most lim bytes, wherever the buffer happens to end. */
+		lim = n_obj ? MAX_RECORD_BYTES : MAX_HEADER_BYTES;
+		avail = rd.len - rd.pos < lim ? rd.len - rd.pos : lim;
+		rc = tt_record_skim(rd.buf + rd.pos, avail, n_obj > 0, &end, &f);
+		if (rc == -EAGAIN && !rd.is_eof && avail < lim) {
 			if ((rc = fill(&rd)) < 0) {
 				tt_log(TT_LOG_ERROR,
 				    "%s: read error at byte offset %" PRIu64 ": %s", name,
@@ -446,7 +448,7 @@ int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
 			continue;
 		}
 		if (rc < 0) {
-			report_skim(&rd, &f, start, n_obj, rd.is_eof);
+			report_skim(&rd, &f, start, n_obj, avail == lim);
 			rc = -EBADMSG;
 			break;
 		}

@@ -883,13 +883,15 @@ container:
 				msgpack_object k = {.type = MSGPACK_OBJECT_STR};
 				int idx;
 
-				/* A fixstr or str8 key (the schema's keys are fixstr). */
+				/* The key was skimmed whole: any str form. */
 				if ((s->p[kpos] & 0xe0) == 0xa0) {
 					k.via.str.size = s->p[kpos] & 0x1f;
 					k.via.str.ptr = (const char *)s->p + kpos + 1;
-				} else if (s->p[kpos] == 0xd9) {
-					k.via.str.size = s->p[kpos + 1];
-					k.via.str.ptr = (const char *)s->p + kpos + 2;
+				} else if (s->p[kpos] >= 0xd9 && s->p[kpos] <= 0xdb) {
+					unsigned ll = 1u << (s->p[kpos] - 0xd9); /* 1, 2, 4 */
+
+					k.via.str.size = (uint32_t)skim_be(s->p + kpos + 1, ll);
+					k.via.str.ptr = (const char *)s->p + kpos + 1 + ll;
 				} else {
 					k.type = MSGPACK_OBJECT_NIL;
 				}

@@ -214,6 +214,19 @@ class Export(unittest.TestCase):
             self.assert_error(header() + tail, 'truncated record at byte offset')
         self.assert_error(header() + b'\x91' * 100 + b'\x01', 'nested too deep')
 
+    def test_record_size_limit(self):
+        big = record(future=b'\xc6' + struct.pack('>I', 70000) + b'z' * 70000)
+        for tail in (b'', record()):  # wherever the file ends, the same message
+            self.assert_error(header() + record() + big + tail,
+                              f'record 2 at byte offset {len(header() + record())} '
+                              'is larger than 65536 bytes', lines=1)
+        # an unknown key with a long string, below the limit, is skipped
+        _, r, out, err = self.export(header() + record(future=mp_str('q' * 60000)))
+        self.assertEqual((r.returncode, len(out), err), (0, 1, ''))
+        # schema keys are found in any str form
+        tls = b'\x81\xda\x00\x03sni' + mp_str('s' * 64)
+        self.assert_error(header() + record(tls=tls), 'key "tls.sni"', 'at most 63')
+
     def test_empty_file_and_directory(self):
         self.assert_error(b'', 'empty file, not a tortrace flows file')
         for fmt in ('--jsonl', '--csv'):
