@@ -32,6 +32,7 @@ enum tt_flow_end {
 	TT_END_IDLE = 1,  /* idle longer than the timeout, in packet time */
 	TT_END_REUSE = 2, /* a new TCP SYN after FIN/RST on the same 5-tuple */
 	TT_END_STOP = 3,  /* the run was interrupted */
+	TT_END_EVICT = 4, /* ended early to keep flow state within --flow-memory */
 };
 
 /* flags */
@@ -40,7 +41,7 @@ enum tt_flow_end {
 #define TT_FLOW_FIN_SEEN      (1u << 2)
 #define TT_FLOW_RST_SEEN      (1u << 3)
 #define TT_FLOW_TLS           (1u << 4) /* the TLS inspector looked at this flow */
-#define TT_FLOW_TLS_SKIPPED   (1u << 5) /* TLS, but too many flows were being inspected */
+#define TT_FLOW_TLS_EVICTED   (1u << 5) /* TLS inspection closed early to make room (per-partition cap) */
 /* Both first flights look like nothing (fully encrypted: no protocol start, random bytes)
  * and have the lengths of obfs4's handshake (client 149-8192, server 141-8237 bytes). */
 #define TT_FLOW_FET_HANDSHAKE (1u << 6)
@@ -137,9 +138,10 @@ enum tt_app {
 /* Name of an enum tt_app / tt_flow_end value ("tls", "idle", ...). */
 const char *tt_app_name(unsigned app);
 const char *tt_end_name(unsigned end);
-
-/* The most bytes one encoded record takes. */
-#define TT_RECORD_MAX_BYTES 768
+/* Name of an IP protocol ("tcp", "udp", else "ip") and of a TLS version ("tls1.3", ...,
+ * "other", "" for 0), as export prints them. */
+const char *tt_proto_name(unsigned proto);
+const char *tt_tls_version_name(unsigned version);
 
 /* Encode r as one msgpack map into buf (at least TT_RECORD_MAX_BYTES); returns the
  * length. Any thread. */
@@ -154,11 +156,45 @@ int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r);
 int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls,
     struct tt_flow_relay *relay);
 
+/* Like tt_record_unpack; on -EBADMSG, why (if not NULL) says what is wrong: 'key "tls.sni"
+ * is an unsigned integer, expected a string', 'no key "ipv"'. */
+int tt_record_unpack_why(const msgpack_object *obj, struct tt_flow_record *r,
+    struct tt_flow_tls *tls, struct tt_flow_relay *relay, char *why, size_t why_len);
+
+/* What tt_record_skim found wrong. */
+enum tt_skim_fault_kind {
+	TT_SKIM_OK = 0,
+	TT_SKIM_TRUNCATED, /* the data ends inside the object */
+	TT_SKIM_BAD_BYTE,  /* 0xc1 or another byte that starts no msgpack value */
+	TT_SKIM_TOO_DEEP,  /* containers nested deeper than msgpack-c accepts */
+	TT_SKIM_OVERSIZE,  /* a string or bin longer than its key allows (n, max) */
+};
+
+struct tt_skim_fault {
+	int kind;   /* enum tt_skim_fault_kind */
+	size_t off; /* offset in p of the value at fault */
+	uint64_t n; /* TT_SKIM_OVERSIZE: the string's length, and the most the key allows */
+	uint64_t max;
+	char key[40]; /* the schema key being read ("tls.sni"), or "" */
+};
+
+/* Walk the one msgpack object at p (n bytes available) without allocating: returns 0 and
+ * its length in *end; -EAGAIN when p ends inside it (f says where); -EBADMSG when it is
+ * not msgpack msgpack-c would read, or (is_record) a string is longer than its schema
+ * key allows. After 0, msgpack_unpack_next on those bytes allocates at most about 16 times
+ * their length. Any thread. */
+int tt_record_skim(
+    const uint8_t *p, size_t n, bool is_record, size_t *end, struct tt_skim_fault *f);
+
 /* Order records by file, first timestamp, then 5-tuple: a total order for equal inputs,
  * suitable for qsort. */
 int tt_record_cmp(const void *a, const void *b);
 
 /* Write an IP address of a record as text into buf (at least 46 bytes). */
 void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, size_t len);
+
+/* The schema table, and TT_RECORD_MAX_BYTES (the most bytes one encoded record takes),
+ * computed from it. */
+#include "tortrace/record_schema.h"
 
 #endif /* TT_RECORD_H */

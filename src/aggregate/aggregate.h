@@ -103,4 +103,9 @@ void tt_flow_json(struct tt_json *j, const struct tt_flow_record *r, const char 
  * message on stderr naming the file and the record. */
 int tt_export(const char *path, int format, FILE *out);
 
+/* The same over an open stream; name is used in messages. Records before a fault are
+ * printed. Returns 0, or -errno / -EBADMSG with a message on stderr that says what is
+ * wrong and at which byte offset. */
+int tt_export_stream(FILE *in, const char *name, int format, FILE *out);
+
 #endif /* TT_SRC_AGGREGATE_AGGREGATE_H */

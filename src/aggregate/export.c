@@ -4,6 +4,7 @@
 #include "relays.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,17 @@ static void free_header(struct header *h)
 	memset(h, 0, sizeof(*h));
 }
 
-static int read_header(const msgpack_object *o, struct header *h)
+/* Read the header map; on -EBADMSG why says what is wrong with it. */
+static int read_header(
+    const msgpack_object *o, uint8_t byte0, struct header *h, char *why, size_t why_len)
 {
 	bool is_flows = false;
 
-	if (o->type != MSGPACK_OBJECT_MAP)
+	if (o->type != MSGPACK_OBJECT_MAP) {
+		snprintf(why, why_len,
+		    "not a tortrace flows file (byte 0: 0x%02x is not a msgpack map)", byte0);
 		return -EBADMSG;
+	}
 	for (uint32_t i = 0; i < o->via.map.size; i++) {
 		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
 
@@ -35,16 +41,37 @@ static int read_header(const msgpack_object *o, struct header *h)
 		if (k->via.str.size == 4 && memcmp(k->via.str.ptr, "type", 4) == 0)
 			is_flows = v->type == MSGPACK_OBJECT_STR && v->via.str.size == 14 &&
 				   memcmp(v->via.str.ptr, "tortrace.flows", 14) == 0;
-		if (k->via.str.size == 5 && memcmp(k->via.str.ptr, "files", 5) == 0 &&
-		    v->type == MSGPACK_OBJECT_ARRAY) {
+		if (k->via.str.size == 6 && memcmp(k->via.str.ptr, "schema", 6) == 0) {
+			if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+				snprintf(why, why_len, "header key \"schema\" is not a number");
+				return -EBADMSG;
+			}
+			if (v->via.u64 > TT_RECORD_SCHEMA) {
+				snprintf(why, why_len,
+				    "header schema %" PRIu64 " is newer than this tortrace (%d)",
+				    v->via.u64, TT_RECORD_SCHEMA);
+				return -EBADMSG;
+			}
+		}
+		if (k->via.str.size == 5 && memcmp(k->via.str.ptr, "files", 5) == 0) {
+			if (v->type != MSGPACK_OBJECT_ARRAY) {
+				snprintf(why, why_len, "header key \"files\" is not an array");
+				return -EBADMSG;
+			}
+			free_header(h);
 			h->files = calloc(v->via.array.size + 1, sizeof(*h->files));
 			if (!h->files)
 				return -ENOMEM;
 			for (uint32_t n = 0; n < v->via.array.size; n++) {
 				const msgpack_object *s = &v->via.array.ptr[n];
 
-				if (s->type != MSGPACK_OBJECT_STR)
+				if (s->type != MSGPACK_OBJECT_STR) {
+					snprintf(why, why_len,
+					    "header key \"files\": item %" PRIu32
+					    " is not a string",
+					    n);
 					return -EBADMSG;
+				}
 				h->files[n] = strndup(s->via.str.ptr, s->via.str.size);
 				if (!h->files[n])
 					return -ENOMEM;
@@ -52,19 +79,25 @@ static int read_header(const msgpack_object *o, struct header *h)
 			}
 		}
 	}
-	return is_flows ? 0 : -EBADMSG;
+	if (!is_flows) {
+		snprintf(why, why_len,
+		    "not a tortrace flows file (byte 0: a map without \"type\": "
+		    "\"tortrace.flows\")");
+		return -EBADMSG;
+	}
+	return 0;
 }
 
-static const char *proto_name(uint8_t p)
-{
-	return p == 6 ? "tcp" : p == 17 ? "udp" : "ip";
-}
-
-static const char *const csv_header =
-    "file,proto,src_ip,src_port,dst_ip,dst_port,first_ts,last_ts,duration_s,packets,bytes,"
-    "pkts_fwd,pkts_rev,bytes_fwd,bytes_rev,payload_fwd,payload_rev,tcp_flags_fwd,"
-    "tcp_flags_rev,app_fwd,app_rev,end,syn_seen,truncated,fragments,tls_version,sni,ja3,ja4,"
-    "verdict,score,evidence,relay_fingerprint,relay_nickname\n";
+/* ---- columns -----------------------------------------------------------------------
+ * The CSV header, CSV rows and JSON objects are all generated from the C rows of the
+ * schema table (include/tortrace/record_schema.h). A row's expr is evaluated with r (the
+ * record), x (what is computed once per row), t (the tls map) or rl (the relay map) in
+ * scope; its render says how it is printed in each format. */
+struct tt_export_row {
+	const char *file;
+	char src[48], dst[48];
+	uint64_t dur; /* last_ts_ns - first_ts_ns */
+};
 
 static void csv_field(FILE *out, const char *s)
 {
@@ -81,57 +114,9 @@ static void csv_field(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static const char *tls_version_name(uint16_t v)
+static void csv_ts(FILE *out, uint64_t ns)
 {
-	switch (v) {
-	case 0x0300:
-		return "ssl3";
-	case 0x0301:
-		return "tls1.0";
-	case 0x0302:
-		return "tls1.1";
-	case 0x0303:
-		return "tls1.2";
-	case 0x0304:
-		return "tls1.3";
-	default:
-		return v ? "other" : "";
-	}
-}
-
-static void tls_json(struct tt_json *j, const struct tt_flow_tls *t)
-{
-	tt_json_key(j, "tls");
-	tt_json_obj(j);
-	tt_json_kv_str(j, "version", tls_version_name(t->version));
-	tt_json_kv_u64(j, "cipher", t->cipher);
-	tt_json_kv_str(j, "sni", t->sni);
-	tt_json_kv_str(j, "ja3", t->ja3);
-	tt_json_kv_str(j, "ja4", t->ja4);
-	tt_json_kv_u64(j, "ch_traits", t->ch_traits);
-	tt_json_kv_u64(j, "cert_traits", t->cert_traits);
-	tt_json_kv_str(j, "cert_subject", t->cert_subject);
-	tt_json_kv_str(j, "cert_issuer", t->cert_issuer);
-	tt_json_kv_u64(j, "records", t->n_records);
-	tt_json_key(j, "cell_exact");
-	tt_json_arr(j);
-	tt_json_u64(j, t->cell_exact[0]);
-	tt_json_u64(j, t->cell_exact[1]);
-	tt_json_arr_end(j);
-	tt_json_key(j, "cell_app");
-	tt_json_arr(j);
-	tt_json_u64(j, t->cell_app[0]);
-	tt_json_u64(j, t->cell_app[1]);
-	tt_json_arr_end(j);
-	tt_json_key(j, "versions_cell");
-	tt_json_bool(j, t->is_versions);
-	tt_json_key(j, "relay_bundle");
-	tt_json_bool(j, t->is_bundle);
-	tt_json_key(j, "framing_d1");
-	tt_json_bool(j, t->is_d1);
-	tt_json_key(j, "framing_d2");
-	tt_json_bool(j, t->is_d2);
-	tt_json_obj_end(j);
+	fprintf(out, "%" PRIu64 ".%06" PRIu64, ns / 1000000000u, ns % 1000000000u / 1000u);
 }
 
 static void evidence_ids(FILE *out, uint32_t ev)
@@ -148,17 +133,16 @@ static void evidence_ids(FILE *out, uint32_t ev)
 	}
 }
 
-/* Each item of evidence explained in one line, with the relay's identity where one
- * matched. */
-static void evidence_json(struct tt_json *j, const struct tt_flow_record *r)
+/* Each item of evidence explained in one line. */
+static void evidence_json(struct tt_json *j, const char *key, uint32_t ev)
 {
 	unsigned n;
 	const struct tt_evidence_item *t = tt_evidence_table(&n);
 
-	tt_json_key(j, "evidence");
+	tt_json_key(j, key);
 	tt_json_arr(j);
 	for (unsigned i = 0; i < n; i++) {
-		if (!(r->evidence & (1u << i)))
+		if (!(ev & (1u << i)))
 			continue;
 		tt_json_obj(j);
 		tt_json_kv_str(j, "id", t[i].id);
@@ -168,63 +152,149 @@ static void evidence_json(struct tt_json *j, const struct tt_flow_record *r)
 		tt_json_obj_end(j);
 	}
 	tt_json_arr_end(j);
-	if (r->relay) {
-		char from[40], to[40], flags[200];
+}
 
-		tt_fmt_time(r->relay->from_ns, from, sizeof(from));
-		tt_fmt_time(r->relay->to_ns, to, sizeof(to));
-		tt_json_key(j, "relay");
-		tt_json_obj(j);
-		tt_json_kv_str(j, "fingerprint", r->relay->fingerprint);
-		tt_json_kv_str(j, "nickname", r->relay->nickname);
-		tt_json_kv_str(j, "endpoint", r->relay->is_src ? "initiator" : "responder");
-		tt_json_kv_u64(j, "port", r->relay->port);
-		tt_relay_flags_format(r->relay->flags, flags, sizeof(flags));
-		tt_json_kv_str(j, "flags", flags);
-		tt_json_kv_str(j, "match", tt_relay_match_kind_name(r->relay->kind));
-		tt_json_kv_str(j, "valid_from", from);
-		tt_json_kv_str(j, "valid_until", to);
-		tt_json_obj_end(j);
-	}
+static void json_time(struct tt_json *j, const char *key, uint64_t ns)
+{
+	char buf[40];
+
+	tt_fmt_time(ns, buf, sizeof(buf));
+	tt_json_kv_str(j, key, buf);
+}
+
+static void json_relay_flags(struct tt_json *j, const char *key, uint32_t flags)
+{
+	char buf[200];
+
+	tt_relay_flags_format(flags, buf, sizeof(buf));
+	tt_json_kv_str(j, key, buf);
+}
+
+#define NO_ROW(...)
+
+/* How each render prints in CSV and in JSON. */
+#define CSV_STR(out, v)      csv_field(out, v)
+#define CSV_U64(out, v)      fprintf(out, "%" PRIu64, (uint64_t)(v))
+#define CSV_TS(out, v)       csv_ts(out, v)
+#define CSV_BOOL(out, v)     fputc((v) ? '1' : '0', out)
+#define CSV_SCORE(out, v)    fprintf(out, "%.6f", (double)(v))
+#define CSV_EVIDENCE(out, v) evidence_ids(out, v)
+
+#define JSON_STR(j, k, v) tt_json_kv_str(j, k, v)
+#define JSON_U64(j, k, v) tt_json_kv_u64(j, k, v)
+#define JSON_TS(j, k, v)                                                                           \
+	do {                                                                                       \
+		tt_json_key(j, k);                                                                 \
+		tt_json_ts(j, v);                                                                  \
+	} while (0)
+#define JSON_BOOL(j, k, v)                                                                         \
+	do {                                                                                       \
+		tt_json_key(j, k);                                                                 \
+		tt_json_bool(j, v);                                                                \
+	} while (0)
+#define JSON_SCORE(j, k, v)                                                                        \
+	do {                                                                                       \
+		tt_json_key(j, k);                                                                 \
+		tt_json_num(j, (double)(v), 6);                                                    \
+	} while (0)
+#define JSON_PAIR(j, k, v)                                                                         \
+	do {                                                                                       \
+		tt_json_key(j, k);                                                                 \
+		tt_json_arr(j);                                                                    \
+		tt_json_u64(j, (v)[0]);                                                            \
+		tt_json_u64(j, (v)[1]);                                                            \
+		tt_json_arr_end(j);                                                                \
+	} while (0)
+#define JSON_EVIDENCE(j, k, v)    evidence_json(j, k, v)
+#define JSON_TIME(j, k, v)        json_time(j, k, v)
+#define JSON_RELAY_FLAGS(j, k, v) json_relay_flags(j, k, v)
+#define JSON_TLS(j, k, v)         tls_json(j, k, v)
+#define JSON_RELAY(j, k, v)       relay_json(j, k, v)
+
+/* A row in each format: CSV rows are comma-separated, JSON rows are keys. */
+#define CSV_IN_BOTH(render, expr) CSV_IN_CSV(render, expr)
+#define CSV_IN_CSV(render, expr)                                                                   \
+	if (n_cols++)                                                                              \
+		fputc(',', out);                                                                   \
+	CSV_##render(out, expr);
+#define CSV_IN_JSON(render, expr)
+#define CSV_COL(name, where, render, expr) CSV_IN_##where(render, expr)
+
+#define JSON_IN_BOTH(name, render, expr) JSON_##render(j, #name, expr);
+#define JSON_IN_JSON(name, render, expr) JSON_##render(j, #name, expr);
+#define JSON_IN_CSV(name, render, expr)
+#define JSON_COL(name, where, render, expr) JSON_IN_##where(name, render, expr)
+
+#define CSV_NAME_IN_BOTH(name) #name,
+#define CSV_NAME_IN_CSV(name)  #name,
+#define CSV_NAME_IN_JSON(name)
+#define CSV_NAME(name, where, render, expr) CSV_NAME_IN_##where(name)
+
+static const char *const csv_columns[] = {TT_RECORD_ROWS(NO_ROW, CSV_NAME)};
+
+static void tls_json(struct tt_json *j, const char *key, const struct tt_flow_tls *t)
+{
+	if (!t)
+		return;
+	tt_json_key(j, key);
+	tt_json_obj(j);
+	TT_TLS_ROWS(NO_ROW, JSON_COL)
+	tt_json_obj_end(j);
+}
+
+static void relay_json(struct tt_json *j, const char *key, const struct tt_flow_relay *rl)
+{
+	if (!rl)
+		return;
+	tt_json_key(j, key);
+	tt_json_obj(j);
+	TT_RELAY_ROWS(NO_ROW, JSON_COL)
+	tt_json_obj_end(j);
+}
+
+static void row_init(struct tt_export_row *x, const struct tt_flow_record *r, const char *file)
+{
+	x->file = file;
+	tt_record_ip_str(r, false, x->src, sizeof(x->src));
+	tt_record_ip_str(r, true, x->dst, sizeof(x->dst));
+	x->dur = r->last_ts_ns - r->first_ts_ns;
+}
+
+static void csv_header(FILE *out)
+{
+	for (size_t i = 0; i < sizeof(csv_columns) / sizeof(csv_columns[0]); i++)
+		fprintf(out, "%s%s", i ? "," : "", csv_columns[i]);
+	fputc('\n', out);
+}
+
+static void csv_row(const struct tt_flow_record *r, const char *file, FILE *out)
+{
+	struct tt_export_row row, *x = &row;
+	unsigned n_cols = 0;
+
+	row_init(x, r, file);
+	TT_RECORD_ROWS(NO_ROW, CSV_COL)
+	fputc('\n', out);
+}
+
+void tt_flow_json(struct tt_json *j, const struct tt_flow_record *r, const char *file)
+{
+	struct tt_export_row row, *x = &row;
+
+	row_init(x, r, file);
+	tt_json_obj(j);
+	TT_RECORD_ROWS(NO_ROW, JSON_COL)
+	tt_json_obj_end(j);
 }
 
 static void print_flow(
     const struct tt_flow_record *r, const struct header *h, int format, FILE *out)
 {
-	char src[48], dst[48];
 	const char *file = r->file_id < h->n_files ? h->files[r->file_id] : "";
-	uint64_t dur = r->last_ts_ns - r->first_ts_ns;
 
-	tt_record_ip_str(r, false, src, sizeof(src));
-	tt_record_ip_str(r, true, dst, sizeof(dst));
 	if (format == TT_EXPORT_CSV) {
-		csv_field(out, file);
-		fprintf(out,
-		    ",%s,%s,%u,%s,%u,%" PRIu64 ".%06" PRIu64 ",%" PRIu64 ".%06" PRIu64 ",%" PRIu64
-		    ".%06" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-		    ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%u,%s,%s,%s,%d,%d,%" PRIu64 ",",
-		    proto_name(r->proto), src, r->src_port, dst, r->dst_port,
-		    r->first_ts_ns / 1000000000u, r->first_ts_ns % 1000000000u / 1000u,
-		    r->last_ts_ns / 1000000000u, r->last_ts_ns % 1000000000u / 1000u,
-		    dur / 1000000000u, dur % 1000000000u / 1000u, r->pkts[0] + r->pkts[1],
-		    r->bytes[0] + r->bytes[1], r->pkts[0], r->pkts[1], r->bytes[0], r->bytes[1],
-		    r->payload_bytes[0], r->payload_bytes[1], r->tcp_flags[0], r->tcp_flags[1],
-		    tt_app_name(r->app[0]), tt_app_name(r->app[1]), tt_end_name(r->end),
-		    !!(r->flags & TT_FLOW_SYN_SEEN), !!(r->flags & TT_FLOW_TRUNCATED), r->n_frags);
-		if (r->tls) {
-			fprintf(out, "%s,", tls_version_name(r->tls->version));
-			csv_field(out, r->tls->sni);
-			fprintf(out, ",%s,%s", r->tls->ja3, r->tls->ja4);
-		} else {
-			fputs(",,,", out);
-		}
-		fprintf(out, ",%s,%.6f,", tt_verdict_name(r->verdict), (double)r->score);
-		evidence_ids(out, r->evidence);
-		fprintf(out, ",%s,%s\n", r->relay ? r->relay->fingerprint : "",
-		    r->relay ? r->relay->nickname : "");
-		return;
-	}
-	{
+		csv_row(r, file, out);
+	} else {
 		struct tt_json j;
 
 		tt_json_init(&j, out, false);
@@ -233,128 +303,214 @@ static void print_flow(
 	}
 }
 
-void tt_flow_json(struct tt_json *j, const struct tt_flow_record *r, const char *file)
-{
-	char src[48], dst[48];
-	uint64_t dur = r->last_ts_ns - r->first_ts_ns;
+/* ---- the reader -----------------------------------------------------------------------
+ * Objects are read from a sliding buffer. Each is first walked by tt_record_skim, which
+ * finds its end (or what is wrong with it, and where) without allocating, and only then
+ * decoded by msgpack-c, so a few bytes cannot make msgpack-c allocate gigabytes. */
+enum {
+	READ_CHUNK = 1 << 16,
+	MAX_RECORD_BYTES = 1 << 16,  /* far above TT_RECORD_MAX_BYTES; other schemas may add keys */
+	MAX_HEADER_BYTES = 64 << 20, /* the header lists every input path */
+};
 
-	tt_record_ip_str(r, false, src, sizeof(src));
-	tt_record_ip_str(r, true, dst, sizeof(dst));
-	tt_json_obj(j);
-	tt_json_kv_str(j, "file", file);
-	tt_json_kv_str(j, "proto", proto_name(r->proto));
-	tt_json_kv_str(j, "src_ip", src);
-	tt_json_kv_u64(j, "src_port", r->src_port);
-	tt_json_kv_str(j, "dst_ip", dst);
-	tt_json_kv_u64(j, "dst_port", r->dst_port);
-	tt_json_key(j, "first_ts");
-	tt_json_ts(j, r->first_ts_ns);
-	tt_json_key(j, "last_ts");
-	tt_json_ts(j, r->last_ts_ns);
-	tt_json_key(j, "duration_s");
-	tt_json_ts(j, dur);
-	tt_json_kv_u64(j, "packets", r->pkts[0] + r->pkts[1]);
-	tt_json_kv_u64(j, "bytes", r->bytes[0] + r->bytes[1]);
-	tt_json_kv_u64(j, "pkts_fwd", r->pkts[0]);
-	tt_json_kv_u64(j, "pkts_rev", r->pkts[1]);
-	tt_json_kv_u64(j, "bytes_fwd", r->bytes[0]);
-	tt_json_kv_u64(j, "bytes_rev", r->bytes[1]);
-	tt_json_kv_u64(j, "payload_fwd", r->payload_bytes[0]);
-	tt_json_kv_u64(j, "payload_rev", r->payload_bytes[1]);
-	tt_json_kv_u64(j, "tcp_flags_fwd", r->tcp_flags[0]);
-	tt_json_kv_u64(j, "tcp_flags_rev", r->tcp_flags[1]);
-	tt_json_kv_str(j, "app_fwd", tt_app_name(r->app[0]));
-	tt_json_kv_str(j, "app_rev", tt_app_name(r->app[1]));
-	tt_json_kv_str(j, "end", tt_end_name(r->end));
-	tt_json_key(j, "syn_seen");
-	tt_json_bool(j, r->flags & TT_FLOW_SYN_SEEN);
-	tt_json_key(j, "truncated");
-	tt_json_bool(j, r->flags & TT_FLOW_TRUNCATED);
-	tt_json_kv_u64(j, "fragments", r->n_frags);
-	if (r->tls)
-		tls_json(j, r->tls);
-	tt_json_kv_str(j, "verdict", tt_verdict_name(r->verdict));
-	tt_json_key(j, "score");
-	tt_json_num(j, (double)r->score, 6);
-	evidence_json(j, r);
-	tt_json_obj_end(j);
+struct reader {
+	FILE *in;
+	const char *name;
+	uint8_t *buf;
+	size_t cap, len, pos; /* buf[pos, len) is unread */
+	uint64_t base;        /* file offset of buf[0] */
+	bool is_eof;
+};
+
+/* Read more, keeping buf[pos, len). Returns 0, or -errno. */
+static int fill(struct reader *rd)
+{
+	size_t got;
+
+	if (rd->pos > 0) {
+		memmove(rd->buf, rd->buf + rd->pos, rd->len - rd->pos);
+		rd->base += rd->pos;
+		rd->len -= rd->pos;
+		rd->pos = 0;
+	}
+	if (rd->cap - rd->len < READ_CHUNK) {
+		size_t cap = rd->cap ? rd->cap * 2 : 2 * READ_CHUNK;
+		uint8_t *b = realloc(rd->buf, cap);
+
+		if (!b)
+			return -ENOMEM;
+		rd->buf = b;
+		rd->cap = cap;
+	}
+	got = fread(rd->buf + rd->len, 1, rd->cap - rd->len, rd->in);
+	rd->len += got;
+	if (got == 0) {
+		if (ferror(rd->in))
+			return errno ? -errno : -EIO;
+		rd->is_eof = true;
+	}
+	return 0;
+}
+
+static void report_skim(const struct reader *rd, const struct tt_skim_fault *f, uint64_t start,
+    uint64_t n_rec, bool is_too_large)
+{
+	char what[48], key[64] = "";
+	uint64_t at = start + f->off;
+
+	if (n_rec)
+		snprintf(what, sizeof(what), "record %" PRIu64, n_rec);
+	else
+		snprintf(what, sizeof(what), "the header");
+	if (f->key[0])
+		snprintf(key, sizeof(key), ", in key \"%s\"", f->key);
+	switch (f->kind) {
+	case TT_SKIM_OVERSIZE:
+		tt_log(TT_LOG_ERROR,
+		    "%s: string of %" PRIu64 " bytes in key \"%s\" at byte offset %" PRIu64
+		    " exceeds the schema (at most %" PRIu64 "; %s)",
+		    rd->name, f->n, f->key, at, f->max, what);
+		break;
+	case TT_SKIM_BAD_BYTE:
+		if (!n_rec && f->off == 0)
+			tt_log(TT_LOG_ERROR,
+			    "%s: not a tortrace flows file (byte 0: 0x%02x is not msgpack)",
+			    rd->name, rd->buf[rd->pos + f->off]);
+		else
+			tt_log(TT_LOG_ERROR,
+			    "%s: byte 0x%02x at byte offset %" PRIu64 " is not msgpack (%s%s)",
+			    rd->name, rd->buf[rd->pos + f->off], at, what, key);
+		break;
+	case TT_SKIM_TOO_DEEP:
+		tt_log(TT_LOG_ERROR,
+		    "%s: containers nested too deep at byte offset %" PRIu64 " (%s%s)", rd->name,
+		    at, what, key);
+		break;
+	default:
+		if (is_too_large)
+			tt_log(TT_LOG_ERROR,
+			    "%s: %s at byte offset %" PRIu64 " is larger than %d bytes", rd->name,
+			    what, start, n_rec ? MAX_RECORD_BYTES : MAX_HEADER_BYTES);
+		else if (n_rec)
+			tt_log(TT_LOG_ERROR,
+			    "%s: truncated record at byte offset %" PRIu64 " (record %" PRIu64
+			    "): the file ends at byte %" PRIu64 "%s",
+			    rd->name, start, n_rec, rd->base + rd->len, key);
+		else
+			tt_log(TT_LOG_ERROR,
+			    "%s: truncated header: the file ends at byte %" PRIu64
+			    ", not a whole tortrace flows file",
+			    rd->name, rd->base + rd->len);
+	}
+}
+
+int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
+{
+	struct reader rd = {.in = in, .name = name};
+	struct header h = {0};
+	msgpack_unpacked u;
+	uint64_t n_obj = 0;
+	int rc = 0;
+
+	msgpack_unpacked_init(&u);
+	if (format == TT_EXPORT_CSV)
+		csv_header(out);
+	for (;;) {
+		struct tt_skim_fault f;
+		uint64_t start = rd.base + rd.pos;
+		size_t end = 0, off = 0, lim, avail;
+		char why[160];
+
+		if (rd.pos == rd.len && !rd.is_eof && (rc = fill(&rd)) < 0) {
+			tt_log(TT_LOG_ERROR, "%s: read error at byte offset %" PRIu64 ": %s", name,
+			    rd.base + rd.len, strerror(-rc));
+			break;
+		}
+		if (rd.pos == rd.len) {
+			if (n_obj == 0) {
+				rc = -EBADMSG;
+				tt_log(TT_LOG_ERROR, "%s: empty file, not a tortrace flows file",
+				    name);
+			}
+			break;
+		}
+		/* An object is at most lim bytes, wherever the buffer happens to end. */
+		lim = n_obj ? MAX_RECORD_BYTES : MAX_HEADER_BYTES;
+		avail = rd.len - rd.pos < lim ? rd.len - rd.pos : lim;
+		rc = tt_record_skim(rd.buf + rd.pos, avail, n_obj > 0, &end, &f);
+		if (rc == -EAGAIN && !rd.is_eof && avail < lim) {
+			if ((rc = fill(&rd)) < 0) {
+				tt_log(TT_LOG_ERROR,
+				    "%s: read error at byte offset %" PRIu64 ": %s", name,
+				    rd.base + rd.len, strerror(-rc));
+				break;
+			}
+			continue;
+		}
+		if (rc < 0) {
+			report_skim(&rd, &f, start, n_obj, avail == lim);
+			rc = -EBADMSG;
+			break;
+		}
+		if (msgpack_unpack_next(&u, (const char *)rd.buf + rd.pos, end, &off) !=
+			MSGPACK_UNPACK_SUCCESS ||
+		    off != end) {
+			rc = -EBADMSG;
+			tt_log(TT_LOG_ERROR,
+			    "%s: msgpack-c cannot read the object at byte offset %" PRIu64, name,
+			    start);
+			break;
+		}
+		if (n_obj++ == 0) {
+			rd.pos += end;
+			rc = read_header(&u.data, rd.buf[0], &h, why, sizeof(why));
+			if (rc < 0) {
+				if (rc == -EBADMSG)
+					tt_log(TT_LOG_ERROR, "%s: %s", name, why);
+				break;
+			}
+			continue;
+		}
+		rd.pos += end;
+		{
+			struct tt_flow_record r;
+			struct tt_flow_tls tls;
+			struct tt_flow_relay relay;
+
+			if (tt_record_unpack_why(&u.data, &r, &tls, &relay, why, sizeof(why)) < 0) {
+				rc = -EBADMSG;
+				tt_log(TT_LOG_ERROR,
+				    "%s: record %" PRIu64 " at byte offset %" PRIu64
+				    " is not a flow record: %s",
+				    name, n_obj - 1, start, why);
+				break;
+			}
+			print_flow(&r, &h, format, out);
+		}
+	}
+	msgpack_unpacked_destroy(&u);
+	free_header(&h);
+	free(rd.buf);
+	return rc;
 }
 
 int tt_export(const char *path, int format, FILE *out)
 {
-	msgpack_unpacker up;
-	msgpack_unpacked u;
-	struct header h = {0};
-	uint64_t n_obj = 0;
+	struct stat st;
 	FILE *in = fopen(path, "rb");
-	int rc = 0;
+	int rc;
 
 	if (!in) {
 		rc = -errno;
 		tt_log(TT_LOG_ERROR, "%s: cannot open: %s", path, strerror(errno));
 		return rc;
 	}
-	if (!msgpack_unpacker_init(&up, 1 << 16)) {
+	if (fstat(fileno(in), &st) == 0 && S_ISDIR(st.st_mode)) {
+		tt_log(TT_LOG_ERROR, "%s: is a directory, not a tortrace flows file", path);
 		fclose(in);
-		return -ENOMEM;
+		return -EISDIR;
 	}
-	msgpack_unpacked_init(&u);
-	if (format == TT_EXPORT_CSV)
-		fputs(csv_header, out);
-	for (;;) {
-		msgpack_unpack_return ur = msgpack_unpacker_next(&up, &u);
-
-		if (ur == MSGPACK_UNPACK_SUCCESS) {
-			struct tt_flow_record r;
-			struct tt_flow_tls tls;
-			struct tt_flow_relay relay;
-
-			if (n_obj++ == 0) {
-				rc = read_header(&u.data, &h);
-				if (rc < 0) {
-					tt_log(TT_LOG_ERROR, "%s: not a tortrace flows file", path);
-					break;
-				}
-				continue;
-			}
-			if (tt_record_unpack(&u.data, &r, &tls, &relay) < 0) {
-				rc = -EBADMSG;
-				tt_log(TT_LOG_ERROR, "%s: record %" PRIu64 " is not a flow record",
-				    path, n_obj - 1);
-				break;
-			}
-			print_flow(&r, &h, format, out);
-			continue;
-		}
-		if (ur != MSGPACK_UNPACK_CONTINUE) {
-			rc = -EBADMSG;
-			tt_log(TT_LOG_ERROR, "%s: corrupt msgpack after record %" PRIu64, path,
-			    n_obj ? n_obj - 1 : 0);
-			break;
-		}
-		if (!msgpack_unpacker_reserve_buffer(&up, 1 << 16)) {
-			rc = -ENOMEM;
-			break;
-		}
-		size_t got = fread(msgpack_unpacker_buffer(&up), 1, 1 << 16, in);
-
-		if (got == 0) {
-			if (ferror(in)) {
-				rc = -EIO;
-				tt_log(TT_LOG_ERROR, "%s: read error", path);
-			} else if (msgpack_unpacker_message_size(&up) > 0 || n_obj == 0) {
-				rc = -EBADMSG;
-				tt_log(TT_LOG_ERROR, "%s: %s after record %" PRIu64, path,
-				    n_obj ? "truncated" : "empty, not a tortrace flows file",
-				    n_obj ? n_obj - 1 : 0);
-			}
-			break;
-		}
-		msgpack_unpacker_buffer_consumed(&up, got);
-	}
-	msgpack_unpacked_destroy(&u);
-	msgpack_unpacker_destroy(&up);
-	free_header(&h);
+	rc = tt_export_stream(in, path, format, out);
 	fclose(in);
 	return rc;
 }

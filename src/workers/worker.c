@@ -183,17 +183,17 @@ static void flush_all(struct wstate *st, bool is_stop)
 
 /* Start inspecting a TCP flow whose first payload is TLS: its first 8 KiB each way. The
  * state is large (~35 KiB), so at most MAX_TLS_LIVE flows per worker are inspected at
- * once; the others are marked TT_FLOW_TLS_SKIPPED, so the report can say so. */
+ * once; the others are marked TT_FLOW_TLS_EVICTED, so the report can say so. */
 static void tls_open(struct wstate *st, struct tt_flow *f)
 {
-	if (f->tls || (f->rec.flags & (TT_FLOW_TLS | TT_FLOW_TLS_SKIPPED)))
+	if (f->tls || (f->rec.flags & (TT_FLOW_TLS | TT_FLOW_TLS_EVICTED)))
 		return;
 	if (st->n_tls_live < MAX_TLS_LIVE && st->n_pool > 0)
 		f->tls = st->pool[--st->n_pool];
 	else if (st->n_tls_live < MAX_TLS_LIVE)
 		f->tls = malloc(sizeof(*f->tls));
 	if (!f->tls) {
-		f->rec.flags |= TT_FLOW_TLS_SKIPPED;
+		f->rec.flags |= TT_FLOW_TLS_EVICTED;
 		return;
 	}
 	tt_tls_flow_init(f->tls);

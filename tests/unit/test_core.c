@@ -191,3 +191,128 @@ Test(core, record_round_trip_with_tls)
 	cr_expect_eq(memcmp(&r, &back, sizeof(r)), 0);
 	msgpack_unpacked_destroy(&u);
 }
+
+static unsigned longest_name(const char *(*name)(unsigned), unsigned n)
+{
+	unsigned best = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		cr_assert_lt(strlen(name(i)), 32, "name %u (%s) is not a fixstr", i, name(i));
+		if (strlen(name(i)) > strlen(name(best)))
+			best = i;
+	}
+	return best;
+}
+
+/* Every field at its largest: full-length strings, all-ones integers, IPv6, tls and relay
+ * present, the longest names. The encoding must fit the bound computed from the schema
+ * table (the hand count it replaces, 768, did not), and decode back equal. */
+Test(core, record_at_its_largest_fits_the_computed_bound)
+{
+	struct tt_flow_record r, back;
+	struct tt_flow_tls tls, tls_back;
+	struct tt_flow_relay relay, relay_back;
+	uint8_t *buf = malloc(TT_RECORD_MAX_BYTES); /* exact size, so ASan sees an overrun */
+	msgpack_unpacked u;
+	size_t off = 0, n;
+
+	cr_assert(buf);
+	memset(&r, 0xff, sizeof(r));
+	r.ip_version = 6;
+	r.app[0] = r.app[1] = (uint8_t)longest_name(tt_app_name, TT_APP_COUNT);
+	r.end = (uint8_t)longest_name(tt_end_name, TT_END_EVICT + 1);
+	r.verdict = (uint8_t)longest_name(tt_verdict_name, TT_VERDICT_COUNT);
+	r.score = 0.987654f;
+	r.tls = &tls;
+	r.relay = &relay;
+	memset(&tls, 0xff, sizeof(tls));
+	tls.has_ch = tls.has_sh = tls.has_cert = true;
+	tls.is_versions = tls.is_bundle = tls.is_d1 = tls.is_d2 = true;
+	memset(tls.sni, 's', sizeof(tls.sni) - 1);
+	tls.sni[sizeof(tls.sni) - 1] = '\0';
+	memset(tls.ja3, 'a', sizeof(tls.ja3) - 1);
+	tls.ja3[sizeof(tls.ja3) - 1] = '\0';
+	memset(tls.ja4, 'b', sizeof(tls.ja4) - 1);
+	tls.ja4[sizeof(tls.ja4) - 1] = '\0';
+	memset(tls.cert_subject, 'c', sizeof(tls.cert_subject) - 1);
+	tls.cert_subject[sizeof(tls.cert_subject) - 1] = '\0';
+	memset(tls.cert_issuer, 'd', sizeof(tls.cert_issuer) - 1);
+	tls.cert_issuer[sizeof(tls.cert_issuer) - 1] = '\0';
+	memset(&relay, 0xff, sizeof(relay));
+	relay.is_src = 1;
+	memset(relay.fingerprint, 'F', sizeof(relay.fingerprint) - 1);
+	relay.fingerprint[sizeof(relay.fingerprint) - 1] = '\0';
+	memset(relay.nickname, 'n', sizeof(relay.nickname) - 1);
+	relay.nickname[sizeof(relay.nickname) - 1] = '\0';
+
+	n = tt_record_encode(&r, buf);
+	cr_log_info("largest record: %zu bytes, bound %d", n, (int)TT_RECORD_MAX_BYTES);
+	cr_assert_leq(n, TT_RECORD_MAX_BYTES);
+	cr_expect_gt(n, 768, "the old hand count was not exceeded: is every field at its max?");
+	msgpack_unpacked_init(&u);
+	cr_assert_eq(msgpack_unpack_next(&u, (const char *)buf, n, &off), MSGPACK_UNPACK_SUCCESS);
+	cr_assert_eq(off, n);
+	cr_assert_eq(tt_record_unpack(&u.data, &back, &tls_back, &relay_back), 0);
+	cr_assert_eq(back.tls, &tls_back);
+	cr_assert_eq(back.relay, &relay_back);
+	/* The structs' padding is 0xff in r and 0 in back, so compare what the fields say:
+	 * every field is encoded, so equal fields re-encode to the same bytes. */
+	{
+		uint8_t *again = malloc(TT_RECORD_MAX_BYTES);
+
+		cr_assert(again);
+		cr_assert_eq(tt_record_encode(&back, again), n);
+		cr_expect_eq(memcmp(buf, again, n), 0);
+		free(again);
+	}
+	cr_expect_eq(back.n_frags, UINT64_MAX);
+	cr_expect_eq(back.file_id, UINT32_MAX);
+	cr_expect_eq(back.dst_port, UINT16_MAX);
+	cr_expect_eq(memcmp(back.src_ip, r.src_ip, 16), 0);
+	cr_expect_float_eq(back.score, r.score, 1e-9);
+	cr_expect_str_eq(tls_back.cert_issuer, tls.cert_issuer);
+	cr_expect_eq(tls_back.cell_exact[1], 0xff);
+	cr_expect(tls_back.is_d2);
+	cr_expect_str_eq(relay_back.fingerprint, relay.fingerprint);
+	cr_expect_eq(relay_back.to_ns, UINT64_MAX);
+	cr_expect_eq(relay_back.is_src, 1);
+	msgpack_unpacked_destroy(&u);
+	free(buf);
+}
+
+Test(core, record_decodes_keys_in_any_order_and_the_evict_end)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	struct tt_flow_record back;
+	size_t off = 0;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 7);
+	msgpack_pack_str_with_body(&pk, "end", 3);
+	msgpack_pack_str_with_body(&pk, "evict", 5);
+	msgpack_pack_str_with_body(&pk, "dst", 3);
+	msgpack_pack_bin_with_body(&pk, "\x0a\x00\x00\x02", 4);
+	msgpack_pack_int(&pk, 5); /* a key that is not a string: skipped */
+	msgpack_pack_int(&pk, 5);
+	msgpack_pack_str_with_body(&pk, "src", 3);
+	msgpack_pack_bin_with_body(&pk, "\x0a\x00\x00\x01", 4);
+	msgpack_pack_str_with_body(&pk, "ipv", 3);
+	msgpack_pack_int(&pk, 4);
+	msgpack_pack_str_with_body(&pk, "proto", 5);
+	msgpack_pack_int(&pk, 17);
+	msgpack_pack_str_with_body(&pk, "file", 4);
+	msgpack_pack_int(&pk, 70000);
+	msgpack_unpacked_init(&u);
+	cr_assert_eq(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+	cr_assert_eq(tt_record_unpack(&u.data, &back, NULL, NULL), 0);
+	cr_expect_eq(back.end, TT_END_EVICT);
+	cr_expect_str_eq(tt_end_name(back.end), "evict");
+	cr_expect_eq(back.file_id, 70000);
+	cr_expect_eq(back.proto, 17);
+	cr_expect_eq(back.dst_ip[3], 2);
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+}
