@@ -32,6 +32,7 @@ enum tt_flow_end {
 	TT_END_IDLE = 1,  /* idle longer than the timeout, in packet time */
 	TT_END_REUSE = 2, /* a new TCP SYN after FIN/RST on the same 5-tuple */
 	TT_END_STOP = 3,  /* the run was interrupted */
+	TT_END_EVICT = 4, /* ended early to keep flow state within --flow-memory */
 };
 
 /* flags */
@@ -40,7 +41,9 @@ enum tt_flow_end {
 #define TT_FLOW_FIN_SEEN      (1u << 2)
 #define TT_FLOW_RST_SEEN      (1u << 3)
 #define TT_FLOW_TLS           (1u << 4) /* the TLS inspector looked at this flow */
-#define TT_FLOW_TLS_SKIPPED   (1u << 5) /* TLS, but too many flows were being inspected */
+/* TLS inspection closed early to make room for a new TLS flow of the same partition (what
+ * it saw up to then is kept in the record's tls summary) */
+#define TT_FLOW_TLS_EVICTED   (1u << 5)
 /* Both first flights look like nothing (fully encrypted: no protocol start, random bytes)
  * and have the lengths of obfs4's handshake (client 149-8192, server 141-8237 bytes). */
 #define TT_FLOW_FET_HANDSHAKE (1u << 6)

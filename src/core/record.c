@@ -17,7 +17,7 @@ static const char *const app_names[TT_APP_COUNT] = {
     [TT_APP_SSH] = "ssh",
     [TT_APP_DNS] = "dns",
 };
-static const char *const end_names[] = {"eof", "idle", "reuse", "stop"};
+static const char *const end_names[] = {"eof", "idle", "reuse", "stop", "evict"};
 
 const char *tt_app_name(unsigned app)
 {
@@ -485,7 +485,7 @@ int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct
 			     get_name(&v->via.array.ptr[0], app_names, TT_APP_COUNT, &r->app[0]) &&
 			     get_name(&v->via.array.ptr[1], app_names, TT_APP_COUNT, &r->app[1]);
 		} else if (key_is(k, "end")) {
-			ok = get_name(v, end_names, 4, &r->end);
+			ok = get_name(v, end_names, 5, &r->end);
 		} else if (key_is(k, "flags")) {
 			ok = get_u64(v, &u);
 			r->flags = (uint32_t)u;

@@ -33,6 +33,7 @@ void tt_config_defaults(struct tt_config *cfg)
 	 * keepalives every few minutes stay one flow. */
 	cfg->tcp_timeout_ns = 3600ull * 1000000000u;
 	cfg->udp_timeout_ns = 300ull * 1000000000u;
+	cfg->flow_memory_bytes = TT_FLOW_MEMORY_DEFAULT;
 }
 
 static int mkdir_p(const char *dir)
@@ -246,6 +247,7 @@ int tt_analyze(const struct tt_config *cfg)
 		workers[n_started] = (struct tt_worker){.cfg = cfg,
 		    .relays = relays,
 		    .id = n_started,
+		    .n_workers = nw,
 		    .in = &in_rings[n_started],
 		    .out = &out_rings[n_started]};
 		if (pthread_create(&wt[n_started], NULL, tt_worker_main, &workers[n_started]) != 0)
