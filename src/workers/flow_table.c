@@ -6,15 +6,40 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define INIT_SLOTS 1024u
+#define HUGE_BYTES (2u << 20)
+
+/* Zeroed anonymous memory straight from the kernel, in transparent huge pages when it is
+ * large: with millions of flows, a fault per 4 KiB page (each one a trap to the
+ * hypervisor on a VM) and TLB misses on random slot probes cost more than the table's
+ * own work. */
+static void *map_zeroed(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (bytes >= HUGE_BYTES)
+		madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+static size_t slots_bytes(uint32_t n)
+{
+	return (size_t)n * sizeof(uint64_t);
+}
 
 int tt_flow_table_init(struct tt_flow_table *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->calloc_fn = calloc;
+	t->map_fn = map_zeroed;
 	t->realloc_fn = realloc;
-	t->slots = calloc(INIT_SLOTS, sizeof(*t->slots));
+	t->slots = map_zeroed(slots_bytes(INIT_SLOTS));
 	if (!t->slots)
 		return -ENOMEM;
 	t->mask = INIT_SLOTS - 1;
@@ -23,8 +48,12 @@ int tt_flow_table_init(struct tt_flow_table *t)
 
 void tt_flow_table_fini(struct tt_flow_table *t)
 {
-	free(t->slots);
-	free(t->flows);
+	if (t->slots)
+		munmap(t->slots, slots_bytes(t->mask + 1));
+	if (t->is_slab_mapped)
+		munmap(t->flows, (size_t)t->cap_flows * sizeof(*t->flows));
+	else
+		free(t->flows);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -71,7 +100,7 @@ static int grow_slots(struct tt_flow_table *t)
 	uint32_t n = (t->mask + 1) * 2, old_n = t->mask + 1;
 	uint64_t *old = t->slots;
 
-	t->slots = t->calloc_fn(n, sizeof(*t->slots));
+	t->slots = t->map_fn(slots_bytes(n));
 	if (!t->slots) {
 		t->slots = old;
 		return -ENOMEM;
@@ -80,7 +109,7 @@ static int grow_slots(struct tt_flow_table *t)
 	for (uint32_t i = 0; i < old_n; i++)
 		if (old[i])
 			place(t, old[i]);
-	free(old);
+	munmap(old, slots_bytes(old_n));
 	return 0;
 }
 
@@ -93,14 +122,22 @@ static uint32_t alloc_flow(struct tt_flow_table *t)
 		t->free_head = at(t, idx1)->lru_next;
 		return idx1;
 	}
+	/* With a known bound the whole slab is reserved at once: address space only, pages
+	 * come as flows are taken, and nothing is ever copied. */
+	if (!t->flows && t->max_flows) {
+		t->flows = t->map_fn((size_t)t->max_flows * sizeof(*t->flows));
+		if (t->flows) {
+			t->cap_flows = t->max_flows;
+			t->is_slab_mapped = true;
+		}
+	}
 	if (t->n_flows == t->cap_flows) {
 		uint32_t cap = t->cap_flows ? t->cap_flows * 2 : 1024;
 		struct tt_flow *f;
 
-		if (t->max_flows && cap > t->max_flows)
-			cap = t->max_flows > t->n_flows ? t->max_flows : t->n_flows + 1;
+		if (t->is_slab_mapped)
+			return 0; /* the bound: the caller evicts before it inserts */
 		f = t->realloc_fn(t->flows, (size_t)cap * sizeof(*f));
-
 		if (!f)
 			return 0;
 		t->flows = f;

@@ -46,12 +46,16 @@ struct tt_flow_table {
 	uint32_t mask;
 	struct tt_flow *flows;
 	uint32_t n_flows, cap_flows;
-	uint32_t max_flows; /* the slab never grows beyond this (0: no limit) */
+	uint32_t max_flows; /* set before the first insert: the slab is reserved for this
+			     * many flows at once and never grows (0: it grows by doubling) */
+	bool is_slab_mapped;
 	uint32_t free_head; /* free slab entries chained through lru_next */
 	uint32_t lru_head[TT_N_PARTITIONS], lru_tail[TT_N_PARTITIONS];
 	uint32_t n_live[TT_N_PARTITIONS]; /* live flows per partition */
-	/* Allocation functions (calloc, realloc); tests replace them to inject failures. */
-	void *(*calloc_fn)(size_t n, size_t size);
+	/* Allocation functions: zeroed memory released with munmap (slots, and the slab when
+	 * max_flows is set), and realloc (the slab otherwise). Tests replace them to inject
+	 * failures. */
+	void *(*map_fn)(size_t bytes);
 	void *(*realloc_fn)(void *p, size_t size);
 };
 
