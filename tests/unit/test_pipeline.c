@@ -234,3 +234,85 @@ Test(pipeline, spilled_sorted_runs_give_the_same_output)
 	    free(p2);
 	tb_free(&b);
 }
+
+/* How many times the msgpack string s (up to 31 bytes) occurs in buf. */
+static unsigned count_str(const char *buf, size_t n, const char *s)
+{
+	char pat[32];
+	size_t len = strlen(s);
+	unsigned c = 0;
+
+	pat[0] = (char)(0xa0 | len); /* fixstr */
+	memcpy(pat + 1, s, len);
+	for (size_t i = 0; i + len + 1 <= n; i++)
+		c += memcmp(buf + i, pat, len + 1) == 0;
+	return c;
+}
+
+static char *analyze_with_stop(const char *in, const char *out, unsigned workers)
+{
+	static atomic_bool stop = true; /* a stop request before the run starts */
+	struct tt_config cfg;
+	char *path = join2(out, "flows.msgpack");
+
+	tt_config_defaults(&cfg);
+	cfg.paths = (const char *const *)&in;
+	cfg.n_paths = 1;
+	cfg.out_dir = out;
+	cfg.n_workers = workers;
+	cfg.is_quiet = true;
+	cfg.stop = &stop;
+	tt_analyze(&cfg);
+	return path;
+}
+
+/* Only the reader reads the stop flag. It checks it every 1024 frames, so it reads this
+ * 60-packet file to its end and the file is complete: its flows end "eof", not "stop"
+ * (the workers used to read the flag themselves and end them "stop" whenever it was set
+ * by the time they flushed, a race with the reader). */
+Test(pipeline, flows_end_stop_only_when_the_reader_stopped)
+{
+	struct tbuf b = {0};
+	char *in, *out = join2(dir, "out"), *flows, *report, *rpath;
+	size_t n;
+
+	make_mix(&b, 30, 2);
+	in = tt_test_write(dir, "small.pcap", b.p, b.n);
+	for (unsigned w = 1; w <= 3; w += 2) {
+		char *path = analyze_with_stop(in, out, w);
+
+		flows = tt_test_slurp(path, &n);
+		cr_assert(flows);
+		cr_expect_eq(count_str(flows, n, "stop"), 0, "-j %u", w);
+		cr_expect_eq(count_str(flows, n, "eof"), 30, "-j %u", w);
+		rpath = join2(out, "report.json");
+		report = tt_test_slurp(rpath, NULL);
+		cr_expect(strstr(report, "\"partial\": false") != NULL, "%s", report);
+		free(flows), free(path), free(report), free(rpath);
+	}
+	free(in), free(out);
+	tb_free(&b);
+}
+
+/* The reader stops after 1024 of 1800 frames: it marks the file partial and tells the
+ * workers with the file's end marker, and every flow of the file ends "stop". */
+Test(pipeline, flows_of_a_file_cut_by_stop_end_stop)
+{
+	struct tbuf b = {0};
+	char *in, *out = join2(dir, "out"), *flows, *report, *rpath, *path;
+	size_t n;
+
+	make_mix(&b, 600, 3);
+	in = tt_test_write(dir, "big.pcap", b.p, b.n);
+	path = analyze_with_stop(in, out, 2);
+	flows = tt_test_slurp(path, &n);
+	cr_assert(flows);
+	cr_expect_gt(count_str(flows, n, "stop"), 0);
+	cr_expect_eq(count_str(flows, n, "eof"), 0);
+	cr_expect_eq(count_str(flows, n, "idle"), 0);
+	rpath = join2(out, "report.json");
+	report = tt_test_slurp(rpath, NULL);
+	cr_expect(strstr(report, "\"partial\": true") != NULL, "%s", report);
+	free(flows), free(path), free(report), free(rpath), free(in), free(out);
+	tb_free(&b);
+}
