@@ -22,7 +22,11 @@
 #include "../aggregate/aggregate.h"
 #include "../relays/relays.h"
 
-#define OUT_RING_SLOTS 256u
+/* Messages per worker-to-aggregator ring. A block is ~256 KiB of records (plus its
+ * buffer's slack), so this bounds the records in flight per worker (~16 MiB at 32): with
+ * 256, workers that evict millions of flows faster than the aggregator sorts them held
+ * ~300 MiB in their rings, outside --sort-budget. */
+#define OUT_RING_SLOTS 32u
 #define MAX_WORKERS    256u
 
 void tt_config_defaults(struct tt_config *cfg)
