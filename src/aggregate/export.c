@@ -271,6 +271,10 @@ void tt_flow_json(struct tt_json *j, const struct tt_flow_record *r, const char 
 	tt_json_key(j, "truncated");
 	tt_json_bool(j, r->flags & TT_FLOW_TRUNCATED);
 	tt_json_kv_u64(j, "fragments", r->n_frags);
+	if (r->flags & TT_FLOW_TLS_EVICTED) { /* only then, so other flows read as before */
+		tt_json_key(j, "tls_evicted");
+		tt_json_bool(j, true);
+	}
 	if (r->tls)
 		tls_json(j, r->tls);
 	tt_json_kv_str(j, "verdict", tt_verdict_name(r->verdict));

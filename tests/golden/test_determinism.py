@@ -142,6 +142,10 @@ def case_tls(tortrace, samples):
         fails += check(tls_evicted > 0, f"tls_inspections_evicted {tls_evicted} > 0")
         fails += check(res[0][0]['files'][0]['tls_inspections_evicted'] == tls_evicted,
                        "the file entry counts the same evictions as the totals")
+        exp = subprocess.run([tortrace, 'export', '--jsonl', '/dev/stdin'], input=res[0][1],
+                             stdout=subprocess.PIPE, check=True).stdout.decode().splitlines()
+        n_flagged = sum('"tls_evicted":true' in l for l in exp)
+        fails += check(n_flagged == tls_evicted, f"{n_flagged} flows say tls_evicted")
         print("tls: with --relays", consensus)
         res = across_jobs(tortrace, [cap], (1, 2, 3, 4), '--relays', consensus)
         verdicts, _, _ = totals(res[0][0])
