@@ -406,6 +406,12 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			    (f->tls->has_ch && f->tls->has_sh && f->tls->n_recs >= TLS_RECORDS))
 				tls_close(st, f);
 		}
+		/* Reset, or closed both ways: no more data comes, so the inspection gives its
+		 * place back now rather than being evicted later (a finished flow stays in
+		 * the table until it is idle, EOF or its port is reused). */
+		if (f->tls &&
+		    ((flags & 0x04) || (f->rec.tcp_flags[0] & f->rec.tcp_flags[1] & 0x01)))
+			tls_close(st, f);
 	}
 	if (p->ts_ns < f->rec.first_ts_ns)
 		f->rec.first_ts_ns = p->ts_ns;
