@@ -9,6 +9,7 @@
 #   BENCH_SEED     generator seed (default 1)
 #   BENCH_REPEAT   timed runs per command (default 5)
 #   BENCH_TT_ARGS  extra arguments for "tortrace analyze"
+#   BENCH_MANY_FLOWS  one-SYN flows in the many-flows case (default 3000000; 0 skips it)
 #
 # Exit status: 0 all targets met, 1 a target missed or a run failed,
 # 2 tortrace binary missing (cat and tcpdump are still timed).
@@ -77,6 +78,16 @@ trap 'rm -rf "$tmp"' EXIT
 echo "bench: warming the page cache"
 cat "$file" >/dev/null
 
+many=${BENCH_MANY_FLOWS:-3000000}
+genflows=$build/tools/tt-genflows
+many_file=
+if [[ "$many" != 0 && -x "$genflows" && -x "$build/tortrace" ]]; then
+	many_file=$tmp/many-flows.pcap
+	echo "bench: generating $many one-SYN flows"
+	"$genflows" "$many" >"$many_file" || die "tt-genflows failed"
+fi
+
+export BENCH_MANY_FILE=$many_file BENCH_MANY_N=$many
 export BENCH_FILE_PATH=$file BENCH_REPEAT_N=$repeat BENCH_TMP=$tmp \
 	BENCH_TT=$tt BENCH_HAVE_TT=$have_tt BENCH_HAVE_TCPDUMP=$have_tcpdump \
 	BENCH_TT_EXTRA=$tt_args BENCH_GEN_SUMMARY=$gen_summary
@@ -236,6 +247,28 @@ for n, _, _ in VARIANTS:
     else:
         verdict(rss <= LIMIT, "memory (%s): peak anon RSS %.1f MiB, flows %s (target <= 256 MiB)"
                 % (j, rss / MiB, flows_s))
+
+# Many flows: the cost of a packet must not grow with the number of flows held. Every
+# packet opens a flow here; compare its packets/s with the bench capture's under -j 1,
+# measured in this same run (a ratio, since single numbers on a shared VM are noise).
+many_file = env.get("BENCH_MANY_FILE")
+if many_file:
+    n_many = int(env["BENCH_MANY_N"])
+    cmd = [tt, "analyze", "-q", "-j", "1", "-o", os.path.join(tmp, "out-many")] + extra + [many_file]
+    times["many"] = []
+    for i in range(reps):
+        run("many", cmd, os.path.join(tmp, "out-many"))
+    m1, mm = med("tortrace -j 1"), med("many")
+    pk = gen.get("packets")
+    if mm is None or m1 is None or not pk:
+        verdict(None, "many flows: %s" % failed.get("many", "no bench -j 1 time or packet count"))
+    else:
+        rate_b, rate_m = int(pk) / m1, n_many / mm
+        rep = reports.get("many") or {}
+        print("many flows (-j 1): %d flows in %.3f s = %.0f packets/s; bench capture %.0f "
+              "packets/s; ratio %.2f; flows evicted %s" % (n_many, mm, rate_m, rate_b,
+              rate_m / rate_b, get(rep, "totals.flows_evicted")))
+        verdict(rate_m >= 0.25 * rate_b, "many flows: packets/s at least 1/4 of the bench capture's")
 sys.exit(0 if ok and not failed else 1)
 EOF
 exit $rc

@@ -41,7 +41,9 @@ enum tt_flow_end {
 #define TT_FLOW_FIN_SEEN      (1u << 2)
 #define TT_FLOW_RST_SEEN      (1u << 3)
 #define TT_FLOW_TLS           (1u << 4) /* the TLS inspector looked at this flow */
-#define TT_FLOW_TLS_EVICTED   (1u << 5) /* TLS inspection closed early to make room (per-partition cap) */
+/* TLS inspection closed early to make room for a new TLS flow of the same partition (what
+ * it saw up to then is kept in the record's tls summary) */
+#define TT_FLOW_TLS_EVICTED   (1u << 5)
 /* Both first flights look like nothing (fully encrypted: no protocol start, random bytes)
  * and have the lengths of obfs4's handshake (client 149-8192, server 141-8237 bytes). */
 #define TT_FLOW_FET_HANDSHAKE (1u << 6)

@@ -76,6 +76,7 @@
 	C(truncated, BOTH, BOOL, r->flags & TT_FLOW_TRUNCATED)                                     \
 	F(frags, UINT, n_frags, OPT)                                                               \
 	C(fragments, BOTH, U64, r->n_frags)                                                        \
+	C(tls_evicted, BOTH, BOOL, r->flags & TT_FLOW_TLS_EVICTED)                                 \
 	F(tls, TLS, tls, OPT)                                                                      \
 	C(tls, JSON, TLS, r->tls)                                                                  \
 	C(tls_version, CSV, STR, r->tls ? tt_tls_version_name(r->tls->version) : "")               \

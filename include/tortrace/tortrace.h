@@ -35,6 +35,12 @@ struct tt_config {
 	uint32_t ring_slots;        /* descriptors per reader→worker ring, a power of two */
 	uint64_t sort_budget_bytes; /* records held for sorting before sorted runs are
 				     * spilled to OUT (0: 128 MiB) */
+	uint64_t flow_memory_bytes; /* flow state of all workers together: each of the 256
+				     * partitions of the flow-hash space holds at most
+				     * flow_memory_bytes / 320 / 256 flows, and ends its least
+				     * recently active flow early (end "evict") to take a new one.
+				     * A fixed number, never derived from the machine, so that
+				     * results are the same everywhere (0: the default) */
 	uint64_t tcp_timeout_ns;    /* a TCP flow idle this long in packet time ends */
 	uint64_t udp_timeout_ns;    /* the same for UDP */
 	bool is_quiet;              /* no progress bar, only errors on stderr */
@@ -47,8 +53,11 @@ struct tt_config {
 	const atomic_bool *stop;
 };
 
+/* The default of tt_config.flow_memory_bytes: 1 GiB (about 3.3 million flows). */
+#define TT_FLOW_MEMORY_DEFAULT (1024ull << 20)
+
 /* Fill *cfg with defaults (workers 0 = online CPUs - 1, TCP idle timeout 3600 s, UDP 300 s,
- * ring 4096). */
+ * ring 4096, flow memory 1 GiB). */
 void tt_config_defaults(struct tt_config *cfg);
 
 /* Run one analysis with cfg. Any thread; blocks until the report is written.

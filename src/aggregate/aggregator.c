@@ -365,6 +365,8 @@ void *tt_aggregator_main(void *arg)
 					if (a->rc != 0)
 						break;
 					TT_BUG_ON(m->file_id >= a->n_files);
+					a->files[m->file_id].n_flows_evicted += m->n_flows_evicted;
+					a->files[m->file_id].n_tls_evicted += m->n_tls_evicted;
 					if (++st.n_done[m->file_id] < a->n_workers)
 						break;
 					/* Complete: files complete in order (see above). */

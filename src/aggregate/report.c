@@ -66,6 +66,8 @@ static void add(struct tt_file_stats *s, const struct tt_file_stats *f)
 	s->n_frags += f->n_frags;
 	s->n_frags_orphan += f->n_frags_orphan;
 	s->n_filtered += f->n_filtered;
+	s->n_flows_evicted += f->n_flows_evicted;
+	s->n_tls_evicted += f->n_tls_evicted;
 }
 
 /* Flows by verdict (every verdict listed, so a zero is visible). */
@@ -190,6 +192,8 @@ static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
 	counters(j, f, NULL);
 	tt_json_key(j, "changed_during_read");
 	tt_json_bool(j, f->is_changed);
+	tt_json_kv_u64(j, "tls_inspections_evicted", f->n_tls_evicted);
+	tt_json_kv_u64(j, "flows_evicted", f->n_flows_evicted);
 	tt_json_obj_end(j);
 }
 
@@ -257,6 +261,8 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_kv_u64(&j, "flows_udp", agg->n_flows_udp);
 	verdicts(&j, verdict_totals);
 	counters(&j, all, protos);
+	tt_json_kv_u64(&j, "tls_inspections_evicted", all->n_tls_evicted);
+	tt_json_kv_u64(&j, "flows_evicted", all->n_flows_evicted);
 	tt_json_obj_end(&j);
 
 	tor_flows(&j, agg, files, n_files);

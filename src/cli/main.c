@@ -14,11 +14,27 @@
 
 static atomic_bool stop_requested;
 
-static void on_sigint(int sig)
+/* The first SIGINT or SIGTERM asks the reader to stop (it alone reads the flag and tells
+ * the workers in-band); a second one of either ends the process at once. */
+static void on_stop_signal(int sig)
 {
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+
 	(void)sig;
 	atomic_store(&stop_requested, true);
-	signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the process at once */
+	sigaction(SIGINT, &dfl, NULL);
+	sigaction(SIGTERM, &dfl, NULL);
+}
+
+/* Without SA_RESTART: a read blocked on a pipe returns EINTR, so the reader sees the flag
+ * without waiting for more input. */
+static void install_stop_handlers(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = 0};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 static const char usage_text[] =
@@ -50,6 +66,11 @@ static const char usage_text[] =
     "                           (default: 4096)\n"
     "      --sort-budget MIB    memory for ordering flow records before sorted runs are\n"
     "                           spilled to OUT (default: 128)\n"
+    "      --flow-memory MIB    flow state held at once, all workers together (default:\n"
+    "                           1024, about 3.3 million flows); beyond it the least\n"
+    "                           recently active flow of its hash partition ends early\n"
+    "                           (end \"evict\", counted in the report). A fixed number,\n"
+    "                           so that results are the same on every machine\n"
     "      --progress           draw the progress bar even when stderr is not a terminal\n"
     "      --no-progress        never draw it (default: drawn on a terminal)\n"
     "  -q, --quiet              only errors on stderr\n"
@@ -110,6 +131,7 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_RELAYS_CACHE,
 		OPT_PROGRESS,
 		OPT_NO_PROGRESS,
+		OPT_FLOW_MEMORY,
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, NULL, 'o'},
@@ -119,6 +141,7 @@ static int cmd_analyze(int argc, char **argv)
 	    {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
 	    {"ring-slots", required_argument, NULL, OPT_RING},
 	    {"sort-budget", required_argument, NULL, OPT_SORT_BUDGET},
+	    {"flow-memory", required_argument, NULL, OPT_FLOW_MEMORY},
 	    {"relays", required_argument, NULL, OPT_RELAYS},
 	    {"no-detect", no_argument, NULL, OPT_NO_DETECT},
 	    {"no-hash", no_argument, NULL, OPT_NO_HASH},
@@ -182,6 +205,14 @@ static int cmd_analyze(int argc, char **argv)
 			}
 			cfg.sort_budget_bytes = v << 20;
 			break;
+		case OPT_FLOW_MEMORY:
+			if (parse_uint(optarg, 1u << 20, &v) < 0 || v == 0) {
+				fprintf(
+				    stderr, "tortrace: --flow-memory takes MiB, 1 to 1048576\n");
+				goto usage_err;
+			}
+			cfg.flow_memory_bytes = v << 20;
+			break;
 		case OPT_NO_HASH:
 			cfg.hash_mode = -1;
 			break;
@@ -228,8 +259,7 @@ static int cmd_analyze(int argc, char **argv)
 	cfg.command_line = cmdline;
 	cfg.show_progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
 	cfg.stop = &stop_requested;
-	signal(SIGINT, on_sigint);
-	signal(SIGTERM, on_sigint);
+	install_stop_handlers();
 	status = tt_analyze(&cfg);
 	free(cmdline);
 	return status;

@@ -179,13 +179,42 @@ struct tt_chunk *tt_chunk_wrap_borrowed(const uint8_t *base, size_t len);
 /* Drop one reference; frees on the last. Any thread. */
 void tt_chunk_put(struct tt_chunk *c);
 
+/* ---- virtual partitions of the flow-hash space -------------------------------------
+ * The flow hashes are split into TT_N_PARTITIONS partitions, a number that does not
+ * depend on -j; each worker owns whole partitions. Every cap and eviction a worker applies
+ * (flow memory, TLS inspections) is counted per partition, and a partition receives the
+ * same packets in the same order, with the same TICKs, for any number of workers: so its
+ * results do not depend on -j. The reader and the workers both use these functions. */
+#define TT_N_PARTITIONS 256u
+
+/* The partition of a flow hash: the top 8 bits of murmur3's finaliser over all 32 bits
+ * (workers index their tables with the low bits of the hash itself, so each worker's
+ * share of the hashes is still spread over its whole table). */
+static inline unsigned tt_partition_of(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h >> 24;
+}
+
+/* The worker (0..n_workers-1) that owns partition part. */
+static inline unsigned tt_worker_of_partition(unsigned part, unsigned n_workers)
+{
+	return part * n_workers / TT_N_PARTITIONS;
+}
+
 /* ---- packet descriptors: reader → worker ------------------------------------------- */
 
 enum tt_pkt_kind {
 	TT_PKT_DATA = 0,   /* a TCP/UDP packet (or a fragment of one) */
 	TT_PKT_RELEASE,    /* l3 is a struct tt_chunk * this worker is done with */
 	TT_PKT_TICK,       /* ts_ns is the file's packet clock: expire idle flows */
-	TT_PKT_FILE_END,   /* hash is the file id: flush its flows, answer TT_REC_FILE_DONE */
+	TT_PKT_FILE_END,   /* hash is the file id: flush its flows, answer TT_REC_FILE_DONE;
+			    * proto is 1 when the reader stopped early (the run was interrupted):
+			    * the file's flows then end as TT_END_STOP */
 	TT_PKT_STREAM_END, /* no more input: flush and answer TT_REC_WORKER_DONE */
 };
 
@@ -226,7 +255,8 @@ uint64_t tt_flow_key_hash(const struct tt_flow_key *k);
 
 enum tt_rec_kind {
 	TT_REC_BLOCK = 0,   /* buf/len: msgpack records; ownership of buf moves */
-	TT_REC_FILE_DONE,   /* file_id: this worker has sent every record of the file */
+	TT_REC_FILE_DONE,   /* file_id: this worker has sent every record of the file;
+			     * n_flows_evicted, n_tls_evicted: its evictions in the file */
 	TT_REC_WORKER_DONE, /* the worker has finished */
 };
 
@@ -253,6 +283,8 @@ struct tt_rec_msg {
 	uint32_t file_id;
 	uint32_t kind; /* enum tt_rec_kind */
 	uint32_t n_records;
+	/* TT_REC_FILE_DONE: what the worker evicted in the file (summed by the aggregator) */
+	uint64_t n_flows_evicted, n_tls_evicted;
 };
 
 /* The output order of records (see tt_record_cmp): first timestamp, protocol, 5-tuple,
@@ -321,6 +353,9 @@ struct tt_file_stats {
 		bool is_set;
 	} id_read[2], id_hash[2];
 	bool is_changed; /* changed while it was read: the SHA-256, if any, is dropped */
+	/* summed by the aggregator from the workers' TT_REC_FILE_DONE */
+	uint64_t n_flows_evicted; /* flows ended early (TT_END_EVICT) */
+	uint64_t n_tls_evicted;   /* TLS inspections closed early to make room */
 };
 
 /* ---- the evidence table (src/core/evidence.c) --------------------------------------

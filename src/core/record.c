@@ -367,7 +367,8 @@ static bool get_text(const msgpack_object *v, char *out, size_t size)
 	if (v->type != MSGPACK_OBJECT_STR)
 		return false;
 	n = v->via.str.size < size - 1 ? v->via.str.size : size - 1;
-	memcpy(out, v->via.str.ptr, n);
+	if (n) /* an empty string may come with a NULL pointer */
+		memcpy(out, v->via.str.ptr, n);
 	out[n] = '\0';
 	return true;
 }

@@ -22,7 +22,11 @@
 #include "aggregate.h"
 #include "relays.h"
 
-#define OUT_RING_SLOTS 256u
+/* Messages per worker-to-aggregator ring. A block is ~256 KiB of records (plus its
+ * buffer's slack), so this bounds the records in flight per worker (~16 MiB at 32): with
+ * 256, workers that evict millions of flows faster than the aggregator sorts them held
+ * ~300 MiB in their rings, outside --sort-budget. */
+#define OUT_RING_SLOTS 32u
 #define MAX_WORKERS    256u
 
 void tt_config_defaults(struct tt_config *cfg)
@@ -33,6 +37,7 @@ void tt_config_defaults(struct tt_config *cfg)
 	 * keepalives every few minutes stay one flow. */
 	cfg->tcp_timeout_ns = 3600ull * 1000000000u;
 	cfg->udp_timeout_ns = 300ull * 1000000000u;
+	cfg->flow_memory_bytes = TT_FLOW_MEMORY_DEFAULT;
 }
 
 static int mkdir_p(const char *dir)
@@ -257,6 +262,7 @@ int tt_analyze(const struct tt_config *cfg)
 		workers[n_started] = (struct tt_worker){.cfg = cfg,
 		    .relays = relays,
 		    .id = n_started,
+		    .n_workers = nw,
 		    .in = &in_rings[n_started],
 		    .out = &out_rings[n_started]};
 		if (pthread_create(&wt[n_started], NULL, tt_worker_main, &workers[n_started]) != 0)

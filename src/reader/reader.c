@@ -110,15 +110,8 @@ static const struct bpf_program *filter_for(
 
 static unsigned shard(uint32_t h, unsigned n)
 {
-	/* Workers index their tables with the low bits of h; pick the worker from a
-	 * remix of all of them (murmur3's finaliser), so that every worker's share of
-	 * the hashes is still spread over its whole table. */
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return (unsigned)(((uint64_t)h * n) >> 32);
+	/* Whole partitions per worker: see tt_partition_of() in core.h. */
+	return tt_worker_of_partition(tt_partition_of(h), n);
 }
 
 static struct frag_slot *frag_slot(struct rstate *st, const struct tt_decoded *d)
@@ -463,6 +456,9 @@ void *tt_reader_main(void *arg)
 		done += r->files[i].size_bytes;
 		atomic_store_explicit(&r->progress_bytes, done, memory_order_relaxed);
 		atomic_store_explicit(&r->progress_files, (uint32_t)(i + 1), memory_order_relaxed);
+		/* The workers end the flows of a file cut short by a stop request as
+		 * TT_END_STOP: only this thread reads cfg->stop, so they learn it here. */
+		end.proto = r->is_interrupted ? 1 : 0;
 		/* Everything the aggregator reads of files[i] is written above: the ring's
 		 * release store publishes it along with the marker. */
 		broadcast(&st, &end);

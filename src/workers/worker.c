@@ -8,6 +8,11 @@
  * are the same for any -j. Sweeping the LRU list at a TICK only frees memory early (when
  * capture time runs backwards the list is not in time order, and the sweep stops at the
  * first flow that is not idle: memory comes back later, results are the same).
+ *
+ * Caps decide results too (which flow is evicted, which TLS flow is inspected), so they
+ * are applied per partition of the hash space (core.h tt_partition_of), never per worker:
+ * a partition's flows, their packets in order and the TICKs are the same for any -j, and
+ * so are its LRU list, its idle sweep, its flow cap and its TLS inspections.
  */
 #include "workers.h"
 
@@ -22,8 +27,18 @@
 #define AHEAD        8  /* descriptors prefetched ahead of the one being handled */
 #define TLS_RECORDS  20 /* TLS records inspected per flow, both directions */
 #define TLS_POOL     64
-#define MAX_TLS_LIVE 2048 /* TLS inspections at once per worker (~70 MiB) */
+/* TLS inspections at once per partition: 4096 in all (~140 MiB when one worker owns every
+ * partition). */
+#define TLS_PER_PART 16
 #define BLOCK_BYTES  (256u * 1024)
+
+/* The flows of one partition whose TLS is being inspected, and when each was last fed a
+ * payload (wstate.n_seen): the one fed least recently gives way to a new TLS flow. */
+struct tls_part {
+	uint32_t flow[TLS_PER_PART]; /* slab index + 1 */
+	uint64_t fed[TLS_PER_PART];
+	uint32_t n;
+};
 
 struct wstate {
 	struct tt_worker *w;
@@ -33,9 +48,13 @@ struct wstate {
 	struct tt_rec_ref *refs; /* the records in sbuf */
 	uint32_t n_in_block, cap_refs;
 	uint32_t file_id;
-	uint64_t clock_ns;   /* the last TICK's packet clock */
-	uint64_t idle_ns[2]; /* [0] TCP, [1] UDP */
-	uint32_t n_tls_live; /* flows with TLS inspection state */
+	uint64_t clock_ns;    /* the last TICK's packet clock */
+	uint64_t idle_ns[2];  /* [0] TCP, [1] UDP */
+	uint64_t n_seen;      /* DATA descriptors handled: orders packets within a partition */
+	uint32_t flow_cap;    /* live flows per partition (--flow-memory) */
+	struct tls_part *tls; /* [TT_N_PARTITIONS]: the TLS inspections of each partition */
+	/* evictions in the current file, sent with TT_REC_FILE_DONE */
+	uint64_t n_flows_evicted, n_tls_evicted;
 	/* Freed inspection states kept for reuse: malloc/free of ~35 KiB for every TLS flow
 	 * made the kernel fault and clear their pages again and again. */
 	struct tt_tls_flow *pool[TLS_POOL];
@@ -110,8 +129,19 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 /* Close the TLS inspection of f, if any, into its record. */
 static void tls_close(struct wstate *st, struct tt_flow *f)
 {
+	struct tls_part *tp;
+
 	if (!f->tls)
 		return;
+	tp = &st->tls[f->part];
+	TT_BUG_ON(
+	    f->tls_slot >= tp->n || tp->flow[f->tls_slot] != (uint32_t)(f - st->ft.flows) + 1);
+	/* Take it out of the partition's list: the last entry moves into its place. */
+	if (--tp->n != f->tls_slot) {
+		tp->flow[f->tls_slot] = tp->flow[tp->n];
+		tp->fed[f->tls_slot] = tp->fed[tp->n];
+		st->ft.flows[tp->flow[tp->n] - 1].tls_slot = f->tls_slot;
+	}
 	f->rec.tls = malloc(sizeof(*f->rec.tls));
 	if (f->rec.tls)
 		tt_inspect_tls_summary(f->tls, f->rec.tls);
@@ -120,7 +150,6 @@ static void tls_close(struct wstate *st, struct tt_flow *f)
 	else
 		free(f->tls);
 	f->tls = NULL;
-	st->n_tls_live--;
 }
 
 /* f ends: its record goes into the block. */
@@ -156,12 +185,16 @@ static void finish(struct wstate *st, struct tt_flow *f, unsigned end)
 	tt_flow_table_remove(&st->ft, f);
 }
 
+/* Each partition's LRU list is in the partition's packet order, whatever else shares the
+ * worker, so stopping at its first live flow frees the same flows for any -j (the flow
+ * cap counts them). */
 static void sweep(struct wstate *st)
 {
 	struct tt_flow *f;
 
-	while ((f = tt_flow_table_oldest(&st->ft)) != NULL && is_expired(st, f))
-		finish(st, f, TT_END_IDLE);
+	for (unsigned part = 0; part < TT_N_PARTITIONS; part++)
+		while ((f = tt_flow_table_oldest(&st->ft, part)) != NULL && is_expired(st, f))
+			finish(st, f, TT_END_IDLE);
 }
 
 /* End of a file: every flow ends. They are emitted in slab order (sequential memory, which
@@ -182,23 +215,44 @@ static void flush_all(struct wstate *st, bool is_stop)
 }
 
 /* Start inspecting a TCP flow whose first payload is TLS: its first 8 KiB each way. The
- * state is large (~35 KiB), so at most MAX_TLS_LIVE flows per worker are inspected at
- * once; the others are marked TT_FLOW_TLS_EVICTED, so the report can say so. */
+ * state is large (~35 KiB), so at most TLS_PER_PART flows of a partition are inspected at
+ * once. When the partition is full, the inspection fed least recently (in the partition's
+ * packet order) is closed early: what it saw stays in its record, which is marked
+ * TT_FLOW_TLS_EVICTED and counted. Idle flows that opened a handshake and went quiet so
+ * give way to live handshakes; a flood cannot keep a new flow from being inspected. */
 static void tls_open(struct wstate *st, struct tt_flow *f)
 {
-	if (f->tls || (f->rec.flags & (TT_FLOW_TLS | TT_FLOW_TLS_EVICTED)))
+	struct tls_part *tp = &st->tls[f->part];
+	uint32_t idx1 = (uint32_t)(f - st->ft.flows) + 1;
+
+	if (f->tls || (f->rec.flags & TT_FLOW_TLS))
 		return;
-	if (st->n_tls_live < MAX_TLS_LIVE && st->n_pool > 0)
+	if (tp->n == TLS_PER_PART) {
+		uint32_t old = 0;
+		struct tt_flow *victim;
+
+		for (uint32_t i = 1; i < tp->n; i++)
+			if (tp->fed[i] < tp->fed[old])
+				old = i;
+		victim = &st->ft.flows[tp->flow[old] - 1];
+		tls_close(st, victim);
+		victim->rec.flags |= TT_FLOW_TLS_EVICTED;
+		st->n_tls_evicted++;
+	}
+	if (st->n_pool > 0)
 		f->tls = st->pool[--st->n_pool];
-	else if (st->n_tls_live < MAX_TLS_LIVE)
+	else
 		f->tls = malloc(sizeof(*f->tls));
 	if (!f->tls) {
-		f->rec.flags |= TT_FLOW_TLS_EVICTED;
+		st->w->rc = -ENOMEM;
+		tt_log(TT_LOG_ERROR, "worker %u: out of memory for a TLS inspection", st->w->id);
 		return;
 	}
 	tt_tls_flow_init(f->tls);
 	f->rec.flags |= TT_FLOW_TLS;
-	st->n_tls_live++;
+	f->tls_slot = (uint8_t)tp->n;
+	tp->flow[tp->n] = idx1;
+	tp->fed[tp->n++] = st->n_seen;
 }
 
 /* The first flight of payload and the reply to it, for the obfs4 shape: how long each is
@@ -280,6 +334,20 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		f = NULL;
 	}
 	if (!f) {
+		unsigned part = tt_partition_of(p->hash);
+		struct tt_flow *old;
+
+		/* The partition is at its share of --flow-memory: its least recently active
+		 * flow ends early. */
+		if (st->ft.n_live[part] >= st->flow_cap &&
+		    (old = tt_flow_table_oldest(&st->ft, part)) != NULL) {
+			if (is_expired(st, old)) {
+				finish(st, old, TT_END_IDLE);
+			} else {
+				finish(st, old, TT_END_EVICT);
+				st->n_flows_evicted++;
+			}
+		}
 		f = tt_flow_table_insert(&st->ft, &k, p->hash);
 		if (!f) {
 			st->w->rc = -ENOMEM;
@@ -328,6 +396,7 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		if (f->tls && payload > 0 && p->caplen > pay_off) {
 			uint32_t n = p->caplen - pay_off < payload ? p->caplen - pay_off : payload;
 
+			st->tls[f->part].fed[f->tls_slot] = st->n_seen;
 			tt_tls_flow_add(
 			    f->tls, dir == TT_DIR_REV, seq, l3 + pay_off, n, flags & 0x02);
 			/* Enough seen: both hellos and the first records (the framing tests use
@@ -337,6 +406,12 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			    (f->tls->has_ch && f->tls->has_sh && f->tls->n_recs >= TLS_RECORDS))
 				tls_close(st, f);
 		}
+		/* Reset, or closed both ways: no more data comes, so the inspection gives its
+		 * place back now rather than being evicted later (a finished flow stays in
+		 * the table until it is idle, EOF or its port is reused). */
+		if (f->tls &&
+		    ((flags & 0x04) || (f->rec.tcp_flags[0] & f->rec.tcp_flags[1] & 0x01)))
+			tls_close(st, f);
 	}
 	if (p->ts_ns < f->rec.first_ts_ns)
 		f->rec.first_ts_ns = p->ts_ns;
@@ -360,8 +435,23 @@ void *tt_worker_main(void *arg)
 	struct tt_pkt burst[BURST];
 	struct tt_backoff b = {0};
 	bool is_done = false;
+	uint64_t mem =
+	    w->cfg->flow_memory_bytes ? w->cfg->flow_memory_bytes : TT_FLOW_MEMORY_DEFAULT;
+	uint64_t cap = mem / TT_FLOW_COST_BYTES / TT_N_PARTITIONS;
+	unsigned n_parts = 0;
 
+	/* The same cap for every partition whatever -j is; the slab is sized for the
+	 * partitions this worker owns. */
+	st.flow_cap = cap < 1                              ? 1
+		      : cap > UINT32_MAX / TT_N_PARTITIONS ? UINT32_MAX / TT_N_PARTITIONS
+							   : (uint32_t)cap;
+	for (unsigned part = 0; part < TT_N_PARTITIONS; part++)
+		n_parts += tt_worker_of_partition(part, w->n_workers) == w->id;
 	w->rc = tt_flow_table_init(&st.ft);
+	st.ft.max_flows = st.flow_cap * (n_parts ? n_parts : 1);
+	st.tls = calloc(TT_N_PARTITIONS, sizeof(*st.tls));
+	if (!st.tls)
+		w->rc = -ENOMEM;
 	msgpack_sbuffer_init(&st.sbuf);
 	msgpack_packer_init(&st.pk, &st.sbuf, msgpack_sbuffer_write);
 	while (!is_done) {
@@ -385,6 +475,7 @@ void *tt_worker_main(void *arg)
 			switch (p->kind) {
 			case TT_PKT_DATA:
 				w->n_pkts++;
+				st.n_seen++;
 				if (w->rc == 0)
 					on_packet(&st, p);
 				break;
@@ -398,11 +489,15 @@ void *tt_worker_main(void *arg)
 			case TT_PKT_FILE_END: {
 				struct tt_rec_msg m = {
 				    .kind = TT_REC_FILE_DONE, .file_id = p->hash};
+				bool is_stop = p->proto == 1; /* the reader stopped early */
 
 				tt_log(TT_LOG_DEBUG, "worker %u: end of file %u at %.3f s", w->id,
 				    p->hash, (double)tt_now_ns() / 1e9);
-				flush_all(&st, w->cfg->stop && atomic_load(w->cfg->stop));
+				flush_all(&st, is_stop);
 				send_block(&st);
+				m.n_flows_evicted = st.n_flows_evicted;
+				m.n_tls_evicted = st.n_tls_evicted;
+				st.n_flows_evicted = st.n_tls_evicted = 0;
 				tt_log(TT_LOG_DEBUG, "worker %u: flushed at %.3f s", w->id,
 				    (double)tt_now_ns() / 1e9);
 				send_msg(&st, &m);
@@ -429,5 +524,6 @@ void *tt_worker_main(void *arg)
 	while (st.n_pool > 0)
 		free(st.pool[--st.n_pool]);
 	tt_flow_table_fini(&st.ft);
+	free(st.tls);
 	return NULL;
 }

@@ -13,12 +13,16 @@ struct tt_config;
 
 /* ---- the flow table: open addressing, linear probing, backward-shift deletion ------
  * Owned by one worker thread; no locking. Flows live in a slab indexed by uint32_t and
- * are chained in least-recently-used order for idle expiry. */
+ * are chained in least-recently-used order, one list per partition (core.h
+ * tt_partition_of), for idle expiry and for evictions that depend only on the
+ * partition's own packets. */
 struct tt_flow {
 	struct tt_flow_key key;
 	struct tt_flow_record rec; /* initiator-oriented counters */
 	uint32_t hash;
-	uint32_t lru_prev, lru_next; /* slab indices + 1; 0 ends the list */
+	uint32_t lru_prev, lru_next; /* slab indices + 1; 0 ends the partition's list */
+	uint8_t part;                /* tt_partition_of(hash) */
+	uint8_t tls_slot;            /* while tls is set: its place in the partition's list */
 	bool is_init_a;              /* the initiator is key.a */
 	bool has_isn;                /* isn holds the sequence number of the first SYN */
 	uint32_t isn;
@@ -29,15 +33,29 @@ struct tt_flow {
 	uint8_t fet[2];          /* per flight: 1 when its first segment looks fully encrypted */
 };
 
+/* What one flow costs in the table, counted against --flow-memory: the flow in the slab
+ * and up to 4 slots (the load factor stays between 1/4 and 1/2). A constant rather than
+ * sizeof, so that the flow caps, which decide evictions, are the same on every machine
+ * and build. */
+#define TT_FLOW_COST_BYTES 320u
+
 struct tt_flow_table {
 	uint64_t *slots; /* hash << 32 | (slab index + 1); 0 = empty. The hash in the slot
 			  * lets probes and deletions skip the flows themselves. */
 	uint32_t mask;
 	struct tt_flow *flows;
 	uint32_t n_flows, cap_flows;
+	uint32_t max_flows; /* set before the first insert: the slab is reserved for this
+			     * many flows at once and never grows (0: it grows by doubling) */
+	bool is_slab_mapped;
 	uint32_t free_head; /* free slab entries chained through lru_next */
-	uint32_t lru_head, lru_tail;
-	uint64_t n_max_flows;
+	uint32_t lru_head[TT_N_PARTITIONS], lru_tail[TT_N_PARTITIONS];
+	uint32_t n_live[TT_N_PARTITIONS]; /* live flows per partition */
+	/* Allocation functions: zeroed memory released with munmap (slots, and the slab when
+	 * max_flows is set), and realloc (the slab otherwise). Tests replace them to inject
+	 * failures. */
+	void *(*map_fn)(size_t bytes);
+	void *(*realloc_fn)(void *p, size_t size);
 };
 
 int tt_flow_table_init(struct tt_flow_table *t);
@@ -45,7 +63,8 @@ void tt_flow_table_fini(struct tt_flow_table *t);
 /* The flow with key k, or NULL. */
 struct tt_flow *tt_flow_table_find(
     struct tt_flow_table *t, const struct tt_flow_key *k, uint32_t hash);
-/* A new zeroed flow with key k (not already present), at the LRU tail; NULL on -ENOMEM. */
+/* A new zeroed flow with key k (not already present), at the tail of its partition's LRU
+ * list; NULL on -ENOMEM, and then the table is as it was. */
 struct tt_flow *tt_flow_table_insert(
     struct tt_flow_table *t, const struct tt_flow_key *k, uint32_t hash);
 void tt_flow_table_remove(struct tt_flow_table *t, struct tt_flow *f);
@@ -55,7 +74,7 @@ static inline void tt_flow_table_prefetch(const struct tt_flow_table *t, uint32_
 {
 	__builtin_prefetch(&t->slots[hash & t->mask]);
 }
-/* Move f to the LRU tail (most recent). */
+/* Move f to its partition's LRU tail (most recent). */
 void tt_flow_table_touch(struct tt_flow_table *t, struct tt_flow *f);
 /* Remove every flow (allocations are kept for reuse). */
 void tt_flow_table_clear(struct tt_flow_table *t);
@@ -64,8 +83,8 @@ static inline bool tt_flow_is_live(const struct tt_flow *f)
 {
 	return f->key.ip_version != 0;
 }
-/* The least recently used flow, or NULL when empty. */
-struct tt_flow *tt_flow_table_oldest(struct tt_flow_table *t);
+/* The least recently used flow of partition part, or NULL when it has none. */
+struct tt_flow *tt_flow_table_oldest(struct tt_flow_table *t, unsigned part);
 
 /* ---- first-payload inspector --------------------------------------------------------
  * The place where protocol inspectors plug in: called with the first payload bytes of
@@ -96,8 +115,9 @@ struct tt_worker {
 	/* set before start */
 	const struct tt_config *cfg;
 	unsigned id;
-	struct tt_ring *in;             /* consumer side: from the reader */
-	struct tt_ring *out;            /* producer side: to the aggregator */
+	unsigned n_workers;  /* the worker owns partitions p with tt_worker_of_partition(p) == id */
+	struct tt_ring *in;  /* consumer side: from the reader */
+	struct tt_ring *out; /* producer side: to the aggregator */
 	const struct tt_relays *relays; /* read-only relay index, or NULL */
 	/* written by the worker, read by main after join */
 	uint64_t n_pkts, n_records, n_max_flows, n_idle_waits;

@@ -172,7 +172,7 @@ Test(pipeline, bad_files_are_reported_and_the_rest_is_analysed)
 Test(pipeline, filter_keeps_only_matching_packets)
 {
 	struct tbuf b = {0};
-	char *in, *out = join2(dir, "out"), *report;
+	char *in, *out = join2(dir, "out"), *report, *rpath;
 	struct tt_config cfg;
 
 	make_mix(&b, 30, 2);
@@ -184,14 +184,15 @@ Test(pipeline, filter_keeps_only_matching_packets)
 	cfg.is_quiet = true;
 	cfg.bpf = "udp";
 	cr_expect_eq(tt_analyze(&cfg), TT_STATUS_OK);
-	report = tt_test_slurp(strcat(strcpy(malloc(strlen(out) + 16), out), "/report.json"), NULL);
+	rpath = join2(out, "report.json");
+	report = tt_test_slurp(rpath, NULL);
 	/* 10 of 30 flows are UDP, 2 of them VLAN-tagged, which plain "udp" does not match
 	 * (BPF needs "vlan and udp"): 8 flows, 16 packets kept, 44 filtered out. */
 	cr_expect(strstr(report, "\"flows\": 8,") != NULL, "%s", report);
 	cr_expect(strstr(report, "\"filtered_out\": 44,") != NULL, "%s", report);
 	cfg.bpf = "this is not a filter";
 	cr_expect_eq(tt_analyze(&cfg), TT_STATUS_USAGE);
-	free(in), free(out), free(report);
+	free(in), free(out), free(report), free(rpath);
 	tb_free(&b);
 }
 
@@ -232,5 +233,87 @@ Test(pipeline, spilled_sorted_runs_give_the_same_output)
 	closedir(d);
 	free(in), free(out1), free(out2), free(r1), free(r2), free(f1), free(f2), free(p1),
 	    free(p2);
+	tb_free(&b);
+}
+
+/* How many times the msgpack string s (up to 31 bytes) occurs in buf. */
+static unsigned count_str(const char *buf, size_t n, const char *s)
+{
+	char pat[32];
+	size_t len = strlen(s);
+	unsigned c = 0;
+
+	pat[0] = (char)(0xa0 | len); /* fixstr */
+	memcpy(pat + 1, s, len);
+	for (size_t i = 0; i + len + 1 <= n; i++)
+		c += memcmp(buf + i, pat, len + 1) == 0;
+	return c;
+}
+
+static char *analyze_with_stop(const char *in, const char *out, unsigned workers)
+{
+	static atomic_bool stop = true; /* a stop request before the run starts */
+	struct tt_config cfg;
+	char *path = join2(out, "flows.msgpack");
+
+	tt_config_defaults(&cfg);
+	cfg.paths = (const char *const *)&in;
+	cfg.n_paths = 1;
+	cfg.out_dir = out;
+	cfg.n_workers = workers;
+	cfg.is_quiet = true;
+	cfg.stop = &stop;
+	tt_analyze(&cfg);
+	return path;
+}
+
+/* Only the reader reads the stop flag. It checks it every 1024 frames, so it reads this
+ * 60-packet file to its end and the file is complete: its flows end "eof", not "stop"
+ * (the workers used to read the flag themselves and end them "stop" whenever it was set
+ * by the time they flushed, a race with the reader). */
+Test(pipeline, flows_end_stop_only_when_the_reader_stopped)
+{
+	struct tbuf b = {0};
+	char *in, *out = join2(dir, "out"), *flows, *report, *rpath;
+	size_t n;
+
+	make_mix(&b, 30, 2);
+	in = tt_test_write(dir, "small.pcap", b.p, b.n);
+	for (unsigned w = 1; w <= 3; w += 2) {
+		char *path = analyze_with_stop(in, out, w);
+
+		flows = tt_test_slurp(path, &n);
+		cr_assert(flows);
+		cr_expect_eq(count_str(flows, n, "stop"), 0, "-j %u", w);
+		cr_expect_eq(count_str(flows, n, "eof"), 30, "-j %u", w);
+		rpath = join2(out, "report.json");
+		report = tt_test_slurp(rpath, NULL);
+		cr_expect(strstr(report, "\"partial\": false") != NULL, "%s", report);
+		free(flows), free(path), free(report), free(rpath);
+	}
+	free(in), free(out);
+	tb_free(&b);
+}
+
+/* The reader stops after 1024 of 1800 frames: it marks the file partial and tells the
+ * workers with the file's end marker, and every flow of the file ends "stop". */
+Test(pipeline, flows_of_a_file_cut_by_stop_end_stop)
+{
+	struct tbuf b = {0};
+	char *in, *out = join2(dir, "out"), *flows, *report, *rpath, *path;
+	size_t n;
+
+	make_mix(&b, 600, 3);
+	in = tt_test_write(dir, "big.pcap", b.p, b.n);
+	path = analyze_with_stop(in, out, 2);
+	flows = tt_test_slurp(path, &n);
+	cr_assert(flows);
+	cr_expect_gt(count_str(flows, n, "stop"), 0);
+	cr_expect_eq(count_str(flows, n, "eof"), 0);
+	cr_expect_eq(count_str(flows, n, "idle"), 0);
+	rpath = join2(out, "report.json");
+	report = tt_test_slurp(rpath, NULL);
+	cr_expect(strstr(report, "\"partial\": true") != NULL, "%s", report);
+	free(flows), free(path), free(report), free(rpath), free(in), free(out);
 	tb_free(&b);
 }
