@@ -1,7 +1,14 @@
 #define _GNU_SOURCE /* pthread_setname_np */
 /* tt_analyze(): sets up the pipeline (reader → workers → aggregator), waits for it while
- * drawing progress, then writes the report. Outputs are written under temporary names
- * and renamed at the end, so a crash never leaves a half-written report. */
+ * drawing progress, then writes the report.
+ *
+ * Outputs are a pair: report.json describes the flows.msgpack beside it. Both are written
+ * under temporary names (*.tmp), and every write, flush, fsync and close is checked. Only
+ * when both are complete is the old report.json removed, flows.msgpack renamed into place,
+ * then report.json last. If anything fails (a full disk), the temporary files are removed
+ * and the previous outputs stay as they were. A crash between the renames can leave the
+ * new flows.msgpack without a report.json, never beside a report.json that describes other
+ * flows: when report.json exists, the pair is consistent. */
 #include "tortrace/tortrace.h"
 
 #include <errno.h>
@@ -123,26 +130,47 @@ static void draw_progress(const struct tt_reader *r, uint64_t total_bytes, uint6
 	fflush(stderr);
 }
 
-static int write_report(const char *out_dir, const struct tt_config *cfg,
-    const struct tt_reader *rd, const struct tt_aggregator *agg, const struct tt_run_info *run)
+/* Complete a file written through f (rc: how writing went so far) and close it: 0, or the
+ * first error as -errno. */
+static int finish_file(FILE *f, int rc)
 {
-	char *tmp = join(out_dir, "report.json.tmp"), *final = join(out_dir, "report.json");
-	FILE *f = tmp ? fopen(tmp, "w") : NULL;
-	int rc = -EIO;
-
-	if (f) {
-		rc = tt_report_write(f, cfg, rd->files, rd->n_files, agg, run);
-		if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-			rc = -EIO;
-		fclose(f);
-		if (rc == 0 && rename(tmp, final) != 0)
-			rc = -errno;
-	}
-	if (rc < 0)
-		tt_log(TT_LOG_ERROR, "cannot write %s: %s", final ? final : out_dir, strerror(-rc));
-	free(tmp);
-	free(final);
+	errno = 0;
+	if (rc == 0 && ferror(f))
+		rc = -EIO;
+	if (fflush(f) != 0 && rc == 0)
+		rc = errno ? -errno : -EIO;
+	if (fsync(fileno(f)) != 0 && rc == 0)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = errno ? -errno : -EIO;
 	return rc;
+}
+
+/* Write report.json.tmp; 0 or -errno. */
+static int write_report(const char *tmp, const struct tt_config *cfg, const struct tt_reader *rd,
+    const struct tt_aggregator *agg, const struct tt_run_info *run)
+{
+	FILE *f = fopen(tmp, "w");
+	int rc;
+
+	if (!f)
+		return -errno;
+	errno = 0;
+	rc = tt_report_write(f, cfg, rd->files, rd->n_files, agg, run);
+	if (rc < 0 && errno)
+		rc = -errno; /* the write's own error (ENOSPC, EFBIG), not just -EIO */
+	return finish_file(f, rc);
+}
+
+/* Put the complete temporary outputs in place: report.json last (see the top). */
+static int commit_outputs(const char *flows_tmp, const char *flows_final, const char *report_tmp,
+    const char *report_final)
+{
+	if (unlink(report_final) != 0 && errno != ENOENT)
+		return -errno;
+	if (rename(flows_tmp, flows_final) != 0 || rename(report_tmp, report_final) != 0)
+		return -errno;
+	return 0;
 }
 
 int tt_analyze(const struct tt_config *cfg)
@@ -153,6 +181,8 @@ int tt_analyze(const struct tt_config *cfg)
 	struct tt_ring *in_rings = NULL, *out_rings = NULL;
 	pthread_t *wt = NULL, rt, at;
 	char **paths = NULL, *flows_tmp = NULL, *flows_final = NULL;
+	char *report_tmp = NULL, *report_final = NULL;
+	int flows_rc, report_rc = 0;
 	size_t n_paths = 0;
 	uint64_t total_bytes = 0, t0 = tt_now_ns(), peak = 0, *wpkts = NULL, *wflows = NULL;
 	struct timespec wall;
@@ -200,8 +230,10 @@ int tt_analyze(const struct tt_config *cfg)
 	wflows = calloc(nw, sizeof(*wflows));
 	flows_tmp = join(cfg->out_dir, "flows.msgpack.tmp");
 	flows_final = join(cfg->out_dir, "flows.msgpack");
+	report_tmp = join(cfg->out_dir, "report.json.tmp");
+	report_final = join(cfg->out_dir, "report.json");
 	if (!rd.files || !workers || !wt || !in_rings || !out_rings || !wpkts || !wflows ||
-	    !flows_tmp || !flows_final) {
+	    !flows_tmp || !flows_final || !report_tmp || !report_final) {
 		tt_log(TT_LOG_ERROR, "out of memory");
 		goto out_alloc;
 	}
@@ -226,10 +258,14 @@ int tt_analyze(const struct tt_config *cfg)
 		goto out_rings;
 	}
 	agg.flows_out = fopen(flows_tmp, "wb");
-	if (!agg.flows_out || tt_flows_write_header(agg.flows_out, paths, n_paths) < 0) {
+	if (!agg.flows_out) {
 		tt_log(TT_LOG_ERROR, "cannot write %s: %s", flows_tmp, strerror(errno));
 		goto out_rings;
 	}
+	/* The header is small: a write error shows at the latest in finish_file(). */
+	errno = 0;
+	if (tt_flows_write_header(agg.flows_out, paths, n_paths) < 0)
+		agg.rc = errno ? -errno : -EIO;
 
 	rd.rings = in_rings;
 	rd.n_workers = nw;
@@ -330,17 +366,9 @@ int tt_analyze(const struct tt_config *cfg)
 	}
 
 	tt_log(TT_LOG_DEBUG, "pipeline: joined at %.3f s", (double)tt_now_ns() / 1e9);
-	/* Outputs: flows first, then the report that describes them. */
-	if (fflush(agg.flows_out) != 0 || fsync(fileno(agg.flows_out)) != 0 || agg.rc < 0) {
-		tt_log(TT_LOG_ERROR, "cannot write %s", flows_tmp);
-		has_failures = true;
-	}
-	fclose(agg.flows_out);
+	/* Outputs: flows first, then the report that describes them; see the top. */
+	flows_rc = finish_file(agg.flows_out, agg.rc);
 	agg.flows_out = NULL;
-	if (rename(flows_tmp, flows_final) != 0) {
-		tt_log(TT_LOG_ERROR, "cannot rename %s: %s", flows_tmp, strerror(errno));
-		has_failures = true;
-	}
 	for (unsigned w = 0; w < nw; w++) {
 		wpkts[w] = workers[w].n_pkts;
 		wflows[w] = workers[w].n_max_flows;
@@ -356,8 +384,24 @@ int tt_analyze(const struct tt_config *cfg)
 	run.worker_max_flows = wflows;
 	run.relays = relays;
 	run.is_hashed = is_hashing;
-	if (write_report(cfg->out_dir, cfg, &rd, &agg, &run) < 0)
+	if (flows_rc == 0)
+		report_rc = write_report(report_tmp, cfg, &rd, &agg, &run);
+	if (flows_rc == 0 && report_rc == 0 &&
+	    (rc = commit_outputs(flows_tmp, flows_final, report_tmp, report_final)) < 0) {
+		tt_log(TT_LOG_ERROR, "cannot rename the outputs into %s: %s", cfg->out_dir,
+		    strerror(-rc));
 		has_failures = true;
+	} else if (flows_rc < 0 || report_rc < 0) {
+		bool is_kept = access(flows_final, F_OK) == 0 || access(report_final, F_OK) == 0;
+
+		unlink(flows_tmp);
+		unlink(report_tmp);
+		tt_log(TT_LOG_ERROR, "cannot write %s: %s; %s",
+		    flows_rc < 0 ? flows_final : report_final,
+		    strerror(-(flows_rc < 0 ? flows_rc : report_rc)),
+		    is_kept ? "the previous outputs are kept" : "no outputs were written");
+		has_failures = true;
+	}
 	for (size_t i = 0; i < n_paths; i++)
 		if (rd.files[i].error || !rd.files[i].is_read)
 			has_failures = true;
@@ -389,6 +433,8 @@ out_alloc:
 	free(wflows);
 	free(flows_tmp);
 	free(flows_final);
+	free(report_tmp);
+	free(report_final);
 out_paths:
 	tt_inputs_free(paths, n_paths);
 	tt_relays_free(relays);

@@ -62,9 +62,9 @@ class Outputs(unittest.TestCase):
 
     def assert_kept(self, before, r, what):
         self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(snapshot(self.out), before, 'previous outputs changed')
         self.assertIn('cannot write ' + os.path.join(self.out, what), r.stderr)
         self.assertIn('the previous outputs are kept', r.stderr)
-        self.assertEqual(snapshot(self.out), before, 'previous outputs changed')
 
     def test_full_disk_on_flows_keeps_previous_outputs(self):
         before = self.good_first_run()
@@ -77,17 +77,22 @@ class Outputs(unittest.TestCase):
 
     def test_full_disk_on_report_keeps_the_pair(self):
         # flows.msgpack fits, report.json does not: the new flows must not be left beside
-        # the old report (nor the old flows beside no report).
+        # the old report (nor the old flows beside no report). Many captures without
+        # packets make a small flows.msgpack and a large report.
         before = self.good_first_run()
-        flows = len(before['flows.msgpack'])
-        self.assertGreater(len(before['report.json']), flows + 4096)
-        other = os.path.join(self.dir, 'other.pcap')
-        data = read(SAMPLE)
-        # a different capture with the same flows: same sizes, different report
-        with open(other, 'wb') as f:
-            f.write(data)
-        r = run('analyze', '-q', '--no-progress', '-j1', '-o', self.out, other,
-                fsize=flows + 4096)
+        d = os.path.join(self.dir, 'in')
+        os.mkdir(d)
+        for i in range(60):
+            with open(os.path.join(d, 'empty-%02d.pcap' % i), 'wb') as f:
+                f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        probe = os.path.join(self.dir, 'probe')
+        r = run('analyze', '-q', '--no-progress', '-j1', '-o', probe, d)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        flows = os.path.getsize(os.path.join(probe, 'flows.msgpack'))
+        report = os.path.getsize(os.path.join(probe, 'report.json'))
+        self.assertGreater(report, flows + 8192)
+        r = run('analyze', '-q', '--no-progress', '-j1', '-o', self.out, d,
+                fsize=(flows + report) // 2)
         self.assert_kept(before, r, 'report.json')
 
     def test_full_disk_while_spilling_keeps_previous_outputs(self):
@@ -97,9 +102,9 @@ class Outputs(unittest.TestCase):
         r = run('analyze', '-q', '--no-progress', '-j1', '--sort-budget', '1', '-o', self.out,
                 big, fsize=256 * 1024)
         self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(snapshot(self.out), before, 'previous outputs changed')
         self.assertIn('sorted run', r.stderr)
         self.assertIn('the previous outputs are kept', r.stderr)
-        self.assertEqual(snapshot(self.out), before, 'previous outputs changed')
 
     def test_full_tmpfs(self):
         if os.geteuid() != 0:
@@ -119,9 +124,9 @@ class Outputs(unittest.TestCase):
             many_flows_pcap(big, 30000)
             r = run('analyze', '-q', '--no-progress', '-j1', '-o', out, big)
             self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(snapshot(out), before)
             self.assertIn('cannot write ' + os.path.join(out, 'flows.msgpack') +
                           ': No space left on device; the previous outputs are kept', r.stderr)
-            self.assertEqual(snapshot(out), before)
             e = subprocess.run([TORTRACE, 'export', '--jsonl', os.path.join(out, 'flows.msgpack')],
                                capture_output=True, text=True)
             self.assertEqual(e.returncode, 0, e.stderr)
