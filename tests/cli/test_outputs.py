@@ -153,6 +153,19 @@ class Outputs(unittest.TestCase):
         self.assertEqual(ra, rb)
         self.assertEqual(glob.glob(os.path.join(b, '.tortrace-sort-*')), [])
 
+    def test_progress_bar_is_drawn_by_the_cli(self):
+        def stderr_of(*args):
+            p = subprocess.run([TORTRACE, 'analyze', *args, '-o', self.out, SAMPLE],
+                               capture_output=True, timeout=120)  # bytes: keep the \r
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return p.stderr.decode()
+        err = stderr_of('--progress')
+        self.assertIn('\r\x1b[Kfiles 1/1', err)
+        self.assertRegex(err, r'100%[^\n]*/s\n')  # the final line, then the summary
+        self.assertIn('1 files', err.splitlines()[-1])
+        for quiet in (['--no-progress'], ['-q', '--progress']):
+            self.assertNotIn('\r', stderr_of(*quiet), quiet)
+
     def test_quickstart_exits_0(self):
         # The script in a tree of its own, with a build that is already there.
         t = os.path.join(self.dir, 'tree')
