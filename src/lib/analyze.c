@@ -14,6 +14,7 @@
 #include "tortrace/tortrace.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -140,11 +141,29 @@ static int write_report(const char *tmp, const struct tt_config *cfg, const stru
 static int commit_outputs(const char *flows_tmp, const char *flows_final, const char *report_tmp,
     const char *report_final)
 {
+	int rc = 0;
+
 	if (unlink(report_final) != 0 && errno != ENOENT)
-		return -errno;
-	if (rename(flows_tmp, flows_final) != 0 || rename(report_tmp, report_final) != 0)
-		return -errno;
-	return 0;
+		rc = -errno;
+	else if (rename(flows_tmp, flows_final) != 0 || rename(report_tmp, report_final) != 0)
+		rc = -errno;
+	/* Whatever happened, no temporary file stays behind: after a failed rename, the
+	 * folder holds at most flows.msgpack without report.json, never an inconsistent
+	 * pair. */
+	unlink(flows_tmp);
+	unlink(report_tmp);
+	return rc;
+}
+
+/* Make the renames durable (best effort: some file systems refuse fsync on a folder). */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
 }
 
 /* The state of one tt_analyze() call, owned by the calling thread. The threads it starts
@@ -400,6 +419,8 @@ static int drain(struct analysis *an)
 		tt_log(TT_LOG_ERROR, "cannot rename the outputs into %s: %s", cfg->out_dir,
 		    strerror(-rc));
 		has_failures = true;
+	} else if (flows_rc == 0 && report_rc == 0) {
+		sync_dir(cfg->out_dir);
 	} else if (flows_rc < 0 || report_rc < 0) {
 		bool is_kept =
 		    access(an->flows_final, F_OK) == 0 || access(an->report_final, F_OK) == 0;

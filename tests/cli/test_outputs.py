@@ -106,6 +106,17 @@ class Outputs(unittest.TestCase):
         self.assertIn('sorted run', r.stderr)
         self.assertIn('the previous outputs are kept', r.stderr)
 
+    def test_failed_rename_leaves_no_temporary_files_and_no_stale_report(self):
+        self.good_first_run()
+        flows = os.path.join(self.out, 'flows.msgpack')
+        os.unlink(flows)
+        os.makedirs(os.path.join(flows, 'x'))  # rename(2) onto a non-empty folder fails
+        r = run('analyze', '-q', '--no-progress', '-j1', '-o', self.out, SAMPLE)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        # no report.json describing flows that are not there, nothing temporary
+        self.assertEqual(sorted(os.listdir(self.out)), ['flows.msgpack'])
+        self.assertIn('cannot rename the outputs', r.stderr)
+
     def test_full_tmpfs(self):
         if os.geteuid() != 0:
             self.skipTest('mounting a small tmpfs needs root')
