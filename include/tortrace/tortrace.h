@@ -21,6 +21,17 @@ enum tt_status {
 	TT_STATUS_USAGE = 2,   /* bad options, or nothing could be done at all */
 };
 
+/* How far an analysis is, for struct tt_config's progress callback. */
+struct tt_progress {
+	uint64_t bytes_done;  /* input bytes read so far (of the file as stored: compressed
+			       * bytes for a compressed file) */
+	uint64_t bytes_total; /* the inputs' sizes when the run started (0 for a pipe) */
+	size_t files_done;    /* inputs read completely (or given up) */
+	size_t files_total;   /* inputs after folders and globs were expanded */
+	uint64_t elapsed_ns;  /* since tt_analyze() was called */
+	bool is_final;        /* the last call: every thread has finished; no call follows */
+};
+
 /* Options of one analysis. Filled by the caller (the CLI parses argv into it), read-only
  * once tt_analyze() starts. Strings are borrowed for the duration of the call. */
 struct tt_config {
@@ -47,7 +58,15 @@ struct tt_config {
 	bool is_no_detect;          /* flows only: no TLS/obfs4 inspection, no verdicts */
 	int hash_mode;      /* SHA-256 of each input: 1 on, -1 off, 0 auto (on with >= 4 CPUs,
 			     * where the hasher thread has a core of its own) */
-	bool show_progress; /* draw the progress bar (the CLI sets it on a terminal) */
+	bool show_progress; /* the CLI's choice to draw a progress bar (on a terminal, or
+			     * --progress); the library does not read it: see progress */
+	/* Called, when not NULL, on the thread that called tt_analyze(): about every 100 ms
+	 * while the inputs are read, then once with is_final set after every thread of the
+	 * pipeline has finished and before the outputs are written. p is valid during the
+	 * call only. It must return quickly (the pipeline does not wait, but memory
+	 * sampling does). ctx is progress_ctx. The library never draws progress itself. */
+	void (*progress)(const struct tt_progress *p, void *ctx);
+	void *progress_ctx;
 	/* Set by a signal handler to stop early: the pipeline drains and the report is
 	 * marked incomplete. May be NULL. */
 	const atomic_bool *stop;

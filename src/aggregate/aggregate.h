@@ -71,6 +71,34 @@ void *tt_aggregator_main(void *arg);
 /* Write the flows.msgpack header map. Returns 0 or -EIO. */
 int tt_flows_write_header(FILE *f, char *const *paths, size_t n_paths);
 
+/* ---- sorting and sorted runs (spill.c) -------------------------------------------------
+ * Used by the aggregator thread only; a struct tt_spill belongs to the thread that made
+ * it. Errors are logged (naming the run and the offset) and returned as -errno, or
+ * -EBADMSG for a run that is not what was written. */
+
+#define TT_SPILL_FANIN 64 /* runs read at once by a merge */
+
+/* Sort v[0..n) in the output order (tt_rec_ref_cmp) without moving it: *order receives a
+ * malloc()ed permutation (the caller frees it). Returns 0 or -ENOMEM. */
+int tt_rec_ref_sort(const struct tt_rec_ref *v, size_t n, uint32_t **order);
+
+struct tt_spill;
+typedef int (*tt_spill_emit_fn)(void *ctx, const struct tt_rec_ref *r);
+
+/* Runs kept in one unlinked file in dir (created with the first run). NULL, errno set. */
+struct tt_spill *tt_spill_new(const char *dir);
+void tt_spill_free(struct tt_spill *s);
+size_t tt_spill_n_runs(const struct tt_spill *s);
+int tt_spill_fd(const struct tt_spill *s); /* for tests: -1 before the first run */
+/* Append one sorted run: v in the order given (or as it is when order is NULL). */
+int tt_spill_run(struct tt_spill *s, const struct tt_rec_ref *v, const uint32_t *order, size_t n);
+/* Merge every run of s (may be NULL) with the sorted records v (order as above) and pass
+ * each record, in output order, to emit, whose r->data is valid only during the call; a
+ * negative return from emit stops the merge and is returned. More than TT_SPILL_FANIN
+ * runs are first merged in passes into longer runs. Returns 0 or a negative errno. */
+int tt_spill_merge(struct tt_spill *s, const struct tt_rec_ref *v, const uint32_t *order, size_t n,
+    tt_spill_emit_fn emit, void *ctx);
+
 /* ---- the report ------------------------------------------------------------------------ */
 
 struct tt_run_info {

@@ -5,8 +5,11 @@
  * input order because each worker handles them in that order. Memory is bounded: when
  * the records held exceed the sort budget, the file's records so far are sorted and
  * spilled to an unlinked temporary file in OUT, and the file's runs are merged when it
- * completes (an external merge sort), so a single capture with tens of millions of
- * flows needs no more memory than a small one. */
+ * completes (an external merge sort, spill.c), so a single capture with tens of millions
+ * of flows needs no more memory than a small one.
+ *
+ * Any failed write (flows.msgpack or a run) sets a->rc to its -errno and the aggregator
+ * writes nothing more; main then keeps the previous outputs. */
 #include "aggregate.h"
 
 #include <errno.h>
@@ -26,19 +29,8 @@ struct pending {
 	size_t n, cap;
 	uint8_t **bufs; /* the blocks they point into */
 	size_t n_bufs, cap_bufs;
-	size_t n_bytes; /* held for this file: blocks and refs */
-	FILE **runs;    /* sorted runs spilled to disk: (ref, bytes) pairs */
-	size_t n_runs, cap_runs;
-};
-
-/* One source of a merge: a spilled run, or the records still in memory. */
-struct source {
-	FILE *f;                    /* NULL: the in-memory array */
-	const struct tt_rec_ref *v; /* in-memory records and position */
-	size_t i, n;
-	struct tt_rec_ref head;
-	bool has_head;
-	uint8_t buf[TT_RECORD_MAX_BYTES];
+	size_t n_bytes;         /* held for this file: blocks and refs */
+	struct tt_spill *spill; /* sorted runs spilled to disk, or NULL */
 };
 
 struct astate {
@@ -127,16 +119,18 @@ static int add_block(struct astate *st, const struct tt_rec_msg *m)
 	return 0;
 }
 
-static void flush_out(struct astate *st)
+static int flush_out(struct astate *st)
 {
 	struct tt_aggregator *a = st->a;
+	int rc = 0;
 
-	if (st->n_out && a->flows_out && fwrite(st->out, 1, st->n_out, a->flows_out) != st->n_out &&
-	    a->rc == 0) {
-		a->rc = -EIO;
-		tt_log(TT_LOG_ERROR, "cannot write flows.msgpack");
+	if (st->n_out && a->flows_out && fwrite(st->out, 1, st->n_out, a->flows_out) != st->n_out) {
+		rc = errno ? -errno : -EIO;
+		if (a->rc == 0)
+			a->rc = rc;
 	}
 	st->n_out = 0;
+	return rc;
 }
 
 /* Drop the records held in memory (not the runs). */
@@ -153,59 +147,30 @@ static void free_held(struct astate *st, struct pending *p)
 static void free_pending(struct astate *st, struct pending *p)
 {
 	free_held(st, p);
-	for (size_t i = 0; i < p->n_runs; i++)
-		fclose(p->runs[i]);
-	free(p->runs);
+	tt_spill_free(p->spill);
 	free(p->bufs);
 	free(p->v);
 	memset(p, 0, sizeof(*p));
 }
 
-/* An anonymous file in the output folder (which has room for the outputs anyway). */
-static FILE *temp_file(const char *dir)
-{
-	size_t n = strlen(dir) + 32;
-	char *path = malloc(n);
-	FILE *f = NULL;
-	int fd;
-
-	if (!path)
-		return NULL;
-	snprintf(path, n, "%s/.tortrace-sort-XXXXXX", dir);
-	fd = mkstemp(path);
-	if (fd >= 0) {
-		unlink(path);
-		f = fdopen(fd, "w+b");
-		if (!f)
-			close(fd);
-	}
-	free(path);
-	return f;
-}
-
 /* Sort the file's records held in memory and write them out as one run. */
 static int spill(struct astate *st, struct pending *p)
 {
-	FILE *f;
+	uint32_t *order;
+	int rc;
 
 	if (p->n == 0)
 		return 0;
-	if (grow((void **)&p->runs, &p->cap_runs, p->n_runs + 1, sizeof(*p->runs)) < 0)
+	if (!p->spill && !(p->spill = tt_spill_new(st->a->cfg->out_dir)))
 		return -ENOMEM;
-	f = temp_file(st->a->cfg->out_dir);
-	if (!f)
-		return -errno;
-	qsort(p->v, p->n, sizeof(*p->v), tt_rec_ref_cmp);
-	for (size_t i = 0; i < p->n; i++)
-		if (fwrite(&p->v[i], sizeof(p->v[i]), 1, f) != 1 ||
-		    fwrite(p->v[i].data, 1, p->v[i].len, f) != p->v[i].len)
-			break;
-	if (fflush(f) != 0 || ferror(f) || fseek(f, 0, SEEK_SET) != 0) {
-		fclose(f);
-		return -EIO;
-	}
+	rc = tt_rec_ref_sort(p->v, p->n, &order);
+	if (rc < 0)
+		return rc;
+	rc = tt_spill_run(p->spill, p->v, order, p->n);
+	free(order);
+	if (rc < 0)
+		return rc;
 	tt_log(TT_LOG_DEBUG, "aggregator: spilled %zu records (%zu bytes)", p->n, p->n_bytes);
-	p->runs[p->n_runs++] = f;
 	free_held(st, p);
 	return 0;
 }
@@ -221,26 +186,19 @@ static struct pending *largest(struct astate *st)
 	return best;
 }
 
-/* Load the next record of s into s->head; false at its end. */
-static bool advance(struct source *s)
-{
-	if (!s->f) {
-		s->has_head = s->i < s->n;
-		if (s->has_head)
-			s->head = s->v[s->i++];
-		return s->has_head;
-	}
-	s->has_head = fread(&s->head, sizeof(s->head), 1, s->f) == 1 &&
-		      s->head.len <= sizeof(s->buf) &&
-		      fread(s->buf, 1, s->head.len, s->f) == s->head.len;
-	s->head.data = s->buf;
-	return s->has_head;
-}
+struct emit_ctx {
+	struct astate *st;
+	struct tt_file_stats *fs;
+};
 
-static void emit_record(struct astate *st, struct tt_file_stats *fs, const struct tt_rec_ref *r)
+static int emit_record(void *ctx, const struct tt_rec_ref *r)
 {
-	if (st->n_out + r->len > OUT_BYTES)
-		flush_out(st);
+	struct astate *st = ((struct emit_ctx *)ctx)->st;
+	struct tt_file_stats *fs = ((struct emit_ctx *)ctx)->fs;
+	int rc;
+
+	if (st->n_out + r->len > OUT_BYTES && (rc = flush_out(st)) < 0)
+		return rc;
 	memcpy(st->out + st->n_out, r->data, r->len);
 	st->n_out += r->len;
 	if (r->verdict != TT_VERDICT_NONE) {
@@ -260,6 +218,7 @@ static void emit_record(struct astate *st, struct tt_file_stats *fs, const struc
 	else
 		fs->n_flows_udp++;
 	fs->n_verdict[r->verdict & 7]++;
+	return 0;
 }
 
 /* A complete file: sort what is held and merge it with the spilled runs. */
@@ -268,48 +227,26 @@ static void write_file(struct astate *st, size_t id)
 	struct tt_aggregator *a = st->a;
 	struct pending *p = &st->files[id];
 	struct tt_file_stats *fs = &a->files[id];
-	size_t n_src = p->n_runs + 1;
-	struct source *src = calloc(n_src, sizeof(*src));
+	struct emit_ctx ctx = {st, fs};
+	size_t n_runs = tt_spill_n_runs(p->spill);
+	uint32_t *order = NULL;
+	int rc = tt_rec_ref_sort(p->v, p->n, &order);
 
-	if (!src) {
-		a->rc = -ENOMEM;
-		tt_log(TT_LOG_ERROR, "aggregator: out of memory");
-		free_pending(st, p);
-		return;
-	}
-	if (p->n)
-		qsort(p->v, p->n, sizeof(*p->v), tt_rec_ref_cmp);
-	for (size_t i = 0; i < p->n_runs; i++)
-		src[i].f = p->runs[i];
-	src[p->n_runs].v = p->v;
-	src[p->n_runs].n = p->n;
-	for (size_t i = 0; i < n_src; i++)
-		advance(&src[i]);
-	/* Runs are few (total records / budget): a linear scan for the least head. */
-	for (;;) {
-		struct source *best = NULL;
-
-		for (size_t i = 0; i < n_src; i++)
-			if (src[i].has_head &&
-			    (!best || tt_rec_ref_cmp(&src[i].head, &best->head) < 0))
-				best = &src[i];
-		if (!best)
-			break;
-		emit_record(st, fs, &best->head);
-		advance(best);
-	}
-	flush_out(st);
-	for (size_t i = 0; i < p->n_runs; i++)
-		if (ferror(p->runs[i]) && a->rc == 0) {
-			a->rc = -EIO;
-			tt_log(TT_LOG_ERROR, "aggregator: cannot read back a sorted run");
-		}
+	if (rc == 0)
+		rc = tt_spill_merge(p->spill, p->v, order, p->n, emit_record, &ctx);
+	if (rc == 0)
+		rc = flush_out(st);
+	free(order);
+	if (rc < 0 && a->rc == 0)
+		a->rc = rc;
+	if (rc < 0)
+		tt_log(TT_LOG_ERROR, "aggregator: cannot write the flows of %s: %s",
+		    a->files[id].path, strerror(-rc));
 	tt_log(TT_LOG_DEBUG, "aggregator: file %zu written (%" PRIu64 " flows, %zu runs) at %.3f s",
-	    id, fs->n_flows, p->n_runs, (double)tt_now_ns() / 1e9);
+	    id, fs->n_flows, n_runs, (double)tt_now_ns() / 1e9);
 	a->n_flows += fs->n_flows;
 	a->n_flows_tcp += fs->n_flows_tcp;
 	a->n_flows_udp += fs->n_flows_udp;
-	free(src);
 	free_pending(st, p);
 }
 
@@ -355,8 +292,8 @@ void *tt_aggregator_main(void *arg)
 						if (rc < 0) {
 							a->rc = rc;
 							tt_log(TT_LOG_ERROR,
-							    "aggregator: cannot spill sorted "
-							    "records to %s: %s",
+							    "aggregator: cannot write a sorted "
+							    "run to %s: %s",
 							    a->cfg->out_dir, strerror(-rc));
 						}
 					}

@@ -11,6 +11,7 @@
 #include "core.h"
 #include "aggregate.h"
 #include "cli.h"
+#include "progress.h"
 
 static atomic_bool stop_requested;
 
@@ -158,6 +159,7 @@ static int cmd_analyze(int argc, char **argv)
 	unsigned long long v;
 	int c, verbosity = TT_LOG_INFO, progress = -1, status;
 	char *cmdline = join_argv(argc, argv);
+	bool is_drawn = false;
 
 	tt_config_defaults(&cfg);
 	cfg.out_dir = "tortrace-out";
@@ -258,6 +260,10 @@ static int cmd_analyze(int argc, char **argv)
 	cfg.n_paths = (size_t)(argc - optind);
 	cfg.command_line = cmdline;
 	cfg.show_progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
+	if (cfg.show_progress && !cfg.is_quiet) {
+		cfg.progress = tt_cli_progress;
+		cfg.progress_ctx = &is_drawn;
+	}
 	cfg.stop = &stop_requested;
 	install_stop_handlers();
 	status = tt_analyze(&cfg);

@@ -1,10 +1,20 @@
 #define _GNU_SOURCE /* pthread_setname_np */
-/* tt_analyze(): sets up the pipeline (reader → workers → aggregator), waits for it while
- * drawing progress, then writes the report. Outputs are written under temporary names
- * and renamed at the end, so a crash never leaves a half-written report. */
+/* tt_analyze(): sets up the pipeline (reader → workers → aggregator), runs it while
+ * reporting progress to the caller's callback, drains it, writes the outputs and tears
+ * everything down: setup(), run(), drain(), teardown() over one struct analysis. The
+ * library draws nothing: the CLI's progress bar is in src/cli/progress.c.
+ *
+ * Outputs are a pair: report.json describes the flows.msgpack beside it. Both are written
+ * under temporary names (*.tmp), and every write, flush, fsync and close is checked. Only
+ * when both are complete is the old report.json removed, flows.msgpack renamed into place,
+ * then report.json last. If anything fails (a full disk), the temporary files are removed
+ * and the previous outputs stay as they were. A crash between the renames can leave the
+ * new flows.msgpack without a report.json, never beside a report.json that describes other
+ * flows: when report.json exists, the pair is consistent. */
 #include "tortrace/tortrace.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -100,176 +110,251 @@ static unsigned worker_count(const struct tt_config *cfg)
 	return n > (long)MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
 }
 
-static void human(double bytes, char *buf, size_t len)
+/* Complete a file written through f (rc: how writing went so far) and close it: 0, or the
+ * first error as -errno. */
+static int finish_file(FILE *f, int rc)
 {
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	int u = 0;
-
-	while (bytes >= 1024 && u < 4) {
-		bytes /= 1024;
-		u++;
-	}
-	snprintf(buf, len, "%.1f %s", bytes, units[u]);
-}
-
-static void draw_progress(const struct tt_reader *r, uint64_t total_bytes, uint64_t t0)
-{
-	uint64_t done = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
-	uint32_t files = atomic_load_explicit(&r->progress_files, memory_order_relaxed);
-	double secs = (double)(tt_now_ns() - t0) / 1e9;
-	char a[32], b[32], rate[32];
-	int pct = total_bytes ? (int)(done * 100 / total_bytes) : 100;
-
-	human((double)done, a, sizeof(a));
-	human((double)total_bytes, b, sizeof(b));
-	human(secs > 0 ? (double)done / secs : 0, rate, sizeof(rate));
-	fprintf(stderr, "\r\033[Kfiles %u/%zu  %s / %s  %3d%%  %s/s", files, r->n_files, a, b,
-	    pct > 100 ? 100 : pct, rate);
-	fflush(stderr);
-}
-
-static int write_report(const char *out_dir, const struct tt_config *cfg,
-    const struct tt_reader *rd, const struct tt_aggregator *agg, const struct tt_run_info *run)
-{
-	char *tmp = join(out_dir, "report.json.tmp"), *final = join(out_dir, "report.json");
-	FILE *f = tmp ? fopen(tmp, "w") : NULL;
-	int rc = -EIO;
-
-	if (f) {
-		rc = tt_report_write(f, cfg, rd->files, rd->n_files, agg, run);
-		if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-			rc = -EIO;
-		fclose(f);
-		if (rc == 0 && rename(tmp, final) != 0)
-			rc = -errno;
-	}
-	if (rc < 0)
-		tt_log(TT_LOG_ERROR, "cannot write %s: %s", final ? final : out_dir, strerror(-rc));
-	free(tmp);
-	free(final);
+	errno = 0;
+	if (rc == 0 && ferror(f))
+		rc = -EIO;
+	if (fflush(f) != 0 && rc == 0)
+		rc = errno ? -errno : -EIO;
+	if (fsync(fileno(f)) != 0 && rc == 0)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = errno ? -errno : -EIO;
 	return rc;
 }
 
-int tt_analyze(const struct tt_config *cfg)
+/* Write report.json.tmp; 0 or -errno. */
+static int write_report(const char *tmp, const struct tt_config *cfg, const struct tt_reader *rd,
+    const struct tt_aggregator *agg, const struct tt_run_info *run)
 {
-	struct tt_reader rd = {.cfg = cfg};
-	struct tt_aggregator agg = {.cfg = cfg};
-	struct tt_worker *workers = NULL;
-	struct tt_ring *in_rings = NULL, *out_rings = NULL;
-	pthread_t *wt = NULL, rt, at;
-	char **paths = NULL, *flows_tmp = NULL, *flows_final = NULL;
-	size_t n_paths = 0;
-	uint64_t total_bytes = 0, t0 = tt_now_ns(), peak = 0, *wpkts = NULL, *wflows = NULL;
-	struct timespec wall;
-	struct tt_run_info run = {0};
-	unsigned nw = worker_count(cfg), n_in = 0, n_out = 0, n_started = 0;
-	bool has_failures = false;
-	int status = TT_STATUS_USAGE, rc;
-	struct tt_relays *relays = NULL;
-	struct tt_hasher hasher;
-	pthread_t ht;
-	bool is_hashing = false, is_guarded = false;
+	FILE *f = fopen(tmp, "w");
+	int rc;
 
-	clock_gettime(CLOCK_REALTIME, &wall);
+	if (!f)
+		return -errno;
+	errno = 0;
+	rc = tt_report_write(f, cfg, rd->files, rd->n_files, agg, run);
+	if (rc < 0 && errno)
+		rc = -errno; /* the write's own error (ENOSPC, EFBIG), not just -EIO */
+	return finish_file(f, rc);
+}
+
+/* Put the complete temporary outputs in place: report.json last (see the top). */
+static int commit_outputs(const char *flows_tmp, const char *flows_final, const char *report_tmp,
+    const char *report_final)
+{
+	int rc = 0;
+
+	if (unlink(report_final) != 0 && errno != ENOENT)
+		rc = -errno;
+	else if (rename(flows_tmp, flows_final) != 0 || rename(report_tmp, report_final) != 0)
+		rc = -errno;
+	/* Whatever happened, no temporary file stays behind: after a failed rename, the
+	 * folder holds at most flows.msgpack without report.json, never an inconsistent
+	 * pair. */
+	unlink(flows_tmp);
+	unlink(report_tmp);
+	return rc;
+}
+
+/* Make the renames durable (best effort: some file systems refuse fsync on a folder). */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* The state of one tt_analyze() call, owned by the calling thread. The threads it starts
+ * get pointers into it (reader, workers, aggregator, hasher) and are joined before it is
+ * freed. */
+struct analysis {
+	const struct tt_config *cfg;
+	uint64_t t0, peak_rss;
+	struct timespec wall;
+	struct tt_relays *relays;
+	char **paths;
+	size_t n_paths;
+	uint64_t total_bytes;
+	unsigned nw, n_in, n_out; /* workers, and rings initialised */
+	struct tt_reader rd;
+	struct tt_aggregator agg;
+	struct tt_worker *workers;
+	struct tt_ring *in_rings, *out_rings;
+	pthread_t *wt, rt, at, ht;
+	struct tt_hasher hasher;
+	bool is_hashing;
+	bool is_guarded; /* the SIGBUS guard of mapped captures is installed */
+	uint64_t *wpkts, *wflows;
+	char *flows_tmp, *flows_final, *report_tmp, *report_final;
+};
+
+/* Check the options, load the relay data, expand the inputs, allocate the rings and
+ * open flows.msgpack.tmp. Returns 0 or an enum tt_status (with a message). */
+static int setup(struct analysis *an)
+{
+	const struct tt_config *cfg = an->cfg;
+	unsigned nw;
+	int rc;
+
+	an->t0 = tt_now_ns();
+	clock_gettime(CLOCK_REALTIME, &an->wall);
+	an->rd.cfg = cfg;
+	an->agg.cfg = cfg;
+	an->nw = nw = worker_count(cfg);
 	if (cfg->bpf && check_filter(cfg->bpf) < 0)
 		return TT_STATUS_USAGE;
 	if (cfg->relays_path) {
-		rc = tt_relays_open(cfg->relays_path, cfg->relays_cache, &relays);
+		rc = tt_relays_open(cfg->relays_path, cfg->relays_cache, &an->relays);
 		if (rc < 0) {
 			tt_log(TT_LOG_ERROR, "cannot load relay data %s: %s", cfg->relays_path,
 			    strerror(-rc));
 			return TT_STATUS_USAGE;
 		}
-		for (size_t i = 0; i < tt_relays_n_errors(relays) && i < 5; i++)
-			tt_log(TT_LOG_WARN, "relay data: %s", tt_relays_error(relays, i));
-		if (tt_relays_is_empty(relays)) { /* report.json says relay_data.used: false */
+		for (size_t i = 0; i < tt_relays_n_errors(an->relays) && i < 5; i++)
+			tt_log(TT_LOG_WARN, "relay data: %s", tt_relays_error(an->relays, i));
+		if (tt_relays_is_empty(an->relays)) { /* report.json says relay_data.used: false */
 			char why[256];
 
-			tt_relays_describe_empty(relays, why, sizeof(why));
+			tt_relays_describe_empty(an->relays, why, sizeof(why));
 			tt_log(TT_LOG_WARN,
 			    "relay data %s holds no relay entries: %s; continuing without relay "
 			    "data",
 			    cfg->relays_path, why);
-			tt_relays_free(relays);
-			relays = NULL;
+			tt_relays_free(an->relays);
+			an->relays = NULL;
 		}
 	}
-	if (tt_inputs_expand(cfg->paths, cfg->n_paths, &paths, &n_paths) < 0) {
+	if (tt_inputs_expand(cfg->paths, cfg->n_paths, &an->paths, &an->n_paths) < 0) {
 		tt_log(TT_LOG_ERROR, "out of memory");
-		goto out_paths;
+		return TT_STATUS_USAGE;
 	}
-	if (n_paths == 0) {
+	if (an->n_paths == 0) {
 		tt_log(TT_LOG_ERROR, "no input files");
-		goto out_paths;
+		return TT_STATUS_USAGE;
 	}
 	rc = mkdir_p(cfg->out_dir);
 	if (rc < 0) {
 		tt_log(TT_LOG_ERROR, "cannot create %s: %s", cfg->out_dir, strerror(-rc));
-		goto out_paths;
+		return TT_STATUS_USAGE;
 	}
-	rd.files = calloc(n_paths, sizeof(*rd.files));
-	workers = calloc(nw, sizeof(*workers));
-	wt = calloc(nw, sizeof(*wt));
-	in_rings = calloc(nw, sizeof(*in_rings));
-	out_rings = calloc(nw, sizeof(*out_rings));
-	wpkts = calloc(nw, sizeof(*wpkts));
-	wflows = calloc(nw, sizeof(*wflows));
-	flows_tmp = join(cfg->out_dir, "flows.msgpack.tmp");
-	flows_final = join(cfg->out_dir, "flows.msgpack");
-	if (!rd.files || !workers || !wt || !in_rings || !out_rings || !wpkts || !wflows ||
-	    !flows_tmp || !flows_final) {
+	an->rd.files = calloc(an->n_paths, sizeof(*an->rd.files));
+	an->workers = calloc(nw, sizeof(*an->workers));
+	an->wt = calloc(nw, sizeof(*an->wt));
+	an->in_rings = calloc(nw, sizeof(*an->in_rings));
+	an->out_rings = calloc(nw, sizeof(*an->out_rings));
+	an->wpkts = calloc(nw, sizeof(*an->wpkts));
+	an->wflows = calloc(nw, sizeof(*an->wflows));
+	an->flows_tmp = join(cfg->out_dir, "flows.msgpack.tmp");
+	an->flows_final = join(cfg->out_dir, "flows.msgpack");
+	an->report_tmp = join(cfg->out_dir, "report.json.tmp");
+	an->report_final = join(cfg->out_dir, "report.json");
+	if (!an->rd.files || !an->workers || !an->wt || !an->in_rings || !an->out_rings ||
+	    !an->wpkts || !an->wflows || !an->flows_tmp || !an->flows_final || !an->report_tmp ||
+	    !an->report_final) {
 		tt_log(TT_LOG_ERROR, "out of memory");
-		goto out_alloc;
+		return TT_STATUS_USAGE;
 	}
-	rd.n_files = n_paths;
-	for (size_t i = 0; i < n_paths; i++) {
+	an->rd.n_files = an->n_paths;
+	for (size_t i = 0; i < an->n_paths; i++) {
 		struct stat st;
 
-		rd.files[i].path = paths[i];
-		rd.files[i].format = -1;
-		if (stat(paths[i], &st) == 0)
-			rd.files[i].size_bytes = (uint64_t)st.st_size;
-		total_bytes += rd.files[i].size_bytes;
+		an->rd.files[i].path = an->paths[i];
+		an->rd.files[i].format = -1;
+		if (stat(an->paths[i], &st) == 0)
+			an->rd.files[i].size_bytes = (uint64_t)st.st_size;
+		an->total_bytes += an->rd.files[i].size_bytes;
 	}
-	for (; n_in < nw; n_in++)
-		if (tt_ring_init(&in_rings[n_in], cfg->ring_slots, sizeof(struct tt_pkt)) < 0)
+	for (; an->n_in < nw; an->n_in++)
+		if (tt_ring_init(&an->in_rings[an->n_in], cfg->ring_slots, sizeof(struct tt_pkt)) <
+		    0)
 			break;
-	for (; n_out < nw; n_out++)
-		if (tt_ring_init(&out_rings[n_out], OUT_RING_SLOTS, sizeof(struct tt_rec_msg)) < 0)
+	for (; an->n_out < nw; an->n_out++)
+		if (tt_ring_init(
+			&an->out_rings[an->n_out], OUT_RING_SLOTS, sizeof(struct tt_rec_msg)) < 0)
 			break;
-	if (n_in < nw || n_out < nw) {
+	if (an->n_in < nw || an->n_out < nw) {
 		tt_log(TT_LOG_ERROR, "cannot allocate rings (--ring-slots must be a power of two)");
-		goto out_rings;
+		return TT_STATUS_USAGE;
 	}
-	agg.flows_out = fopen(flows_tmp, "wb");
-	if (!agg.flows_out || tt_flows_write_header(agg.flows_out, paths, n_paths) < 0) {
-		tt_log(TT_LOG_ERROR, "cannot write %s: %s", flows_tmp, strerror(errno));
-		goto out_rings;
+	an->agg.flows_out = fopen(an->flows_tmp, "wb");
+	if (!an->agg.flows_out) {
+		tt_log(TT_LOG_ERROR, "cannot write %s: %s", an->flows_tmp, strerror(errno));
+		return TT_STATUS_USAGE;
 	}
+	/* The header is small: a write error shows at the latest in finish_file(). */
+	errno = 0;
+	if (tt_flows_write_header(an->agg.flows_out, an->paths, an->n_paths) < 0)
+		an->agg.rc = errno ? -errno : -EIO;
+	an->rd.rings = an->in_rings;
+	an->rd.n_workers = nw;
+	an->agg.in = an->out_rings;
+	an->agg.n_workers = nw;
+	an->agg.files = an->rd.files;
+	an->agg.n_files = an->n_paths;
+	return 0;
+}
 
-	rd.rings = in_rings;
-	rd.n_workers = nw;
-	agg.in = out_rings;
-	agg.n_workers = nw;
-	agg.files = rd.files;
-	agg.n_files = n_paths;
-	if (pthread_create(&at, NULL, tt_aggregator_main, &agg) != 0) {
+static void sample_rss(struct analysis *an)
+{
+	uint64_t rss = tt_rss_anon_bytes();
+
+	if (rss > an->peak_rss)
+		an->peak_rss = rss;
+}
+
+/* Tell the caller's progress callback, if any, how far the reader is. */
+static void report_progress(struct analysis *an, bool is_final)
+{
+	struct tt_progress p;
+
+	if (!an->cfg->progress)
+		return;
+	p = (struct tt_progress){
+	    .bytes_done = atomic_load_explicit(&an->rd.progress_bytes, memory_order_relaxed),
+	    .bytes_total = an->total_bytes,
+	    .files_done = atomic_load_explicit(&an->rd.progress_files, memory_order_relaxed),
+	    .files_total = an->n_paths,
+	    .elapsed_ns = tt_now_ns() - an->t0,
+	    .is_final = is_final,
+	};
+	an->cfg->progress(&p, an->cfg->progress_ctx);
+}
+
+/* Start the threads, then sample memory and report progress about every 100 ms until the
+ * reader is done (polling every 2 ms, so that short runs are not kept waiting). Returns 0,
+ * or TT_STATUS_USAGE when the threads could not all start (those that did are joined). */
+static int run(struct analysis *an)
+{
+	const struct tt_config *cfg = an->cfg;
+	unsigned nw = an->nw, n_started = 0;
+
+	if (pthread_create(&an->at, NULL, tt_aggregator_main, &an->agg) != 0) {
 		tt_log(TT_LOG_ERROR, "cannot start threads");
-		goto out_flows;
+		return TT_STATUS_USAGE;
 	}
-	pthread_setname_np(at, "tt-aggregator");
+	pthread_setname_np(an->at, "tt-aggregator");
 	for (; n_started < nw; n_started++) {
-		workers[n_started] = (struct tt_worker){.cfg = cfg,
-		    .relays = relays,
+		an->workers[n_started] = (struct tt_worker){.cfg = cfg,
+		    .relays = an->relays,
 		    .id = n_started,
 		    .n_workers = nw,
-		    .in = &in_rings[n_started],
-		    .out = &out_rings[n_started]};
-		if (pthread_create(&wt[n_started], NULL, tt_worker_main, &workers[n_started]) != 0)
+		    .in = &an->in_rings[n_started],
+		    .out = &an->out_rings[n_started]};
+		if (pthread_create(
+			&an->wt[n_started], NULL, tt_worker_main, &an->workers[n_started]) != 0)
 			break;
-		pthread_setname_np(wt[n_started], "tt-worker");
+		pthread_setname_np(an->wt[n_started], "tt-worker");
 	}
-	if (n_started < nw) {
+	/* Captures are mapped: a file cut while being read must not kill the run. */
+	an->is_guarded = n_started == nw && tt_mapguard_install() == 0;
+	if (n_started < nw || pthread_create(&an->rt, NULL, tt_reader_main, &an->rd) != 0) {
 		/* Stop what runs: the workers that started end on STREAM_END; the aggregator
 		 * waits for all nw, so tell it the missing ones are done. */
 		struct tt_pkt end = {.kind = TT_PKT_STREAM_END};
@@ -277,144 +362,159 @@ int tt_analyze(const struct tt_config *cfg)
 
 		tt_log(TT_LOG_ERROR, "cannot start threads");
 		for (unsigned w = 0; w < n_started; w++)
-			tt_ring_push_all(&in_rings[w], &end, 1);
+			tt_ring_push_all(&an->in_rings[w], &end, 1);
 		for (unsigned w = n_started; w < nw; w++)
-			tt_ring_push_all(&out_rings[w], &done, 1);
+			tt_ring_push_all(&an->out_rings[w], &done, 1);
 		for (unsigned w = 0; w < n_started; w++)
-			pthread_join(wt[w], NULL);
-		pthread_join(at, NULL);
-		goto out_flows;
-	}
-	/* Captures are mapped: a file cut while being read must not kill the run. */
-	is_guarded = tt_mapguard_install() == 0;
-	if (pthread_create(&rt, NULL, tt_reader_main, &rd) != 0) {
-		struct tt_pkt end = {.kind = TT_PKT_STREAM_END};
-
-		tt_log(TT_LOG_ERROR, "cannot start threads");
-		for (unsigned w = 0; w < nw; w++)
-			tt_ring_push_all(&in_rings[w], &end, 1);
-		for (unsigned w = 0; w < nw; w++)
-			pthread_join(wt[w], NULL);
-		pthread_join(at, NULL);
-		if (is_guarded)
+			pthread_join(an->wt[w], NULL);
+		pthread_join(an->at, NULL);
+		if (an->is_guarded)
 			tt_mapguard_uninstall();
-		goto out_flows;
+		an->is_guarded = false;
+		return TT_STATUS_USAGE;
 	}
-
-	pthread_setname_np(rt, "tt-reader");
-	hasher = (struct tt_hasher){.cfg = cfg, .files = rd.files, .n_files = n_paths};
+	pthread_setname_np(an->rt, "tt-reader");
+	an->hasher = (struct tt_hasher){.cfg = cfg, .files = an->rd.files, .n_files = an->n_paths};
 	/* Hashing reads every byte again: by default only where it has a core of its own
 	 * (measured on 2 CPUs: 1.2 s → 2.0 s for the 2 GiB bench capture). */
-	is_hashing =
+	an->is_hashing =
 	    (cfg->hash_mode > 0 || (cfg->hash_mode == 0 && sysconf(_SC_NPROCESSORS_ONLN) >= 4)) &&
-	    pthread_create(&ht, NULL, tt_hasher_main, &hasher) == 0;
-	if (is_hashing)
-		pthread_setname_np(ht, "tt-hasher");
-	if (cfg->show_progress && !cfg->is_quiet)
-		tt_log_set_progress(true);
+	    pthread_create(&an->ht, NULL, tt_hasher_main, &an->hasher) == 0;
+	if (an->is_hashing)
+		pthread_setname_np(an->ht, "tt-hasher");
 	tt_log(
 	    TT_LOG_DEBUG, "pipeline: %u workers started at %.3f s", nw, (double)tt_now_ns() / 1e9);
-
-	/* Main: sample memory and draw progress every 100 ms until the reader is done;
-	 * poll every 2 ms so that short runs are not kept waiting. */
 	for (unsigned tick = 0;; tick++) {
 		struct timespec ts = {.tv_nsec = 2 * 1000 * 1000};
 
 		if (tick % 50 == 0) {
-			uint64_t rss = tt_rss_anon_bytes();
-
-			if (rss > peak)
-				peak = rss;
-			if (cfg->show_progress && !cfg->is_quiet)
-				draw_progress(&rd, total_bytes, t0);
+			sample_rss(an);
+			report_progress(an, false);
 		}
-		if (atomic_load(&rd.is_done))
+		if (atomic_load(&an->rd.is_done))
 			break;
 		nanosleep(&ts, NULL);
 	}
-	pthread_join(rt, NULL);
-	for (unsigned w = 0; w < nw; w++)
-		pthread_join(wt[w], NULL);
-	pthread_join(at, NULL);
-	if (is_hashing)
-		pthread_join(ht, NULL);
-	if (is_guarded)
+	return 0;
+}
+
+/* Join the pipeline as it drains, then write report.json and put both outputs in place
+ * (see the top). Returns an enum tt_status. */
+static int drain(struct analysis *an)
+{
+	const struct tt_config *cfg = an->cfg;
+	struct tt_run_info run = {0};
+	bool has_failures = false;
+	int flows_rc, report_rc = 0, rc;
+
+	pthread_join(an->rt, NULL);
+	for (unsigned w = 0; w < an->nw; w++)
+		pthread_join(an->wt[w], NULL);
+	pthread_join(an->at, NULL);
+	if (an->is_hashing)
+		pthread_join(an->ht, NULL);
+	if (an->is_guarded)
 		tt_mapguard_uninstall();
-	tt_files_check_changed(rd.files, n_paths);
-	{
-		uint64_t rss = tt_rss_anon_bytes();
-
-		if (rss > peak)
-			peak = rss;
-	}
-	if (cfg->show_progress && !cfg->is_quiet) {
-		draw_progress(&rd, total_bytes, t0);
-		fputc('\n', stderr);
-		tt_log_set_progress(false);
-	}
-
+	an->is_guarded = false;
+	tt_files_check_changed(an->rd.files, an->n_paths);
+	sample_rss(an);
+	report_progress(an, true);
 	tt_log(TT_LOG_DEBUG, "pipeline: joined at %.3f s", (double)tt_now_ns() / 1e9);
-	/* Outputs: flows first, then the report that describes them. */
-	if (fflush(agg.flows_out) != 0 || fsync(fileno(agg.flows_out)) != 0 || agg.rc < 0) {
-		tt_log(TT_LOG_ERROR, "cannot write %s", flows_tmp);
-		has_failures = true;
-	}
-	fclose(agg.flows_out);
-	agg.flows_out = NULL;
-	if (rename(flows_tmp, flows_final) != 0) {
-		tt_log(TT_LOG_ERROR, "cannot rename %s: %s", flows_tmp, strerror(errno));
-		has_failures = true;
-	}
-	for (unsigned w = 0; w < nw; w++) {
-		wpkts[w] = workers[w].n_pkts;
-		wflows[w] = workers[w].n_max_flows;
-		if (workers[w].rc < 0)
+
+	flows_rc = finish_file(an->agg.flows_out, an->agg.rc);
+	an->agg.flows_out = NULL;
+	for (unsigned w = 0; w < an->nw; w++) {
+		an->wpkts[w] = an->workers[w].n_pkts;
+		an->wflows[w] = an->workers[w].n_max_flows;
+		if (an->workers[w].rc < 0)
 			has_failures = true;
 	}
-	run.started_unix_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec;
-	run.elapsed_ns = tt_now_ns() - t0;
-	run.peak_rss_anon_bytes = peak;
-	run.n_workers = nw;
-	run.is_complete = !rd.is_interrupted && rd.rc == 0 && agg.rc == 0;
-	run.worker_pkts = wpkts;
-	run.worker_max_flows = wflows;
-	run.relays = relays;
-	run.is_hashed = is_hashing;
-	if (write_report(cfg->out_dir, cfg, &rd, &agg, &run) < 0)
+	run.started_unix_ns = (uint64_t)an->wall.tv_sec * 1000000000u + (uint64_t)an->wall.tv_nsec;
+	run.elapsed_ns = tt_now_ns() - an->t0;
+	run.peak_rss_anon_bytes = an->peak_rss;
+	run.n_workers = an->nw;
+	run.is_complete = !an->rd.is_interrupted && an->rd.rc == 0 && an->agg.rc == 0;
+	run.worker_pkts = an->wpkts;
+	run.worker_max_flows = an->wflows;
+	run.relays = an->relays;
+	run.is_hashed = an->is_hashing;
+	if (flows_rc == 0)
+		report_rc = write_report(an->report_tmp, cfg, &an->rd, &an->agg, &run);
+	if (flows_rc == 0 && report_rc == 0 &&
+	    (rc = commit_outputs(
+		 an->flows_tmp, an->flows_final, an->report_tmp, an->report_final)) < 0) {
+		tt_log(TT_LOG_ERROR, "cannot rename the outputs into %s: %s", cfg->out_dir,
+		    strerror(-rc));
 		has_failures = true;
-	for (size_t i = 0; i < n_paths; i++)
-		if (rd.files[i].error || !rd.files[i].is_read)
+	} else if (flows_rc == 0 && report_rc == 0) {
+		sync_dir(cfg->out_dir);
+	} else if (flows_rc < 0 || report_rc < 0) {
+		bool is_kept =
+		    access(an->flows_final, F_OK) == 0 || access(an->report_final, F_OK) == 0;
+
+		unlink(an->flows_tmp);
+		unlink(an->report_tmp);
+		tt_log(TT_LOG_ERROR, "cannot write %s: %s; %s",
+		    flows_rc < 0 ? an->flows_final : an->report_final,
+		    strerror(-(flows_rc < 0 ? flows_rc : report_rc)),
+		    is_kept ? "the previous outputs are kept" : "no outputs were written");
+		has_failures = true;
+	}
+	for (size_t i = 0; i < an->n_paths; i++)
+		if (an->rd.files[i].error || !an->rd.files[i].is_read)
 			has_failures = true;
-	status = has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
 	if (!cfg->is_quiet)
-		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", n_paths, agg.n_flows,
-		    (double)run.elapsed_ns / 1e9);
-out_flows:
-	free(agg.tor_buf);
-	if (agg.flows_out) {
-		fclose(agg.flows_out);
-		unlink(flows_tmp);
+		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", an->n_paths,
+		    an->agg.n_flows, (double)run.elapsed_ns / 1e9);
+	return has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
+}
+
+/* Free what setup() made, whatever point it reached; threads are joined by now. */
+static void teardown(struct analysis *an)
+{
+	free(an->agg.tor_buf);
+	if (an->agg.flows_out) {
+		fclose(an->agg.flows_out);
+		unlink(an->flows_tmp);
 	}
-out_rings:
-	for (unsigned w = 0; w < n_in; w++)
-		tt_ring_fini(&in_rings[w]);
-	for (unsigned w = 0; w < n_out; w++)
-		tt_ring_fini(&out_rings[w]);
-out_alloc:
-	if (rd.files)
-		for (size_t i = 0; i < n_paths; i++)
-			free(rd.files[i].error);
-	free(rd.files);
-	free(workers);
-	free(wt);
-	free(in_rings);
-	free(out_rings);
-	free(wpkts);
-	free(wflows);
-	free(flows_tmp);
-	free(flows_final);
-out_paths:
-	tt_inputs_free(paths, n_paths);
-	tt_relays_free(relays);
+	for (unsigned w = 0; w < an->n_in; w++)
+		tt_ring_fini(&an->in_rings[w]);
+	for (unsigned w = 0; w < an->n_out; w++)
+		tt_ring_fini(&an->out_rings[w]);
+	if (an->rd.files)
+		for (size_t i = 0; i < an->n_paths; i++)
+			free(an->rd.files[i].error);
+	free(an->rd.files);
+	free(an->workers);
+	free(an->wt);
+	free(an->in_rings);
+	free(an->out_rings);
+	free(an->wpkts);
+	free(an->wflows);
+	free(an->flows_tmp);
+	free(an->flows_final);
+	free(an->report_tmp);
+	free(an->report_final);
+	tt_inputs_free(an->paths, an->n_paths);
+	tt_relays_free(an->relays);
+}
+
+int tt_analyze(const struct tt_config *cfg)
+{
+	struct analysis *an = calloc(1, sizeof(*an));
+	int status;
+
+	if (!an) {
+		tt_log(TT_LOG_ERROR, "out of memory");
+		return TT_STATUS_USAGE;
+	}
+	an->cfg = cfg;
+	status = setup(an);
+	if (status == 0)
+		status = run(an);
+	if (status == 0)
+		status = drain(an);
+	teardown(an);
+	free(an);
 	return status;
 }
