@@ -7,7 +7,7 @@ joins the flows with ground truth and reports, per corpus part:
   flows, how the resync ended on non-TLS TCP flows, the likelihood ratio with a
   conservative bound, and ln(LR).
 
-usage: midstream_weight.py BENCH_MIDSTREAM [CORPUS_DIR] [--grid] [--jobs N]
+usage: midstream_weight.py BENCH_MIDSTREAM [CORPUS_DIR] [--grid] [--cache DIR]
 
 Ground truth:
   tornet/*/client.pcap (+ relay-exit1.pcap): the *.flows.csv labels. tor-link and
@@ -62,12 +62,25 @@ def cp_upper(k, n, alpha=0.05):
     return hi
 
 
+CACHE = None  # --cache DIR: keep each run's output there and reuse it
+
+
 def run(bench, path, cut):
     kind, v = cut
     args = [bench, "--skip-pkts" if kind == "pkts" else "--skip-s", str(v), path]
-    out = subprocess.run(["nice"] + args, capture_output=True, text=True)
+    text = None
+    if CACHE:
+        cpath = os.path.join(CACHE, (path.replace("/", "_") + f".{kind}{v}.tsv"))
+        if os.path.exists(cpath):
+            with open(cpath) as fh:
+                text = fh.read()
+    if text is None:
+        text = subprocess.run(["nice"] + args, capture_output=True, text=True).stdout
+        if CACHE:
+            with open(cpath, "w") as fh:
+                fh.write(text)
     rows = []
-    for line in out.stdout.splitlines():
+    for line in text.splitlines():
         if line.startswith("#"):
             continue
         f = line.split("\t")
@@ -163,6 +176,12 @@ def main():
     corpus = argv[1] if len(argv) > 1 else os.path.join(
         os.path.dirname(__file__), "..", "..", "shared", "corpus")
     grid = "--grid" in sys.argv
+    global CACHE
+    for i, a in enumerate(sys.argv):
+        if a == "--cache" and i + 1 < len(sys.argv):
+            CACHE = sys.argv[i + 1]
+            os.makedirs(CACHE, exist_ok=True)
+            argv = [x for x in argv if x != CACHE]
     jobs = jobs_for(corpus)
     # Pass 1: only captures that hold a classified TCP flow at all (uncut) are cut.
     obs = []  # (part, path, cut, cls, row)
@@ -277,10 +296,35 @@ def main():
             e[2] += o[4]["fired"]
     print("non-TLS by first payload: " + "; ".join(
         f"{k}: {v[0]} obs, resynced {v[1]}, fired {v[2]}" for k, v in sorted(nontls.items())))
-    resynced = [o for o in obs if o[3] == "nontls" and any(v.isdigit() for v in o[4]["sync"])]
-    for o in resynced[:20]:
-        print("  resync on non-TLS:", o[0], o[1], o[2], o[4]["cli"], o[4]["srv"], o[4]["sync"],
-              o[4]["start"])
+    resynced = {}
+    for o in obs:
+        if o[3] == "nontls" and any(v.isdigit() for v in o[4]["sync"]):
+            resynced.setdefault(o[1], set()).add((o[4]["srv"][1], o[4]["start"]))
+    print("captures where a non-TLS-starting flow resynced (file: server ports):")
+    for k, v in sorted(resynced.items()):
+        print(f"  {k}: {sorted(v)}")
+
+    # Near misses: the best fitting share of every evaluable non-Tor TLS observation.
+    print("\n== near misses: evaluable (>= 3 records in a direction) non-Tor TLS observations"
+          " by best fitting share")
+    hist = {}
+    worst = []
+    for o in allsel:
+        if o[3] != "nontor-tls":
+            continue
+        r = o[4]
+        best = max((r["fit"][d] / r["app"][d], r["app"][d]) for d in (0, 1)
+                   if r["app"][d] >= 3) if max(r["app"]) >= 3 else None
+        if best is None:
+            continue
+        b = min(int(best[0] * 10), 10) * 10
+        hist[b] = hist.get(b, 0) + 1
+        worst.append((best[0], best[1], o[1], o[2], r["cli"], r["srv"], r["fit"], r["app"],
+                      r["ovh"]))
+    print("  share >= " + ", ".join(f"{k}%: {v}" for k, v in sorted(hist.items())))
+    for w in sorted(worst, reverse=True)[:10]:
+        print(f"  {w[0]:.2f} of {w[1]}: {w[2]} cut {w[3]} {w[4]}->{w[5]} fit {w[6]} app {w[7]}"
+              f" ovh {w[8]}")
 
     fired_neg = {flow_id(o): o for o in allsel if o[3] == "nontor-tls" and o[4]["fired"]}
     if fired_neg:
