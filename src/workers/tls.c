@@ -260,14 +260,16 @@ int tt_tls_stream_next_record(struct tt_tls_stream *s, struct tt_tls_record *r)
 /* Why this rule, and how often random bytes pass it. A header is 5 bytes: type 20..24
  * (5 of 256 values), 0x03 (1/256), minor 1..4 (4/256), length 1..16640 (16640/65536), so
  * a random 5-byte window passes with p1 = 5*4*16640 / 2^40 = 3.03e-7. A chained header
- * must repeat the first one's version: p2 = 5*16640 / (256 * 2^32) = 7.57e-8. Rule (c)
- * (two headers at the end of a full buffer) is the loosest: per offset p1 * p2 = 2.3e-14,
- * so at most 8192 * 2.3e-14 = 1.9e-10 per 8 KiB direction. Rule (a) needs p1 * p2^2 =
- * 1.7e-21 per offset, and rule (b) p1 * p2 * 1/16640 (the second length must be the one
- * that ends at the buffer's end) = 1.4e-18 per offset and check. Ciphertext before the
- * first true header is such random bytes, so a false boundary inside real TLS is as rare.
- * Two headers alone would do for random bytes; the third (or the end landing on the
- * boundary) guards structured data that imitates one header. */
+ * must repeat the first one's version: p2 = 5*16640 / (256 * 2^32) = 7.57e-8, except
+ * after a first header of type 22 (a ClientHello's record says 3.1, the records after it
+ * 3.3), where the second may have any minor and fixes the version. Rule (c) (two headers
+ * at the end of a full buffer) is the loosest: per offset p1 * p2 + p1/5 * p1 = 2.3e-14 +
+ * 1.8e-14 = 4.1e-14, so at most 8192 * 4.1e-14 = 3.4e-10 per 8 KiB direction. Rule (a)
+ * needs about p1 * p1 * p2 = 7e-21 per offset, and rule (b) p1 * p1 * 1/16640 (the second
+ * length must be the one that ends at the buffer's end) = 5.5e-18 per offset and check. Ciphertext
+ * before the first true header is such random bytes, so a false boundary inside real TLS is as
+ * rare. Two headers alone would do for random bytes; the third (or the end landing on the boundary)
+ * guards structured data that imitates one header. */
 enum {
 	CHAIN_FAIL,
 	CHAIN_PENDING,
@@ -303,7 +305,9 @@ static int chain_at(const uint8_t *buf, uint32_t len, bool is_final, uint32_t o)
 			return CHAIN_FAIL;
 		if (++k == TT_TLS_RESYNC_CHAIN)
 			return CHAIN_OK; /* (a) */
-		minor = buf[p + 2];
+		/* A ClientHello's record says 3.1 whatever is negotiated: after a handshake
+		 * record the chain's version is set by the next header. */
+		minor = k == 1 && buf[p] == 22 ? -1 : buf[p + 2];
 		p += 5 + ((uint32_t)buf[p + 3] << 8 | buf[p + 4]);
 	}
 }

@@ -103,15 +103,16 @@ enum {
 
 /* Find the first record boundary in buf[0, len), the buffered bytes of a direction whose
  * start was not seen. A candidate offset o starts a chain of record headers: each has type
- * 20..24, version 0x0301..0x0304 (every header after the first: the first one's version)
+ * 20..24, version 0x0301..0x0304 (every header after the first: the first one's version;
+ * after a first handshake record, the second one's, as a ClientHello's record says 3.1)
  * and length 1..TT_TLS_RESYNC_LEN_MAX, and the next header follows the record. o is
  * accepted when
  *   (a) TT_TLS_RESYNC_CHAIN headers chain from it, or
  *   (b) 2 headers chain and the second record ends exactly at len (a segment boundary), or
  *   (c) is_final (no byte will be added: the buffer is full) and 2 headers chain, the
  *       second record running past len.
- * On random bytes the chance that some offset of an 8 KiB buffer passes is below 2e-10
- * (rule (c): 8192 x 3.0e-7 x 7.6e-8; tls.c gives the arithmetic).
+ * On random bytes the chance that some offset of an 8 KiB buffer passes is below 4e-10
+ * (rule (c): 8192 x 4.1e-14; tls.c gives the arithmetic).
  * *scan_off (in/out, start at 0) lets repeated calls on a growing buffer skip offsets
  * already ruled out. Returns 1 with *off set, 0 when none yet (more bytes may settle one),
  * -EBADMSG when is_final and there is none. Pure; any thread. */

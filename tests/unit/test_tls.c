@@ -1448,3 +1448,24 @@ Test(tls, midstream_score_counts_per_overhead)
 	cr_expect_eq(tt_tls_midstream_overhead(0), 17);
 	cr_expect_eq(tt_tls_midstream_overhead(TT_TLS_MS_N_OVERHEADS), -1);
 }
+
+Test(tls, midstream_flow_from_the_client_hello_keeps_the_handshake)
+{
+	/* A flow whose SYN was missed but whose first payload is the ClientHello (record
+	 * version 3.1, then 3.3): the walk starts at 0 and the hellos are parsed. */
+	struct pwalk w;
+	struct tt_tls_flow *t = fixture_flow(&w, "tornet-tor-link.pcap");
+	struct tt_tls_flow *f = new_midstream_flow();
+
+	feed_midstream(f, false, t->st[0].buf, t->st[0].len, 1448);
+	feed_midstream(f, true, t->st[1].buf, t->st[1].len, 1448);
+	cr_assert(f->st[0].flags & TT_TLS_STREAM_SYNCED);
+	cr_expect_eq(f->st[0].sync_off, 0);
+	cr_expect_eq(f->st[1].sync_off, 0);
+	cr_expect(f->has_ch);
+	cr_expect(f->has_sh);
+	cr_expect_eq(f->n_recs, t->n_recs);
+	cr_expect_str_eq(f->ch.sni, t->ch.sni);
+	free(f);
+	walk_free(&w);
+}
