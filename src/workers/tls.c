@@ -212,6 +212,19 @@ int tt_tls_stream_next_record(struct tt_tls_stream *s, struct tt_tls_record *r)
 
 	if (s->flags & TT_TLS_STREAM_NOT_TLS)
 		return -EBADMSG;
+	if ((s->flags & (TT_TLS_STREAM_RESYNC | TT_TLS_STREAM_SYNCED)) == TT_TLS_STREAM_RESYNC) {
+		int rc = tt_tls_resync(
+		    s->buf, s->len, s->len == TT_TLS_STREAM_CAP, &s->scan_off, &s->sync_off);
+
+		if (rc == 0)
+			return 0;
+		if (rc < 0) {
+			s->flags |= TT_TLS_STREAM_NOT_TLS;
+			return -EBADMSG;
+		}
+		s->flags |= TT_TLS_STREAM_SYNCED;
+		s->walk_off = s->sync_off;
+	}
 	if (s->walk_off + 5 > s->len)
 		return 0;
 	h = s->buf + s->walk_off;
@@ -240,6 +253,90 @@ int tt_tls_stream_next_record(struct tt_tls_stream *s, struct tt_tls_record *r)
 	if (r->is_truncated)
 		s->walk_off = s->len + 5; /* nothing further can be read */
 	return 1;
+}
+
+/* ---- mid-stream resynchronisation ------------------------------------------------ */
+
+/* Why this rule, and how often random bytes pass it. A header is 5 bytes: type 20..24
+ * (5 of 256 values), 0x03 (1/256), minor 1..4 (4/256), length 1..16640 (16640/65536), so
+ * a random 5-byte window passes with p1 = 5*4*16640 / 2^40 = 3.03e-7. A chained header
+ * must repeat the first one's version: p2 = 5*16640 / (256 * 2^32) = 7.57e-8, except
+ * after a first header of type 22 (a ClientHello's record says 3.1, the records after it
+ * 3.3), where the second may have any minor and fixes the version. Rule (c) (two headers
+ * at the end of a full buffer) is the loosest: per offset p1 * p2 + p1/5 * p1 = 2.3e-14 +
+ * 1.8e-14 = 4.1e-14, so at most 8192 * 4.1e-14 = 3.4e-10 per 8 KiB direction. Rule (a)
+ * needs about p1 * p1 * p2 = 7e-21 per offset, and rule (b) p1 * p1 * 1/16640 (the second
+ * length must be the one that ends at the buffer's end) = 5.5e-18 per offset and check. Ciphertext
+ * before the first true header is such random bytes, so a false boundary inside real TLS is as
+ * rare. Two headers alone would do for random bytes; the third (or the end landing on the boundary)
+ * guards structured data that imitates one header. */
+enum {
+	CHAIN_FAIL,
+	CHAIN_PENDING,
+	CHAIN_OK,
+};
+
+static bool resync_header_ok(const uint8_t *h, int version_minor)
+{
+	uint32_t length = (uint32_t)h[3] << 8 | h[4];
+
+	if (h[0] < 20 || h[0] > 24 || h[1] != 3)
+		return false;
+	if (version_minor < 0 ? h[2] < 1 || h[2] > 4 : h[2] != version_minor)
+		return false;
+	return length >= 1 && length <= TT_TLS_RESYNC_LEN_MAX;
+}
+
+static int chain_at(const uint8_t *buf, uint32_t len, bool is_final, uint32_t o)
+{
+	uint64_t p = o;
+	unsigned k = 0;
+	int minor = -1;
+
+	for (;;) {
+		if (k >= 2 && p == len)
+			return CHAIN_OK; /* (b) */
+		if (p + 5 > len) {
+			if (!is_final)
+				return CHAIN_PENDING;
+			return k >= 2 ? CHAIN_OK : CHAIN_FAIL; /* (c) */
+		}
+		if (!resync_header_ok(buf + p, minor))
+			return CHAIN_FAIL;
+		if (++k == TT_TLS_RESYNC_CHAIN)
+			return CHAIN_OK; /* (a) */
+		/* A ClientHello's record says 3.1 whatever is negotiated: after a handshake
+		 * record the chain's version is set by the next header. */
+		minor = k == 1 && buf[p] == 22 ? -1 : buf[p + 2];
+		p += 5 + ((uint32_t)buf[p + 3] << 8 | buf[p + 4]);
+	}
+}
+
+int tt_tls_resync(
+    const uint8_t *buf, uint32_t len, bool is_final, uint32_t *scan_off, uint32_t *off)
+{
+	uint32_t pending = UINT32_MAX;
+
+	/* Offsets below *scan_off failed for good on an earlier call: their chain broke
+	 * inside bytes that do not change. A pending offset does not stop the scan, so a
+	 * false header whose record claims 16 KiB cannot hide the true boundary after it. */
+	for (uint32_t o = *scan_off; o < len; o++) {
+		int c = chain_at(buf, len, is_final, o);
+
+		if (c == CHAIN_OK) {
+			*scan_off = o;
+			*off = o;
+			return 1;
+		}
+		if (c == CHAIN_PENDING && pending == UINT32_MAX)
+			pending = o;
+	}
+	if (is_final) {
+		*scan_off = len;
+		return -EBADMSG;
+	}
+	*scan_off = pending == UINT32_MAX ? len : pending;
+	return 0;
 }
 
 /* ---- handshake messages ------------------------------------------------------------ */
@@ -1398,6 +1495,81 @@ bool tt_tls_cell_is_tor_like(const struct tt_tls_cell_stats *st)
 	return st->is_d1 && st->is_d2;
 }
 
+/* ---- cell framing without the handshake ------------------------------------------- */
+
+/* Ordered by how common the suite is today, so ties go to the likelier one. CBC suites
+ * are left out: their padding makes a record a multiple of 16 bytes, which fits some cell
+ * count for any plaintext near it. */
+static const uint8_t ms_overheads[TT_TLS_MS_N_OVERHEADS] = {17, 24, 16, 9};
+
+int tt_tls_midstream_overhead(unsigned i)
+{
+	return i < TT_TLS_MS_N_OVERHEADS ? ms_overheads[i] : -1;
+}
+
+void tt_tls_midstream_score(
+    const struct tt_tls_rec_len *recs, unsigned n, struct tt_tls_midstream_stats *out)
+{
+	unsigned n_app[2] = {0, 0}, fit[2][TT_TLS_MS_N_OVERHEADS] = {{0}},
+		 single[2][TT_TLS_MS_N_OVERHEADS] = {{0}};
+	bool is_fire[2];
+
+	memset(out, 0, sizeof(*out));
+	out->best_dir = -1;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned d = recs[i].is_server ? 1 : 0;
+
+		if (recs[i].type != 23)
+			continue;
+		n_app[d]++;
+		for (unsigned j = 0; j < TT_TLS_MS_N_OVERHEADS; j++) {
+			uint32_t plain;
+
+			if (recs[i].len <= ms_overheads[j])
+				continue;
+			plain = recs[i].len - ms_overheads[j];
+			if (plain % TT_TLS_CELL_LEN != 0)
+				continue;
+			fit[d][j]++;
+			if (plain == TT_TLS_CELL_LEN)
+				single[d][j]++;
+		}
+	}
+	for (unsigned d = 0; d < 2; d++) {
+		struct tt_tls_midstream_dir *o = &out->dir[d];
+		unsigned best = 0;
+
+		for (unsigned j = 1; j < TT_TLS_MS_N_OVERHEADS; j++)
+			if (fit[d][j] > fit[d][best])
+				best = j;
+		o->n_app = (uint8_t)(n_app[d] > UINT8_MAX ? UINT8_MAX : n_app[d]);
+		if (fit[d][best] > 0) {
+			o->n_fit = (uint8_t)(fit[d][best] > UINT8_MAX ? UINT8_MAX : fit[d][best]);
+			o->n_single =
+			    (uint8_t)(single[d][best] > UINT8_MAX ? UINT8_MAX : single[d][best]);
+			o->overhead = ms_overheads[best];
+		}
+		is_fire[d] = o->n_app >= TT_TLS_MS_MIN_RECS &&
+			     o->n_fit * 100u >= o->n_app * (unsigned)TT_TLS_MS_MIN_FIT_PCT;
+	}
+	out->is_tor_like = is_fire[0] || is_fire[1];
+	/* The firing direction; else (both or neither) the larger fitting share. */
+	if (is_fire[0] != is_fire[1])
+		out->best_dir = is_fire[0] ? 0 : 1;
+	else if (out->dir[0].n_app > 0 && out->dir[1].n_app > 0)
+		out->best_dir = (unsigned)out->dir[1].n_fit * out->dir[0].n_app >
+					(unsigned)out->dir[0].n_fit * out->dir[1].n_app
+				    ? 1
+				    : 0;
+	else if (out->dir[0].n_app > 0 || out->dir[1].n_app > 0)
+		out->best_dir = out->dir[0].n_app > 0 ? 0 : 1;
+}
+
+bool tt_tls_midstream_is_tor_like(const struct tt_tls_midstream_stats *st)
+{
+	return st->is_tor_like;
+}
+
 /* ---- fingerprint table ----------------------------------------------------------------- */
 
 static bool is_hex_lower(const char *s, size_t n)
@@ -1546,6 +1718,13 @@ void tt_tls_flow_init(struct tt_tls_flow *f)
 	f->n_recs = 0;
 	f->has_ch = f->has_sh = f->has_cert = false;
 	f->is_ch_bad = f->is_sh_bad = f->is_cert_bad = false;
+}
+
+void tt_tls_flow_init_midstream(struct tt_tls_flow *f)
+{
+	tt_tls_flow_init(f);
+	f->st[0].flags |= TT_TLS_STREAM_RESYNC;
+	f->st[1].flags |= TT_TLS_STREAM_RESYNC;
 }
 
 static void flow_message(struct tt_tls_flow *f, bool is_server, const struct tt_tls_hs_msg *m)

@@ -31,6 +31,9 @@ enum tt_tls_stream_flag {
 	TT_TLS_STREAM_GAP = 1u << 1,       /* an out-of-order segment was dropped (no slot) */
 	TT_TLS_STREAM_MIDSTREAM = 1u << 2, /* no SYN: byte 0 is the first data segment seen */
 	TT_TLS_STREAM_NOT_TLS = 1u << 3,   /* the record walker met a non-TLS header; stopped */
+	TT_TLS_STREAM_RESYNC = 1u << 4,    /* byte 0 may be inside a record: the walker first
+					    * finds a record boundary (tt_tls_resync) */
+	TT_TLS_STREAM_SYNCED = 1u << 5,    /* RESYNC: a boundary was found at sync_off */
 };
 
 /* Out-of-order data already copied into buf at [start, end) (stream offsets). */
@@ -43,6 +46,8 @@ struct tt_tls_stream {
 	uint32_t base_seq; /* sequence number of buf[0] (valid when has_base) */
 	uint32_t len;      /* buf[0, len) is contiguous stream data */
 	uint32_t walk_off; /* offset of the next record header the walker reads */
+	uint32_t sync_off; /* RESYNC: where the walk started (valid once SYNCED); else 0 */
+	uint32_t scan_off; /* RESYNC: offsets below it cannot start a chain (see tt_tls_resync) */
 	uint32_t n_segs, n_retrans_segs, n_ooo_segs; /* data segments seen, wholly old, early */
 	uint16_t flags;                              /* enum tt_tls_stream_flag bits */
 	uint8_t n_ranges;
@@ -84,8 +89,35 @@ struct tt_tls_record {
  * buffer is returned once with is_truncated set. Returns 1 with *r filled, 0 when no
  * complete record is available yet (call again after more tt_tls_stream_add), or
  * -EBADMSG when the bytes are not TLS (bad type, version or length; sticky, and
- * TT_TLS_STREAM_NOT_TLS is set). */
+ * TT_TLS_STREAM_NOT_TLS is set). With TT_TLS_STREAM_RESYNC set, the walk starts at the
+ * offset tt_tls_resync finds (0 until it finds one; -EBADMSG, sticky, when the full
+ * buffer holds none). */
 int tt_tls_stream_next_record(struct tt_tls_stream *s, struct tt_tls_record *r);
+
+/* ---- mid-stream: finding record boundaries without the start of the stream ---------- */
+
+enum {
+	TT_TLS_RESYNC_CHAIN = 3,             /* headers in a chain that settle a boundary */
+	TT_TLS_RESYNC_LEN_MAX = 16384 + 256, /* 2^14 + 256: TLS 1.3's TLSCiphertext bound */
+};
+
+/* Find the first record boundary in buf[0, len), the buffered bytes of a direction whose
+ * start was not seen. A candidate offset o starts a chain of record headers: each has type
+ * 20..24, version 0x0301..0x0304 (every header after the first: the first one's version;
+ * after a first handshake record, the second one's, as a ClientHello's record says 3.1)
+ * and length 1..TT_TLS_RESYNC_LEN_MAX, and the next header follows the record. o is
+ * accepted when
+ *   (a) TT_TLS_RESYNC_CHAIN headers chain from it, or
+ *   (b) 2 headers chain and the second record ends exactly at len (a segment boundary), or
+ *   (c) is_final (no byte will be added: the buffer is full) and 2 headers chain, the
+ *       second record running past len.
+ * On random bytes the chance that some offset of an 8 KiB buffer passes is below 4e-10
+ * (rule (c): 8192 x 4.1e-14; tls.c gives the arithmetic).
+ * *scan_off (in/out, start at 0) lets repeated calls on a growing buffer skip offsets
+ * already ruled out. Returns 1 with *off set, 0 when none yet (more bytes may settle one),
+ * -EBADMSG when is_final and there is none. Pure; any thread. */
+int tt_tls_resync(
+    const uint8_t *buf, uint32_t len, bool is_final, uint32_t *scan_off, uint32_t *off);
 
 /* ---- handshake messages (they may span records) ---------------------------------- */
 
@@ -359,6 +391,54 @@ void tt_tls_cell_score(const struct tt_tls_rec_len *recs, unsigned n, uint16_t v
 /* is_d1 && is_d2: the framing of a tor link, as measured on the tornet captures. */
 bool tt_tls_cell_is_tor_like(const struct tt_tls_cell_stats *st);
 
+/* ---- cell framing without the handshake (mid-stream evidence) ----------------------- */
+
+/* N = 6 records, K/N = 80 %, from bench/midstream_weight.py (each flow's start cut off at
+ * 10/30/100/300/1000 packets and 5/20 s): no non-tor TLS flow fired at any N in 3..10 and
+ * share in 60..100 % (0 of 446 flows; 0 of 107 with >= 6 records), so the false positives
+ * cannot choose; the rule is set by what a guard link's 8 KiB window holds (7-15 records
+ * of 1-2 cells, so 6 is reachable) and by one odd record tolerated in 5-9 (a bulk chunk
+ * that cuts a cell). Random lengths fit a fixed overhead with p = 1/514, so 5 of 6 by
+ * chance is below 1e-12; a flow of constant-length records fits with p ~ 4/514 whatever
+ * N is, which only a larger negative sample can measure. Tor links: 10.0 of 23 (mean over
+ * cut points; 11.2 of 13 with >= 6 records). */
+enum {
+	TT_TLS_MS_N_OVERHEADS = 4,  /* candidates: 17, 24, 16, 9 (see tt_tls_midstream_overhead) */
+	TT_TLS_MS_MIN_RECS = 6,     /* N: application-data records a direction needs */
+	TT_TLS_MS_MIN_FIT_PCT = 80, /* K/N: share of them that fit one overhead */
+};
+
+/* Candidate i (0 <= i < TT_TLS_MS_N_OVERHEADS) of the bytes a record adds to its
+ * plaintext, when the cipher is unknown: 17 TLS 1.3 AEAD (type byte + 16-byte tag), 24
+ * TLS 1.2 AES-GCM/AES-CCM (8-byte explicit nonce + tag), 16 TLS 1.2 ChaCha20-Poly1305 and
+ * AES-CCM_8, 9 TLS 1.3 AES-CCM_8. Returns -1 past the end. */
+int tt_tls_midstream_overhead(unsigned i);
+
+struct tt_tls_midstream_dir {
+	uint8_t n_app;    /* application-data records of this direction (saturates at 255) */
+	uint8_t n_fit;    /* ... whose length is 514 n + overhead (n >= 1) */
+	uint8_t n_single; /* ... of exactly one cell */
+	uint8_t overhead; /* the candidate most records fit (first of equals); 0: none fit */
+};
+
+/* Result of tt_tls_midstream_score. Written only by it. */
+struct tt_tls_midstream_stats {
+	struct tt_tls_midstream_dir dir[2]; /* [0] client -> server, [1] server -> client */
+	int8_t best_dir;  /* the direction with the larger fitting share (the firing one, if
+			   * any); -1 when neither has an application-data record */
+	bool is_tor_like; /* some direction has >= TT_TLS_MS_MIN_RECS records, and at least
+			   * TT_TLS_MS_MIN_FIT_PCT % of them fit one overhead */
+};
+
+/* Score the framing of a flow seen from the middle (no handshake, so no version or
+ * cipher): for each direction and candidate overhead, how many application-data records
+ * are 514 n + overhead long. Records of other types are skipped. Pure; any thread. */
+void tt_tls_midstream_score(
+    const struct tt_tls_rec_len *recs, unsigned n, struct tt_tls_midstream_stats *out);
+
+/* st->is_tor_like: evidence D3 (mid-stream cell framing). */
+bool tt_tls_midstream_is_tor_like(const struct tt_tls_midstream_stats *st);
+
 /* ---- known Tor fingerprints (data/tor-fingerprints.tsv) ---------------------------- */
 
 enum {
@@ -409,6 +489,13 @@ struct tt_tls_flow {
 };
 
 void tt_tls_flow_init(struct tt_tls_flow *f);
+
+/* tt_tls_flow_init for a flow whose start was not seen (no SYN, e.g. a capture begun
+ * mid-connection or a later file of a rotated archive): both streams resynchronise
+ * (TT_TLS_STREAM_RESYNC) before their records are walked. Feed it with tt_tls_flow_add as
+ * usual, then score f->recs with tt_tls_midstream_score. Handshake messages are parsed
+ * only if a direction's walk starts on a handshake record. */
+void tt_tls_flow_init_midstream(struct tt_tls_flow *f);
 
 /* Add a segment of one direction (is_server: server -> client), then walk every record it
  * completes: keep record lengths for tt_tls_cell_score, and parse the first ClientHello,

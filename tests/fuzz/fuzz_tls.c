@@ -3,8 +3,9 @@
  * as the worker feeds it (reassembly, record walk, hello and certificate parsing, JA3/JA4,
  * Tor traits, cell framing), then summarised into a record's tls object. The first bytes
  * also drive the parsers directly, so that ClientHello, ServerHello and certificate
- * parsing get inputs that need no framing. Built with -Dfuzz=true and clang; .ci/run runs
- * it for a bounded time, seeded with the TLS captures' payloads. */
+ * parsing get inputs that need no framing, and the resync scanner gets them raw; bit 7 of
+ * the first byte runs the conversation through the mid-stream path. Built with -Dfuzz=true and
+ * clang; .ci/run runs it for a bounded time, seeded with the TLS captures' payloads. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,13 @@
 #include "../../src/workers/workers.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A boundary tt_tls_resync reports lies inside the bytes it was given. */
+static void resync_check(uint32_t at, uint32_t len)
+{
+	if (at >= len)
+		abort();
+}
 
 static struct tt_tls_flow *flow;
 static struct tt_tls_client_hello ch;
@@ -25,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t seq[2] = {1000, 900000};
 	struct tt_flow_tls summary;
 	size_t off = 0;
+	bool is_mid;
 	char ja3[TT_TLS_MD5_HEX], ja3s[TT_TLS_MD5_HEX], ja4[TT_TLS_JA4_SIZE], str[4096];
 
 	if (!flow && !(flow = malloc(sizeof(*flow))))
@@ -51,8 +60,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 	}
-	/* As a conversation: [dir|syn|seq-jump bits][len hi][len lo] then len bytes. */
-	tt_tls_flow_init(flow);
+	/* Straight into the resync scanner, as a growing buffer and as a full one. */
+	if (size > 1) {
+		uint32_t len =
+		    size - 1 > TT_TLS_STREAM_CAP ? TT_TLS_STREAM_CAP : (uint32_t)size - 1;
+		uint32_t scan = 0, at = 0;
+
+		if (tt_tls_resync(data + 1, len / 2, false, &scan, &at) == 1)
+			resync_check(at, len / 2);
+		if (tt_tls_resync(data + 1, len, true, &scan, &at) == 1)
+			resync_check(at, len);
+	}
+	/* As a conversation: [dir|syn|seq-jump bits][len hi][len lo] then len bytes. Bit 7
+	 * of the first byte says "no SYN seen": the flow is inspected mid-stream (resync,
+	 * then the cipher-blind framing score). */
+	is_mid = size > 0 && (data[0] & 0x80);
+	if (is_mid)
+		tt_tls_flow_init_midstream(flow);
+	else
+		tt_tls_flow_init(flow);
 	while (off + 3 <= size) {
 		uint8_t ctl = data[off];
 		bool is_server = ctl & 1, is_syn = (ctl & 2) != 0;
@@ -74,5 +100,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 	}
 	tt_inspect_tls_summary(flow, &summary);
+	if (is_mid) {
+		struct tt_tls_midstream_stats ms;
+
+		tt_tls_midstream_score(flow->recs, flow->n_recs, &ms);
+		if (tt_tls_midstream_is_tor_like(&ms) && ms.best_dir < 0)
+			abort(); /* firing needs records */
+	}
 	return 0;
 }

@@ -1056,3 +1056,416 @@ Test(tls, tor_helpers_follow_the_tornet_labels)
 	cr_expect_eq(n_tor, 4);    /* 3 tor-link + 1 tor-bridge */
 	cr_expect_eq(n_https, 44); /* 15 + 18 + 11 non-tor-https */
 }
+
+/* ---- mid-stream: resync and cipher-blind cell framing ------------------------------ */
+
+static uint32_t xorshift(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Records of type 23, version 3.3, the given lengths, random contents (ciphertext).
+ * Returns the bytes written; offs[i] gets each record's offset. */
+static size_t put_cipher_records(
+    uint8_t *p, size_t cap, const uint16_t *len, unsigned n, uint32_t seed, uint32_t *offs)
+{
+	size_t o = 0;
+
+	for (unsigned i = 0; i < n && o + 5u + len[i] <= cap; i++) {
+		if (offs)
+			offs[i] = (uint32_t)o;
+		p[o] = 23;
+		p[o + 1] = 3;
+		p[o + 2] = 3;
+		p[o + 3] = (uint8_t)(len[i] >> 8);
+		p[o + 4] = (uint8_t)len[i];
+		for (unsigned j = 0; j < len[i]; j++)
+			p[o + 5 + j] = (uint8_t)xorshift(&seed);
+		o += 5u + len[i];
+	}
+	return o;
+}
+
+/* Feed buf[0, n) to a direction of a mid-stream flow in segments of seg bytes; buf[0] is
+ * at stream offset at (sequence numbers start at an arbitrary 123456789). */
+static void feed_midstream_at(
+    struct tt_tls_flow *f, bool is_server, const uint8_t *buf, size_t n, uint32_t seg, uint32_t at)
+{
+	uint32_t seq = 123456789u + at;
+
+	for (size_t o = 0; o < n; o += seg) {
+		uint32_t k = (uint32_t)(n - o < seg ? n - o : seg);
+
+		tt_tls_flow_add(f, is_server, seq, buf + o, k, false);
+		seq += k;
+	}
+}
+
+static void feed_midstream(
+    struct tt_tls_flow *f, bool is_server, const uint8_t *buf, size_t n, uint32_t seg)
+{
+	feed_midstream_at(f, is_server, buf, n, seg, 0);
+}
+
+static struct tt_tls_flow *new_midstream_flow(void)
+{
+	struct tt_tls_flow *f = malloc(sizeof(*f));
+
+	cr_assert(f);
+	tt_tls_flow_init_midstream(f);
+	return f;
+}
+
+Test(tls, midstream_flow_init_marks_both_streams)
+{
+	struct tt_tls_flow *f = new_midstream_flow();
+
+	cr_expect(f->st[0].flags & TT_TLS_STREAM_RESYNC);
+	cr_expect(f->st[1].flags & TT_TLS_STREAM_RESYNC);
+	cr_expect_eq(f->n_recs, 0);
+	free(f);
+}
+
+/* The lengths of tornet default-s1 client -> guard1 in its cell phase (TLS 1.3). */
+static const uint16_t tor_client_lens[] = {
+    531, 1045, 531, 531, 1045, 531, 531, 531, 1045, 531, 531, 531, 531, 1045, 531, 531, 531, 531};
+
+Test(tls, resync_at_every_offset_of_a_tor_record_stream)
+{
+	enum { N = sizeof(tor_client_lens) / sizeof(tor_client_lens[0]) };
+	uint8_t *buf = malloc(16384);
+	uint32_t offs[N], total, end2;
+
+	cr_assert(buf);
+	total = (uint32_t)put_cipher_records(buf, 16384, tor_client_lens, N, 7, offs);
+	/* Every start offset up to the third-last record must resync to the next boundary. */
+	end2 = offs[N - 3];
+	for (uint32_t k = 0; k <= end2; k++) {
+		uint32_t scan = 0, off = 0, want = 0;
+		uint32_t n = total - k < TT_TLS_STREAM_CAP ? total - k : TT_TLS_STREAM_CAP;
+		int rc = tt_tls_resync(buf + k, n, n == TT_TLS_STREAM_CAP, &scan, &off);
+
+		for (unsigned i = 0; i < N; i++)
+			if (offs[i] >= k) {
+				want = offs[i] - k;
+				break;
+			}
+		cr_assert_eq(rc, 1, "offset %u", k);
+		cr_assert_eq(off, want, "offset %u: resync at %u, boundary at %u", k, off, want);
+	}
+	free(buf);
+}
+
+Test(tls, resync_through_the_flow_walks_real_tor_records)
+{
+	/* The server direction of a real tor link (tornet-tor-link.pcap), cut at every
+	 * offset: the walk must start on a true record boundary and find the same records. */
+	struct pwalk w;
+	struct tt_tls_flow *t = fixture_flow(&w, "tornet-tor-link.pcap");
+	const struct tt_tls_stream *s = &t->st[1];
+	uint32_t bounds[64], nb = 0, o = 0;
+	struct tt_tls_flow *f = new_midstream_flow();
+
+	while (o + 5 <= s->len && nb < 64) {
+		bounds[nb++] = o;
+		o += 5u + (uint32_t)(s->buf[o + 3] << 8 | s->buf[o + 4]);
+	}
+	cr_assert_geq(nb, 8);
+	for (uint32_t k = 0; k < s->len; k++) {
+		unsigned first = 0, n_after;
+
+		while (first < nb && bounds[first] < k)
+			first++;
+		n_after = nb - first;
+		tt_tls_flow_init_midstream(f);
+		feed_midstream(f, true, s->buf + k, s->len - k, 1448);
+		if (!(f->st[1].flags & TT_TLS_STREAM_SYNCED)) {
+			/* Too little left to settle a boundary: fewer than 3 records. */
+			cr_assert_lt(
+			    n_after, 3, "offset %u: no resync with %u records left", k, n_after);
+			continue;
+		}
+		cr_assert_eq(f->st[1].sync_off + k, bounds[first], "offset %u", k);
+		cr_assert_eq(f->n_recs, n_after, "offset %u", k);
+	}
+	free(f);
+	walk_free(&w);
+}
+
+Test(tls, random_bytes_do_not_resync)
+{
+	uint8_t *buf = malloc(TT_TLS_STREAM_CAP);
+	uint32_t seed = 2463534242u;
+
+	cr_assert(buf);
+	for (unsigned t = 0; t < 300; t++) {
+		uint32_t scan = 0, off;
+
+		for (unsigned i = 0; i < TT_TLS_STREAM_CAP; i++)
+			buf[i] = (uint8_t)xorshift(&seed);
+		cr_assert_eq(tt_tls_resync(buf, TT_TLS_STREAM_CAP, true, &scan, &off), -EBADMSG,
+		    "trial %u: false resync at %u", t, off);
+	}
+	free(buf);
+}
+
+/* A mid-stream flow fed text (both directions) ends with no record and no item. */
+static void expect_no_tls(const char *text, const char *what)
+{
+	uint8_t *buf = malloc(TT_TLS_STREAM_CAP + 1000);
+	struct tt_tls_flow *f = new_midstream_flow();
+	struct tt_tls_midstream_stats st;
+	size_t n = strlen(text), o = 0;
+
+	cr_assert(buf);
+	while (o < TT_TLS_STREAM_CAP + 1000) {
+		size_t k = n < TT_TLS_STREAM_CAP + 1000 - o ? n : TT_TLS_STREAM_CAP + 1000 - o;
+
+		memcpy(buf + o, text, k);
+		o += k;
+	}
+	for (size_t skip = 0; skip < 64; skip += 7) {
+		tt_tls_flow_init_midstream(f);
+		feed_midstream(f, false, buf + skip, TT_TLS_STREAM_CAP + 900, 1448);
+		feed_midstream(f, true, buf + skip + 13, TT_TLS_STREAM_CAP + 900, 1448);
+		cr_expect_eq(f->n_recs, 0, "%s from %zu", what, skip);
+		cr_expect(f->st[0].flags & TT_TLS_STREAM_NOT_TLS, "%s", what);
+		cr_expect(f->st[1].flags & TT_TLS_STREAM_NOT_TLS, "%s", what);
+		tt_tls_midstream_score(f->recs, f->n_recs, &st);
+		cr_expect_not(tt_tls_midstream_is_tor_like(&st), "%s", what);
+	}
+	free(f);
+	free(buf);
+}
+
+Test(tls, http_does_not_resync)
+{
+	expect_no_tls("GET /files/report.pdf HTTP/1.1\r\nHost: www.example.org\r\n"
+		      "User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"
+		      "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1024\r\n\r\n"
+		      "<html><body><p>The quick brown fox jumps over the lazy dog.</p>\n",
+	    "http");
+}
+
+Test(tls, ssh_does_not_resync)
+{
+	/* The clear start of SSH (banner, KEXINIT: message 20 = a TLS CCS type byte), then
+	 * encrypted packets: random bytes behind 4-byte lengths. */
+	uint8_t *buf = malloc(TT_TLS_STREAM_CAP);
+	struct tt_tls_flow *f = new_midstream_flow();
+	struct tt_tls_midstream_stats st;
+	static const char banner[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n";
+	uint32_t seed = 99, o;
+
+	cr_assert(buf);
+	memcpy(buf, banner, sizeof(banner) - 1);
+	o = sizeof(banner) - 1;
+	/* KEXINIT: length, padding length, 20, cookie, then name lists. */
+	memcpy(buf + o, "\x00\x00\x05\xdc\x06\x14", 6);
+	o += 6;
+	while (o < TT_TLS_STREAM_CAP) {
+		buf[o] = o % 97 < 4 ? 0 : (uint8_t)xorshift(&seed);
+		o++;
+	}
+	for (uint32_t skip = 0; skip < 48; skip += 5) {
+		tt_tls_flow_init_midstream(f);
+		feed_midstream(f, false, buf + skip, TT_TLS_STREAM_CAP - skip, 1448);
+		cr_expect_eq(f->n_recs, 0, "from %u", skip);
+		tt_tls_midstream_score(f->recs, f->n_recs, &st);
+		cr_expect_not(tt_tls_midstream_is_tor_like(&st));
+	}
+	free(f);
+	free(buf);
+}
+
+Test(tls, midstream_tor_client_direction_fires)
+{
+	enum { N = sizeof(tor_client_lens) / sizeof(tor_client_lens[0]) };
+	static const int ovh[] = {17, 24, 16};
+	uint8_t *buf = malloc(16384);
+	struct tt_tls_flow *f = new_midstream_flow();
+	struct tt_tls_midstream_stats st;
+
+	cr_assert(buf);
+	/* The same cell counts under TLS 1.3, TLS 1.2 AES-GCM and ChaCha20, cut mid-record. */
+	for (unsigned v = 0; v < 3; v++) {
+		uint16_t lens[N];
+		size_t n;
+
+		for (unsigned i = 0; i < N; i++)
+			lens[i] = (uint16_t)(tor_client_lens[i] - 17 + ovh[v]);
+		n = put_cipher_records(buf, 16384, lens, N, 11 + v, NULL);
+		tt_tls_flow_init_midstream(f);
+		feed_midstream(f, false, buf + 300, n - 300, 1448);
+		cr_assert(f->st[0].flags & TT_TLS_STREAM_SYNCED);
+		cr_expect_eq(f->st[0].sync_off, lens[0] + 5 - 300);
+		tt_tls_midstream_score(f->recs, f->n_recs, &st);
+		cr_expect_eq(st.dir[0].overhead, ovh[v]);
+		cr_expect_eq(st.dir[0].n_fit, st.dir[0].n_app);
+		cr_expect_geq(st.dir[0].n_app, TT_TLS_MS_MIN_RECS);
+		cr_expect_eq(st.best_dir, 0);
+		cr_expect(tt_tls_midstream_is_tor_like(&st), "overhead %d", ovh[v]);
+	}
+	free(f);
+	free(buf);
+}
+
+Test(tls, midstream_https_does_not_fire)
+{
+	/* Real non-tor TLS bytes (Firefox TLS 1.2 ChaCha20, OpenSSL TLS 1.3), cut at every
+	 * offset of their first records, then a synthetic browsing-like stream. */
+	static const char *files[] = {
+	    "firefox-tls12.pcap", "tornet-https.pcap", "chrome-ech-grease.pcap", "bets.pcap"};
+	static const uint16_t web[] = {
+	    110, 40, 16401, 16401, 74, 1380, 4113, 517, 33, 293, 16401, 2048, 38, 26, 16401, 901};
+	struct tt_tls_midstream_stats st;
+	struct tt_tls_flow *f = new_midstream_flow();
+	uint8_t *buf = malloc(65536);
+
+	cr_assert(buf);
+	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct pwalk w;
+		struct tt_tls_flow *t = fixture_flow(&w, files[i]);
+
+		for (unsigned d = 0; d < 2; d++)
+			for (uint32_t k = 0; k < 600 && k < t->st[d].len; k++) {
+				tt_tls_flow_init_midstream(f);
+				feed_midstream(f, d, t->st[d].buf + k, t->st[d].len - k, 1448);
+				tt_tls_midstream_score(f->recs, f->n_recs, &st);
+				cr_assert_not(tt_tls_midstream_is_tor_like(&st),
+				    "%s dir %u from %u", files[i], d, k);
+			}
+		walk_free(&w);
+	}
+	for (uint32_t k = 0; k < 400; k += 3) {
+		size_t n = put_cipher_records(buf, 65536, web, 16, 5, NULL);
+
+		tt_tls_flow_init_midstream(f);
+		feed_midstream(f, true, buf + k, n - k, 1448);
+		feed_midstream(f, false, buf + k, n - k, 1448);
+		tt_tls_midstream_score(f->recs, f->n_recs, &st);
+		cr_assert_not(tt_tls_midstream_is_tor_like(&st), "from %u", k);
+	}
+	free(buf);
+	free(f);
+}
+
+Test(tls, midstream_records_cut_by_the_buffer_end)
+{
+	/* The tail of a record, then a 4 KB record, then a 16 KB one that crosses the 8 KiB
+	 * cap: only two headers fit, so the boundary is settled when the buffer is full
+	 * (rule c), and the last record comes back truncated with its header's length. */
+	static const uint16_t lens[] = {3000, 4101, 16401};
+	uint8_t *buf = malloc(32768);
+	struct tt_tls_flow *f = new_midstream_flow();
+	size_t n;
+
+	cr_assert(buf);
+	n = put_cipher_records(buf, 32768, lens, 3, 3, NULL);
+	tt_tls_flow_init_midstream(f);
+	feed_midstream(f, true, buf + 1000, 4000, 1448); /* not yet: one header only */
+	cr_expect_not(f->st[1].flags & TT_TLS_STREAM_SYNCED);
+	cr_expect_eq(f->n_recs, 0);
+	feed_midstream_at(f, true, buf + 5000, n - 5000, 1448, 4000);
+	cr_assert(f->st[1].flags & TT_TLS_STREAM_SYNCED);
+	cr_expect(f->st[1].flags & TT_TLS_STREAM_FULL);
+	cr_expect_eq(f->st[1].sync_off, 3005 - 1000);
+	cr_assert_eq(f->n_recs, 2);
+	cr_expect_eq(f->recs[0].len, 4101);
+	cr_expect_eq(f->recs[1].len, 16401);
+	cr_expect(tt_tls_stream_is_done(&f->st[1]));
+	free(f);
+	free(buf);
+}
+
+Test(tls, resync_two_headers_need_a_boundary_at_the_end)
+{
+	static const uint16_t lens[] = {600, 531, 531};
+	uint8_t buf[2048];
+	uint32_t offs[3], scan = 0, off = 0;
+	size_t n = put_cipher_records(buf, sizeof(buf), lens, 3, 1, offs);
+
+	/* From inside record 0: headers 1 and 2 chain; the data ends exactly on record 2's
+	 * end (rule b). */
+	cr_expect_eq(tt_tls_resync(buf + 100, (uint32_t)n - 100, false, &scan, &off), 1);
+	cr_expect_eq(off, offs[1] - 100);
+	/* The same, one byte short: pending (more bytes may come), then settled. */
+	scan = 0;
+	cr_expect_eq(tt_tls_resync(buf + 100, (uint32_t)n - 101, false, &scan, &off), 0);
+	cr_expect_eq(tt_tls_resync(buf + 100, (uint32_t)n - 100, false, &scan, &off), 1);
+	cr_expect_eq(off, offs[1] - 100);
+	/* One header alone never settles, even at a boundary or with a full buffer; two do
+	 * with a full buffer (rule c). */
+	scan = 0;
+	cr_expect_eq(tt_tls_resync(buf + 100, offs[2] - 100, false, &scan, &off), 0);
+	scan = 0;
+	cr_expect_eq(tt_tls_resync(buf + 100, offs[2] - 100 + 3, true, &scan, &off), -EBADMSG);
+	scan = 0;
+	cr_expect_eq(tt_tls_resync(buf + 100, offs[2] - 100 + 50, true, &scan, &off), 1);
+	cr_expect_eq(off, offs[1] - 100);
+	/* A version change breaks the chain. */
+	buf[offs[2] + 2] = 1;
+	scan = 0;
+	cr_expect_eq(tt_tls_resync(buf + 100, (uint32_t)n - 100, false, &scan, &off), 0);
+}
+
+Test(tls, midstream_score_counts_per_overhead)
+{
+	struct tt_tls_rec_len r[16];
+	struct tt_tls_midstream_stats st;
+	unsigned n = 0;
+	/* TLS 1.2 AES-GCM: 514n + 24, one odd record in seven. */
+	static const uint16_t gcm[] = {538, 538, 1052, 538, 777, 538, 2080};
+	static const uint16_t five[] = {531, 531, 531, 531, 531};
+
+	add_recs(r, &n, 0, gcm, 7);
+	r[n++] = (struct tt_tls_rec_len){.len = 538, .type = 21, .is_server = 0}; /* alert */
+	tt_tls_midstream_score(r, n, &st);
+	cr_expect_eq(st.dir[0].n_app, 7);
+	cr_expect_eq(st.dir[0].n_fit, 6);
+	cr_expect_eq(st.dir[0].n_single, 4);
+	cr_expect_eq(st.dir[0].overhead, 24);
+	cr_expect_eq(st.dir[1].n_app, 0);
+	cr_expect_eq(st.best_dir, 0);
+	cr_expect(tt_tls_midstream_is_tor_like(&st)); /* 6/7 = 86 % >= 80 % */
+	/* Two odd records in seven: 71 %, below the share. */
+	r[0].len = 600;
+	tt_tls_midstream_score(r, n, &st);
+	cr_expect_not(tt_tls_midstream_is_tor_like(&st));
+	/* Five whole cells are too few records. */
+	n = 0;
+	add_recs(r, &n, 1, five, 5);
+	tt_tls_midstream_score(r, n, &st);
+	cr_expect_eq(st.dir[1].n_fit, 5);
+	cr_expect_eq(st.best_dir, 1);
+	cr_expect_not(tt_tls_midstream_is_tor_like(&st));
+	/* Nothing at all. */
+	tt_tls_midstream_score(r, 0, &st);
+	cr_expect_eq(st.best_dir, -1);
+	cr_expect_eq(tt_tls_midstream_overhead(0), 17);
+	cr_expect_eq(tt_tls_midstream_overhead(TT_TLS_MS_N_OVERHEADS), -1);
+}
+
+Test(tls, midstream_flow_from_the_client_hello_keeps_the_handshake)
+{
+	/* A flow whose SYN was missed but whose first payload is the ClientHello (record
+	 * version 3.1, then 3.3): the walk starts at 0 and the hellos are parsed. */
+	struct pwalk w;
+	struct tt_tls_flow *t = fixture_flow(&w, "tornet-tor-link.pcap");
+	struct tt_tls_flow *f = new_midstream_flow();
+
+	feed_midstream(f, false, t->st[0].buf, t->st[0].len, 1448);
+	feed_midstream(f, true, t->st[1].buf, t->st[1].len, 1448);
+	cr_assert(f->st[0].flags & TT_TLS_STREAM_SYNCED);
+	cr_expect_eq(f->st[0].sync_off, 0);
+	cr_expect_eq(f->st[1].sync_off, 0);
+	cr_expect(f->has_ch);
+	cr_expect(f->has_sh);
+	cr_expect_eq(f->n_recs, t->n_recs);
+	cr_expect_str_eq(f->ch.sni, t->ch.sni);
+	free(f);
+	walk_free(&w);
+}
