@@ -10,7 +10,7 @@ verdict anywhere else in the nDPI and Zeek sets, with nDPI 4.2's Tor flow counts
 (corpus/peers/ndpi/ndpi_tor_table.tsv) beside ours. Exit 0 when the targets of the
 detection issue hold, 1 otherwise. It runs tortrace; it does not need tshark or nDPI.
 """
-import collections, csv, json, os, subprocess, sys, tempfile
+import collections, csv, json, os, struct, subprocess, sys, tempfile
 
 TT = sys.argv[1] if len(sys.argv) > 1 else 'build/tortrace'
 CORPUS = sys.argv[2] if len(sys.argv) > 2 else '../shared/corpus'
@@ -48,6 +48,86 @@ def tornet(with_relays):
                 r = flows.get(key(t))
                 per[label][r['verdict'] if r else 'missing'] += 1
     return per
+
+
+ACCSET = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'accuracy')
+
+
+def cut_midstream(src_zst, out, flows):
+    """A copy of a reduced accuracy-set capture that begins where the middle part of its
+    longest Tor flow begins (what a capture started mid-connection holds): every packet
+    before that time is dropped. Returns False when no Tor flow has a middle part."""
+    raw = subprocess.run(['zstd', '-dc', src_zst], capture_output=True, check=True).stdout
+    e = '<' if struct.unpack('<I', raw[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else '>'
+    recs, off = [], 24
+    while off + 16 <= len(raw):
+        sec, usec, caplen = struct.unpack(e + 'III', raw[off:off + 12])
+        recs.append((sec + usec / 1e6, raw[off:off + 16 + caplen]))
+        off += 16 + caplen
+    tor = [f for f in flows if f['label'].startswith('tor') and int(f['pkts_kept']) > 150]
+    if not tor:
+        return False
+    # The head part of a flow is its first 150 packets: the middle part starts after a
+    # gap in time, the largest between consecutive packets of the capture after them.
+    t0 = min(float(f['first_ts']) for f in tor)
+    gaps = [(recs[i + 1][0] - recs[i][0], recs[i + 1][0]) for i in range(len(recs) - 1)
+            if recs[i][0] > t0]
+    if not gaps:
+        return False
+    cut = max(gaps)[1]
+    with open(out, 'wb') as f:
+        f.write(raw[:24] + b''.join(r for t, r in recs if t >= cut))
+    return True
+
+
+def either_way(flows_by_key, t):
+    k = key(t)
+    r = flows_by_key.get(k)
+    if r is None:  # a mid-stream flow may be oriented the other way round
+        r = flows_by_key.get((k[0], k[3], k[4], k[1], k[2]))
+    return r
+
+
+def accuracy_set():
+    """Per label of data/accuracy/ (reduced fresh tornet runs: tools/accuracy_set.py):
+    flows, detected, recall, with and without relay data, whole and cut mid-stream. Report
+    only: the targets of the issue on mid-stream links and pluggable transports are not
+    enforced yet."""
+    if not os.path.isdir(ACCSET):
+        print(f"\n== accuracy set: none at {ACCSET}")
+        return
+    runs = sorted(d for d in os.listdir(ACCSET) if os.path.isdir(os.path.join(ACCSET, d)))
+    print(f"\n== accuracy set: {len(runs)} reduced tornet runs (data/accuracy, "
+          f"tools/accuracy_set.py)")
+    for mode in ('whole', 'mid-stream'):
+        for with_relays in (True, False):
+            per = collections.defaultdict(collections.Counter)
+            for run in runs:
+                rdir = os.path.join(ACCSET, run)
+                labels = list(csv.DictReader(open(os.path.join(rdir, 'client.flows.csv'))))
+                with tempfile.TemporaryDirectory() as tmp:
+                    cap = os.path.join(rdir, 'client.pcap.zst')
+                    if mode == 'mid-stream':
+                        cap = os.path.join(tmp, 'cut.pcap')
+                        if not cut_midstream(os.path.join(rdir, 'client.pcap.zst'), cap,
+                                             labels):
+                            continue
+                    flows = {key(r): r for r in analyze(
+                        [cap], os.path.join(rdir, 'consensus') if with_relays else None)}
+                for t in labels:
+                    label = 'non-tor' if not t['label'].startswith('tor') else t['label']
+                    r = either_way(flows, t)
+                    if r is None and mode == 'mid-stream':
+                        continue  # the flow ended before the cut
+                    per[label][r['verdict'] if r else 'missing'] += 1
+            print(f"-- {mode}, {'with the run consensus' if with_relays else 'no relay data'}")
+            for label in sorted(per):
+                c = per[label]
+                n = sum(c.values())
+                det = n - c['none'] - c['missing']
+                what = 'false positives' if label == 'non-tor' else 'recall'
+                val = det if label == 'non-tor' else f"{det / n:.0%}" if n else '-'
+                print(f"   {label:14} flows {n:4}  detected {det:4}  {what} {val}  {dict(c)}")
 
 
 def main():
@@ -123,6 +203,7 @@ def main():
     print(f"  non-Tor flows in the nDPI, Zeek and Suricata sets: {n_other}, false positives: {fp}"
           f" (+{n_listed} listed in bench/accuracy-exceptions.tsv with their reason)")
     ok &= fp == 0
+    accuracy_set()
     print(f"\naccuracy: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
 

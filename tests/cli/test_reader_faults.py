@@ -413,8 +413,11 @@ class ShrinkWhileMapped(Base):
             self.assertRegex(f0['error'], r'^file shrank from %d to %d bytes while being read '
                              r'at byte offset \d+$' % (full, 100 << 20))
             at = int(f0['error'].rsplit(' ', 1)[1])
-            self.assertLessEqual(at, 100 << 20)
-            self.assertGreater(at, (100 << 20) - 300000)  # the record that crosses the cut
+            # The reader may have read past the new end before the cut landed (those
+            # records were whole then): the offset is where it met the missing bytes.
+            self.assertLessEqual(at, full)
+            if at <= 100 << 20:
+                self.assertGreater(at, (100 << 20) - 300000)  # the record across the cut
             self.assertGreater(f0['packets'], 0)
             self.assertTrue(f0['changed_during_read'])
             self.assertFalse(f1['changed_during_read'])
