@@ -76,6 +76,18 @@ void tt_inspect_tls_summary(const struct tt_tls_flow *t, struct tt_flow_tls *out
 		out->is_d1 = cs.is_d1;
 		out->is_d2 = cs.is_d2;
 	}
+	/* A mid-stream inspection (tt_tls_flow_init_midstream) resynchronises both ways. */
+	if (t->st[0].flags & TT_TLS_STREAM_RESYNC) {
+		struct tt_tls_midstream_stats ms;
+
+		tt_tls_midstream_score(t->recs, t->n_recs, &ms);
+		out->is_midstream = true;
+		for (int d = 0; d < 2; d++) {
+			out->ms_app[d] = ms.dir[d].n_app;
+			out->ms_fit[d] = ms.dir[d].n_fit;
+		}
+		out->is_d3 = tt_tls_midstream_is_tor_like(&ms);
+	}
 	if (t->has_cert) {
 		out->cert_traits = tt_tls_cert_tor_traits(&t->cert);
 		copy_str(out->cert_subject, sizeof(out->cert_subject), t->cert.subject_cn);
