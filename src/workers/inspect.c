@@ -45,7 +45,7 @@ static void copy_str(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-void tt_inspect_tls_summary(const struct tt_tls_flow *t, struct tt_flow_tls *out)
+void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less, struct tt_flow_tls *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->has_ch = t->has_ch;
@@ -76,8 +76,12 @@ void tt_inspect_tls_summary(const struct tt_tls_flow *t, struct tt_flow_tls *out
 		out->is_d1 = cs.is_d1;
 		out->is_d2 = cs.is_d2;
 	}
-	/* A mid-stream inspection (tt_tls_flow_init_midstream) resynchronises both ways. */
-	if (t->st[0].flags & TT_TLS_STREAM_RESYNC) {
+	/* Mid-stream framing: a mid-stream inspection (tt_tls_flow_init_midstream, both ways
+	 * resynchronised), or a flow caught without its SYN whose first payload happened to
+	 * start on a record header (so it was walked from there) and showed no hello: both
+	 * are records from the middle of a connection, without the handshake the D1/D2 tests
+	 * need. */
+	if ((t->st[0].flags & TT_TLS_STREAM_RESYNC) || (is_syn_less && !t->has_ch && !t->has_sh)) {
 		struct tt_tls_midstream_stats ms;
 
 		tt_tls_midstream_score(t->recs, t->n_recs, &ms);

@@ -145,7 +145,7 @@ static void tls_close(struct wstate *st, struct tt_flow *f)
 	}
 	f->rec.tls = malloc(sizeof(*f->rec.tls));
 	if (f->rec.tls)
-		tt_inspect_tls_summary(f->tls, f->rec.tls);
+		tt_inspect_tls_summary(f->tls, f->rec.initiator != TT_INIT_SYN, f->rec.tls);
 	if (st->n_pool < TLS_POOL)
 		st->pool[st->n_pool++] = f->tls;
 	else
@@ -318,9 +318,15 @@ unsigned tt_worker_orient(const struct tt_relays *relays, uint8_t ip_version, co
 
 		memcpy(addr, src, ip_version == 6 ? 16 : 4);
 		n = tt_relays_lookup(relays, addr, ip_version, sport, ts_ns, m, 4);
+		/* A listing within a day counts too (the _NEAR kinds): orientation is not
+		 * evidence, and in the tornet captures a relay's first minutes fall outside
+		 * every consensus that lists it (relay-exit1.pcap cut at +20 s: two of its
+		 * links were reversed with the exact rule). */
 		for (size_t i = 0; i < n && i < 4; i++)
 			if (m[i].kind == TT_RELAY_MATCH_ORPORT ||
-			    m[i].kind == TT_RELAY_MATCH_DIRPORT)
+			    m[i].kind == TT_RELAY_MATCH_DIRPORT ||
+			    m[i].kind == TT_RELAY_MATCH_ORPORT_NEAR ||
+			    m[i].kind == TT_RELAY_MATCH_DIRPORT_NEAR)
 				return TT_INIT_GUESSED_RELAY;
 	}
 	if (is_service_port(sport) && !is_service_port(dport))
