@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 
+distinct = collections.defaultdict(set)  # the labelled flows behind each row's count
+
 
 def analyze(tt, paths, relays=None):
     """Records of one run, as export --jsonl prints them (None if analyze failed)."""
@@ -63,6 +65,7 @@ def tornet(tt, corpus, cuts, with_others):
     # per[(with_relays, label, kind)] = Counter(present, found, detected, reversed)
     per = collections.defaultdict(collections.Counter)
     fps = collections.defaultdict(list)
+    global distinct
     root = os.path.join(corpus, 'tornet')
     for run in sorted(os.listdir(root)):
         rdir = os.path.join(root, run)
@@ -104,6 +107,7 @@ def cut_one(tt, rdir, name, pcap, csvpath, cuts, per, fps):
                         label = norm_label(t['label'])
                         c = per[(with_relays, label, kind)]
                         c['present'] += 1
+                        distinct[(with_relays, label, kind)].add((run, t['flow_id']))
                         k = (t['proto'], t['src_ip'], int(t['src_port']), t['dst_ip'],
                              int(t['dst_port']))
                         r = fwd.get(k)
@@ -132,8 +136,9 @@ def print_tornet(per, fps, cuts):
         print(f"\n== tornet captures cut at +{','.join(map(str, cuts))} s, "
               f"{'with the run consensus' if with_relays else 'no relay data'}")
         print("present: labelled flows with packets after the cut, summed over the cuts "
-              "(mid: begun before the cut, SYN cut off; whole: begun after it)")
-        print(f"{'label':11} {'kind':6} {'present':>7} {'found':>6} {'detected':>8} "
+              "(mid: begun before the cut, SYN cut off; whole: begun after it); flows: distinct "
+              "labelled flows behind them")
+        print(f"{'label':13} {'kind':6} {'flows':>5} {'present':>7} {'found':>6} {'detected':>8} "
               f"{'recall':>7} {'D3':>3} {'reversed':>8}  initiator (mid-stream)")
         for (wr, label, kind) in sorted(per):
             if wr != with_relays:
@@ -146,7 +151,7 @@ def print_tornet(per, fps, cuts):
                 rc = f"FP {c['detected']}"
             else:
                 rc = f"{c['detected'] / n:.0%}" if n else '-'
-            print(f"{label:11} {kind:6} {n:7} {c['found']:6} {c['detected']:8} {rc:>7} "
+            print(f"{label:13} {kind:6} {len(distinct[(wr, label, kind)]):5} {n:7} {c['found']:6} {c['detected']:8} {rc:>7} "
                   f"{c['d3']:3} {c['reversed']:8}  {inits if kind == 'mid' else ''} {verdicts}")
         for line in fps[with_relays]:
             print(f"  false positive: {line}")
