@@ -168,8 +168,10 @@ def peer_files(corpus):
     return sorted(out)
 
 
-def peer_counts(tt, files):
-    """Non-none verdicts per file; files are analysed in batches, one by one on failure."""
+def peer_counts(tt, files, ms=None):
+    """Non-none verdicts per file; files are analysed in batches, one by one on failure.
+    ms (a Counter), if given, counts the SYN-less TCP flows: inspected mid-stream, with at
+    least 6 application-data records one way (D3 can judge them), and D3."""
     counts = {}
 
     def run(batch):
@@ -184,6 +186,13 @@ def peer_counts(tt, files):
         for f in batch:
             counts[f] = 0
         for r in recs:
+            t = r.get('tls') or {}
+            if ms is not None and r['proto'] == 'tcp' and not r['syn_seen']:
+                ms['syn_less'] += 1
+                ms['midstream'] += bool(t.get('midstream'))
+                ms['evaluable'] += bool(t.get('midstream')) and max(
+                    t.get('midstream_app', [0, 0])) >= 6
+                ms['d3'] += bool(t.get('framing_d3'))
             if r['verdict'] != 'none':
                 counts[r['file']] = counts.get(r['file'], 0) + 1
 
@@ -211,12 +220,15 @@ def main():
     print_tornet(per, fps, cuts)
     if a.baseline and not a.no_peers:
         files = peer_files(a.corpus)
-        mine = peer_counts(tt, files)
+        ms = collections.Counter()
+        mine = peer_counts(tt, files, ms)
         base = peer_counts(os.path.abspath(a.baseline), files)
         changed = [f for f in files if mine.get(f) != base.get(f)]
         print(f"\n== peers: {len(files)} captures, non-none verdicts: baseline "
               f"{sum(v or 0 for v in base.values())}, this build "
               f"{sum(v or 0 for v in mine.values())}; files that differ: {len(changed)}")
+        print(f"   SYN-less TCP flows {ms['syn_less']}, inspected mid-stream {ms['midstream']}, "
+              f"with >= 6 application records one way {ms['evaluable']}, D3 {ms['d3']}")
         for f in changed:
             print(f"  {os.path.relpath(f, a.corpus)}: {base.get(f)} -> {mine.get(f)}")
     return 0
