@@ -35,6 +35,19 @@ enum tt_flow_end {
 	TT_END_EVICT = 4, /* ended early to keep flow state within --flow-memory */
 };
 
+/* How a flow's initiator (src_*, direction FWD) was decided. */
+enum tt_flow_initiator {
+	TT_INIT_FIRST_PACKET = 0,  /* no SYN or SYN-ACK, no relay or port hint: the sender of
+				    * the first packet captured (also every UDP flow) */
+	TT_INIT_SYN = 1,           /* the flow's first packet was a SYN (its sender) or a
+				    * SYN-ACK (its receiver) */
+	TT_INIT_GUESSED_RELAY = 2, /* no SYN: the first packet came from a relay's ORPort or
+				    * DirPort listed at that time, so the other side initiated */
+	TT_INIT_GUESSED_PORT = 3,  /* no SYN: the first packet came from a service port to an
+				    * ephemeral one, so the other side initiated */
+	TT_INIT_COUNT,
+};
+
 /* flags */
 #define TT_FLOW_SYN_SEEN      (1u << 0) /* the initiator's SYN was captured */
 #define TT_FLOW_TRUNCATED     (1u << 1) /* some packet was captured shorter than on the wire */
@@ -82,8 +95,13 @@ struct tt_flow_tls {
 	bool is_versions;  /* the client's first record after the handshake is VERSIONS */
 	bool is_bundle;    /* the relay's ~2 KB first bundle */
 	bool is_d1, is_d2; /* framing evidence (tls.h tt_tls_cell_stats) */
-	char sni[64];      /* cut at 63 bytes */
-	char ja3[33];      /* MD5 hex */
+	/* Mid-stream inspection (a TCP flow without SYN whose first payload was not TLS):
+	 * both directions resynchronise on record headers (tls.h tt_tls_midstream_stats). */
+	bool is_midstream;
+	uint8_t ms_app[2], ms_fit[2]; /* application-data records, and those 514 n + overhead */
+	bool is_d3;                   /* evidence D3: mid-stream cell framing */
+	char sni[64];                 /* cut at 63 bytes */
+	char ja3[33];                 /* MD5 hex */
 	char ja4[37];
 	char cert_subject[64], cert_issuer[64];
 };
@@ -96,6 +114,7 @@ struct tt_flow_record {
 	uint8_t ip_version;               /* 4 or 6 */
 	uint8_t tcp_flags[2];             /* OR of the TCP flags seen, per direction */
 	uint8_t end;                      /* enum tt_flow_end */
+	uint8_t initiator;                /* enum tt_flow_initiator */
 	uint8_t app[2];                   /* enum tt_app: first payload's protocol, per direction */
 	uint32_t flags;                   /* TT_FLOW_* */
 	uint32_t file_id;                 /* index into the run's list of files */
@@ -137,9 +156,11 @@ enum tt_app {
 	TT_APP_COUNT,
 };
 
-/* Name of an enum tt_app / tt_flow_end value ("tls", "idle", ...). */
+/* Name of an enum tt_app / tt_flow_end / tt_flow_initiator value ("tls", "idle",
+ * "guessed-port", ...). */
 const char *tt_app_name(unsigned app);
 const char *tt_end_name(unsigned end);
+const char *tt_initiator_name(unsigned initiator);
 /* Name of an IP protocol ("tcp", "udp", else "ip") and of a TLS version ("tls1.3", ...,
  * "other", "" for 0), as export prints them. */
 const char *tt_proto_name(unsigned proto);

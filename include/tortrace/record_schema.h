@@ -21,7 +21,8 @@
  *
  * Kinds: UINT an unsigned integer (shortest form); IPV the IP version (4 or 6); IP an
  * address as bin 4/16 (by ip_version); PAIR a [fwd, rev] array of unsigned integers;
- * APP2 a [fwd, rev] array of tt_app names; END a tt_flow_end name; VERDICT a tt_verdict
+ * APP2 a [fwd, rev] array of tt_app names; END a tt_flow_end name; INIT a
+ * tt_flow_initiator name; VERDICT a tt_verdict
  * name; F32 a float 32; BOOL true/false; TEXT a NUL-terminated char array as a string;
  * TLS / RELAY the nested map, present when the member is not NULL.
  */
@@ -73,6 +74,8 @@
 	C(end, BOTH, STR, tt_end_name(r->end))                                                     \
 	F(flags, UINT, flags, OPT)                                                                 \
 	C(syn_seen, BOTH, BOOL, r->flags & TT_FLOW_SYN_SEEN)                                       \
+	F(initiator, INIT, initiator, OPT)                                                         \
+	C(initiator, BOTH, STR, tt_initiator_name(r->initiator))                                   \
 	C(truncated, BOTH, BOOL, r->flags & TT_FLOW_TRUNCATED)                                     \
 	F(frags, UINT, n_frags, OPT)                                                               \
 	C(fragments, BOTH, U64, r->n_frags)                                                        \
@@ -110,6 +113,10 @@
 	F(bundle, BOOL, is_bundle, OPT)                                                            \
 	F(d1, BOOL, is_d1, OPT)                                                                    \
 	F(d2, BOOL, is_d2, OPT)                                                                    \
+	F(midstream, BOOL, is_midstream, OPT)                                                      \
+	F(ms_app, PAIR, ms_app, OPT)                                                               \
+	F(ms_fit, PAIR, ms_fit, OPT)                                                               \
+	F(d3, BOOL, is_d3, OPT)                                                                    \
 	F(sni, TEXT, sni, OPT)                                                                     \
 	F(ja3, TEXT, ja3, OPT)                                                                     \
 	F(ja4, TEXT, ja4, OPT)                                                                     \
@@ -130,7 +137,11 @@
 	C(versions_cell, JSON, BOOL, t->is_versions)                                               \
 	C(relay_bundle, JSON, BOOL, t->is_bundle)                                                  \
 	C(framing_d1, JSON, BOOL, t->is_d1)                                                        \
-	C(framing_d2, JSON, BOOL, t->is_d2)
+	C(framing_d2, JSON, BOOL, t->is_d2)                                                        \
+	C(midstream, JSON, BOOL, t->is_midstream)                                                  \
+	C(midstream_app, JSON, PAIR, t->ms_app)                                                    \
+	C(midstream_fit, JSON, PAIR, t->ms_fit)                                                    \
+	C(framing_d3, JSON, BOOL, t->is_d3)
 
 /* The "relay" map (struct tt_flow_relay); export prints it as a JSON object only. */
 #define TT_RELAY_ROWS(F, C)                                                                       \
@@ -168,6 +179,7 @@
 #define TT_SCHEMA_MAX_PAIR(m)    (1u + 2u * TT_SCHEMA_UINT_MAX((m)[0]))
 #define TT_SCHEMA_MAX_APP2(m)    (1u + 2u * TT_SCHEMA_NAME_MAX)
 #define TT_SCHEMA_MAX_END(m)     TT_SCHEMA_NAME_MAX
+#define TT_SCHEMA_MAX_INIT(m)    TT_SCHEMA_NAME_MAX
 #define TT_SCHEMA_MAX_VERDICT(m) TT_SCHEMA_NAME_MAX
 #define TT_SCHEMA_MAX_F32(m)     5u
 #define TT_SCHEMA_MAX_BOOL(m)    1u

@@ -18,6 +18,12 @@ static const char *const app_names[TT_APP_COUNT] = {
     [TT_APP_DNS] = "dns",
 };
 static const char *const end_names[] = {"eof", "idle", "reuse", "stop", "evict"};
+static const char *const init_names[TT_INIT_COUNT] = {
+    [TT_INIT_FIRST_PACKET] = "first-packet",
+    [TT_INIT_SYN] = "syn",
+    [TT_INIT_GUESSED_RELAY] = "guessed-relay",
+    [TT_INIT_GUESSED_PORT] = "guessed-port",
+};
 
 const char *tt_app_name(unsigned app)
 {
@@ -27,6 +33,11 @@ const char *tt_app_name(unsigned app)
 const char *tt_end_name(unsigned end)
 {
 	return end < sizeof(end_names) / sizeof(end_names[0]) ? end_names[end] : "eof";
+}
+
+const char *tt_initiator_name(unsigned initiator)
+{
+	return initiator < TT_INIT_COUNT ? init_names[initiator] : "first-packet";
 }
 
 const char *tt_proto_name(unsigned proto)
@@ -189,6 +200,7 @@ static inline void put_f32(struct enc *e, float f)
 		put_name(e, tt_app_name((m)[1]));                                                  \
 	} while (0)
 #define ENC_END(e, b, m)     put_name(e, tt_end_name(m))
+#define ENC_INIT(e, b, m)    put_name(e, tt_initiator_name(m))
 #define ENC_VERDICT(e, b, m) put_name(e, tt_verdict_name(m))
 #define ENC_F32(e, b, m)     put_f32(e, m)
 #define ENC_BOOL(e, b, m)    put_u8(e, (m) ? 0xc3 : 0xc2)
@@ -203,6 +215,7 @@ static inline void put_f32(struct enc *e, float f)
 #define PRESENT_PAIR(m)    1
 #define PRESENT_APP2(m)    1
 #define PRESENT_END(m)     1
+#define PRESENT_INIT(m)    1
 #define PRESENT_VERDICT(m) 1
 #define PRESENT_F32(m)     1
 #define PRESENT_BOOL(m)    1
@@ -426,6 +439,7 @@ static void set_b(bool *d, bool v)
 	}
 #define DEC_APP2(m)    ok = get_app2(v, m)
 #define DEC_END(m)     ok = get_name(v, end_names, sizeof(end_names) / sizeof(end_names[0]), &(m))
+#define DEC_INIT(m)    ok = get_name(v, init_names, TT_INIT_COUNT, &(m))
 #define DEC_VERDICT(m) ok = get_verdict(v, &(m))
 #define DEC_F32(m)     ok = get_f32(v, &(m))
 #define DEC_BOOL(m)                                                                                \
@@ -458,6 +472,7 @@ static void set_b(bool *d, bool v)
 #define EXPECT_PAIR                "an array of 2 unsigned integers"
 #define EXPECT_APP2                "an array of 2 strings"
 #define EXPECT_END                 "a string"
+#define EXPECT_INIT                "a string"
 #define EXPECT_VERDICT             "a string"
 #define EXPECT_F32                 "a float"
 #define EXPECT_BOOL                "a boolean"
@@ -682,6 +697,7 @@ void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, si
 #define STRMAX_PAIR(m)    0
 #define STRMAX_APP2(m)    0
 #define STRMAX_END(m)     (TT_SCHEMA_NAME_MAX - 1)
+#define STRMAX_INIT(m)    (TT_SCHEMA_NAME_MAX - 1)
 #define STRMAX_VERDICT(m) (TT_SCHEMA_NAME_MAX - 1)
 #define STRMAX_F32(m)     0
 #define STRMAX_BOOL(m)    0
@@ -694,6 +710,7 @@ void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, si
 #define SUB_PAIR          0
 #define SUB_APP2          0
 #define SUB_END           0
+#define SUB_INIT          0
 #define SUB_VERDICT       0
 #define SUB_F32           0
 #define SUB_BOOL          0

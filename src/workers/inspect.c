@@ -45,7 +45,7 @@ static void copy_str(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-void tt_inspect_tls_summary(const struct tt_tls_flow *t, struct tt_flow_tls *out)
+void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less, struct tt_flow_tls *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->has_ch = t->has_ch;
@@ -75,6 +75,22 @@ void tt_inspect_tls_summary(const struct tt_tls_flow *t, struct tt_flow_tls *out
 		out->is_bundle = cs.has_bundle;
 		out->is_d1 = cs.is_d1;
 		out->is_d2 = cs.is_d2;
+	}
+	/* Mid-stream framing: a mid-stream inspection (tt_tls_flow_init_midstream, both ways
+	 * resynchronised), or a flow caught without its SYN whose first payload happened to
+	 * start on a record header (so it was walked from there) and showed no hello: both
+	 * are records from the middle of a connection, without the handshake the D1/D2 tests
+	 * need. */
+	if ((t->st[0].flags & TT_TLS_STREAM_RESYNC) || (is_syn_less && !t->has_ch && !t->has_sh)) {
+		struct tt_tls_midstream_stats ms;
+
+		tt_tls_midstream_score(t->recs, t->n_recs, &ms);
+		out->is_midstream = true;
+		for (int d = 0; d < 2; d++) {
+			out->ms_app[d] = ms.dir[d].n_app;
+			out->ms_fit[d] = ms.dir[d].n_fit;
+		}
+		out->is_d3 = tt_tls_midstream_is_tor_like(&ms);
 	}
 	if (t->has_cert) {
 		out->cert_traits = tt_tls_cert_tor_traits(&t->cert);

@@ -36,7 +36,17 @@ static uint32_t relay_evidence(
     struct tt_flow_record *r, const struct tt_relays *idx, struct tt_flow_relay *relay)
 {
 	struct tt_relay_match m[4];
-	bool has_handshake = r->app[0] != TT_APP_NONE && r->app[1] != TT_APP_NONE;
+	/* A1 needs a conversation on the relay's port, not just packets to it. Either both
+	 * directions' first payloads were seen (a handshake), or, for a flow caught without
+	 * its start, the mid-stream inspection resynchronised on TLS record headers in some
+	 * direction (it keeps records only after a chain of headers settles a boundary;
+	 * tls.h tt_tls_resync): tor's link is TLS on exactly that address and port at that
+	 * time. The risk is the one A1 already takes: another TLS service on the relay's
+	 * address and port during the listing (address reuse, shared hosting). The resync
+	 * proves TLS framing only, not tor, so it is no stronger than a handshake. */
+	bool has_midstream_tls = r->tls && r->tls->is_midstream && r->tls->n_records > 0;
+	bool has_handshake =
+	    (r->app[0] != TT_APP_NONE && r->app[1] != TT_APP_NONE) || has_midstream_tls;
 	uint32_t ev = 0;
 	size_t n = tt_relays_lookup_range(
 	    idx, r->dst_ip, r->ip_version, r->dst_port, r->first_ts_ns, r->last_ts_ns + 1, m, 4);
@@ -127,6 +137,8 @@ static uint32_t tls_evidence(const struct tt_flow_tls *t)
 		ev |= 1u << TT_EV_D1;
 	if (t->is_d2)
 		ev |= 1u << TT_EV_D2;
+	if (t->is_d3)
+		ev |= 1u << TT_EV_D3;
 	return ev;
 }
 

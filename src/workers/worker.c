@@ -22,6 +22,7 @@
 
 #include "tortrace/tortrace.h"
 #include "tls.h"
+#include "relays.h"
 
 #define BURST        64
 #define AHEAD        8  /* descriptors prefetched ahead of the one being handled */
@@ -144,7 +145,7 @@ static void tls_close(struct wstate *st, struct tt_flow *f)
 	}
 	f->rec.tls = malloc(sizeof(*f->rec.tls));
 	if (f->rec.tls)
-		tt_inspect_tls_summary(f->tls, f->rec.tls);
+		tt_inspect_tls_summary(f->tls, f->rec.initiator != TT_INIT_SYN, f->rec.tls);
 	if (st->n_pool < TLS_POOL)
 		st->pool[st->n_pool++] = f->tls;
 	else
@@ -220,7 +221,7 @@ static void flush_all(struct wstate *st, bool is_stop)
  * packet order) is closed early: what it saw stays in its record, which is marked
  * TT_FLOW_TLS_EVICTED and counted. Idle flows that opened a handshake and went quiet so
  * give way to live handshakes; a flood cannot keep a new flow from being inspected. */
-static void tls_open(struct wstate *st, struct tt_flow *f)
+static void tls_open(struct wstate *st, struct tt_flow *f, bool is_midstream)
 {
 	struct tls_part *tp = &st->tls[f->part];
 	uint32_t idx1 = (uint32_t)(f - st->ft.flows) + 1;
@@ -248,11 +249,26 @@ static void tls_open(struct wstate *st, struct tt_flow *f)
 		tt_log(TT_LOG_ERROR, "worker %u: out of memory for a TLS inspection", st->w->id);
 		return;
 	}
-	tt_tls_flow_init(f->tls);
+	if (is_midstream)
+		tt_tls_flow_init_midstream(f->tls);
+	else
+		tt_tls_flow_init(f->tls);
 	f->rec.flags |= TT_FLOW_TLS;
 	f->tls_slot = (uint8_t)tp->n;
 	tp->flow[tp->n] = idx1;
 	tp->fed[tp->n++] = st->n_seen;
+}
+
+/* A mid-stream inspection has no hellos to wait for: TLS_RECORDS records are enough (D3
+ * needs 6 of one direction), and once the resync has declared both directions not TLS
+ * nothing more can be learnt (tt_tls_flow_is_done covers that too; said here so the rule
+ * reads in one place). */
+static bool midstream_is_done(const struct tt_tls_flow *t)
+{
+	if (!(t->st[0].flags & TT_TLS_STREAM_RESYNC))
+		return false;
+	return t->n_recs >= TLS_RECORDS || ((t->st[0].flags & TT_TLS_STREAM_NOT_TLS) &&
+					       (t->st[1].flags & TT_TLS_STREAM_NOT_TLS));
 }
 
 /* The first flight of payload and the reply to it, for the obfs4 shape: how long each is
@@ -277,14 +293,70 @@ static void track_flight(
 	f->flight[k] += payload;
 }
 
-static void start_flow(struct tt_flow *f, const struct tt_pkt *p, bool src_is_a, uint8_t flags)
+/* Ports servers listen on that are not below 1024: tor's ORPort/DirPort/SOCKS/control
+ * defaults and the usual alternative web ports. */
+static bool is_service_port(uint16_t port)
+{
+	static const uint16_t ports[] = {
+	    1080, 3128, 8000, 8080, 8443, 8888, 9001, 9030, 9050, 9051, 9150, 9151};
+
+	if (port < 1024)
+		return true;
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		if (ports[i] == port)
+			return true;
+	return false;
+}
+
+unsigned tt_worker_orient(const struct tt_relays *relays, uint8_t ip_version, const uint8_t *src,
+    uint16_t sport, uint16_t dport, uint64_t ts_ns)
+{
+	if (relays) {
+		struct tt_relay_match m[4];
+		uint8_t addr[16] = {0};
+		size_t n;
+
+		memcpy(addr, src, ip_version == 6 ? 16 : 4);
+		n = tt_relays_lookup(relays, addr, ip_version, sport, ts_ns, m, 4);
+		/* A listing within a day counts too (the _NEAR kinds): orientation is not
+		 * evidence, and in the tornet captures a relay's first minutes fall outside
+		 * every consensus that lists it (relay-exit1.pcap cut at +20 s: two of its
+		 * links were reversed with the exact rule). */
+		for (size_t i = 0; i < n && i < 4; i++)
+			if (m[i].kind == TT_RELAY_MATCH_ORPORT ||
+			    m[i].kind == TT_RELAY_MATCH_DIRPORT ||
+			    m[i].kind == TT_RELAY_MATCH_ORPORT_NEAR ||
+			    m[i].kind == TT_RELAY_MATCH_DIRPORT_NEAR)
+				return TT_INIT_GUESSED_RELAY;
+	}
+	if (is_service_port(sport) && !is_service_port(dport))
+		return TT_INIT_GUESSED_PORT;
+	return TT_INIT_FIRST_PACKET;
+}
+
+/* Orientation: a SYN's sender or a SYN-ACK's receiver initiated. Without either (a TCP
+ * flow caught in the middle), a packet from a listed relay's ORPort or DirPort, or from a
+ * service port to an ephemeral one, is a reply: the other side initiated
+ * (tt_worker_orient). Otherwise, and for UDP, the first packet's sender. */
+static void start_flow(
+    struct wstate *st, struct tt_flow *f, const struct tt_pkt *p, bool src_is_a, uint8_t flags)
 {
 	const uint8_t *l3 = p->l3;
 	size_t alen = (l3[0] >> 4) == 6 ? 16 : 4;
 	const uint8_t *src = l3 + (alen == 16 ? 8 : 12), *dst = src + alen;
+	bool is_syn = p->proto == 6 && (flags & 0x02);
 	/* A SYN-ACK first means we missed the SYN: its receiver initiated. */
 	bool is_reply = p->proto == 6 && (flags & 0x12) == 0x12;
 
+	if (is_syn) {
+		f->rec.initiator = TT_INIT_SYN;
+	} else if (p->proto == 6) {
+		f->rec.initiator = (uint8_t)tt_worker_orient(st->w->relays,
+		    (uint8_t)(alen == 16 ? 6 : 4), src, p->sport, p->dport, p->ts_ns);
+		is_reply = f->rec.initiator != TT_INIT_FIRST_PACKET;
+	} else {
+		f->rec.initiator = TT_INIT_FIRST_PACKET;
+	}
 	f->is_init_a = is_reply ? !src_is_a : src_is_a;
 	memcpy(f->rec.src_ip, is_reply ? dst : src, alen);
 	memcpy(f->rec.dst_ip, is_reply ? src : dst, alen);
@@ -353,7 +425,7 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			st->w->rc = -ENOMEM;
 			return;
 		}
-		start_flow(f, p, src_is_a, flags);
+		start_flow(st, f, p, src_is_a, flags);
 		if (st->ft.n_flows > st->w->n_max_flows)
 			st->w->n_max_flows = st->ft.n_flows;
 	} else {
@@ -387,7 +459,14 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			    p->proto, p->sport, p->dport, l3 + pay_off, p->caplen - pay_off);
 			if (f->rec.app[dir] == TT_APP_TLS && p->proto == 6 &&
 			    !st->w->cfg->is_no_detect)
-				tls_open(st, f);
+				tls_open(st, f, false);
+			/* A TCP flow caught in the middle (no SYN or SYN-ACK was its first
+			 * packet) whose first payload is no protocol start: look for TLS records
+			 * from the middle of the stream (evidence D3, and A1 without a
+			 * handshake). It competes for the partition's slots like any TLS flow. */
+			else if (p->proto == 6 && f->rec.initiator != TT_INIT_SYN && !f->tls &&
+				 !(f->rec.flags & TT_FLOW_TLS) && !st->w->cfg->is_no_detect)
+				tls_open(st, f, true);
 		}
 		if (payload > 0 && f->flight_phase < 3 && p->proto == 6 &&
 		    !st->w->cfg->is_no_detect)
@@ -403,7 +482,8 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			 * the first 20), or nothing more can be learnt. Closing early saves
 			 * copying the rest of the 8 KiB per direction. */
 			if (tt_tls_flow_is_done(f->tls) ||
-			    (f->tls->has_ch && f->tls->has_sh && f->tls->n_recs >= TLS_RECORDS))
+			    (f->tls->has_ch && f->tls->has_sh && f->tls->n_recs >= TLS_RECORDS) ||
+			    midstream_is_done(f->tls))
 				tls_close(st, f);
 		}
 		/* Reset, or closed both ways: no more data comes, so the inspection gives its

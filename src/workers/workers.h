@@ -101,8 +101,19 @@ struct tt_relays;
 void tt_evidence_score(
     struct tt_flow_record *r, const struct tt_relays *relays, struct tt_flow_relay *relay);
 
-/* Summarise what the TLS inspector saw into the record's tls fields. */
-void tt_inspect_tls_summary(const struct tt_tls_flow *t, struct tt_flow_tls *out);
+/* How to orient a TCP flow whose first packet (src:sport -> dport at ts_ns) is neither a
+ * SYN nor a SYN-ACK: TT_INIT_GUESSED_RELAY when src:sport is a relay's ORPort or DirPort
+ * listed at ts_ns, or within a day of it, in relays (may be NULL), else TT_INIT_GUESSED_PORT when
+ * sport is a service port (below 1024, or a known one such as 443's kin 8443, tor's 9001/9030/9050)
+ * and dport is not; in both cases the receiver initiated. Else TT_INIT_FIRST_PACKET (the
+ * sender initiated). src holds 4 or 16 bytes by ip_version. Pure; any thread. */
+unsigned tt_worker_orient(const struct tt_relays *relays, uint8_t ip_version, const uint8_t *src,
+    uint16_t sport, uint16_t dport, uint64_t ts_ns);
+
+/* Summarise what the TLS inspector saw into the record's tls fields. is_syn_less: the
+ * flow's start was not captured (no SYN or SYN-ACK first); its records are then scored
+ * for mid-stream framing (D3) when no hello was seen. */
+void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less, struct tt_flow_tls *out);
 
 /* The fully-encrypted-traffic test of Wu et al. (USENIX Security 2023) on a first
  * payload: true when it is none of the exemptions (popcount per byte outside 3.4-4.6,

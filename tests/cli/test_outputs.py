@@ -145,10 +145,10 @@ class Outputs(unittest.TestCase):
             subprocess.run(['umount', mnt])
 
     def test_spilled_merge_is_byte_identical_with_few_descriptors(self):
-        # --sort-budget 1 (MiB) with 300 k flows (~80 runs) makes well over 64 runs: merged in passes,
+        # --sort-budget 1 (MiB) with 400 k flows (~85 runs) makes well over 64 runs: merged in passes,
         # with at most 64 descriptors for the whole process.
         big = os.path.join(self.dir, 'many.pcap')
-        many_flows_pcap(big, 300000)
+        many_flows_pcap(big, 400000)
         a, b = os.path.join(self.dir, 'a'), os.path.join(self.dir, 'b')
         r = run('analyze', '-q', '--no-progress', '-j1', '-o', a, big)
         self.assertEqual(r.returncode, 0, r.stderr)

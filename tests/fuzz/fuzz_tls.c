@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (tt_tls_flow_is_done(flow))
 			break;
 	}
-	tt_inspect_tls_summary(flow, &summary);
+	tt_inspect_tls_summary(flow, false, &summary);
 	if (is_mid) {
 		struct tt_tls_midstream_stats ms;
 

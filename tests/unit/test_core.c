@@ -221,6 +221,7 @@ Test(core, record_at_its_largest_fits_the_computed_bound)
 	r.ip_version = 6;
 	r.app[0] = r.app[1] = (uint8_t)longest_name(tt_app_name, TT_APP_COUNT);
 	r.end = (uint8_t)longest_name(tt_end_name, TT_END_EVICT + 1);
+	r.initiator = (uint8_t)longest_name(tt_initiator_name, TT_INIT_COUNT);
 	r.verdict = (uint8_t)longest_name(tt_verdict_name, TT_VERDICT_COUNT);
 	r.score = 0.987654f;
 	r.tls = &tls;
@@ -228,6 +229,7 @@ Test(core, record_at_its_largest_fits_the_computed_bound)
 	memset(&tls, 0xff, sizeof(tls));
 	tls.has_ch = tls.has_sh = tls.has_cert = true;
 	tls.is_versions = tls.is_bundle = tls.is_d1 = tls.is_d2 = true;
+	tls.is_midstream = tls.is_d3 = true;
 	memset(tls.sni, 's', sizeof(tls.sni) - 1);
 	tls.sni[sizeof(tls.sni) - 1] = '\0';
 	memset(tls.ja3, 'a', sizeof(tls.ja3) - 1);

@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 
 #include <criterion/criterion.h>
+#include <pcap/pcap.h>
 
 #include "tortrace/tortrace.h"
+#include "tortrace/record.h"
 #include "../../src/core/core.h"
 #include "testutil.h"
 
@@ -316,4 +318,187 @@ Test(pipeline, flows_of_a_file_cut_by_stop_end_stop)
 	cr_expect(strstr(report, "\"partial\": true") != NULL, "%s", report);
 	free(flows), free(path), free(report), free(rpath), free(in), free(out);
 	tb_free(&b);
+}
+
+/* ---- flows caught in the middle (no SYN) ------------------------------------------ */
+
+/* The TCP record of one analysed capture (the first TCP flow of flows.msgpack). */
+struct midstream_out {
+	struct tt_flow_record r;
+	struct tt_flow_tls tls;
+	struct tt_flow_relay relay;
+	bool has_tcp;
+};
+
+static void analyze_one(const char *in, struct midstream_out *o)
+{
+	char *out = join2(dir, "ms-out"), *path = join2(out, "flows.msgpack");
+	struct tt_config cfg;
+	msgpack_unpacked u;
+	size_t n = 0, off = 0;
+	char *buf;
+
+	tt_config_defaults(&cfg);
+	cfg.paths = (const char *const *)&in;
+	cfg.n_paths = 1;
+	cfg.out_dir = out;
+	cfg.n_workers = 1;
+	cfg.is_quiet = true;
+	cr_assert_eq(tt_analyze(&cfg), TT_STATUS_OK);
+	buf = tt_test_slurp(path, &n);
+	cr_assert(buf);
+	memset(o, 0, sizeof(*o));
+	msgpack_unpacked_init(&u);
+	while (!o->has_tcp && msgpack_unpack_next(&u, buf, n, &off) == MSGPACK_UNPACK_SUCCESS) {
+		if (tt_record_unpack(&u.data, &o->r, &o->tls, &o->relay) == 0 && o->r.proto == 6)
+			o->has_tcp = true;
+	}
+	msgpack_unpacked_destroy(&u);
+	free(buf);
+	tt_test_rmrf(out);
+	free(out);
+	free(path);
+	cr_assert(o->has_tcp, "no TCP flow in %s", in);
+}
+
+/* Copy a fixture without its first k packets. */
+static char *drop_first(const char *name, unsigned k)
+{
+	char err[PCAP_ERRBUF_SIZE], *in = join2(TT_TEST_DATA, name), *out = join2(dir, "cut.pcap");
+	pcap_t *p = pcap_open_offline(in, err);
+	pcap_dumper_t *d;
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	unsigned i = 0;
+
+	cr_assert(p, "%s", err);
+	d = pcap_dump_open(p, out);
+	cr_assert(d);
+	while (pcap_next_ex(p, &h, &data) == 1)
+		if (i++ >= k)
+			pcap_dump((u_char *)d, h, data);
+	pcap_dump_close(d);
+	pcap_close(p);
+	free(in);
+	return out;
+}
+
+/* A tor link seen from its middle: the capture starts with the relay's (port 9001)
+ * segment, 100 bytes into a record; then both sides send TLS 1.3 records of one cell
+ * (514 + 17 = 531 bytes), two per segment. */
+static char *cell_flow_pcap(void)
+{
+	struct tbuf b = {0}, f = {0};
+	char rec[536 * 2 + 100 + 1];
+	uint32_t seq[2] = {1000, 5000};
+	char *path;
+
+	tb_pcap_header(&b, 0xa1b2c3d4u, 1, 65535, false);
+	for (unsigned i = 0; i < 16; i++) {
+		bool is_server = i % 2 == 0;
+		size_t at = 0;
+		struct tpkt p = {.proto = 6, .flags = 0x18, .data = rec};
+
+		if (i == 0) {
+			memset(rec, 0x5a, 100); /* the tail of a record begun before the capture */
+			at = 100;
+		}
+		for (int r = 0; r < 2; r++) {
+			const char hdr[5] = {0x17, 0x03, 0x03, 0x02, 0x13}; /* 531 */
+
+			memcpy(rec + at, hdr, 5);
+			memset(rec + at + 5, (char)(0xa1 + i), 531);
+			at += 536;
+		}
+		rec[at] = '\0';
+		p.src = is_server ? 7 : 1;
+		p.dst = is_server ? 1 : 7;
+		p.sport = is_server ? 9001 : 40000;
+		p.dport = is_server ? 40000 : 9001;
+		p.seq = seq[is_server];
+		seq[is_server] += (uint32_t)at;
+		f.n = 0;
+		tb_eth(&f, 0x0800, 0);
+		tb_ip(&f, &p);
+		tb_pcap_record(&b, 1715967000u, i * 1000, &f, 0, false);
+	}
+	path = tt_test_write(dir, "cells.pcap", b.p, b.n);
+	tb_free(&b);
+	tb_free(&f);
+	return path;
+}
+
+Test(pipeline, syn_less_cell_flow_is_oriented_and_gets_d3)
+{
+	char *in = cell_flow_pcap();
+	struct midstream_out o;
+
+	analyze_one(in, &o);
+	cr_expect_eq(o.r.initiator, TT_INIT_GUESSED_PORT);
+	cr_expect_eq(o.r.src_port, 40000);
+	cr_expect_eq(o.r.dst_port, 9001);
+	cr_expect(!(o.r.flags & TT_FLOW_SYN_SEEN));
+	cr_assert(o.r.tls, "no mid-stream inspection");
+	cr_expect(o.tls.is_midstream);
+	cr_expect_geq(o.tls.ms_fit[0], 6);
+	cr_expect_geq(o.tls.ms_fit[1], 6);
+	cr_expect(o.tls.is_d3);
+	cr_expect(o.r.evidence & (1u << TT_EV_D3), "evidence %#x", o.r.evidence);
+	free(in);
+}
+
+/* The HTTPS fixture without its handshake: oriented by its port, inspected mid-stream,
+ * and no D3 (its records are not cells). */
+Test(pipeline, syn_less_https_flow_gets_no_d3)
+{
+	char *in = drop_first("tls/tornet-https.pcap", 10);
+	struct midstream_out o;
+
+	analyze_one(in, &o);
+	cr_expect_eq(o.r.initiator, TT_INIT_GUESSED_PORT);
+	cr_expect_eq(o.r.src_port, 42930);
+	cr_expect_eq(o.r.dst_port, 443);
+	cr_assert(o.r.tls);
+	cr_expect(o.tls.is_midstream);
+	cr_expect(!o.tls.is_d3);
+	cr_expect(!(o.r.evidence & (1u << TT_EV_D3)));
+	cr_expect_eq(o.r.verdict, TT_VERDICT_NONE);
+	free(in);
+}
+
+/* The tornet tor link (a dirauth's ORPort, 9001) without its first packets: oriented from
+ * either side's first packet. Its 22 packets hold 6 server records after the cut, 3 of
+ * them cells, so D3 (6 records, 80 %) does not fire on it. */
+Test(pipeline, syn_less_tor_link_is_oriented)
+{
+	struct {
+		unsigned k, initiator;
+		bool is_midstream; /* k 4: the hellos are still there (D1/D2 judge it) */
+	} cases[] = {{4, TT_INIT_GUESSED_PORT, false}, {6, TT_INIT_FIRST_PACKET, true}};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *in = drop_first("tls/tornet-tor-link.pcap", cases[i].k);
+		struct midstream_out o;
+
+		analyze_one(in, &o);
+		cr_expect_eq(o.r.initiator, cases[i].initiator, "k %u", cases[i].k);
+		cr_expect_eq(o.r.src_port, 58338, "k %u", cases[i].k);
+		cr_expect_eq(o.r.dst_port, 9001, "k %u", cases[i].k);
+		cr_assert(o.r.tls, "k %u", cases[i].k);
+		cr_expect_eq(o.tls.is_midstream, cases[i].is_midstream, "k %u", cases[i].k);
+		free(in);
+	}
+}
+
+/* A flow seen from its SYN keeps its orientation and is not inspected mid-stream. */
+Test(pipeline, flow_with_syn_is_oriented_by_it)
+{
+	char *in = join2(TT_TEST_DATA, "tls/tornet-tor-link.pcap");
+	struct midstream_out o;
+
+	analyze_one(in, &o);
+	cr_expect_eq(o.r.initiator, TT_INIT_SYN);
+	cr_expect_eq(o.r.src_port, 58338);
+	cr_expect(o.r.tls && !o.tls.is_midstream && !o.tls.is_d3);
+	free(in);
 }

@@ -3,9 +3,12 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include "../../src/workers/workers.h"
 #include "../../src/workers/tls.h"
+#include "../../src/relays/relays.h"
+#include "testutil.h"
 
 TestSuite(
     workers, .timeout = 60); /* the churn test takes 3 s, up to 20 s under ASan on a busy machine */
@@ -221,4 +224,72 @@ Test(workers, evidence_directory_request_is_tor_dir)
 	tt_evidence_score(&r, NULL, &relay);
 	cr_expect_eq(r.verdict, TT_VERDICT_TOR_DIR);
 	cr_expect_gt(r.score, 0.5f);
+}
+
+/* ---- orientation of a flow whose SYN was not captured ------------------------------ */
+
+struct orient_case {
+	uint16_t sport, dport;
+	unsigned want;
+};
+
+ParameterizedTestParameters(workers, orientation_from_ports)
+{
+	static struct orient_case cases[] = {
+	    {443, 51000, TT_INIT_GUESSED_PORT},   /* a server's reply: swap */
+	    {9001, 40000, TT_INIT_GUESSED_PORT},  /* tor's ORPort default */
+	    {8443, 33000, TT_INIT_GUESSED_PORT},  /* a known service port above 1024 */
+	    {51000, 443, TT_INIT_FIRST_PACKET},   /* the client's packet: keep */
+	    {9001, 9030, TT_INIT_FIRST_PACKET},   /* service to service: no hint */
+	    {22, 80, TT_INIT_FIRST_PACKET},       /* both below 1024: no hint */
+	    {40000, 50000, TT_INIT_FIRST_PACKET}, /* both ephemeral: no hint */
+	};
+	return cr_make_param_array(struct orient_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct orient_case *c, workers, orientation_from_ports)
+{
+	const uint8_t src[4] = {192, 0, 2, 1};
+
+	cr_expect_eq(tt_worker_orient(NULL, 4, src, c->sport, c->dport, 1715967000ull * 1000000000),
+	    c->want, "%u -> %u", c->sport, c->dport);
+}
+
+/* A relay listed 17:00-20:00 on 2024-05-17 with ORPort 9100, which is no service port: the
+ * relay data alone says who initiated. */
+Test(workers, orientation_from_a_listed_relay_port)
+{
+	static const char doc[] =
+	    "@type network-status-microdesc-consensus-3 1.0\n"
+	    "network-status-version 3 microdesc\nvote-status consensus\nconsensus-method 33\n"
+	    "valid-after 2024-05-17 17:00:00\nfresh-until 2024-05-17 18:00:00\n"
+	    "valid-until 2024-05-17 20:00:00\nvoting-delay 300 300\n"
+	    "known-flags Exit Fast Guard Running Stable Valid\n"
+	    "dir-source a 0232AF901C31A04EE9848595AF9BB7620D4C5B2E a 193.23.244.244 80 443\n"
+	    "r relay1 BAAAAAAAAAAAAAAAAAAAAAAAAAA 2038-01-01 00:00:00 192.0.2.7 9100 0\n"
+	    "m RZaTxnTsuxvtIPnrUILHzSVMdX2jcK4K8u0uJu3Ex50\n"
+	    "s Fast Guard Running Stable Valid\nv Tor 0.4.8.11\nw Bandwidth=100\n"
+	    "directory-footer\nbandwidth-weights Wbd=0\n"
+	    "directory-signature 0232AF901C31A04EE9848595AF9BB7620D4C5B2E X\n"
+	    "-----BEGIN SIGNATURE-----\nr not a router line\n-----END SIGNATURE-----\n";
+	char *dir = tt_test_tmpdir();
+	char *path = tt_test_write(dir, "consensus", doc, sizeof(doc) - 1);
+	const char *paths[1] = {path};
+	struct tt_relays *idx = NULL;
+	const uint8_t relay[4] = {192, 0, 2, 7}, other[4] = {192, 0, 2, 8};
+	uint64_t t = 1715967000ull * 1000000000; /* 17:30 */
+
+	cr_assert_eq(tt_relays_build(paths, 1, &idx), 0);
+	cr_expect_eq(tt_worker_orient(idx, 4, relay, 9100, 45000, t), TT_INIT_GUESSED_RELAY);
+	/* The relay's address on another port, or another address on its port: no hint. */
+	cr_expect_eq(tt_worker_orient(idx, 4, relay, 9101, 45000, t), TT_INIT_FIRST_PACKET);
+	cr_expect_eq(tt_worker_orient(idx, 4, other, 9100, 45000, t), TT_INIT_FIRST_PACKET);
+	/* From the client to the relay: the sender initiated. */
+	cr_expect_eq(tt_worker_orient(idx, 4, other, 45000, 9100, t), TT_INIT_FIRST_PACKET);
+	/* Without relay data the port rule still applies. */
+	cr_expect_eq(tt_worker_orient(NULL, 4, relay, 9100, 45000, t), TT_INIT_FIRST_PACKET);
+	tt_relays_free(idx);
+	tt_test_rmrf(dir);
+	free(dir);
+	free(path);
 }
