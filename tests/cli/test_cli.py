@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end tests of the tortrace command: exit statuses, error lines, outputs, export,
 compressed input and Ctrl-C. usage: test_cli.py TORTRACE SAMPLE_PCAP"""
+import clitest
 import csv, gzip, io, json, os, signal, struct, subprocess, sys, tempfile, threading, time
 import unittest
 
@@ -15,19 +16,7 @@ def pcap_header(linktype=1):
     return struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, linktype)
 
 
-class Cli(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
-        self.out = os.path.join(self.dir, 'out')
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
-    def report(self):
-        with open(os.path.join(self.out, 'report.json')) as f:
-            return json.load(f)
-
+class Cli(clitest.TempDirCase):
     def test_usage_errors_exit_2(self):
         for args in ([], ['analyze'], ['analyze', '-j', '0', SAMPLE], ['bogus'],
                      ['analyze', '--ring-slots', '100', SAMPLE], ['export', '--xml', 'x'],

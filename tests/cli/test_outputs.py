@@ -2,6 +2,7 @@
 """End-to-end tests of how tortrace writes its outputs: a full disk keeps the previous
 outputs, the external merge sort gives the same bytes as an in-memory sort, and the
 quick-start script exits 0. usage: test_outputs.py TORTRACE SAMPLE_PCAP SOURCE_ROOT"""
+import clitest
 import glob, json, os, re, resource, shutil, signal, struct, subprocess, sys, tempfile
 import unittest
 
@@ -44,15 +45,7 @@ def snapshot(d):
     return {n: read(os.path.join(d, n)) for n in sorted(os.listdir(d))}
 
 
-class Outputs(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
-        self.out = os.path.join(self.dir, 'out')
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
+class Outputs(clitest.TempDirCase):
     def good_first_run(self):
         r = run('analyze', '-q', '--no-progress', '-j1', '-o', self.out, SAMPLE)
         self.assertEqual(r.returncode, 0, r.stderr)

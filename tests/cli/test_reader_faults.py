@@ -3,6 +3,7 @@
 that do not fit, truncated and corrupt compressed captures, a section-header bomb, a
 silent pipe interrupted by SIGINT, a capture truncated while mapped, and a file changed
 while it was read. usage: test_reader_faults.py TORTRACE TT_GENPCAP"""
+import clitest
 import gzip, json, os, signal, struct, subprocess, sys, tempfile, time, zlib
 import unittest
 
@@ -58,15 +59,7 @@ def epb(data, ts=1700000000_000000):
     return blk(6, struct.pack('<IIIII', 0, ts >> 32, ts & 0xffffffff, len(data), len(data)) + data)
 
 
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
-        self.out = os.path.join(self.dir, 'out')
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
+class Base(clitest.TempDirCase):
     def path(self, name):
         return os.path.join(self.dir, name)
 
@@ -74,10 +67,6 @@ class Base(unittest.TestCase):
         with open(self.path(name), 'wb') as f:
             f.write(data)
         return self.path(name)
-
-    def report(self):
-        with open(os.path.join(self.out, 'report.json')) as f:
-            return json.load(f)
 
     def analyze(self, *inputs, timeout=120):
         return run('analyze', '-q', '--no-progress', '-j1', '-o', self.out, *inputs,

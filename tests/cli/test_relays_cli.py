@@ -3,6 +3,7 @@
 announced and recorded in the report, a FIFO as the relay cache fails fast, a tampered
 cache does not hang a lookup.
 usage: test_relays_cli.py TORTRACE SAMPLE_PCAP CORPUS_DIR CACHE_REHASH"""
+import clitest
 import json, os, random, struct, subprocess, sys, tempfile, unittest
 
 TORTRACE = SAMPLE = CORPUS = REHASH = None
@@ -13,24 +14,12 @@ def run(*args, timeout=60):
     return subprocess.run([TORTRACE, *args], capture_output=True, text=True, timeout=timeout)
 
 
-class RelaysCli(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
-        self.out = os.path.join(self.dir, 'out')
-
-    def tearDown(self):
-        self.tmp.cleanup()
-
+class RelaysCli(clitest.TempDirCase):
     def consensus(self):
         path = os.path.join(CORPUS, CONSENSUS)
         if not os.path.exists(path):
             self.skipTest(f'corpus file {path} not found: skipped (needs ../shared/corpus)')
         return path
-
-    def report(self):
-        with open(os.path.join(self.out, 'report.json')) as f:
-            return json.load(f)
 
     def unusable(self):
         """A folder of files that hold no relay entries: empty, binary, a header only."""
