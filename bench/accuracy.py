@@ -55,26 +55,21 @@ ACCSET = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 
 
 def cut_midstream(src_zst, out, flows):
     """A copy of a reduced accuracy-set capture that begins where the middle part of its
-    longest Tor flow begins (what a capture started mid-connection holds): every packet
-    before that time is dropped. Returns False when no Tor flow has a middle part."""
+    first Tor flow begins (what a capture started mid-connection holds; mid_ts, written by
+    tools/accuracy_set.py): every packet before that time is dropped. Returns False when
+    no Tor flow has a middle part."""
     raw = subprocess.run(['zstd', '-dc', src_zst], capture_output=True, check=True).stdout
     e = '<' if struct.unpack('<I', raw[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else '>'
     recs, off = [], 24
     while off + 16 <= len(raw):
         sec, usec, caplen = struct.unpack(e + 'III', raw[off:off + 12])
-        recs.append((sec + usec / 1e6, raw[off:off + 16 + caplen]))
+        recs.append((sec * 1000000 + usec, raw[off:off + 16 + caplen]))
         off += 16 + caplen
-    tor = [f for f in flows if f['label'].startswith('tor') and int(f['pkts_kept']) > 150]
-    if not tor:
+    mids = [int(f['mid_ts'].replace('.', '')) for f in flows  # sec.usec as microseconds
+            if f['label'].startswith('tor') and f['mid_ts']]
+    if not mids:
         return False
-    # The head part of a flow is its first 150 packets: the middle part starts after a
-    # gap in time, the largest between consecutive packets of the capture after them.
-    t0 = min(float(f['first_ts']) for f in tor)
-    gaps = [(recs[i + 1][0] - recs[i][0], recs[i + 1][0]) for i in range(len(recs) - 1)
-            if recs[i][0] > t0]
-    if not gaps:
-        return False
-    cut = max(gaps)[1]
+    cut = min(mids)
     with open(out, 'wb') as f:
         f.write(raw[:24] + b''.join(r for t, r in recs if t >= cut))
     return True

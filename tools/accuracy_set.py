@@ -11,6 +11,7 @@ client.flows.csv, consensus/, summary.txt). For each run this writes OUTDIR/<run
                     capture begun mid-connection holds); of every other flow its first
                     OTHER packets
   client.flows.csv  the run's labels for the flows kept, with the packets kept per flow
+                    and, for a Tor flow with a middle part, the time it starts (mid_ts)
   consensus/        the run's consensus documents (ns and microdesc flavours)
   README.txt        where the run came from (variant, seed, subnet) and how it was cut
 The full captures are ~10 MB a run; these are about 0.3 MB. Pure Python (struct), Ethernet or
@@ -82,7 +83,7 @@ def reduce_run(run, out):
         k = five_tuple(link, frame)
         per.setdefault(k, []).append(i)
     keep = set()
-    kept = {}
+    kept, mid_ts = {}, {}
     for k, idx in per.items():
         r = labels.get(k)
         if r and r["label"].startswith("tor"):
@@ -90,6 +91,8 @@ def reduce_run(run, out):
             if len(idx) > HEAD + MID:
                 m = len(idx) // 2
                 sel += idx[m:m + MID]
+                sec, usec = struct.unpack("<II", recs[idx[m]][0][:8])
+                mid_ts[k] = f"{sec}.{usec:06d}"
         else:
             sel = idx[:OTHER]
         keep.update(sel)
@@ -99,13 +102,13 @@ def reduce_run(run, out):
     subprocess.run(["zstd", "-q", "-19", "-f", "-o",
                     os.path.join(out, name, "client.pcap.zst")], input=raw, check=True)
     with open(os.path.join(out, name, "client.flows.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) + ["pkts_kept"])
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) + ["pkts_kept", "mid_ts"])
         w.writeheader()
         for r in rows:
             k = (r["proto"],) + tuple(sorted([(r["src_ip"], int(r["src_port"])),
                                               (r["dst_ip"], int(r["dst_port"]))]))
             if k in kept:
-                w.writerow(dict(r, pkts_kept=kept[k]))
+                w.writerow(dict(r, pkts_kept=kept[k], mid_ts=mid_ts.get(k, "")))
     for c in CONSENSUS:
         src = os.path.join(run, "consensus", c)
         if os.path.exists(src):
