@@ -1,4 +1,5 @@
 /* Turning the command line's paths into the ordered list of files to read. */
+#define _GNU_SOURCE /* strverscmp */
 #include "reader.h"
 
 #include <dirent.h>
@@ -84,9 +85,12 @@ static int push(struct list *l, const char *path)
 	return 0;
 }
 
+/* Natural name order: digits compare as numbers, so the files of a rotated capture
+ * (tcpdump -C writes cap, cap1, ..., cap10; appliances number them likewise) come in the
+ * order they were written, cap2 before cap10. */
 static int cmp_names(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strverscmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Add every regular file below dir, in name order, depth first; directories and files
@@ -159,9 +163,10 @@ int tt_inputs_expand(const char *const *paths, size_t n, char ***out, size_t *n_
 				rc = push(&l, paths[i]);
 		} else if (strpbrk(paths[i], "*?[")) {
 			glob_t g;
-			int gr = glob(paths[i], 0, NULL, &g);
+			int gr = glob(paths[i], GLOB_NOSORT, NULL, &g);
 
 			if (gr == 0) {
+				qsort(g.gl_pathv, g.gl_pathc, sizeof(*g.gl_pathv), cmp_names);
 				for (size_t j = 0; rc == 0 && j < g.gl_pathc; j++) {
 					if (stat(g.gl_pathv[j], &st) != 0) {
 						rc = push(&l, g.gl_pathv[j]);

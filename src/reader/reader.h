@@ -186,7 +186,7 @@ const char *tt_linktype_name(uint32_t linktype);
 
 /* ---- inputs ------------------------------------------------------------------------ */
 
-/* Expand paths (files, folders walked recursively in name order, glob patterns) into
+/* Expand paths (files, folders walked recursively in natural name order, glob patterns) into
  * *out (malloc()ed array of malloc()ed paths, in argument order). Paths that do not
  * exist are kept, so that they get an error in the report. Returns 0 or -ENOMEM. */
 int tt_inputs_expand(const char *const *paths, size_t n, char ***out, size_t *n_out);

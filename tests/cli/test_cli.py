@@ -99,6 +99,21 @@ class Cli(clitest.TempDirCase):
         self.assertEqual([os.path.basename(f['path']) for f in self.report()['files']],
                          ['a.pcap', 'b.pcap', 'notes.txt'])
 
+    def test_rotated_names_in_natural_order(self):
+        # tcpdump -C names rotated files cap, cap1, ..., cap10: cap2 comes before cap10,
+        # in a folder and through a glob alike
+        d = os.path.join(self.dir, 'rot')
+        os.makedirs(d)
+        data = open(SAMPLE, 'rb').read()
+        names = ['cap.pcap', 'cap1.pcap', 'cap2.pcap', 'cap9.pcap', 'cap10.pcap', 'cap11.pcap']
+        for name in reversed(names):
+            open(os.path.join(d, name), 'wb').write(data)
+        for arg in (d, os.path.join(d, 'cap*.pcap')):
+            r = run('analyze', '-q', '-o', self.out, arg)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual([os.path.basename(f['path']) for f in self.report()['files']],
+                             names)
+
     def test_standard_input(self):
         data = open(SAMPLE, 'rb').read()
         p = subprocess.run([TORTRACE, 'analyze', '-q', '-o', self.out, '-'], input=data,
