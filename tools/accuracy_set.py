@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
 """Make the compact labelled accuracy set (data/accuracy/) from tornet runs.
 
-usage: tools/accuracy_set.py OUTDIR RUN_DIR...
+usage: tools/accuracy_set.py [--views=client,relay-exit1] OUTDIR RUN_DIR...
 
 Each RUN_DIR is an output folder of ../shared/tools/tornet/make-captures.sh (client.pcap,
 client.flows.csv, consensus/, summary.txt). For each run this writes OUTDIR/<run>/:
-  client.pcap.zst   a reduced copy of client.pcap, in time order, with original bytes and
-                    timestamps: of every Tor-labelled flow its first HEAD packets (the
+  VIEW.pcap.zst     a reduced copy of VIEW.pcap (VIEW: client; with --views also others, e.g.
+                    relay-exit1: an exit relay's links to the other relays, long-lived
+                    tor-link flows), in time order, with original bytes and timestamps: of every Tor-labelled flow its first HEAD packets (the
                     handshake and first records) and MID packets from its middle (what a
                     capture begun mid-connection holds); of every other flow its first
                     OTHER packets
-  client.flows.csv  the run's labels for the flows kept, with the packets kept per flow
+  VIEW.flows.csv    the run's labels for the flows kept, with the packets kept per flow
                     and, for a Tor flow with a middle part, the time it starts (mid_ts)
   consensus/        the run's consensus documents (ns and microdesc flavours)
   README.txt        where the run came from (variant, seed, subnet) and how it was cut
-The full captures are ~10 MB a run; these are about 0.3 MB. Pure Python (struct), Ethernet or
+The full captures are ~10 MB a run; a reduced client view is about 0.5 MB. Pure Python (struct), Ethernet or
 Linux-cooked IPv4/IPv6 pcap as make-captures.sh writes them; needs the zstd command.
 """
 import csv
@@ -24,7 +25,7 @@ import struct
 import subprocess
 import sys
 
-HEAD, MID, OTHER = 150, 100, 20
+HEAD, MID, OTHER = 150, 300, 20
 CONSENSUS = ("auth1-cached-consensus", "auth1-cached-microdesc-consensus",
              "client-cached-microdesc-consensus")
 
@@ -68,15 +69,16 @@ def five_tuple(link, f):
     return ("tcp" if proto == 6 else "udp",) + tuple(sorted([a, c]))
 
 
-def reduce_run(run, out):
+def reduce_view(run, out, view):
+    """Reduce RUN/VIEW.pcap into OUT/<run>/VIEW.pcap.zst and VIEW.flows.csv."""
     name = os.path.basename(run.rstrip("/"))
     labels = {}
-    rows = list(csv.DictReader(open(os.path.join(run, "client.flows.csv"))))
+    rows = list(csv.DictReader(open(os.path.join(run, view + ".flows.csv"))))
     for r in rows:
         k = (r["proto"],) + tuple(sorted([(r["src_ip"], int(r["src_port"])),
                                           (r["dst_ip"], int(r["dst_port"]))]))
         labels[k] = r
-    recs = list(packets(os.path.join(run, "client.pcap")))
+    recs = list(packets(os.path.join(run, view + ".pcap")))
     header = recs.pop()[0]
     per = {}
     for i, (rec, link, frame) in enumerate(recs):
@@ -97,11 +99,11 @@ def reduce_run(run, out):
             sel = idx[:OTHER]
         keep.update(sel)
         kept[k] = len(sel)
-    os.makedirs(os.path.join(out, name, "consensus"), exist_ok=True)
+    os.makedirs(os.path.join(out, name), exist_ok=True)
     raw = header + b"".join(recs[i][0] for i in sorted(keep))
     subprocess.run(["zstd", "-q", "-19", "-f", "-o",
-                    os.path.join(out, name, "client.pcap.zst")], input=raw, check=True)
-    with open(os.path.join(out, name, "client.flows.csv"), "w", newline="") as f:
+                    os.path.join(out, name, view + ".pcap.zst")], input=raw, check=True)
+    with open(os.path.join(out, name, view + ".flows.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) + ["pkts_kept", "mid_ts"])
         w.writeheader()
         for r in rows:
@@ -109,6 +111,14 @@ def reduce_run(run, out):
                                               (r["dst_ip"], int(r["dst_port"]))]))
             if k in kept:
                 w.writerow(dict(r, pkts_kept=kept[k], mid_ts=mid_ts.get(k, "")))
+    return len(raw), len(keep), len(recs)
+
+
+def reduce_run(run, out, views):
+    name = os.path.basename(run.rstrip("/"))
+    os.makedirs(os.path.join(out, name, "consensus"), exist_ok=True)
+    res = [(v,) + reduce_view(run, out, v) for v in views
+           if os.path.exists(os.path.join(run, v + ".pcap"))]
     for c in CONSENSUS:
         src = os.path.join(run, "consensus", c)
         if os.path.exists(src):
@@ -118,18 +128,23 @@ def reduce_run(run, out):
     with open(os.path.join(out, name, "README.txt"), "w") as f:
         f.write(f"{name}: reduced from a run of ../shared/tools/tornet/make-captures.sh\n")
         f.write("\n".join(info) + "\n")
+        f.write("views: " + ", ".join(r[0] for r in res) + "\n")
         f.write(f"kept: Tor flows' first {HEAD} packets and {MID} from their middle; "
                 f"other flows' first {OTHER} (tools/accuracy_set.py)\n")
-    return len(raw), len(keep), len(recs)
+    return res
 
 
 def main():
-    out = sys.argv[1]
-    for run in sys.argv[2:]:
+    args = sys.argv[1:]
+    views = ("client",)
+    if args and args[0].startswith("--views="):
+        views = tuple(args.pop(0)[len("--views="):].split(","))
+    out = args[0]
+    for run in args[1:]:
         if not os.path.exists(os.path.join(run, "summary.txt")):
             continue
-        n, k, t = reduce_run(run, out)
-        print(f"{run}: kept {k} of {t} packets ({n} bytes before zstd)")
+        for v, n, k, t in reduce_run(run, out, views):
+            print(f"{run}/{v}: kept {k} of {t} packets ({n} bytes before zstd)")
 
 
 if __name__ == "__main__":
