@@ -195,7 +195,8 @@ struct emit_ctx {
 
 /* The file where the record's flow started: the set id plus the ref's delta, or, when the
  * delta did not fit, the record's own "file" key. */
-static struct tt_file_stats *start_file(struct astate *st, size_t set_id, const struct tt_rec_ref *r)
+static struct tt_file_stats *start_file(
+    struct astate *st, size_t set_id, const struct tt_rec_ref *r)
 {
 	size_t id = set_id + r->file_delta;
 
@@ -335,7 +336,8 @@ void *tt_aggregator_main(void *arg)
 					TT_BUG_ON(m->file_id >= a->n_files ||
 						  m->last_file_id >= a->n_files ||
 						  m->last_file_id < m->file_id);
-					a->files[m->last_file_id].n_flows_evicted += m->n_flows_evicted;
+					a->files[m->last_file_id].n_flows_evicted +=
+					    m->n_flows_evicted;
 					a->files[m->last_file_id].n_tls_evicted += m->n_tls_evicted;
 					if (++st.n_done[m->file_id] < a->n_workers)
 						break;

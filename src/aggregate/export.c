@@ -280,8 +280,8 @@ static void csv_row(
 	fputc('\n', out);
 }
 
-void tt_flow_json(struct tt_json *j, const struct tt_flow_record *r, const char *file,
-    const char *last_file)
+void tt_flow_json(
+    struct tt_json *j, const struct tt_flow_record *r, const char *file, const char *last_file)
 {
 	struct tt_export_row row, *x = &row;
 

@@ -340,12 +340,12 @@ static inline void tt_proto_count(struct tt_proto_counts *c, uint8_t proto, uint
 
 /* Why a file was or was not read as the continuation of the previous file with packets. */
 enum tt_chain {
-	TT_CHAIN_FIRST = 0, /* no previous file with packets: a new set */
-	TT_CHAIN_YES,       /* chained: starts chain_ns after the previous file ends */
-	TT_CHAIN_DISABLED,  /* not chained: --no-chain */
-	TT_CHAIN_LINKTYPE,  /* not chained: the link types differ */
-	TT_CHAIN_OVERLAP,   /* not chained: starts chain_ns before the previous file ends */
-	TT_CHAIN_GAP,       /* not chained: the gap chain_ns exceeds the TCP idle timeout */
+	TT_CHAIN_FIRST = 0,  /* no previous file with packets: a new set */
+	TT_CHAIN_YES,        /* chained: starts chain_ns after the previous file ends */
+	TT_CHAIN_DISABLED,   /* not chained: --no-chain */
+	TT_CHAIN_LINKTYPE,   /* not chained: the link types differ */
+	TT_CHAIN_OVERLAP,    /* not chained: starts chain_ns before the previous file ends */
+	TT_CHAIN_GAP,        /* not chained: the gap chain_ns exceeds the TCP idle timeout */
 	TT_CHAIN_NO_PACKETS, /* the file has no packets: it joins no set */
 };
 
@@ -374,8 +374,8 @@ struct tt_file_stats {
 	 * break a chain), and why it was or was not chained to the previous file with
 	 * packets (enum tt_chain, with the gap or overlap and the link types it names). */
 	uint32_t set_id;
-	uint8_t chain;             /* enum tt_chain */
-	uint64_t chain_ns;         /* TT_CHAIN_YES/GAP: the gap; TT_CHAIN_OVERLAP: the overlap */
+	uint8_t chain;              /* enum tt_chain */
+	uint64_t chain_ns;          /* TT_CHAIN_YES/GAP: the gap; TT_CHAIN_OVERLAP: the overlap */
 	uint32_t chain_linktype[2]; /* TT_CHAIN_LINKTYPE: this file's and the previous one's */
 	/* written by the aggregator; flows are counted in the file where they started */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;

@@ -332,12 +332,12 @@ static bool file_shrank(struct tt_file_stats *fs, struct tt_source *src, uint64_
 struct rfile {
 	struct tt_source src;
 	struct tt_capture cap;
-	struct tt_frame f; /* when rc == 1: the next frame to handle */
-	uint64_t off;      /* its offset */
-	uint64_t faults;   /* tt_mapguard_faults() when last checked */
+	struct tt_frame f;    /* when rc == 1: the next frame to handle */
+	uint64_t off;         /* its offset */
+	uint64_t faults;      /* tt_mapguard_faults() when last checked */
 	uint64_t done_before; /* progress_bytes when the file was opened */
-	int rc;            /* of the last read: 1 a frame, 0 the end, < 0 an error */
-	bool is_open;      /* src (and cap) must be closed */
+	int rc;               /* of the last read: 1 a frame, 0 the end, < 0 an error */
+	bool is_open;         /* src (and cap) must be closed */
 };
 
 /* Read the next frame of rf into rf->f: 1, 0 at the end (also when the file shrank under
@@ -431,8 +431,8 @@ static void read_rest(struct rstate *st, uint32_t file_id, struct rfile *rf)
 		tick(st, rf->f.ts_ns);
 		if (++n % STOP_CHECK == 0) {
 			atomic_store_explicit(&r->progress_bytes,
-			    rf->done_before + (rf->src.comp == TT_COMP_NONE ? rf->src.off
-									      : rf->src.n_raw_bytes),
+			    rf->done_before +
+				(rf->src.comp == TT_COMP_NONE ? rf->src.off : rf->src.n_raw_bytes),
 			    memory_order_relaxed);
 			if (r->cfg->stop && atomic_load(r->cfg->stop)) {
 				r->is_interrupted = true;
