@@ -211,10 +211,11 @@ static inline unsigned tt_worker_of_partition(unsigned part, unsigned n_workers)
 enum tt_pkt_kind {
 	TT_PKT_DATA = 0,   /* a TCP/UDP packet (or a fragment of one) */
 	TT_PKT_RELEASE,    /* l3 is a struct tt_chunk * this worker is done with */
-	TT_PKT_TICK,       /* ts_ns is the file's packet clock: expire idle flows */
-	TT_PKT_FILE_END,   /* hash is the file id: flush its flows, answer TT_REC_FILE_DONE;
-			    * proto is 1 when the reader stopped early (the run was interrupted):
-			    * the file's flows then end as TT_END_STOP */
+	TT_PKT_TICK,       /* ts_ns is the set's packet clock: expire idle flows */
+	TT_PKT_FILE_END,   /* hash is the set id (its first file's id): the set of files ends,
+			    * flush its flows, answer TT_REC_FILE_DONE; proto is 1 when the
+			    * reader stopped early (the run was interrupted): the set's flows
+			    * then end as TT_END_STOP */
 	TT_PKT_STREAM_END, /* no more input: flush and answer TT_REC_WORKER_DONE */
 	TT_PKT_FILE_NEXT,  /* hash is a file id: its packets follow. proto is 1 when the file
 			    * starts a new set (hash is then the set id), 0 when it continues
@@ -306,8 +307,11 @@ int tt_rec_ref_cmp(const void *a, const void *b);
 
 /* ---- per-file results ---------------------------------------------------------------
  * One per input file. The reader writes it while it reads the file and is done with it
- * before it sends TT_PKT_FILE_END; the aggregator reads it only after every worker has
- * answered TT_REC_FILE_DONE for the file (the ring handoffs order the two). */
+ * before it sends the TT_PKT_FILE_END of the file's set; the aggregator writes its own
+ * fields (flow counts, evictions) and reads the file only after every worker has answered
+ * TT_REC_FILE_DONE for that set (the ring handoffs order the two), or, for evictions, when
+ * a TT_REC_EVICTIONS arrives, which the reader's fields do not share. Main reads it all
+ * after the threads are joined. */
 #define TT_MAX_LINKTYPES 8
 #define TT_MAX_IP_PROTOS 16
 
