@@ -198,6 +198,50 @@ class Sets(TempDirCase):
         self.assertEqual([(s['first_file'], s['last_file'], s['files']) for s in rep['sets']],
                          [(0, 2, 2), (3, 3, 1)])
 
+    def test_a_file_with_an_error_still_chains_on_its_packets(self):
+        paths = self.split(os.path.join(self.dir, 'rot'), seconds=20)[:3]
+        with open(paths[1], 'rb') as f:
+            data = f.read()
+        with open(paths[1], 'wb') as f:
+            f.write(data[:-7])  # the last record cut short
+        rep = self.analyze(paths, self.out)
+        f = rep['files']
+        self.assertRegex(f[1]['error'] or '', 'truncated record')
+        self.assertTrue(f[1]['partial'])
+        self.assertEqual([x['set'] for x in f], [0, 0, 0])
+        self.assertRegex(f[2]['chain'], r'^chained: ')
+
+    def test_pcapng_files_chain_on_their_interfaces_link_types(self):
+        paths = self.split(os.path.join(self.dir, 'rot'), seconds=20)[:2]
+        ng = []
+        for p in paths:
+            _, _, _, recs = read_pcap(p)
+            q = p + 'ng'
+            write_pcapng(q, recs, linktype=1)
+            ng.append(q)
+        whole = self.analyze(paths, os.path.join(self.dir, 'classic'))
+        rep = self.analyze(ng, self.out)
+        self.assertEqual([x['format'] for x in rep['files']], ['pcapng', 'pcapng'])
+        self.assertEqual([x['set'] for x in rep['files']], [0, 0])
+        self.assertEqual(self.flows(os.path.join(self.dir, 'classic')), self.flows(self.out))
+        self.assertEqual(whole['totals']['flows'], rep['totals']['flows'])
+
+
+def write_pcapng(path, recs, linktype):
+    """A little-endian pcapng file: a section, one interface (microseconds), and an
+    enhanced packet block per record."""
+    def block(t, body):
+        body += b'\0' * (-len(body) % 4)
+        n = 12 + len(body)
+        return struct.pack('<II', t, n) + body + struct.pack('<I', n)
+    with open(path, 'wb') as f:
+        f.write(block(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1)))
+        f.write(block(1, struct.pack('<HHI', linktype, 0, 65535)))
+        for ts, (_, _, _, wirelen), data in recs:
+            us = ts // 1000
+            f.write(block(6, struct.pack('<IIIII', 0, us >> 32, us & 0xffffffff, len(data),
+                                         wirelen) + data))
+
 
 if __name__ == '__main__':
     TORTRACE, SAMPLE = sys.argv[1], sys.argv[2]
