@@ -117,7 +117,11 @@ struct tt_flow_record {
 	uint8_t initiator;                /* enum tt_flow_initiator */
 	uint8_t app[2];                   /* enum tt_app: first payload's protocol, per direction */
 	uint32_t flags;                   /* TT_FLOW_* */
-	uint32_t file_id;                 /* index into the run's list of files */
+	uint32_t file_id;                 /* index into the run's list of files: the file where
+					   * the flow started */
+	uint32_t last_file_id;            /* the file of its last packet: a later file of the
+					   * same set when rotated captures continue each other
+					   * (absent in older files: then file_id) */
 	uint64_t first_ts_ns, last_ts_ns; /* Unix time, nanoseconds */
 	uint64_t pkts[2], bytes[2];       /* frames and frame bytes on the wire, per direction */
 	uint64_t payload_bytes[2];        /* TCP/UDP payload bytes per direction */

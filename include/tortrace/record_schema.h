@@ -11,7 +11,7 @@
  *   C(name, where, render, expr) a column of `tortrace export`, in output order: where is
  *                                CSV, JSON or BOTH, render says how expr is printed
  *                                (src/aggregate/export.c), and expr is evaluated with r
- *                                (the record), x (struct tt_export_row: file, src, dst,
+ *                                (the record), x (struct tt_export_row: file, last_file, src, dst,
  *                                dur), t (the tls map) or rl (the relay map) in scope.
  *
  * The encoder, the decoder (tt_record_unpack), the CSV header and rows, the JSON lines
@@ -37,6 +37,7 @@
 #define TT_RECORD_ROWS(F, C)                                                                      \
 	F(file, UINT, file_id, REQ)                                                                \
 	C(file, BOTH, STR, x->file)                                                                \
+	F(last_file, UINT, last_file_id, OPT)                                                      \
 	F(proto, UINT, proto, REQ)                                                                 \
 	C(proto, BOTH, STR, tt_proto_name(r->proto))                                               \
 	F(ipv, IPV, ip_version, REQ)                                                               \
@@ -95,7 +96,8 @@
 	F(relay, RELAY, relay, OPT)                                                                \
 	C(relay, JSON, RELAY, r->relay)                                                            \
 	C(relay_fingerprint, CSV, STR, r->relay ? r->relay->fingerprint : "")                      \
-	C(relay_nickname, CSV, STR, r->relay ? r->relay->nickname : "")
+	C(relay_nickname, CSV, STR, r->relay ? r->relay->nickname : "")                            \
+	C(last_file, BOTH, STR, x->last_file)
 
 /* The "tls" map (struct tt_flow_tls); export prints it as a JSON object only. */
 #define TT_TLS_ROWS(F, C)                                                                         \

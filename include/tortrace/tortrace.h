@@ -56,6 +56,9 @@ struct tt_config {
 	uint64_t udp_timeout_ns;    /* the same for UDP */
 	bool is_quiet;              /* no progress bar, only errors on stderr */
 	bool is_no_detect;          /* flows only: no TLS/obfs4 inspection, no verdicts */
+	bool is_no_chain;           /* every file is a timeline of its own: files that
+				     * continue each other (rotated captures) are not read
+				     * as one set */
 	int hash_mode;      /* SHA-256 of each input: 1 on, -1 off, 0 auto (on with >= 4 CPUs,
 			     * where the hasher thread has a core of its own) */
 	bool show_progress; /* the CLI's choice to draw a progress bar (on a terminal, or

@@ -124,8 +124,10 @@ enum tt_export_format {
 	TT_EXPORT_CSV,
 };
 
-/* One flow as a JSON object (the shape of `export --jsonl`), file being its capture. */
-void tt_flow_json(struct tt_json *j, const struct tt_flow_record *r, const char *file);
+/* One flow as a JSON object (the shape of `export --jsonl`): file is the capture where it
+ * started, last_file the one of its last packet (the same unless captures were chained). */
+void tt_flow_json(
+    struct tt_json *j, const struct tt_flow_record *r, const char *file, const char *last_file);
 
 /* Print every flow of a flows.msgpack file to out. Returns 0, or -errno / -EBADMSG with a
  * message on stderr naming the file and the record. */

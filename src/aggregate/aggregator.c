@@ -1,12 +1,14 @@
 /* The aggregator thread: polls every worker's ring in turn, decodes record blocks, and
- * holds each file's records until every worker has said it is done with that file. Then
- * it sorts them (file, first timestamp, 5-tuple) and appends them to flows.msgpack, so
- * the output does not depend on how flows were spread over workers. Files complete in
- * input order because each worker handles them in that order. Memory is bounded: when
- * the records held exceed the sort budget, the file's records so far are sorted and
- * spilled to an unlinked temporary file in OUT, and the file's runs are merged when it
- * completes (an external merge sort, spill.c), so a single capture with tens of millions
- * of flows needs no more memory than a small one.
+ * holds each set's records until every worker has said it is done with that set (a set is
+ * one file, or several files that continue each other, read as one timeline: see the
+ * reader). Then it sorts them (set, first timestamp, 5-tuple) and appends them to
+ * flows.msgpack, so the output does not depend on how flows were spread over workers.
+ * Sets complete in input order because each worker handles them in that order. Each flow
+ * is counted in the file where it started. Memory is bounded: when the records held
+ * exceed the sort budget, the set's records so far are sorted and spilled to an unlinked
+ * temporary file in OUT, and the set's runs are merged when it completes (an external
+ * merge sort, spill.c), so a single capture with tens of millions of flows needs no more
+ * memory than a small one.
  *
  * Any failed write (flows.msgpack or a run) sets a->rc to its -errno and the aggregator
  * writes nothing more; main then keeps the previous outputs. */
@@ -25,7 +27,7 @@
 #define BURST 16
 
 struct pending {
-	struct tt_rec_ref *v; /* the file's records held in memory */
+	struct tt_rec_ref *v; /* the set's records held in memory */
 	size_t n, cap;
 	uint8_t **bufs; /* the blocks they point into */
 	size_t n_bufs, cap_bufs;
@@ -35,13 +37,13 @@ struct pending {
 
 struct astate {
 	struct tt_aggregator *a;
-	struct pending *files; /* per file id */
-	unsigned *n_done;      /* FILE_DONE count per file id */
+	struct pending *files; /* per set id (the id of the set's first file) */
+	unsigned *n_done;      /* FILE_DONE count per set id */
 	size_t next_file;      /* the first file not yet written */
 	uint8_t *out;          /* records are copied here, then written in large pieces */
 	size_t n_out;
 	size_t n_held, budget; /* bytes held over all files; the sort budget */
-	size_t last_file;      /* the highest file id with records held */
+	size_t last_file;      /* the highest set id with records held */
 };
 
 #define OUT_BYTES      (1u << 20)
@@ -188,13 +190,39 @@ static struct pending *largest(struct astate *st)
 
 struct emit_ctx {
 	struct astate *st;
-	struct tt_file_stats *fs;
+	size_t set_id;
 };
+
+/* The file where the record's flow started: the set id plus the ref's delta, or, when the
+ * delta did not fit, the record's own "file" key. */
+static struct tt_file_stats *start_file(
+    struct astate *st, size_t set_id, const struct tt_rec_ref *r)
+{
+	size_t id = set_id + r->file_delta;
+
+	if (r->file_delta == 0xffffu) {
+		msgpack_unpacked u;
+		size_t off = 0;
+		struct tt_flow_record rec;
+		struct tt_flow_tls tls;
+		struct tt_flow_relay relay;
+
+		msgpack_unpacked_init(&u);
+		if (msgpack_unpack_next(&u, (const char *)r->data, r->len, &off) ==
+			MSGPACK_UNPACK_SUCCESS &&
+		    tt_record_unpack(&u.data, &rec, &tls, &relay) == 0)
+			id = rec.file_id;
+		msgpack_unpacked_destroy(&u);
+	}
+	TT_BUG_ON(id >= st->a->n_files);
+	return &st->a->files[id];
+}
 
 static int emit_record(void *ctx, const struct tt_rec_ref *r)
 {
 	struct astate *st = ((struct emit_ctx *)ctx)->st;
-	struct tt_file_stats *fs = ((struct emit_ctx *)ctx)->fs;
+	struct tt_aggregator *a = st->a;
+	struct tt_file_stats *fs = start_file(st, ((struct emit_ctx *)ctx)->set_id, r);
 	int rc;
 
 	if (st->n_out + r->len > OUT_BYTES && (rc = flush_out(st)) < 0)
@@ -202,8 +230,6 @@ static int emit_record(void *ctx, const struct tt_rec_ref *r)
 	memcpy(st->out + st->n_out, r->data, r->len);
 	st->n_out += r->len;
 	if (r->verdict != TT_VERDICT_NONE) {
-		struct tt_aggregator *a = st->a;
-
 		a->n_tor++;
 		if (a->n_tor_kept < TT_REPORT_TOR_MAX &&
 		    grow((void **)&a->tor_buf, &a->tor_cap, a->tor_len + r->len, 1) == 0) {
@@ -213,22 +239,26 @@ static int emit_record(void *ctx, const struct tt_rec_ref *r)
 		}
 	}
 	fs->n_flows++;
-	if (r->proto == 6)
+	a->n_flows++;
+	if (r->proto == 6) {
 		fs->n_flows_tcp++;
-	else
+		a->n_flows_tcp++;
+	} else {
 		fs->n_flows_udp++;
+		a->n_flows_udp++;
+	}
 	fs->n_verdict[r->verdict & 7]++;
 	return 0;
 }
 
-/* A complete file: sort what is held and merge it with the spilled runs. */
-static void write_file(struct astate *st, size_t id)
+/* A complete set: sort what is held and merge it with the spilled runs. */
+static void write_set(struct astate *st, size_t id)
 {
 	struct tt_aggregator *a = st->a;
 	struct pending *p = &st->files[id];
-	struct tt_file_stats *fs = &a->files[id];
-	struct emit_ctx ctx = {st, fs};
+	struct emit_ctx ctx = {st, id};
 	size_t n_runs = tt_spill_n_runs(p->spill);
+	uint64_t n_before = a->n_flows;
 	uint32_t *order = NULL;
 	int rc = tt_rec_ref_sort(p->v, p->n, &order);
 
@@ -242,11 +272,8 @@ static void write_file(struct astate *st, size_t id)
 	if (rc < 0)
 		tt_log(TT_LOG_ERROR, "aggregator: cannot write the flows of %s: %s",
 		    a->files[id].path, strerror(-rc));
-	tt_log(TT_LOG_DEBUG, "aggregator: file %zu written (%" PRIu64 " flows, %zu runs) at %.3f s",
-	    id, fs->n_flows, n_runs, (double)tt_now_ns() / 1e9);
-	a->n_flows += fs->n_flows;
-	a->n_flows_tcp += fs->n_flows_tcp;
-	a->n_flows_udp += fs->n_flows_udp;
+	tt_log(TT_LOG_DEBUG, "aggregator: set %zu written (%" PRIu64 " flows, %zu runs) at %.3f s",
+	    id, a->n_flows - n_before, n_runs, (double)tt_now_ns() / 1e9);
 	free_pending(st, p);
 }
 
@@ -298,17 +325,27 @@ void *tt_aggregator_main(void *arg)
 						}
 					}
 					break;
-				case TT_REC_FILE_DONE:
-					if (a->rc != 0)
-						break;
+				case TT_REC_EVICTIONS:
 					TT_BUG_ON(m->file_id >= a->n_files);
 					a->files[m->file_id].n_flows_evicted += m->n_flows_evicted;
 					a->files[m->file_id].n_tls_evicted += m->n_tls_evicted;
+					break;
+				case TT_REC_FILE_DONE:
+					if (a->rc != 0)
+						break;
+					TT_BUG_ON(m->file_id >= a->n_files ||
+						  m->last_file_id >= a->n_files ||
+						  m->last_file_id < m->file_id);
+					a->files[m->last_file_id].n_flows_evicted +=
+					    m->n_flows_evicted;
+					a->files[m->last_file_id].n_tls_evicted += m->n_tls_evicted;
 					if (++st.n_done[m->file_id] < a->n_workers)
 						break;
-					/* Complete: files complete in order (see above). */
-					TT_BUG_ON(m->file_id != st.next_file);
-					write_file(&st, st.next_file++);
+					/* Complete: sets complete in order (see above); files
+					 * between sets have no packets, hence no records. */
+					TT_BUG_ON(m->file_id < st.next_file);
+					write_set(&st, m->file_id);
+					st.next_file = m->last_file_id + 1;
 					break;
 				case TT_REC_WORKER_DONE:
 					n_workers_done++;

@@ -94,7 +94,7 @@ static int read_header(
  * record), x (what is computed once per row), t (the tls map) or rl (the relay map) in
  * scope; its render says how it is printed in each format. */
 struct tt_export_row {
-	const char *file;
+	const char *file, *last_file; /* paths of the record's first and last file */
 	char src[48], dst[48];
 	uint64_t dur; /* last_ts_ns - first_ts_ns */
 };
@@ -252,9 +252,11 @@ static void relay_json(struct tt_json *j, const char *key, const struct tt_flow_
 	tt_json_obj_end(j);
 }
 
-static void row_init(struct tt_export_row *x, const struct tt_flow_record *r, const char *file)
+static void row_init(struct tt_export_row *x, const struct tt_flow_record *r, const char *file,
+    const char *last_file)
 {
 	x->file = file;
+	x->last_file = last_file;
 	tt_record_ip_str(r, false, x->src, sizeof(x->src));
 	tt_record_ip_str(r, true, x->dst, sizeof(x->dst));
 	x->dur = r->last_ts_ns - r->first_ts_ns;
@@ -267,21 +269,23 @@ static void csv_header(FILE *out)
 	fputc('\n', out);
 }
 
-static void csv_row(const struct tt_flow_record *r, const char *file, FILE *out)
+static void csv_row(
+    const struct tt_flow_record *r, const char *file, const char *last_file, FILE *out)
 {
 	struct tt_export_row row, *x = &row;
 	unsigned n_cols = 0;
 
-	row_init(x, r, file);
+	row_init(x, r, file, last_file);
 	TT_RECORD_ROWS(NO_ROW, CSV_COL)
 	fputc('\n', out);
 }
 
-void tt_flow_json(struct tt_json *j, const struct tt_flow_record *r, const char *file)
+void tt_flow_json(
+    struct tt_json *j, const struct tt_flow_record *r, const char *file, const char *last_file)
 {
 	struct tt_export_row row, *x = &row;
 
-	row_init(x, r, file);
+	row_init(x, r, file, last_file);
 	tt_json_obj(j);
 	TT_RECORD_ROWS(NO_ROW, JSON_COL)
 	tt_json_obj_end(j);
@@ -291,14 +295,15 @@ static void print_flow(
     const struct tt_flow_record *r, const struct header *h, int format, FILE *out)
 {
 	const char *file = r->file_id < h->n_files ? h->files[r->file_id] : "";
+	const char *last = r->last_file_id < h->n_files ? h->files[r->last_file_id] : "";
 
 	if (format == TT_EXPORT_CSV) {
-		csv_row(r, file, out);
+		csv_row(r, file, last, out);
 	} else {
 		struct tt_json j;
 
 		tt_json_init(&j, out, false);
-		tt_flow_json(&j, r, file);
+		tt_flow_json(&j, r, file, last);
 		fputc('\n', out);
 	}
 }

@@ -134,15 +134,98 @@ static void tor_flows(struct tt_json *j, const struct tt_aggregator *agg,
 		struct tt_flow_relay relay;
 
 		if (tt_record_unpack(&u.data, &r, &tls, &relay) == 0)
-			tt_flow_json(j, &r, r.file_id < n_files ? files[r.file_id].path : "");
+			tt_flow_json(j, &r, r.file_id < n_files ? files[r.file_id].path : "",
+			    r.last_file_id < n_files ? files[r.last_file_id].path : "");
 	}
 	msgpack_unpacked_destroy(&u);
 	tt_json_arr_end(j);
 }
 
-static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
+/* Seconds for a chain reason: 0.8 s, 12 s, 4000 s. */
+static void fmt_secs(char *buf, size_t len, uint64_t ns)
 {
-	char when[40];
+	double s = (double)ns / 1e9;
+
+	if (ns % 1000000000u == 0)
+		snprintf(buf, len, "%llu s", (unsigned long long)(ns / 1000000000u));
+	else
+		snprintf(buf, len, "%.*f s", s < 10 ? 3 : 1, s);
+}
+
+/* Why the file was or was not read as the continuation of the previous file with packets
+ * (NULL for the first file). */
+static void chain_reason(const struct tt_file_stats *f, uint64_t timeout_ns, char *buf, size_t len)
+{
+	char a[40], b[40];
+
+	fmt_secs(a, sizeof(a), f->chain_ns);
+	switch (f->chain) {
+	case TT_CHAIN_YES:
+		snprintf(buf, len, "chained: starts %s after the previous file ends", a);
+		break;
+	case TT_CHAIN_DISABLED:
+		snprintf(buf, len, "not chained: --no-chain");
+		break;
+	case TT_CHAIN_LINKTYPE:
+		snprintf(buf, len, "not chained: link type differs (%u, previous file %u)",
+		    f->chain_linktype[0], f->chain_linktype[1]);
+		break;
+	case TT_CHAIN_OVERLAP:
+		snprintf(buf, len, "not chained: overlaps the previous file by %s", a);
+		break;
+	case TT_CHAIN_GAP:
+		fmt_secs(b, sizeof(b), timeout_ns);
+		snprintf(buf, len, "not chained: gap %s > tcp timeout %s", a, b);
+		break;
+	case TT_CHAIN_NO_PACKETS:
+		snprintf(buf, len, "not chained: no packets (does not break a chain)");
+		break;
+	default:
+		snprintf(buf, len, "first file with packets: starts a set");
+		break;
+	}
+}
+
+/* The sets of files read as one timeline: the files with packets, grouped by set. */
+static void sets(struct tt_json *j, const struct tt_file_stats *files, size_t n_files)
+{
+	tt_json_key(j, "sets");
+	tt_json_arr(j);
+	for (size_t i = 0; i < n_files; i++) {
+		size_t last = i, n = 0;
+		uint64_t pkts = 0;
+
+		if (files[i].set_id != i)
+			continue;
+		for (size_t k = i; k < n_files; k++) {
+			if (files[k].set_id == TT_NO_SET)
+				continue;
+			if (files[k].set_id != i)
+				break;
+			last = k;
+			n++;
+			pkts += files[k].n_pkts;
+		}
+		tt_json_obj(j);
+		tt_json_kv_u64(j, "set", i);
+		tt_json_kv_u64(j, "first_file", i);
+		tt_json_kv_u64(j, "last_file", last);
+		tt_json_kv_u64(j, "files", n);
+		tt_json_kv_str(j, "first_path", files[i].path);
+		tt_json_kv_str(j, "last_path", files[last].path);
+		tt_json_kv_u64(j, "packets", pkts);
+		tt_json_key(j, "first_ts");
+		tt_json_ts(j, files[i].first_ts_ns);
+		tt_json_key(j, "last_ts");
+		tt_json_ts(j, files[last].last_ts_ns);
+		tt_json_obj_end(j);
+	}
+	tt_json_arr_end(j);
+}
+
+static void file_entry(struct tt_json *j, const struct tt_file_stats *f, uint64_t timeout_ns)
+{
+	char when[40], why[160];
 
 	tt_json_obj(j);
 	tt_json_kv_str(j, "path", f->path);
@@ -194,6 +277,13 @@ static void file_entry(struct tt_json *j, const struct tt_file_stats *f)
 	tt_json_bool(j, f->is_changed);
 	tt_json_kv_u64(j, "tls_inspections_evicted", f->n_tls_evicted);
 	tt_json_kv_u64(j, "flows_evicted", f->n_flows_evicted);
+	tt_json_key(j, "set");
+	if (f->set_id == TT_NO_SET)
+		tt_json_null(j);
+	else
+		tt_json_u64(j, f->set_id);
+	chain_reason(f, timeout_ns, why, sizeof(why));
+	tt_json_kv_str(j, "chain", why);
 	tt_json_obj_end(j);
 }
 
@@ -244,6 +334,8 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_bool(&j, run->is_hashed);
 	tt_json_key(&j, "detection");
 	tt_json_bool(&j, !cfg->is_no_detect);
+	tt_json_key(&j, "chain");
+	tt_json_bool(&j, !cfg->is_no_chain);
 	relay_data(&j, cfg, run->relays);
 	tt_json_obj_end(&j);
 
@@ -267,10 +359,12 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 
 	tor_flows(&j, agg, files, n_files);
 
+	sets(&j, files, n_files);
+
 	tt_json_key(&j, "files");
 	tt_json_arr(&j);
 	for (size_t i = 0; i < n_files; i++)
-		file_entry(&j, &files[i]);
+		file_entry(&j, &files[i], cfg->tcp_timeout_ns);
 	tt_json_arr_end(&j);
 
 	/* Timing and machine-dependent facts: the only part that differs between runs. */

@@ -58,6 +58,9 @@ static const char usage_text[] =
     "                           to match flows against relays at the capture's date\n"
     "      --relays-cache FILE  compiled relay index: used when fresh, rebuilt otherwise\n"
     "      --no-detect          flows only: no Tor inspection, evidence or verdicts\n"
+    "      --no-chain           read every file as a timeline of its own (default: files\n"
+    "                           that continue each other, such as rotated captures, are\n"
+    "                           one timeline; report.json says which were chained, why)\n"
     "      --sha256             record each input file's SHA-256 in the report (default:\n"
     "                           on with 4 or more CPUs, where it costs no time)\n"
     "      --no-hash            never compute it\n"
@@ -127,6 +130,7 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_SORT_BUDGET,
 		OPT_RELAYS,
 		OPT_NO_DETECT,
+		OPT_NO_CHAIN,
 		OPT_NO_HASH,
 		OPT_SHA256,
 		OPT_RELAYS_CACHE,
@@ -145,6 +149,7 @@ static int cmd_analyze(int argc, char **argv)
 	    {"flow-memory", required_argument, NULL, OPT_FLOW_MEMORY},
 	    {"relays", required_argument, NULL, OPT_RELAYS},
 	    {"no-detect", no_argument, NULL, OPT_NO_DETECT},
+	    {"no-chain", no_argument, NULL, OPT_NO_CHAIN},
 	    {"no-hash", no_argument, NULL, OPT_NO_HASH},
 	    {"sha256", no_argument, NULL, OPT_SHA256},
 	    {"relays-cache", required_argument, NULL, OPT_RELAYS_CACHE},
@@ -223,6 +228,9 @@ static int cmd_analyze(int argc, char **argv)
 			break;
 		case OPT_NO_DETECT:
 			cfg.is_no_detect = true;
+			break;
+		case OPT_NO_CHAIN:
+			cfg.is_no_chain = true;
 			break;
 		case OPT_RELAYS:
 			cfg.relays_path = optarg;

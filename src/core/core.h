@@ -211,11 +211,16 @@ static inline unsigned tt_worker_of_partition(unsigned part, unsigned n_workers)
 enum tt_pkt_kind {
 	TT_PKT_DATA = 0,   /* a TCP/UDP packet (or a fragment of one) */
 	TT_PKT_RELEASE,    /* l3 is a struct tt_chunk * this worker is done with */
-	TT_PKT_TICK,       /* ts_ns is the file's packet clock: expire idle flows */
-	TT_PKT_FILE_END,   /* hash is the file id: flush its flows, answer TT_REC_FILE_DONE;
-			    * proto is 1 when the reader stopped early (the run was interrupted):
-			    * the file's flows then end as TT_END_STOP */
+	TT_PKT_TICK,       /* ts_ns is the set's packet clock: expire idle flows */
+	TT_PKT_FILE_END,   /* hash is the set id (its first file's id): the set of files ends,
+			    * flush its flows, answer TT_REC_FILE_DONE; proto is 1 when the
+			    * reader stopped early (the run was interrupted): the set's flows
+			    * then end as TT_END_STOP */
 	TT_PKT_STREAM_END, /* no more input: flush and answer TT_REC_WORKER_DONE */
+	TT_PKT_FILE_NEXT,  /* hash is a file id: its packets follow. proto is 1 when the file
+			    * starts a new set (hash is then the set id), 0 when it continues
+			    * the current set (rotated captures: one timeline, flows and the
+			    * packet clock carry on). Sent before a file's first packet. */
 };
 
 #define TT_NO_L4 0xffffu
@@ -224,7 +229,8 @@ enum tt_pkt_kind {
 struct tt_pkt {
 	const uint8_t *l3; /* DATA: the IP header, borrowed from a chunk (see above) */
 	uint64_t ts_ns;    /* Unix time of the packet, nanoseconds */
-	uint32_t hash;     /* XXH3 of the canonical flow key (low 32 bits); file id for FILE_END */
+	uint32_t hash;     /* XXH3 of the canonical flow key (low 32 bits); set id for FILE_END,
+			    * file id for FILE_NEXT */
 	uint32_t caplen;   /* captured bytes from l3 on */
 	uint32_t wirelen;  /* length of the whole frame on the wire */
 	uint16_t l4_off;   /* offset of the TCP/UDP header from l3, or TT_NO_L4 (fragment) */
@@ -255,9 +261,13 @@ uint64_t tt_flow_key_hash(const struct tt_flow_key *k);
 
 enum tt_rec_kind {
 	TT_REC_BLOCK = 0,   /* buf/len: msgpack records; ownership of buf moves */
-	TT_REC_FILE_DONE,   /* file_id: this worker has sent every record of the file;
-			     * n_flows_evicted, n_tls_evicted: its evictions in the file */
+	TT_REC_FILE_DONE,   /* file_id: this worker has sent every record of the set whose
+			     * first file is file_id; last_file_id is its last file;
+			     * n_flows_evicted, n_tls_evicted: its evictions in last_file_id */
 	TT_REC_WORKER_DONE, /* the worker has finished */
+	TT_REC_EVICTIONS,   /* n_flows_evicted, n_tls_evicted: this worker's evictions in
+			     * file_id, a file of a set that goes on (sent at FILE_NEXT when
+			     * not zero) */
 };
 
 /* Where one record sits in a block, with the fields that order records in the output:
@@ -269,20 +279,24 @@ struct tt_rec_ref {
 	uint16_t src_port, dst_port;
 	uint8_t proto;
 	uint8_t verdict; /* enum tt_verdict, for the per-file counts */
-	uint8_t pad[2];
+	/* The file the flow started in, minus the set id (the block's file_id); 0xffff when
+	 * that does not fit (the aggregator then reads the record's "file" key). */
+	uint16_t file_delta;
 	uint32_t off, len;   /* the record's msgpack bytes in the block */
 	const uint8_t *data; /* set by the aggregator: block + off */
 };
 
-/* Block messages carry every record of one file that the worker finished since its last
- * block: all of them belong to file_id. */
+/* Block messages carry every record of one set of files (rotated captures that continue
+ * each other; a file on its own is a set of one) that the worker finished since its last
+ * block: all of them belong to the set whose first file is file_id. */
 struct tt_rec_msg {
 	uint8_t *buf;            /* msgpack records, malloc()ed; ownership moves */
 	struct tt_rec_ref *refs; /* n_records entries, malloc()ed; ownership moves */
 	uint32_t len;
-	uint32_t file_id;
-	uint32_t kind; /* enum tt_rec_kind */
+	uint32_t file_id; /* the set id: the index of the set's first file */
+	uint32_t kind;    /* enum tt_rec_kind */
 	uint32_t n_records;
+	uint32_t last_file_id; /* TT_REC_FILE_DONE: the set's last file */
 	/* TT_REC_FILE_DONE: what the worker evicted in the file (summed by the aggregator) */
 	uint64_t n_flows_evicted, n_tls_evicted;
 };
@@ -293,8 +307,11 @@ int tt_rec_ref_cmp(const void *a, const void *b);
 
 /* ---- per-file results ---------------------------------------------------------------
  * One per input file. The reader writes it while it reads the file and is done with it
- * before it sends TT_PKT_FILE_END; the aggregator reads it only after every worker has
- * answered TT_REC_FILE_DONE for the file (the ring handoffs order the two). */
+ * before it sends the TT_PKT_FILE_END of the file's set; the aggregator writes its own
+ * fields (flow counts, evictions) and reads the file only after every worker has answered
+ * TT_REC_FILE_DONE for that set (the ring handoffs order the two), or, for evictions, when
+ * a TT_REC_EVICTIONS arrives, which the reader's fields do not share. Main reads it all
+ * after the threads are joined. */
 #define TT_MAX_LINKTYPES 8
 #define TT_MAX_IP_PROTOS 16
 
@@ -323,6 +340,19 @@ static inline void tt_proto_count(struct tt_proto_counts *c, uint8_t proto, uint
 	}
 }
 
+#define TT_NO_SET UINT32_MAX
+
+/* Why a file was or was not read as the continuation of the previous file with packets. */
+enum tt_chain {
+	TT_CHAIN_FIRST = 0,  /* no previous file with packets: a new set */
+	TT_CHAIN_YES,        /* chained: starts chain_ns after the previous file ends */
+	TT_CHAIN_DISABLED,   /* not chained: --no-chain */
+	TT_CHAIN_LINKTYPE,   /* not chained: the link types differ */
+	TT_CHAIN_OVERLAP,    /* not chained: starts chain_ns before the previous file ends */
+	TT_CHAIN_GAP,        /* not chained: the gap chain_ns exceeds the TCP idle timeout */
+	TT_CHAIN_NO_PACKETS, /* the file has no packets: it joins no set */
+};
+
 struct tt_file_stats {
 	char *path;          /* owned */
 	char *error;         /* NULL, or "message at byte offset N" (owned) */
@@ -342,7 +372,16 @@ struct tt_file_stats {
 	uint64_t n_tunnelled; /* packets also counted in a flow inside a UDP tunnel */
 	uint64_t n_caplen_over_snaplen;
 	struct tt_proto_counts ip_protos; /* IP packets that are not TCP/UDP */
-	/* written by the aggregator */
+	/* Capture sets, written by the reader before the set's TT_PKT_FILE_END (so before
+	 * the aggregator reads them): the set the file belongs to (the index of its first
+	 * file; TT_NO_SET for a file without packets, which joins no set and does not
+	 * break a chain), and why it was or was not chained to the previous file with
+	 * packets (enum tt_chain, with the gap or overlap and the link types it names). */
+	uint32_t set_id;
+	uint8_t chain;              /* enum tt_chain */
+	uint64_t chain_ns;          /* TT_CHAIN_YES/GAP: the gap; TT_CHAIN_OVERLAP: the overlap */
+	uint32_t chain_linktype[2]; /* TT_CHAIN_LINKTYPE: this file's and the previous one's */
+	/* written by the aggregator; flows are counted in the file where they started */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;
 	uint64_t n_verdict[8]; /* flows by enum tt_verdict */
 	/* The file as the reader opened [0] and finished [1] it (written by the reader) and

@@ -608,6 +608,10 @@ int tt_record_unpack_why(const msgpack_object *obj, struct tt_flow_record *r,
 			    why, why_len, "no key \"%s\"", rec_keys[__builtin_ctz(missing)].name);
 		return -EBADMSG;
 	}
+	/* Records written before capture sets have no "last_file": their flows ended in the
+	 * file where they started. */
+	if (r->last_file_id < r->file_id)
+		r->last_file_id = r->file_id;
 	return 0;
 }
 

@@ -3,9 +3,10 @@
  * batches go onto that worker's ring; a full ring makes the reader wait.
  *
  * In-band markers keep every worker in step with the input without locks: TICK carries
- * the file's packet clock (idle expiry then happens at the same point of the input for
+ * the set's packet clock (idle expiry then happens at the same point of the input for
  * any number of workers, so results do not depend on -j), RELEASE hands a buffer back,
- * FILE_END closes a file's flows, STREAM_END ends the run.
+ * FILE_NEXT says which file the packets after it come from (and whether it starts a new
+ * set of files or continues one), FILE_END closes a set's flows, STREAM_END ends the run.
  */
 #include "reader.h"
 
@@ -51,6 +52,8 @@ struct rstate {
 	struct frag_slot *frags;
 	struct filter filters[MAX_FILTERS];
 	unsigned n_filters;
+	uint64_t clock; /* the set's packet clock, as last sent (TICK) */
+	bool has_clock;
 };
 
 static void flush(struct rstate *st, unsigned w)
@@ -323,66 +326,113 @@ static bool file_shrank(struct tt_file_stats *fs, struct tt_source *src, uint64_
 	return true;
 }
 
-static void read_file(struct rstate *st, uint32_t file_id)
+/* One input while it is read: its byte source and capture parser, and the frame read
+ * ahead (the first frame is read before the file joins a set, to decide whether it
+ * continues the previous file). */
+struct rfile {
+	struct tt_source src;
+	struct tt_capture cap;
+	struct tt_frame f;    /* when rc == 1: the next frame to handle */
+	uint64_t off;         /* its offset */
+	uint64_t faults;      /* tt_mapguard_faults() when last checked */
+	uint64_t done_before; /* progress_bytes when the file was opened */
+	int rc;               /* of the last read: 1 a frame, 0 the end, < 0 an error */
+	bool is_open;         /* src (and cap) must be closed */
+};
+
+/* Read the next frame of rf into rf->f: 1, 0 at the end (also when the file shrank under
+ * the frame: the error is then set), or < 0. */
+static int next_frame(struct tt_file_stats *fs, struct rfile *rf)
+{
+	int rc;
+
+	rf->off = rf->src.off;
+	rc = tt_capture_next(&rf->cap, &rf->src, &rf->f);
+	if (rc <= 0)
+		return rc;
+	/* Touch the record's last byte (the header before it was read): if the file was cut
+	 * before it, the SIGBUS handler counts it now, and the record is not sent. A
+	 * truncation that races this read is still seen at the next record. */
+	(void)*(volatile const uint8_t *)(rf->f.data + rf->f.caplen - 1);
+	if (__builtin_expect(tt_mapguard_faults() != rf->faults, 0)) {
+		rf->faults = tt_mapguard_faults();
+		if (file_shrank(fs, &rf->src, rf->off))
+			return 0;
+	}
+	return 1;
+}
+
+/* Open file_id and read its first frame (rf->rc says how that went). */
+static void open_file(struct rstate *st, uint32_t file_id, struct rfile *rf)
 {
 	struct tt_reader *r = st->r;
 	struct tt_file_stats *fs = &r->files[file_id];
-	struct tt_source src;
-	struct tt_capture cap;
-	struct tt_frame f;
-	uint64_t done_before = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
-	uint64_t clock = 0, first_bad_link = 0, n = 0, off = 0, faults = tt_mapguard_faults();
 	int rc;
 
+	memset(rf, 0, sizeof(*rf));
+	rf->faults = tt_mapguard_faults();
+	rf->done_before = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
 	fs->format = -1;
-	rc = tt_source_open(&src, fs->path, release_chunk, st);
+	rc = tt_source_open(&rf->src, fs->path, release_chunk, st);
 	if (rc < 0) {
-		set_error(fs, src.err, 0, false);
+		set_error(fs, rf->src.err, 0, false);
+		rf->rc = rc;
 		return;
 	}
-	fs->comp = src.comp;
-	src.stop = r->cfg->stop;
-	tt_file_id_of(src.fd, &fs->id_read[0]);
-	rc = tt_capture_open(&cap, &src);
-	fs->format = cap.format;
+	rf->is_open = true;
+	fs->comp = rf->src.comp;
+	rf->src.stop = r->cfg->stop;
+	tt_file_id_of(rf->src.fd, &fs->id_read[0]);
+	rc = tt_capture_open(&rf->cap, &rf->src);
+	fs->format = rf->cap.format;
 	if (rc == -EINTR && is_stop_requested(r)) {
 		r->is_interrupted = true;
 		fs->is_partial = true;
-		goto out;
+		rf->rc = 0;
+		return;
 	}
 	if (rc < 0) {
-		if (tt_mapguard_faults() == faults || !file_shrank(fs, &src, 0))
-			set_capture_error(fs, &cap, &src);
-		goto out;
+		if (tt_mapguard_faults() == rf->faults || !file_shrank(fs, &rf->src, 0))
+			set_capture_error(fs, &rf->cap, &rf->src);
+		rf->rc = 0; /* the error is set: nothing more to read */
+		return;
 	}
-	for (;;) {
-		off = src.off;
-		rc = tt_capture_next(&cap, &src, &f);
-		if (rc <= 0)
-			break;
-		/* Touch the record's last byte (the header before it was read): if the file
-		 * was cut before it, the SIGBUS handler counts it now, and the record is not
-		 * sent. A truncation that races this read is still seen at the next record. */
-		(void)*(volatile const uint8_t *)(f.data + f.caplen - 1);
-		if (__builtin_expect(tt_mapguard_faults() != faults, 0)) {
-			faults = tt_mapguard_faults();
-			if (file_shrank(fs, &src, off))
-				break;
-		}
-		handle_frame(st, fs, &f, off, &first_bad_link);
-		tt_source_ahead(&src);
-		/* The packet clock moves in steps of a second, backwards too: a capture
-		 * whose time jumps back (files concatenated out of order) must not make
-		 * every flow after the jump look idle. */
-		if (n == 0 || f.ts_ns >= clock + TICK_NS || f.ts_ns + TICK_NS <= clock) {
-			struct tt_pkt t = {.ts_ns = f.ts_ns, .kind = TT_PKT_TICK};
+	rf->rc = next_frame(fs, rf);
+}
 
-			clock = f.ts_ns;
-			broadcast(st, &t);
-		}
+/* Send the packet clock to the workers when it moved. It moves in steps of a second,
+ * backwards too: a capture whose time jumps back (files concatenated out of order) must
+ * not make every flow after the jump look idle. The clock belongs to the set: files that
+ * continue each other share it, so a rotated capture gets the TICKs of the unrotated one. */
+static void tick(struct rstate *st, uint64_t ts_ns)
+{
+	if (!st->has_clock || ts_ns >= st->clock + TICK_NS || ts_ns + TICK_NS <= st->clock) {
+		struct tt_pkt t = {.ts_ns = ts_ns, .kind = TT_PKT_TICK};
+
+		st->has_clock = true;
+		st->clock = ts_ns;
+		broadcast(st, &t);
+	}
+}
+
+/* Handle the frame read ahead and every frame after it, then the end of the file. */
+static void read_rest(struct rstate *st, uint32_t file_id, struct rfile *rf)
+{
+	struct tt_reader *r = st->r;
+	struct tt_file_stats *fs = &r->files[file_id];
+	uint64_t first_bad_link = 0, n = 0;
+	int rc = rf->rc;
+
+	if (!rf->is_open)
+		return;
+	while (rc == 1) {
+		handle_frame(st, fs, &rf->f, rf->off, &first_bad_link);
+		tt_source_ahead(&rf->src);
+		tick(st, rf->f.ts_ns);
 		if (++n % STOP_CHECK == 0) {
 			atomic_store_explicit(&r->progress_bytes,
-			    done_before + (src.comp == TT_COMP_NONE ? src.off : src.n_raw_bytes),
+			    rf->done_before +
+				(rf->src.comp == TT_COMP_NONE ? rf->src.off : rf->src.n_raw_bytes),
 			    memory_order_relaxed);
 			if (r->cfg->stop && atomic_load(r->cfg->stop)) {
 				r->is_interrupted = true;
@@ -390,14 +440,16 @@ static void read_file(struct rstate *st, uint32_t file_id)
 				break;
 			}
 		}
+		rc = next_frame(fs, rf);
 	}
 	if (rc == -EINTR && is_stop_requested(r)) {
 		r->is_interrupted = true; /* a read on a pipe gave up: not a bad input */
 		fs->is_partial = true;
-	} else if (rc < 0 && tt_mapguard_faults() != faults && file_shrank(fs, &src, off)) {
+	} else if (rc < 0 && tt_mapguard_faults() != rf->faults &&
+		   file_shrank(fs, &rf->src, rf->off)) {
 		/* zeros read from past the new end made the parser fail */
 	} else if (rc < 0) {
-		set_capture_error(fs, &cap, &src);
+		set_capture_error(fs, &rf->cap, &rf->src);
 		fs->is_partial = true;
 	}
 	if (fs->n_bad_link) {
@@ -413,20 +465,109 @@ static void read_file(struct rstate *st, uint32_t file_id)
 				    " frames counted, not analysed",
 				    fs->linktypes[i], tt_linktype_name(fs->linktypes[i]),
 				    fs->n_bad_link);
-		set_error(fs, msg, first_bad_link, src.comp > TT_COMP_PLAIN);
+		set_error(fs, msg, first_bad_link, rf->src.comp > TT_COMP_PLAIN);
 		fs->is_partial = true;
 	}
-	fs->n_caplen_over_snaplen = cap.n_caplen_over_snaplen;
-out:
-	tt_file_id_of(src.fd, &fs->id_read[1]);
-	tt_capture_close(&cap);
-	tt_source_close(&src);
+	fs->n_caplen_over_snaplen = rf->cap.n_caplen_over_snaplen;
+}
+
+static void close_file(struct tt_file_stats *fs, struct rfile *rf)
+{
+	if (!rf->is_open)
+		return;
+	tt_file_id_of(rf->src.fd, &fs->id_read[1]);
+	tt_capture_close(&rf->cap);
+	tt_source_close(&rf->src);
+	rf->is_open = false;
+}
+
+/* ---- capture sets -------------------------------------------------------------------
+ * Files that continue each other (tcpdump -G/-C rotation, editcap splits) are read as one
+ * timeline, a set: flows, TLS inspections, idle expiry and the packet clock carry over
+ * from one file to the next, and the workers end the set's flows only at its end. A file
+ * continues the previous file with packets when chaining is on, the link types of the
+ * interfaces seen by its first frame are those of the previous file's, its first packet
+ * is not earlier than the previous file's last (an earlier one means another sensor's
+ * overlapping capture), and the gap between them is at most the TCP idle timeout (a longer
+ * gap would end every flow anyway). A file without packets (empty, or unreadable) joins no
+ * set and does not break a chain: the files around it are judged on their own packets. */
+
+struct prev_file {
+	uint64_t last_ts_ns;
+	uint32_t linktypes[TT_MAX_LINKTYPES];
+	uint32_t n_linktypes;
+};
+
+/* The link types of the interfaces known at rf's first frame (pcap: the one). */
+static uint32_t first_linktypes(const struct rfile *rf, uint32_t *lt)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < rf->cap.n_ifaces && n < TT_MAX_LINKTYPES; i++)
+		lt[n++] = rf->cap.ifaces[i].linktype;
+	if (n == 0)
+		lt[n++] = rf->f.linktype;
+	return n;
+}
+
+/* Does the file of rf, whose first frame is read, continue prev? Sets fs->chain. */
+static bool decide_chain(const struct tt_reader *r, const struct prev_file *prev, bool has_prev,
+    const struct rfile *rf, struct tt_file_stats *fs)
+{
+	uint32_t lt[TT_MAX_LINKTYPES], n_lt = first_linktypes(rf, lt);
+	uint64_t ts = rf->f.ts_ns;
+
+	fs->chain_ns = 0;
+	if (!has_prev) {
+		fs->chain = TT_CHAIN_FIRST;
+	} else if (r->cfg->is_no_chain) {
+		fs->chain = TT_CHAIN_DISABLED;
+	} else if (n_lt != prev->n_linktypes ||
+		   memcmp(lt, prev->linktypes, n_lt * sizeof(*lt)) != 0) {
+		fs->chain = TT_CHAIN_LINKTYPE;
+		fs->chain_linktype[0] = lt[0];
+		fs->chain_linktype[1] = prev->linktypes[0];
+		for (uint32_t i = 0; i < n_lt && i < prev->n_linktypes; i++)
+			if (lt[i] != prev->linktypes[i]) {
+				fs->chain_linktype[0] = lt[i];
+				fs->chain_linktype[1] = prev->linktypes[i];
+				break;
+			}
+	} else if (ts < prev->last_ts_ns) {
+		fs->chain = TT_CHAIN_OVERLAP;
+		fs->chain_ns = prev->last_ts_ns - ts;
+	} else if (ts - prev->last_ts_ns > r->cfg->tcp_timeout_ns) {
+		fs->chain = TT_CHAIN_GAP;
+		fs->chain_ns = ts - prev->last_ts_ns;
+	} else {
+		fs->chain = TT_CHAIN_YES;
+		fs->chain_ns = ts - prev->last_ts_ns;
+	}
+	return fs->chain == TT_CHAIN_YES;
+}
+
+/* The set ends: the workers end its flows. Everything the aggregator reads of the set's
+ * files is written before: the ring's release store publishes it along with the marker. */
+static void end_set(struct rstate *st, uint32_t set_id)
+{
+	/* The workers end the flows of a set cut short by a stop request as TT_END_STOP:
+	 * only this thread reads cfg->stop, so they learn it here. */
+	struct tt_pkt end = {
+	    .kind = TT_PKT_FILE_END, .hash = set_id, .proto = st->r->is_interrupted ? 1 : 0};
+
+	broadcast(st, &end);
+	for (unsigned w = 0; w < st->r->n_workers; w++)
+		flush(st, w);
 }
 
 void *tt_reader_main(void *arg)
 {
 	struct tt_reader *r = arg;
 	struct rstate st = {.r = r};
+	struct prev_file prev = {0};
+	struct rfile rf;
+	uint32_t set_id = 0;
+	bool has_set = false;
 	uint64_t done = 0;
 
 	st.batch = calloc((size_t)r->n_workers * BATCH, sizeof(*st.batch));
@@ -446,25 +587,42 @@ void *tt_reader_main(void *arg)
 		return NULL;
 	}
 	for (size_t i = 0; i < r->n_files; i++) {
-		struct tt_pkt end = {.kind = TT_PKT_FILE_END, .hash = (uint32_t)i};
+		struct tt_file_stats *fs = &r->files[i];
+		struct tt_pkt next = {.kind = TT_PKT_FILE_NEXT, .hash = (uint32_t)i};
 
 		if (r->is_interrupted)
 			break;
-		memset(st.frags, 0, FRAG_SLOTS * sizeof(*st.frags));
-		read_file(&st, (uint32_t)i);
-		r->files[i].is_read = !r->is_interrupted || r->files[i].n_pkts > 0;
-		done += r->files[i].size_bytes;
+		fs->set_id = TT_NO_SET;
+		open_file(&st, (uint32_t)i, &rf);
+		if (rf.rc == 1) {
+			if (decide_chain(r, &prev, has_set, &rf, fs)) {
+				next.proto = 0;
+			} else {
+				if (has_set)
+					end_set(&st, set_id);
+				set_id = (uint32_t)i;
+				has_set = true;
+				next.proto = 1;
+				memset(st.frags, 0, FRAG_SLOTS * sizeof(*st.frags));
+				st.has_clock = false;
+			}
+			fs->set_id = set_id;
+			broadcast(&st, &next);
+			prev.n_linktypes = first_linktypes(&rf, prev.linktypes);
+		} else {
+			fs->chain = TT_CHAIN_NO_PACKETS;
+		}
+		read_rest(&st, (uint32_t)i, &rf);
+		close_file(fs, &rf);
+		if (fs->set_id != TT_NO_SET)
+			prev.last_ts_ns = fs->last_ts_ns;
+		fs->is_read = !r->is_interrupted || fs->n_pkts > 0;
+		done += fs->size_bytes;
 		atomic_store_explicit(&r->progress_bytes, done, memory_order_relaxed);
 		atomic_store_explicit(&r->progress_files, (uint32_t)(i + 1), memory_order_relaxed);
-		/* The workers end the flows of a file cut short by a stop request as
-		 * TT_END_STOP: only this thread reads cfg->stop, so they learn it here. */
-		end.proto = r->is_interrupted ? 1 : 0;
-		/* Everything the aggregator reads of files[i] is written above: the ring's
-		 * release store publishes it along with the marker. */
-		broadcast(&st, &end);
-		for (unsigned w = 0; w < r->n_workers; w++)
-			flush(&st, w);
 	}
+	if (has_set)
+		end_set(&st, set_id);
 	{
 		struct tt_pkt end = {.kind = TT_PKT_STREAM_END};
 

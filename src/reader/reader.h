@@ -200,7 +200,7 @@ struct tt_reader {
 	struct tt_ring *rings; /* one per worker; this thread is the only producer */
 	unsigned n_workers;
 	struct tt_file_stats *files; /* one per input, written here, read by the aggregator
-				      * after every worker's TT_REC_FILE_DONE for it */
+				      * after every worker's TT_REC_FILE_DONE for its set */
 	size_t n_files;
 	/* progress, written here with relaxed stores, read by main */
 	_Atomic uint64_t progress_bytes;
@@ -227,7 +227,9 @@ void tt_file_id_of(int fd, struct tt_file_id *id);
  * is_changed; its SHA-256 is dropped and the reason goes into its error. */
 void tt_files_check_changed(struct tt_file_stats *files, size_t n);
 
-/* Thread entry: read every file in order, then send TT_PKT_STREAM_END to every ring. */
+/* Thread entry: read every file in order, chaining files that continue each other into
+ * sets (one timeline each; see reader.c, "capture sets"; cfg->is_no_chain: every file is
+ * a set of its own), then send TT_PKT_STREAM_END to every ring. */
 void *tt_reader_main(void *arg);
 
 #endif /* TT_SRC_READER_READER_H */

@@ -48,13 +48,14 @@ struct wstate {
 	msgpack_packer pk;
 	struct tt_rec_ref *refs; /* the records in sbuf */
 	uint32_t n_in_block, cap_refs;
-	uint32_t file_id;
+	uint32_t set_id;      /* the set being read (the id of its first file) */
+	uint32_t cur_file;    /* the file being read, from FILE_NEXT */
 	uint64_t clock_ns;    /* the last TICK's packet clock */
 	uint64_t idle_ns[2];  /* [0] TCP, [1] UDP */
 	uint64_t n_seen;      /* DATA descriptors handled: orders packets within a partition */
 	uint32_t flow_cap;    /* live flows per partition (--flow-memory) */
 	struct tls_part *tls; /* [TT_N_PARTITIONS]: the TLS inspections of each partition */
-	/* evictions in the current file, sent with TT_REC_FILE_DONE */
+	/* evictions in the current file, sent with TT_REC_EVICTIONS or TT_REC_FILE_DONE */
 	uint64_t n_flows_evicted, n_tls_evicted;
 	/* Freed inspection states kept for reuse: malloc/free of ~35 KiB for every TLS flow
 	 * made the kernel fault and clear their pages again and again. */
@@ -69,7 +70,7 @@ static void send_msg(struct wstate *st, const struct tt_rec_msg *m)
 
 static void send_block(struct wstate *st)
 {
-	struct tt_rec_msg m = {.kind = TT_REC_BLOCK, .file_id = st->file_id};
+	struct tt_rec_msg m = {.kind = TT_REC_BLOCK, .file_id = st->set_id};
 
 	if (st->n_in_block == 0)
 		return;
@@ -112,7 +113,11 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 	if (tt_record_pack(&st->pk, &f->rec) < 0)
 		return -ENOMEM;
 	ref = &st->refs[st->n_in_block++];
+	TT_BUG_ON(f->rec.file_id < st->set_id);
 	*ref = (struct tt_rec_ref){
+	    .file_delta = f->rec.file_id - st->set_id < 0xffffu
+			      ? (uint16_t)(f->rec.file_id - st->set_id)
+			      : 0xffffu,
 	    .first_ts_ns = f->rec.first_ts_ns,
 	    .last_ts_ns = f->rec.last_ts_ns,
 	    .src_port = f->rec.src_port,
@@ -166,7 +171,6 @@ static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 	if (!st->w->cfg->is_no_detect)
 		tt_evidence_score(&f->rec, st->w->relays, &relay);
 	f->rec.end = (uint8_t)end;
-	f->rec.file_id = st->file_id;
 	if (emit(st, f) < 0) {
 		st->w->rc = -ENOMEM;
 		tt_log(TT_LOG_ERROR, "worker %u: out of memory encoding a record", st->w->id);
@@ -366,6 +370,7 @@ static void start_flow(
 	f->rec.ip_version = alen == 16 ? 6 : 4;
 	f->rec.first_ts_ns = p->ts_ns;
 	f->rec.last_ts_ns = p->ts_ns;
+	f->rec.file_id = st->cur_file;
 }
 
 static void on_packet(struct wstate *st, const struct tt_pkt *p)
@@ -432,6 +437,7 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		tt_flow_table_touch(&st->ft, f);
 	}
 	dir = src_is_a == f->is_init_a ? TT_DIR_FWD : TT_DIR_REV;
+	f->rec.last_file_id = st->cur_file;
 	f->rec.pkts[dir]++;
 	f->rec.bytes[dir] += p->wirelen;
 	f->rec.payload_bytes[dir] += payload;
@@ -566,12 +572,31 @@ void *tt_worker_main(void *arg)
 				st.clock_ns = p->ts_ns;
 				sweep(&st);
 				break;
+			case TT_PKT_FILE_NEXT:
+				/* A set goes on into the next file: the evictions so far belong to
+				 * the file that ends. A new set follows a FILE_END, which sent
+				 * them. */
+				if (p->proto == 0 && (st.n_flows_evicted || st.n_tls_evicted)) {
+					struct tt_rec_msg m = {.kind = TT_REC_EVICTIONS,
+					    .file_id = st.cur_file,
+					    .n_flows_evicted = st.n_flows_evicted,
+					    .n_tls_evicted = st.n_tls_evicted};
+
+					send_msg(&st, &m);
+					st.n_flows_evicted = st.n_tls_evicted = 0;
+				}
+				if (p->proto == 1)
+					st.set_id = p->hash;
+				st.cur_file = p->hash;
+				break;
 			case TT_PKT_FILE_END: {
-				struct tt_rec_msg m = {
-				    .kind = TT_REC_FILE_DONE, .file_id = p->hash};
+				struct tt_rec_msg m = {.kind = TT_REC_FILE_DONE,
+				    .file_id = p->hash,
+				    .last_file_id = st.cur_file};
 				bool is_stop = p->proto == 1; /* the reader stopped early */
 
-				tt_log(TT_LOG_DEBUG, "worker %u: end of file %u at %.3f s", w->id,
+				TT_BUG_ON(p->hash != st.set_id);
+				tt_log(TT_LOG_DEBUG, "worker %u: end of set %u at %.3f s", w->id,
 				    p->hash, (double)tt_now_ns() / 1e9);
 				flush_all(&st, is_stop);
 				send_block(&st);
@@ -581,7 +606,6 @@ void *tt_worker_main(void *arg)
 				tt_log(TT_LOG_DEBUG, "worker %u: flushed at %.3f s", w->id,
 				    (double)tt_now_ns() / 1e9);
 				send_msg(&st, &m);
-				st.file_id = p->hash + 1;
 				st.clock_ns = 0;
 				break;
 			}

@@ -1,6 +1,7 @@
-/* Whole-pipeline stress, for TSan: several files (one compressed, one broken) through the
- * reader, 1..4 workers with tiny rings (constant backpressure and chunk hand-backs), and
- * the aggregator; the reports must be equal apart from timing. Exit 0 = pass. */
+/* Whole-pipeline stress, for TSan: several files (two that continue each other and are
+ * read as one set, one compressed, one broken) through the reader, 1..4 workers with tiny
+ * rings (constant backpressure and chunk hand-backs), and the aggregator; the reports must
+ * be equal apart from timing. Exit 0 = pass. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,13 @@
 #include "../../src/core/core.h"
 #include "../unit/testutil.h"
 
-static void make(struct tbuf *b, unsigned n_flows, unsigned rounds, unsigned seed)
+/* Rounds r0..r1-1 of n_flows packets, a round every 1000 s. */
+static void make(struct tbuf *b, unsigned n_flows, unsigned r0, unsigned r1, unsigned seed)
 {
 	struct tbuf f = {0};
 
 	tb_pcap_header(b, 0xa1b2c3d4u, 1, 65535, false);
-	for (unsigned r = 0; r < rounds; r++) {
+	for (unsigned r = r0; r < r1; r++) {
 		for (unsigned i = 0; i < n_flows; i++) {
 			struct tpkt p = {.is_v6 = (i + seed) % 4 == 0,
 			    .proto = i % 3 ? 6 : 17,
@@ -52,14 +54,17 @@ static char *report(const char *out)
 
 int main(void)
 {
-	char *dir = tt_test_tmpdir(), *first = NULL, *paths[3], out[512];
-	struct tbuf a = {0}, b = {0};
+	char *dir = tt_test_tmpdir(), *first = NULL, *paths[5], out[512];
+	struct tbuf a = {0}, b = {0}, a1 = {0}, a2 = {0};
 	gzFile g;
 	int rc = 0;
 
 	tt_log_set_level(-1);
-	make(&a, 2000, 12, 1);
-	make(&b, 500, 30, 7);
+	make(&a, 2000, 0, 12, 1);
+	make(&b, 500, 0, 30, 7);
+	/* a cut in two: the second half continues the first (1000 s later, timeout 1800 s) */
+	make(&a1, 2000, 0, 6, 1);
+	make(&a2, 2000, 6, 12, 1);
 	paths[0] = tt_test_write(dir, "a.pcap", a.p, a.n);
 	paths[1] = tt_test_write(dir, "b.pcap.gz", "", 0);
 	g = gzopen(paths[1], "wb");
@@ -67,13 +72,15 @@ int main(void)
 	gzclose(g);
 	a.n -= 7; /* broken tail */
 	paths[2] = tt_test_write(dir, "c-cut.pcap", a.p, a.n);
+	paths[3] = tt_test_write(dir, "d1.pcap", a1.p, a1.n);
+	paths[4] = tt_test_write(dir, "d2.pcap", a2.p, a2.n);
 	for (unsigned w = 1; w <= 4 && rc == 0; w++) {
 		struct tt_config cfg;
 		char *r;
 
 		tt_config_defaults(&cfg);
 		cfg.paths = (const char *const *)paths;
-		cfg.n_paths = 3;
+		cfg.n_paths = 5;
 		snprintf(out, sizeof(out), "%s/out%u", dir, w);
 		cfg.out_dir = out;
 		cfg.n_workers = w;
@@ -90,6 +97,10 @@ int main(void)
 			rc = 1;
 		} else if (!first) {
 			first = r;
+			if (!strstr(r, "\"chain\": \"chained: starts ")) {
+				fprintf(stderr, "pipeline: d2.pcap is not chained to d1.pcap\n");
+				rc = 1;
+			}
 		} else {
 			if (strcmp(first, r) != 0) {
 				fprintf(stderr, "pipeline: -j %u report differs from -j 1\n", w);
@@ -100,11 +111,13 @@ int main(void)
 		printf("pipeline -j %u: %s\n", w, rc ? "FAIL" : "ok");
 	}
 	free(first);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 		free(paths[i]);
 	tt_test_rmrf(dir);
 	free(dir);
 	tb_free(&a);
 	tb_free(&b);
+	tb_free(&a1);
+	tb_free(&a2);
 	return rc;
 }

@@ -70,6 +70,7 @@ static struct tt_flow_record sample(void)
 	    .app = {TT_APP_TLS, TT_APP_TLS},
 	    .flags = TT_FLOW_SYN_SEEN,
 	    .file_id = 3,
+	    .last_file_id = 5,
 	    .first_ts_ns = 1795702867196030000ull,
 	    .last_ts_ns = 1795702923476865000ull,
 	    .pkts = {1120, 4774},
@@ -313,6 +314,8 @@ Test(core, record_decodes_keys_in_any_order_and_the_evict_end)
 	cr_expect_eq(back.end, TT_END_EVICT);
 	cr_expect_str_eq(tt_end_name(back.end), "evict");
 	cr_expect_eq(back.file_id, 70000);
+	/* No "last_file" (a record from before capture sets): it ended where it started. */
+	cr_expect_eq(back.last_file_id, 70000);
 	cr_expect_eq(back.proto, 17);
 	cr_expect_eq(back.dst_ip[3], 2);
 	msgpack_unpacked_destroy(&u);

@@ -30,13 +30,15 @@ static void teardown(void)
 
 TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 60);
 
-/* A capture with many interleaved TCP and UDP flows, v4 and v6, some port reuse. */
-static void make_mix(struct tbuf *b, unsigned n_flows, unsigned rounds)
+/* Rounds r0..r1-1 (of rounds) of a capture with many interleaved TCP and UDP flows, v4
+ * and v6, some port reuse: a round a second. */
+static void make_mix_part(
+    struct tbuf *b, unsigned n_flows, unsigned rounds, unsigned r0, unsigned r1)
 {
 	struct tbuf f = {0};
 
 	tb_pcap_header(b, 0xa1b2c3d4u, 1, 65535, false);
-	for (unsigned r = 0; r < rounds; r++) {
+	for (unsigned r = r0; r < r1; r++) {
 		for (unsigned i = 0; i < n_flows; i++) {
 			struct tpkt p = {.is_v6 = i % 5 == 0,
 			    .proto = i % 3 ? 6 : 17,
@@ -69,6 +71,11 @@ static void make_mix(struct tbuf *b, unsigned n_flows, unsigned rounds)
 		}
 	}
 	tb_free(&f);
+}
+
+static void make_mix(struct tbuf *b, unsigned n_flows, unsigned rounds)
+{
+	make_mix_part(b, n_flows, rounds, 0, rounds);
 }
 
 static uint64_t sort_budget; /* 0: the default */
@@ -252,21 +259,27 @@ static unsigned count_str(const char *buf, size_t n, const char *s)
 	return c;
 }
 
-static char *analyze_with_stop(const char *in, const char *out, unsigned workers)
+static char *analyze_paths_with_stop(
+    const char *const *in, size_t n_in, const char *out, unsigned workers)
 {
 	static atomic_bool stop = true; /* a stop request before the run starts */
 	struct tt_config cfg;
 	char *path = join2(out, "flows.msgpack");
 
 	tt_config_defaults(&cfg);
-	cfg.paths = (const char *const *)&in;
-	cfg.n_paths = 1;
+	cfg.paths = in;
+	cfg.n_paths = n_in;
 	cfg.out_dir = out;
 	cfg.n_workers = workers;
 	cfg.is_quiet = true;
 	cfg.stop = &stop;
 	tt_analyze(&cfg);
 	return path;
+}
+
+static char *analyze_with_stop(const char *in, const char *out, unsigned workers)
+{
+	return analyze_paths_with_stop(&in, 1, out, workers);
 }
 
 /* Only the reader reads the stop flag. It checks it every 1024 frames, so it reads this
@@ -317,6 +330,45 @@ Test(pipeline, flows_of_a_file_cut_by_stop_end_stop)
 	report = tt_test_slurp(rpath, NULL);
 	cr_expect(strstr(report, "\"partial\": true") != NULL, "%s", report);
 	free(flows), free(path), free(report), free(rpath), free(in), free(out);
+	tb_free(&b);
+}
+
+/* A capture set cut by a stop request: the first file (600 frames) is read whole, the
+ * second continues it and the reader stops after 1024 of its 1800 frames. The set's end
+ * marker tells the workers: every flow of the set, begun in the first file, ends "stop";
+ * the first file is complete, the second partial, and both are one set. */
+Test(pipeline, a_capture_set_cut_by_stop_ends_its_flows_stop)
+{
+	struct tbuf a = {0}, b = {0};
+	char *in[2], *out = join2(dir, "out"), *flows, *report, *rpath, *path;
+	size_t n;
+
+	make_mix_part(&a, 600, 4, 0, 1);
+	make_mix_part(&b, 600, 4, 1, 4);
+	in[0] = tt_test_write(dir, "cap1.pcap", a.p, a.n);
+	in[1] = tt_test_write(dir, "cap2.pcap", b.p, b.n);
+	path = analyze_paths_with_stop((const char *const *)in, 2, out, 2);
+	flows = tt_test_slurp(path, &n);
+	cr_assert(flows);
+	cr_expect_eq(count_str(flows, n, "stop"), 600);
+	cr_expect_eq(count_str(flows, n, "eof"), 0);
+	cr_expect_eq(count_str(flows, n, "idle"), 0);
+	rpath = join2(out, "report.json");
+	report = tt_test_slurp(rpath, NULL);
+	cr_assert(report);
+	cr_expect(strstr(report, "\"chain\": \"chained: starts 0.999") != NULL, "%s", report);
+	cr_expect(strstr(report, "\"partial\": false") < strstr(report, "\"partial\": true"), "%s",
+	    report);
+	cr_expect(strstr(report, "\"files\": 2,") != NULL, "%s", report);
+	/* The flows are counted in the file where they started: the totals and the first. */
+	{
+		const char *p = strstr(report, "\"flows_tcp\": 400");
+
+		cr_expect(p && (p = strstr(p + 1, "\"flows_tcp\": 400")) != NULL, "%s", report);
+		cr_expect(p && strstr(p + 1, "\"flows_tcp\": 0") != NULL, "%s", report);
+	}
+	free(flows), free(path), free(report), free(rpath), free(in[0]), free(in[1]), free(out);
+	tb_free(&a);
 	tb_free(&b);
 }
 
