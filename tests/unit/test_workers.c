@@ -191,13 +191,13 @@ Test(workers, evidence_scores_tor_handshake_without_relay_data_as_bridge)
 	struct tt_flow_relay relay;
 
 	r.tls = &tls;
-	tt_evidence_score(&r, NULL, &relay);
+	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_expect_eq(r.verdict, TT_VERDICT_TOR_BRIDGE);
 	cr_expect_gt(r.score, 0.999f);
 	cr_expect_null(r.relay);
 	/* the same hello without the framing evidence: -6.9 + 5 + 0.5 * 4 = 0.1 */
 	tls.is_d1 = tls.is_d2 = false;
-	tt_evidence_score(&r, NULL, &relay);
+	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_expect_eq(r.verdict, TT_VERDICT_TOR_BRIDGE);
 	cr_expect_lt(r.score, 0.6f);
 }
@@ -209,7 +209,7 @@ Test(workers, evidence_keeps_ordinary_tls_and_port_9001_at_none)
 	struct tt_flow_relay relay;
 
 	r.tls = &tls; /* ALPN offered (no NO_ALPN bit), P-224: curl-like */
-	tt_evidence_score(&r, NULL, &relay);
+	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
 	cr_expect_lt(r.score, 1e-4f);
 }
@@ -221,7 +221,7 @@ Test(workers, evidence_directory_request_is_tor_dir)
 
 	r.app[0] = TT_APP_TOR_DIR;
 	r.app[1] = TT_APP_HTTP;
-	tt_evidence_score(&r, NULL, &relay);
+	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_expect_eq(r.verdict, TT_VERDICT_TOR_DIR);
 	cr_expect_gt(r.score, 0.5f);
 }
