@@ -5,7 +5,8 @@ BitTorrent MSE, RTMPE, constant-size messages, small chat messages, random-size 
 both ways). Negatives for the obfs4 evidence items (F1, G1, F-); bench/accuracy.py runs
 them. Deterministic: the same bytes for the same N.
 
-usage: tools/synth_fe.py OUTDIR [N_PER_SHAPE]   (default 30: one pcap per shape)"""
+usage: tools/synth_fe.py OUTDIR [N_PER_SHAPE [SEED]]   (defaults 30 and 1000; one pcap per
+shape)"""
 import os, random, struct, sys
 MSS = 1448
 def pcap(path, pkts):
@@ -65,10 +66,11 @@ def shapes(r, f):
         for _ in range(r.randint(30, 100)): f.write(r.randint(0, 1), r.randint(20, 400))
     f.close()
 if __name__ == '__main__':
-    out = sys.argv[1]; n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    out = sys.argv[1]; n = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
     os.makedirs(out, exist_ok=True)
     for k, kind in enumerate(['ss-bulk', 'interactive-uniform', 'fixed-msg', 'mse-like', 'rtmpe-like', 'chat-small']):
-        r = random.Random(1000 + k); pk = []
+        r = random.Random(seed + k); pk = []
         for i in range(n):
             f = Flow(r, k * 1000 + i, 1700000000 + i * 5.0); f.kind = kind; shapes(r, f); pk += f.pk
         pk.sort(key=lambda x: x[0]); pcap(os.path.join(out, f'synthetic-{kind}.pcap'), pk)

@@ -51,20 +51,20 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"mid-stream: at least 80 % of at least 6 application-data records in one direction are "
 	"whole 514-byte cells (514n + 17/24/16/9) after resynchronising on TLS record headers; "
 	"measured 0 of 446 non-Tor TLS flows, 10 of 23 Tor links (bench/midstream_weight.py)"},
-    [TT_EV_G1] = {"G1", 'G', 3.35,
+    [TT_EV_G1] = {"G1", 'G', 2.55,
 	"after the fully encrypted first flights, among the first 64 segments each direction "
 	"has a full one (>= 1024 B) and at least 8 distinct sizes below its largest, one of "
-	"them seen both ways: obfs4 pads each burst to a length drawn from one distribution "
-	"both ends seed alike, and tor's cells fill segments. Measured among flows with F1: "
-	"25 of 26 obfs4 flows, 4 of 118 non-Tor (0 of 8 real, 4 of 110 synthetic fully "
-	"encrypted flows, tools/synth_fe.py; 14 of 2075 real non-Tor TCP flows without the F1 "
-	"condition): ln(0.96 / 0.034) = 3.35"},
-    [TT_EV_FNEG] = {"F-", 'F', -3.2,
+	"them seen both ways and two recurring: obfs4 pads each burst to a length drawn from "
+	"one distribution both ends seed alike, and tor's cells fill segments. Measured among "
+	"flows with F1: 25 of 26 obfs4 flows; 0 of 8 real non-Tor; on held-out synthetic fully "
+	"encrypted flows (tools/synth_fe.py seed 5000) 6 of 389, all random-size traffic both "
+	"ways (6 of 80 of that shape): weight from that worst shape, ln(0.96 / 0.075) = 2.55"},
+    [TT_EV_FNEG] = {"F-", 'F', -3.3,
 	"the first flights are not obfs4's handshake, which each side writes at once and "
 	"within 8192 bytes: a flight came in several writes, the reply exceeds 8192 bytes, or "
 	"the client sent 1537 bytes (RTMP's C0+C1). Measured among flows with F1: 0 of 26 "
-	"obfs4 flows (counted as 0.5 of 27), 55 of 118 non-Tor (4 of 8 real, 51 of 110 "
-	"synthetic): ln(0.0185 / 0.466) = -3.2"},
+	"obfs4 flows (counted as 0.5 of 27), 201 of 397 non-Tor (4 of 8 real, 197 of 389 "
+	"held-out synthetic): ln(0.0185 / 0.506) = -3.3"},
 };
 
 static const char *const verdict_names[TT_VERDICT_COUNT] = {

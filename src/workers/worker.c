@@ -328,7 +328,7 @@ static void track_shape(struct tt_pt_shape *s, int dir, uint32_t payload)
 bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s)
 {
 	uint16_t max[2] = {0, 0};
-	unsigned n_distinct[2] = {0, 0}, n_shared = 0;
+	unsigned n_distinct[2] = {0, 0}, n_shared = 0, n_recur = 0;
 
 	for (unsigned i = 0; i < s->n; i++) {
 		int d = (s->is_rev >> i) & 1;
@@ -353,10 +353,25 @@ bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s)
 				   s->len[j] < max[1];
 		n_shared += is_other;
 	}
+	/* Sizes (below their direction's largest) that occur more than once, either way:
+	 * a drawn padding length recurs, uniformly random sizes seldom do. */
+	for (unsigned i = 0; i < s->n; i++) {
+		bool is_first = s->len[i] < max[(s->is_rev >> i) & 1], is_again = false;
+
+		for (unsigned j = 0; j < s->n && is_first; j++) {
+			bool is_same = s->len[j] == s->len[i] && s->len[j] < max[(s->is_rev >> j) & 1];
+
+			if (is_same && j < i)
+				is_first = false;
+			else if (is_same && j > i)
+				is_again = true;
+		}
+		n_recur += is_first && is_again;
+	}
 	/* Tor's cells fill segments both ways: three 514-byte cells in obfs4 frames exceed
 	 * one. Interactive protocols of small messages have many sizes but no full ones. */
-	return n_distinct[0] >= 8 && n_distinct[1] >= 8 && n_shared >= 1 && max[0] >= 1024 &&
-	       max[1] >= 1024;
+	return n_distinct[0] >= 8 && n_distinct[1] >= 8 && n_shared >= 1 && n_recur >= 2 &&
+	       max[0] >= 1024 && max[1] >= 1024;
 }
 
 /* Ports servers listen on that are not below 1024: tor's ORPort/DirPort/SOCKS/control
