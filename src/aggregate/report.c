@@ -143,8 +143,8 @@ static void flow_list(struct tt_json *j, const char *key, const uint8_t *buf, si
 	tt_json_key(j, key);
 	tt_json_arr(j);
 	msgpack_unpacked_init(&u);
-	while (buf && msgpack_unpack_next(&u, (const char *)buf, len, &off) ==
-			  MSGPACK_UNPACK_SUCCESS) {
+	while (buf &&
+	       msgpack_unpack_next(&u, (const char *)buf, len, &off) == MSGPACK_UNPACK_SUCCESS) {
 		struct tt_flow_record r;
 		struct tt_flow_tls tls;
 		struct tt_flow_relay relay;

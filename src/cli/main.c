@@ -260,8 +260,8 @@ static int cmd_analyze(int argc, char **argv)
 		}
 		case OPT_WITHOUT_EVIDENCE:
 			if (parse_evidence_ids(optarg, &cfg.evidence_off) < 0) {
-				fprintf(stderr,
-				    "tortrace: --without-evidence takes evidence ids (A1,B3,...)\n");
+				fprintf(stderr, "tortrace: --without-evidence takes evidence ids "
+						"(A1,B3,...)\n");
 				goto usage_err;
 			}
 			break;

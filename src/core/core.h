@@ -268,7 +268,7 @@ struct tt_rec_ref {
 	uint8_t src_ip[16], dst_ip[16];
 	uint16_t src_port, dst_port;
 	uint8_t proto;
-	uint8_t verdict; /* enum tt_verdict, for the per-file counts */
+	uint8_t verdict;   /* enum tt_verdict, for the per-file counts */
 	uint8_t candidate; /* enum tt_verdict: the hypothesis of a candidate, else none */
 	uint8_t pad[1];
 	uint32_t off, len;   /* the record's msgpack bytes in the block */
@@ -345,7 +345,7 @@ struct tt_file_stats {
 	struct tt_proto_counts ip_protos; /* IP packets that are not TCP/UDP */
 	/* written by the aggregator */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;
-	uint64_t n_verdict[8]; /* flows by enum tt_verdict */
+	uint64_t n_verdict[8];   /* flows by enum tt_verdict */
 	uint64_t n_candidate[8]; /* candidates (below --min-score) by their hypothesis */
 	/* The file as the reader opened [0] and finished [1] it (written by the reader) and
 	 * as the hasher did (by the hasher); compared by main after both are joined, which
@@ -378,7 +378,7 @@ enum tt_evidence_id {
 	TT_EV_F1,
 	TT_EV_B3,
 	TT_EV_X1,
-	TT_EV_D3, /* appended: the bit numbers of the items above stay as they were */
+	TT_EV_D3,   /* appended: the bit numbers of the items above stay as they were */
 	TT_EV_G1,   /* obfs4's padded segment sizes after the handshake (appended too) */
 	TT_EV_FNEG, /* the first flights are not obfs4's handshake (several writes, ...) */
 	TT_EV_COUNT,

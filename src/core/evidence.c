@@ -46,7 +46,8 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"set): ln(0.963 / 0.0039) = 5.5"},
     [TT_EV_X1] = {"X1", 'X', 0.0,
 	"initiator is a Tor exit at the flow's time (exit list or Exit flag): traffic leaving "
-	"the Tor network, not Tor's protocol"},
+	"the Tor network, not Tor's protocol. A relay-data fact, not a likelihood: the "
+	"tor-exit-side verdict is exempt from --min-score and the weight is 0"},
     [TT_EV_D3] = {"D3", 'D', 3.4,
 	"mid-stream: at least 80 % of at least 6 application-data records in one direction are "
 	"whole 514-byte cells (514n + 17/24/16/9) after resynchronising on TLS record headers; "

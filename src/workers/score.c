@@ -178,8 +178,8 @@ static double score_of(uint32_t ev)
 }
 
 /* The Tor-protocol items of a TLS link (ClientHello, certificate, cell framing). */
-#define TLS_LINK_EV                                                                           \
-	((1u << TT_EV_B1) | (1u << TT_EV_B2) | (1u << TT_EV_B3) | (1u << TT_EV_C1) |          \
+#define TLS_LINK_EV                                                                                \
+	((1u << TT_EV_B1) | (1u << TT_EV_B2) | (1u << TT_EV_B3) | (1u << TT_EV_C1) |               \
 	    (1u << TT_EV_D1) | (1u << TT_EV_D2) | (1u << TT_EV_D3))
 
 /* What the evidence points at: the verdict the flow gets at or above the threshold, or
@@ -230,8 +230,8 @@ void tt_evidence_score(struct tt_flow_record *r, const struct tt_relays *idx,
 	}
 	if (cfg)
 		ev &= ~cfg->evidence_off;
-	if (r->relay && (ev & ((1u << TT_EV_A1) | (1u << TT_EV_A2) | (1u << TT_EV_A3) |
-				  (1u << TT_EV_X1))) == 0)
+	if (r->relay &&
+	    (ev & ((1u << TT_EV_A1) | (1u << TT_EV_A2) | (1u << TT_EV_A3) | (1u << TT_EV_X1))) == 0)
 		r->relay = NULL; /* its only item was left out */
 	p = score_of(ev);
 	r->evidence = ev;

@@ -349,8 +349,8 @@ bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s)
 			continue;
 		n_distinct[d]++;
 		for (unsigned j = 0; j < s->n && !is_other && d == 0; j++)
-			is_other = ((s->is_rev >> j) & 1) && s->len[j] == s->len[i] &&
-				   s->len[j] < max[1];
+			is_other =
+			    ((s->is_rev >> j) & 1) && s->len[j] == s->len[i] && s->len[j] < max[1];
 		n_shared += is_other;
 	}
 	/* Sizes (below their direction's largest) that occur more than once, either way:
@@ -359,7 +359,8 @@ bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s)
 		bool is_first = s->len[i] < max[(s->is_rev >> i) & 1], is_again = false;
 
 		for (unsigned j = 0; j < s->n && is_first; j++) {
-			bool is_same = s->len[j] == s->len[i] && s->len[j] < max[(s->is_rev >> j) & 1];
+			bool is_same =
+			    s->len[j] == s->len[i] && s->len[j] < max[(s->is_rev >> j) & 1];
 
 			if (is_same && j < i)
 				is_first = false;
