@@ -60,6 +60,15 @@ enum tt_flow_initiator {
 /* Both first flights look like nothing (fully encrypted: no protocol start, random bytes)
  * and have the lengths of obfs4's handshake (client 149-8192, server 141-8237 bytes). */
 #define TT_FLOW_FET_HANDSHAKE (1u << 6)
+/* With TT_FLOW_FET_HANDSHAKE: among the first 64 payload segments after the two first
+ * flights, each direction has at least 8 distinct sizes below its largest, and one of
+ * them occurs in both directions (obfs4 pads each burst to a length drawn from one
+ * distribution that both ends seed alike; evidence G1). */
+#define TT_FLOW_PT_SHAPE      (1u << 7)
+/* With TT_FLOW_FET_HANDSHAKE: a first flight that obfs4 does not send: written in several
+ * writes (a segment shorter than the first before the last), over obfs4's 8192-byte
+ * handshake ceiling, or a client flight of 1537 bytes (RTMP's C0+C1; evidence F-). */
+#define TT_FLOW_NOT_OBFS4_HS  (1u << 8)
 
 /* Verdicts (TOR-DETECTION.md §6): what the evidence says the flow is. */
 enum tt_verdict {
@@ -133,6 +142,10 @@ struct tt_flow_record {
 	uint32_t evidence;           /* bit i: item i of the evidence table fired */
 	float score;                 /* confidence in [0, 1] that the flow is Tor */
 	uint8_t verdict;             /* enum tt_verdict */
+	/* enum tt_verdict: a flow with positive evidence whose score stays below the
+	 * threshold (tt_config.min_score) is a candidate for this verdict; its verdict is
+	 * none. TT_VERDICT_NONE when the flow is not a candidate. */
+	uint8_t candidate;
 };
 
 /* ---- the evidence table (src/workers/evidence.c) -------------------------------------- */

@@ -89,6 +89,8 @@
 	C(ja4, CSV, STR, r->tls ? r->tls->ja4 : "")                                                \
 	F(verdict, VERDICT, verdict, OPT)                                                          \
 	C(verdict, BOTH, STR, tt_verdict_name(r->verdict))                                         \
+	F(candidate, VERDICT, candidate, OPT)                                                      \
+	C(candidate, BOTH, STR, tt_verdict_name(r->candidate))                                     \
 	F(score, F32, score, OPT)                                                                  \
 	C(score, BOTH, SCORE, r->score)                                                            \
 	F(evidence, UINT, evidence, OPT)                                                           \

@@ -59,6 +59,13 @@ struct tt_config {
 	bool is_no_chain;           /* every file is a timeline of its own: files that
 				     * continue each other (rotated captures) are not read
 				     * as one set */
+	/* The score a flow needs for a verdict other than none (tor-exit-side, a relay-data
+	 * fact, excepted): in (0, 1]; 0 means TT_MIN_SCORE_DEFAULT. A flow with positive
+	 * evidence below it is a candidate (its record's candidate field), never a verdict. */
+	double min_score;
+	/* Evidence items left out of scoring, bit i for item i of the evidence table
+	 * (measurement only: the CLI's hidden --without-evidence ID, e.g. B3). 0: none. */
+	uint32_t evidence_off;
 	int hash_mode;      /* SHA-256 of each input: 1 on, -1 off, 0 auto (on with >= 4 CPUs,
 			     * where the hasher thread has a core of its own) */
 	bool show_progress; /* the CLI's choice to draw a progress bar (on a terminal, or
@@ -75,11 +82,15 @@ struct tt_config {
 	const atomic_bool *stop;
 };
 
+/* The default of tt_config.min_score: a verdict needs p >= 0.5, i.e. the evidence must
+ * make Tor more likely than not after the prior of 1e-3. */
+#define TT_MIN_SCORE_DEFAULT 0.5
+
 /* The default of tt_config.flow_memory_bytes: 1 GiB (about 3.3 million flows). */
 #define TT_FLOW_MEMORY_DEFAULT (1024ull << 20)
 
 /* Fill *cfg with defaults (workers 0 = online CPUs - 1, TCP idle timeout 3600 s, UDP 300 s,
- * ring 4096, flow memory 1 GiB). */
+ * ring 4096, flow memory 1 GiB, min_score 0.5). */
 void tt_config_defaults(struct tt_config *cfg);
 
 /* Run one analysis with cfg. Any thread; blocks until the report is written.

@@ -63,6 +63,10 @@ struct tt_aggregator {
 	uint8_t *tor_buf;
 	size_t tor_len, tor_cap;
 	uint64_t n_tor, n_tor_kept;
+	/* candidates (positive evidence below --min-score), kept the same way */
+	uint8_t *cand_buf;
+	size_t cand_len, cand_cap;
+	uint64_t n_cand, n_cand_kept;
 	int rc;
 };
 

@@ -238,6 +238,16 @@ static int emit_record(void *ctx, const struct tt_rec_ref *r)
 			a->n_tor_kept++;
 		}
 	}
+	if (r->candidate != TT_VERDICT_NONE) {
+		a->n_cand++;
+		if (a->n_cand_kept < TT_REPORT_TOR_MAX &&
+		    grow((void **)&a->cand_buf, &a->cand_cap, a->cand_len + r->len, 1) == 0) {
+			memcpy(a->cand_buf + a->cand_len, r->data, r->len);
+			a->cand_len += r->len;
+			a->n_cand_kept++;
+		}
+	}
+	fs->n_candidate[r->candidate & 7]++;
 	fs->n_flows++;
 	a->n_flows++;
 	if (r->proto == 6) {

@@ -80,6 +80,23 @@ static void verdicts(struct tt_json *j, const uint64_t n[8])
 	tt_json_obj_end(j);
 }
 
+/* Candidates by the verdict they are candidates for: flows with positive evidence whose
+ * score stayed below the threshold. Never part of the verdicts above. */
+static void candidates(struct tt_json *j, const uint64_t n[8])
+{
+	uint64_t total = 0;
+
+	for (unsigned v = 1; v < TT_VERDICT_COUNT; v++)
+		total += n[v];
+	tt_json_key(j, "candidates");
+	tt_json_obj(j);
+	tt_json_kv_u64(j, "total", total);
+	for (unsigned v = 1; v < TT_VERDICT_COUNT; v++)
+		if (v != TT_VERDICT_TOR_EXIT_SIDE) /* a fact, never a candidate */
+			tt_json_kv_u64(j, tt_verdict_name(v), n[v]);
+	tt_json_obj_end(j);
+}
+
 /* Provenance of the relay data the verdicts rest on. */
 static void relay_data(struct tt_json *j, const struct tt_config *cfg, const struct tt_relays *r)
 {
@@ -117,18 +134,17 @@ static void relay_data(struct tt_json *j, const struct tt_config *cfg, const str
 }
 
 /* The flows with a verdict other than none, each with its evidence explained. */
-static void tor_flows(struct tt_json *j, const struct tt_aggregator *agg,
+static void flow_list(struct tt_json *j, const char *key, const uint8_t *buf, size_t len,
     const struct tt_file_stats *files, size_t n_files)
 {
 	msgpack_unpacked u;
 	size_t off = 0;
 
-	tt_json_kv_u64(j, "tor_flows_total", agg->n_tor);
-	tt_json_key(j, "tor_flows");
+	tt_json_key(j, key);
 	tt_json_arr(j);
 	msgpack_unpacked_init(&u);
-	while (agg->tor_buf && msgpack_unpack_next(&u, (const char *)agg->tor_buf, agg->tor_len,
-				   &off) == MSGPACK_UNPACK_SUCCESS) {
+	while (buf &&
+	       msgpack_unpack_next(&u, (const char *)buf, len, &off) == MSGPACK_UNPACK_SUCCESS) {
 		struct tt_flow_record r;
 		struct tt_flow_tls tls;
 		struct tt_flow_relay relay;
@@ -139,6 +155,17 @@ static void tor_flows(struct tt_json *j, const struct tt_aggregator *agg,
 	}
 	msgpack_unpacked_destroy(&u);
 	tt_json_arr_end(j);
+}
+
+/* The flows with a verdict other than none, then the candidates (the first
+ * TT_REPORT_TOR_MAX of each), each with its evidence explained. */
+static void tor_flows(struct tt_json *j, const struct tt_aggregator *agg,
+    const struct tt_file_stats *files, size_t n_files)
+{
+	tt_json_kv_u64(j, "tor_flows_total", agg->n_tor);
+	flow_list(j, "tor_flows", agg->tor_buf, agg->tor_len, files, n_files);
+	tt_json_kv_u64(j, "candidate_flows_total", agg->n_cand);
+	flow_list(j, "candidate_flows", agg->cand_buf, agg->cand_len, files, n_files);
 }
 
 /* Seconds for a chain reason: 0.8 s, 12 s, 4000 s. */
@@ -246,6 +273,7 @@ static void file_entry(struct tt_json *j, const struct tt_file_stats *f, uint64_
 	tt_json_kv_u64(j, "flows_tcp", f->n_flows_tcp);
 	tt_json_kv_u64(j, "flows_udp", f->n_flows_udp);
 	verdicts(j, f->n_verdict);
+	candidates(j, f->n_candidate);
 	tt_json_key(j, "first_ts");
 	if (f->n_pkts) {
 		tt_json_ts(j, f->first_ts_ns);
@@ -293,6 +321,7 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	struct tt_file_stats *all = calloc(1, sizeof(*all));
 	uint64_t protos[256] = {0}; /* a file past TT_MAX_IP_PROTOS counts them as "other" */
 	uint64_t n_failed = 0, n_partial = 0, n_not_read = 0, verdict_totals[8] = {0};
+	uint64_t cand_totals[8] = {0};
 	struct tt_json j;
 	char when[40];
 
@@ -305,8 +334,10 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 		n_failed += files[i].error != NULL;
 		n_partial += files[i].is_partial;
 		n_not_read += !files[i].is_read;
-		for (int v = 0; v < 8; v++)
+		for (int v = 0; v < 8; v++) {
 			verdict_totals[v] += files[i].n_verdict[v];
+			cand_totals[v] += files[i].n_candidate[v];
+		}
 	}
 	tt_json_init(&j, f, true);
 	tt_json_obj(&j);
@@ -336,6 +367,19 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_bool(&j, !cfg->is_no_detect);
 	tt_json_key(&j, "chain");
 	tt_json_bool(&j, !cfg->is_no_chain);
+	tt_json_key(&j, "min_score");
+	tt_json_num(&j, cfg->min_score > 0 ? cfg->min_score : TT_MIN_SCORE_DEFAULT, 3);
+	if (cfg->evidence_off) { /* a measurement run: say which items were left out */
+		unsigned n_items;
+		const struct tt_evidence_item *items = tt_evidence_table(&n_items);
+
+		tt_json_key(&j, "without_evidence");
+		tt_json_arr(&j);
+		for (unsigned i = 0; i < n_items; i++)
+			if (cfg->evidence_off & (1u << i))
+				tt_json_str(&j, items[i].id);
+		tt_json_arr_end(&j);
+	}
 	relay_data(&j, cfg, run->relays);
 	tt_json_obj_end(&j);
 
@@ -352,6 +396,7 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_kv_u64(&j, "flows_tcp", agg->n_flows_tcp);
 	tt_json_kv_u64(&j, "flows_udp", agg->n_flows_udp);
 	verdicts(&j, verdict_totals);
+	candidates(&j, cand_totals);
 	counters(&j, all, protos);
 	tt_json_kv_u64(&j, "tls_inspections_evicted", all->n_tls_evicted);
 	tt_json_kv_u64(&j, "flows_evicted", all->n_flows_evicted);

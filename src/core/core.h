@@ -278,7 +278,9 @@ struct tt_rec_ref {
 	uint8_t src_ip[16], dst_ip[16];
 	uint16_t src_port, dst_port;
 	uint8_t proto;
-	uint8_t verdict; /* enum tt_verdict, for the per-file counts */
+	/* enum tt_verdict, for the per-file counts; a candidate's hypothesis, else none (one
+	 * byte for both keeps the spilled header at 64 bytes) */
+	uint8_t verdict : 4, candidate : 4;
 	/* The file the flow started in, minus the set id (the block's file_id); 0xffff when
 	 * that does not fit (the aggregator then reads the record's "file" key). */
 	uint16_t file_delta;
@@ -383,7 +385,8 @@ struct tt_file_stats {
 	uint32_t chain_linktype[2]; /* TT_CHAIN_LINKTYPE: this file's and the previous one's */
 	/* written by the aggregator; flows are counted in the file where they started */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;
-	uint64_t n_verdict[8]; /* flows by enum tt_verdict */
+	uint64_t n_verdict[8];   /* flows by enum tt_verdict */
+	uint64_t n_candidate[8]; /* candidates (below --min-score) by their hypothesis */
 	/* The file as the reader opened [0] and finished [1] it (written by the reader) and
 	 * as the hasher did (by the hasher); compared by main after both are joined, which
 	 * sets is_changed (tt_files_check_changed). */
@@ -415,7 +418,9 @@ enum tt_evidence_id {
 	TT_EV_F1,
 	TT_EV_B3,
 	TT_EV_X1,
-	TT_EV_D3, /* appended: the bit numbers of the items above stay as they were */
+	TT_EV_D3,   /* appended: the bit numbers of the items above stay as they were */
+	TT_EV_G1,   /* obfs4's padded segment sizes after the handshake (appended too) */
+	TT_EV_FNEG, /* the first flights are not obfs4's handshake (several writes, ...) */
 	TT_EV_COUNT,
 };
 

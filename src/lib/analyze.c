@@ -48,6 +48,7 @@ void tt_config_defaults(struct tt_config *cfg)
 	cfg->tcp_timeout_ns = 3600ull * 1000000000u;
 	cfg->udp_timeout_ns = 300ull * 1000000000u;
 	cfg->flow_memory_bytes = TT_FLOW_MEMORY_DEFAULT;
+	cfg->min_score = TT_MIN_SCORE_DEFAULT;
 }
 
 static int mkdir_p(const char *dir)
@@ -473,6 +474,7 @@ static int drain(struct analysis *an)
 static void teardown(struct analysis *an)
 {
 	free(an->agg.tor_buf);
+	free(an->agg.cand_buf);
 	if (an->agg.flows_out) {
 		fclose(an->agg.flows_out);
 		unlink(an->flows_tmp);

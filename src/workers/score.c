@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "tortrace/tortrace.h"
 #include "tls.h"
 #include "relays.h"
 
@@ -176,10 +177,39 @@ static double score_of(uint32_t ev)
 	return 1.0 / (1.0 + exp(-x));
 }
 
-void tt_evidence_score(
-    struct tt_flow_record *r, const struct tt_relays *idx, struct tt_flow_relay *relay)
+/* The Tor-protocol items of a TLS link (ClientHello, certificate, cell framing). */
+#define TLS_LINK_EV                                                                                \
+	((1u << TT_EV_B1) | (1u << TT_EV_B2) | (1u << TT_EV_B3) | (1u << TT_EV_C1) |               \
+	    (1u << TT_EV_D1) | (1u << TT_EV_D2) | (1u << TT_EV_D3))
+
+/* What the evidence points at: the verdict the flow gets at or above the threshold, or
+ * the hypothesis it is a candidate for below it. */
+static unsigned hypothesis(const struct tt_flow_record *r, uint32_t ev)
 {
-	uint32_t ev = 0;
+	bool is_dirport = r->relay && !r->relay->is_src &&
+			  (r->relay->kind == TT_RELAY_MATCH_DIRPORT ||
+			      r->relay->kind == TT_RELAY_MATCH_DIRPORT_NEAR);
+
+	if ((ev & (1u << TT_EV_H1)) || (is_dirport && r->app[0] == TT_APP_HTTP))
+		return TT_VERDICT_TOR_DIR;
+	if (ev & ((1u << TT_EV_A1) | (1u << TT_EV_A2)))
+		return TT_VERDICT_TOR;
+	/* The obfs4 items (F1 and what rests on it) without any sign of tor's TLS link: the
+	 * flow is fully encrypted from its first byte, so it is a pluggable transport's or
+	 * nothing of Tor's. */
+	if ((ev & (1u << TT_EV_F1)) && !(ev & TLS_LINK_EV))
+		return TT_VERDICT_TOR_PT;
+	return TT_VERDICT_TOR_BRIDGE;
+}
+
+void tt_evidence_score(struct tt_flow_record *r, const struct tt_relays *idx,
+    const struct tt_config *cfg, struct tt_flow_relay *relay)
+{
+	static const double prior_p = 1.0 / (1.0 + 992.27471560502658); /* as score_of */
+	double min_score = cfg && cfg->min_score > 0 ? cfg->min_score : TT_MIN_SCORE_DEFAULT;
+	uint32_t ev = 0, positive = 0;
+	unsigned n_items;
+	const struct tt_evidence_item *items = tt_evidence_table(&n_items);
 	double p;
 
 	r->relay = NULL;
@@ -191,27 +221,36 @@ void tt_evidence_score(
 		ev |= tls_evidence(r->tls);
 	if (r->app[0] == TT_APP_TOR_DIR)
 		ev |= 1u << TT_EV_H1;
-	if (r->flags & TT_FLOW_FET_HANDSHAKE)
+	if (r->flags & TT_FLOW_FET_HANDSHAKE) {
 		ev |= 1u << TT_EV_F1;
+		if (r->flags & TT_FLOW_PT_SHAPE)
+			ev |= 1u << TT_EV_G1;
+		if (r->flags & TT_FLOW_NOT_OBFS4_HS)
+			ev |= 1u << TT_EV_FNEG;
+	}
+	if (cfg)
+		ev &= ~cfg->evidence_off;
+	if (r->relay &&
+	    (ev & ((1u << TT_EV_A1) | (1u << TT_EV_A2) | (1u << TT_EV_A3) | (1u << TT_EV_X1))) == 0)
+		r->relay = NULL; /* its only item was left out */
 	p = score_of(ev);
 	r->evidence = ev;
 	r->score = (float)p;
-	if (p >= 0.5) {
-		bool is_dirport = r->relay && !r->relay->is_src &&
-				  (r->relay->kind == TT_RELAY_MATCH_DIRPORT ||
-				      r->relay->kind == TT_RELAY_MATCH_DIRPORT_NEAR);
-
-		if ((ev & (1u << TT_EV_H1)) || (is_dirport && r->app[0] == TT_APP_HTTP))
-			r->verdict = TT_VERDICT_TOR_DIR;
-		else if (ev & ((1u << TT_EV_A1) | (1u << TT_EV_A2)))
-			r->verdict = TT_VERDICT_TOR;
-		else
-			r->verdict = TT_VERDICT_TOR_BRIDGE;
-	} else if (ev & (1u << TT_EV_F1)) {
-		/* A pluggable-transport shape is reported as such with its (low) confidence:
-		 * the class is fully encrypted proxies, not obfs4 alone. */
-		r->verdict = TT_VERDICT_TOR_PT;
-	} else {
-		r->verdict = ev & (1u << TT_EV_X1) ? TT_VERDICT_TOR_EXIT_SIDE : TT_VERDICT_NONE;
+	r->candidate = TT_VERDICT_NONE;
+	for (unsigned i = 0; i < n_items; i++)
+		if (items[i].weight > 0)
+			positive |= 1u << i;
+	if (p >= min_score) {
+		r->verdict = (uint8_t)hypothesis(r, ev);
+		return;
 	}
+	/* Below the threshold: no Tor verdict. Evidence that on balance points towards Tor
+	 * (a positive item fired and the score rose above the prior) makes a candidate,
+	 * reported apart with its reasons. */
+	if ((ev & positive) && p > prior_p)
+		r->candidate = (uint8_t)hypothesis(r, ev);
+	/* The exit side is a relay-data fact, not a score: the initiator's address was a Tor
+	 * exit at the flow's time or it was not. It is exempt from the threshold (and never
+	 * outranks a Tor-protocol verdict). */
+	r->verdict = ev & (1u << TT_EV_X1) ? TT_VERDICT_TOR_EXIT_SIDE : TT_VERDICT_NONE;
 }

@@ -123,7 +123,8 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 	    .src_port = f->rec.src_port,
 	    .dst_port = f->rec.dst_port,
 	    .proto = f->rec.proto,
-	    .verdict = f->rec.verdict,
+	    .verdict = f->rec.verdict & 15u,
+	    .candidate = f->rec.candidate & 15u,
 	    .off = (uint32_t)off,
 	    .len = (uint32_t)(st->sbuf.size - off),
 	};
@@ -166,10 +167,20 @@ static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 	tls_close(st, f);
 	/* Only a connection seen from its SYN has first flights to judge. */
 	if ((f->rec.flags & TT_FLOW_SYN_SEEN) && f->fet[0] && f->fet[1] && f->flight[0] >= 149 &&
-	    f->flight[0] <= 8192 && f->flight[1] >= 141 && f->flight[1] <= 8237)
+	    f->flight[0] <= 8192 && f->flight[1] >= 141 && f->flight[1] <= 8237) {
 		f->rec.flags |= TT_FLOW_FET_HANDSHAKE;
+		/* obfs4 writes each handshake at once (client: representative, padding, mark
+		 * and MAC; server: the same plus the inline seed frame), each at most 8192
+		 * bytes (obfs4 handshake_ntor.go maxHandshakeLength). RTMP's C0+C1 is 1537. */
+		if (f->is_split[0] || f->is_split[1] || f->flight[1] > 8192 || f->flight[0] == 1537)
+			f->rec.flags |= TT_FLOW_NOT_OBFS4_HS;
+		if (f->pt && tt_pt_shape_is_obfs4(f->pt))
+			f->rec.flags |= TT_FLOW_PT_SHAPE;
+	}
+	free(f->pt);
+	f->pt = NULL;
 	if (!st->w->cfg->is_no_detect)
-		tt_evidence_score(&f->rec, st->w->relays, &relay);
+		tt_evidence_score(&f->rec, st->w->relays, st->w->cfg, &relay);
 	f->rec.end = (uint8_t)end;
 	if (emit(st, f) < 0) {
 		st->w->rc = -ENOMEM;
@@ -281,6 +292,7 @@ static void track_flight(
     struct tt_flow *f, int dir, uint32_t payload, const uint8_t *data, uint32_t captured)
 {
 	int k;
+	uint16_t len = payload > UINT16_MAX ? UINT16_MAX : (uint16_t)payload;
 
 	if (f->flight_phase == 0) {
 		f->flight_phase = 1;
@@ -289,12 +301,82 @@ static void track_flight(
 		f->flight_phase = 2;
 	} else if (f->flight_phase == 2 && dir == f->first_dir) {
 		f->flight_phase = 3;
+		/* Both first flights look fully encrypted: keep the segments that follow for
+		 * the obfs4 shape (G1). Rare, so allocated; without memory G1 is not tested. */
+		if ((f->rec.flags & TT_FLOW_SYN_SEEN) && f->fet[0] && f->fet[1])
+			f->pt = calloc(1, sizeof(*f->pt));
 		return;
 	}
 	k = f->flight_phase - 1;
-	if (f->flight[k] == 0)
+	if (f->flight[k] == 0) {
 		f->fet[k] = tt_inspect_is_fully_encrypted(data, captured);
+		f->seg_first[k] = len;
+	} else if (f->seg_prev[k] != f->seg_first[k] || len > f->seg_first[k]) {
+		/* One write is segments of one size and a last one no longer. */
+		f->is_split[k] = 1;
+	}
+	f->seg_prev[k] = len;
 	f->flight[k] += payload;
+}
+
+/* A segment after the first flights of a flow with a shape record. */
+static void track_shape(struct tt_pt_shape *s, int dir, uint32_t payload)
+{
+	if (s->n >= TT_PT_SEGS)
+		return;
+	if (dir == TT_DIR_REV)
+		s->is_rev |= 1ull << s->n;
+	s->len[s->n++] = payload > UINT16_MAX ? UINT16_MAX : (uint16_t)payload;
+}
+
+bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s)
+{
+	uint16_t max[2] = {0, 0};
+	unsigned n_distinct[2] = {0, 0}, n_shared = 0, n_recur = 0;
+
+	for (unsigned i = 0; i < s->n; i++) {
+		int d = (s->is_rev >> i) & 1;
+
+		if (s->len[i] > max[d])
+			max[d] = s->len[i];
+	}
+	/* Sizes below a direction's largest (full segments say nothing of padding), each
+	 * counted once: O(n^2) over at most 64 segments, once per such flow. */
+	for (unsigned i = 0; i < s->n; i++) {
+		int d = (s->is_rev >> i) & 1;
+		bool is_new = s->len[i] < max[d], is_other = false;
+
+		for (unsigned j = 0; j < i && is_new; j++)
+			if ((int)((s->is_rev >> j) & 1) == d && s->len[j] == s->len[i])
+				is_new = false;
+		if (!is_new)
+			continue;
+		n_distinct[d]++;
+		for (unsigned j = 0; j < s->n && !is_other && d == 0; j++)
+			is_other =
+			    ((s->is_rev >> j) & 1) && s->len[j] == s->len[i] && s->len[j] < max[1];
+		n_shared += is_other;
+	}
+	/* Sizes (below their direction's largest) that occur more than once, either way:
+	 * a drawn padding length recurs, uniformly random sizes seldom do. */
+	for (unsigned i = 0; i < s->n; i++) {
+		bool is_first = s->len[i] < max[(s->is_rev >> i) & 1], is_again = false;
+
+		for (unsigned j = 0; j < s->n && is_first; j++) {
+			bool is_same =
+			    s->len[j] == s->len[i] && s->len[j] < max[(s->is_rev >> j) & 1];
+
+			if (is_same && j < i)
+				is_first = false;
+			else if (is_same && j > i)
+				is_again = true;
+		}
+		n_recur += is_first && is_again;
+	}
+	/* Tor's cells fill segments both ways: three 514-byte cells in obfs4 frames exceed
+	 * one. Interactive protocols of small messages have many sizes but no full ones. */
+	return n_distinct[0] >= 8 && n_distinct[1] >= 8 && n_shared >= 1 && n_recur >= 2 &&
+	       max[0] >= 1024 && max[1] >= 1024;
 }
 
 /* Ports servers listen on that are not below 1024: tor's ORPort/DirPort/SOCKS/control
@@ -478,6 +560,9 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		    !st->w->cfg->is_no_detect)
 			track_flight(f, dir, payload, l3 + pay_off,
 			    p->caplen > pay_off ? p->caplen - pay_off : 0);
+		/* From the segment that ended the first flights on (track_flight set pt). */
+		if (payload > 0 && f->pt)
+			track_shape(f->pt, dir, payload);
 		if (f->tls && payload > 0 && p->caplen > pay_off) {
 			uint32_t n = p->caplen - pay_off < payload ? p->caplen - pay_off : payload;
 

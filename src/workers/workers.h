@@ -31,7 +31,24 @@ struct tt_flow {
 	uint8_t flight_phase;    /* 0 none yet, 1 first flight, 2 reply, 3 done */
 	uint8_t first_dir;       /* direction of the first flight */
 	uint8_t fet[2];          /* per flight: 1 when its first segment looks fully encrypted */
+	uint8_t is_split[2];     /* per flight: not one write (a segment other than the last
+				  * differs from the first, or the last is longer) */
+	uint16_t seg_first[2], seg_prev[2]; /* per flight: its first and latest segment */
+	/* The segments after the first flights, for evidence G1: allocated when both first
+	 * flights look fully encrypted, freed when the flow ends. */
+	struct tt_pt_shape *pt;
 };
+
+/* Payload segment sizes after a flow's first two flights (evidence G1). */
+#define TT_PT_SEGS 64
+struct tt_pt_shape {
+	uint16_t len[TT_PT_SEGS];
+	uint64_t is_rev; /* bit i: segment i went from the responder */
+	uint8_t n;
+};
+
+/* True when the segments in s have obfs4's padded shape (TT_FLOW_PT_SHAPE). Pure. */
+bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s);
 
 /* What one flow costs in the table, counted against --flow-memory: the flow in the slab
  * and up to 4 slots (the load factor stays between 1/4 and 1/2). A constant rather than
@@ -96,10 +113,11 @@ struct tt_tls_flow;
 
 struct tt_relays;
 
-/* Score a finished flow: evidence bits, confidence and verdict into *r. relays may be
- * NULL (no relay data); a relay match is written to *relay and r->relay points to it. */
-void tt_evidence_score(
-    struct tt_flow_record *r, const struct tt_relays *relays, struct tt_flow_relay *relay);
+/* Score a finished flow: evidence bits, confidence, verdict and candidate into *r. relays
+ * may be NULL (no relay data); a relay match is written to *relay and r->relay points to
+ * it. cfg gives min_score and evidence_off; NULL means the defaults. */
+void tt_evidence_score(struct tt_flow_record *r, const struct tt_relays *relays,
+    const struct tt_config *cfg, struct tt_flow_relay *relay);
 
 /* How to orient a TCP flow whose first packet (src:sport -> dport at ts_ns) is neither a
  * SYN nor a SYN-ACK: TT_INIT_GUESSED_RELAY when src:sport is a relay's ORPort or DirPort

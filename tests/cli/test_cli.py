@@ -20,7 +20,11 @@ class Cli(clitest.TempDirCase):
     def test_usage_errors_exit_2(self):
         for args in ([], ['analyze'], ['analyze', '-j', '0', SAMPLE], ['bogus'],
                      ['analyze', '--ring-slots', '100', SAMPLE], ['export', '--xml', 'x'],
-                     ['analyze', '-f', 'not a filter (', '-o', self.out, SAMPLE]):
+                     ['analyze', '-f', 'not a filter (', '-o', self.out, SAMPLE],
+                     ['analyze', '--min-score', '0', SAMPLE],
+                     ['analyze', '--min-score', '1.5', SAMPLE],
+                     ['analyze', '--min-score', 'half', SAMPLE],
+                     ['analyze', '--without-evidence', 'Z9', SAMPLE]):
             r = run(*args)
             self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
             self.assertTrue(r.stderr.strip(), f"{args}: no message")
@@ -29,7 +33,7 @@ class Cli(clitest.TempDirCase):
         r = run('analyze', '--help')
         self.assertEqual(r.returncode, 0)
         for opt in ('--out', '--jobs', '--filter', '--tcp-timeout', '--udp-timeout',
-                    '--ring-slots', '--sort-budget', '--progress', '--quiet'):
+                    '--ring-slots', '--sort-budget', '--progress', '--quiet', '--min-score'):
             self.assertIn(opt, r.stdout)
         self.assertRegex(run('version').stdout, r'^tortrace \d+\.\d+\.\d+')
 
@@ -57,6 +61,25 @@ class Cli(clitest.TempDirCase):
                          rep['totals']['udp_packets'])
         # no temporary files left behind
         self.assertEqual(sorted(os.listdir(self.out)), ['flows.msgpack', 'report.json'])
+
+    def test_min_score_and_candidates_in_the_report(self):
+        r = run('analyze', '-q', '-o', self.out, SAMPLE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = self.report()
+        self.assertEqual(rep['options']['min_score'], 0.5)
+        self.assertNotIn('without_evidence', rep['options'])
+        for where in (rep['totals'], rep['files'][0]):
+            self.assertIn('total', where['candidates'])
+            self.assertNotIn('tor-exit-side', where['candidates'])
+        self.assertEqual(rep['candidate_flows_total'], len(rep['candidate_flows']))
+        line = run('export', '--jsonl', os.path.join(self.out, 'flows.msgpack')).stdout
+        self.assertIn('"candidate":', line.splitlines()[0])
+        r = run('analyze', '-q', '-o', self.out, '--min-score', '0.9',
+                '--without-evidence', 'B3,G1', SAMPLE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = self.report()
+        self.assertEqual(rep['options']['min_score'], 0.9)
+        self.assertEqual(rep['options']['without_evidence'], ['B3', 'G1'])
 
     def test_bad_files_one_line_each_and_exit_1(self):
         d = os.path.join(self.dir, 'in')

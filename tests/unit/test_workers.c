@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
+#include "tortrace/tortrace.h"
 #include "../../src/workers/workers.h"
 #include "../../src/workers/tls.h"
 #include "../../src/relays/relays.h"
@@ -191,13 +192,13 @@ Test(workers, evidence_scores_tor_handshake_without_relay_data_as_bridge)
 	struct tt_flow_relay relay;
 
 	r.tls = &tls;
-	tt_evidence_score(&r, NULL, &relay);
+	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_expect_eq(r.verdict, TT_VERDICT_TOR_BRIDGE);
 	cr_expect_gt(r.score, 0.999f);
 	cr_expect_null(r.relay);
 	/* the same hello without the framing evidence: -6.9 + 5 + 0.5 * 4 = 0.1 */
 	tls.is_d1 = tls.is_d2 = false;
-	tt_evidence_score(&r, NULL, &relay);
+	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_expect_eq(r.verdict, TT_VERDICT_TOR_BRIDGE);
 	cr_expect_lt(r.score, 0.6f);
 }
@@ -209,7 +210,7 @@ Test(workers, evidence_keeps_ordinary_tls_and_port_9001_at_none)
 	struct tt_flow_relay relay;
 
 	r.tls = &tls; /* ALPN offered (no NO_ALPN bit), P-224: curl-like */
-	tt_evidence_score(&r, NULL, &relay);
+	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
 	cr_expect_lt(r.score, 1e-4f);
 }
@@ -221,9 +222,116 @@ Test(workers, evidence_directory_request_is_tor_dir)
 
 	r.app[0] = TT_APP_TOR_DIR;
 	r.app[1] = TT_APP_HTTP;
-	tt_evidence_score(&r, NULL, &relay);
+	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_expect_eq(r.verdict, TT_VERDICT_TOR_DIR);
 	cr_expect_gt(r.score, 0.5f);
+}
+
+/* ---- the threshold, candidates and the obfs4 items ----------------------------------- */
+
+static struct tt_flow_record fe_rec(uint32_t flags)
+{
+	struct tt_flow_record r = flow_rec(8443);
+
+	r.app[0] = r.app[1] = TT_APP_UNKNOWN;
+	r.flags = TT_FLOW_SYN_SEEN | TT_FLOW_FET_HANDSHAKE | flags;
+	return r;
+}
+
+Test(workers, fully_encrypted_first_flights_alone_are_a_candidate_not_a_verdict)
+{
+	struct tt_flow_record r = fe_rec(0);
+	struct tt_flow_relay relay;
+
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
+	cr_expect_eq(r.candidate, TT_VERDICT_TOR_PT);
+	cr_expect_lt(r.score, 0.5f);
+}
+
+Test(workers, obfs4_shape_after_the_handshake_earns_tor_pt)
+{
+	struct tt_flow_record r = fe_rec(TT_FLOW_PT_SHAPE);
+	struct tt_flow_relay relay;
+
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_TOR_PT);
+	cr_expect_eq(r.candidate, TT_VERDICT_NONE);
+	cr_expect_geq(r.score, 0.5f);
+	/* first flights obfs4 never sends pull it back below the threshold */
+	r = fe_rec(TT_FLOW_PT_SHAPE | TT_FLOW_NOT_OBFS4_HS);
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
+	cr_expect_eq(r.candidate, TT_VERDICT_TOR_PT);
+}
+
+Test(workers, min_score_and_evidence_off_come_from_the_config)
+{
+	struct tt_config cfg;
+	struct tt_flow_record r = fe_rec(TT_FLOW_PT_SHAPE);
+	struct tt_flow_relay relay;
+
+	tt_config_defaults(&cfg);
+	cr_expect_eq(cfg.min_score, TT_MIN_SCORE_DEFAULT);
+	cfg.min_score = 0.99;
+	tt_evidence_score(&r, NULL, &cfg, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
+	cr_expect_eq(r.candidate, TT_VERDICT_TOR_PT);
+	cfg.min_score = 0.5;
+	cfg.evidence_off = 1u << TT_EV_G1;
+	tt_evidence_score(&r, NULL, &cfg, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
+	cr_expect_eq(r.evidence & (1u << TT_EV_G1), 0);
+	/* a zeroed config means the default threshold, not 0 */
+	memset(&cfg, 0, sizeof(cfg));
+	tt_evidence_score(&r, NULL, &cfg, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_TOR_PT);
+}
+
+Test(workers, evidence_against_tor_is_no_candidate)
+{
+	struct tt_flow_tls tls = {.has_ch = true, .has_sh = true, .ch_traits = TT_TLS_CH_P224};
+	struct tt_flow_record r = flow_rec(9001);
+	struct tt_flow_relay relay;
+
+	r.tls = &tls; /* port 9001 (+1) but ALPN offered (-5): below the prior */
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
+	cr_expect_eq(r.candidate, TT_VERDICT_NONE);
+}
+
+/* Segments after the first flights: n per direction, sizes from base upwards. */
+static void fill_shape(struct tt_pt_shape *s, unsigned n_distinct, uint16_t shared)
+{
+	memset(s, 0, sizeof(*s));
+	for (unsigned d = 0; d < 2; d++) {
+		s->len[s->n++] = 1448; /* a full segment each way */
+		if (d)
+			s->is_rev |= 1ull << (s->n - 1);
+		for (unsigned i = 0; i < n_distinct; i++) {
+			s->len[s->n] = (uint16_t)(100 + 37 * i + 500 * d);
+			if (i == 0)
+				s->len[s->n] = shared;
+			if (d)
+				s->is_rev |= 1ull << s->n;
+			s->n++;
+		}
+	}
+}
+
+Test(workers, pt_shape_needs_distinct_shared_and_recurring_sizes)
+{
+	struct tt_pt_shape s;
+
+	fill_shape(&s, 8, 300); /* 300 both ways: one recurring size */
+	cr_expect_not(tt_pt_shape_is_obfs4(&s));
+	s.len[s.n] = 400; /* a second size recurs, in the same direction */
+	s.is_rev |= 1ull << s.n;
+	s.n++;
+	s.len[s.n - 2] = 400;
+	cr_expect(tt_pt_shape_is_obfs4(&s));
+	fill_shape(&s, 7, 300); /* too few distinct sizes */
+	cr_expect_not(tt_pt_shape_is_obfs4(&s));
 }
 
 /* ---- orientation of a flow whose SYN was not captured ------------------------------ */
