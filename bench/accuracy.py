@@ -10,11 +10,14 @@ recall at the threshold, candidates, and the verdicts given; then, per verdict g
 precision: flows with that verdict whose label is exactly that verdict's kind, and whose
 label is any Tor label, each divided by the flows with that verdict.
 
-Sections (each a function taking the shared Results, so more can be added, e.g. mid-stream
-or rotated capture sets):
+Sections (each a function taking the shared Results):
   tornet           ../shared/corpus/tornet runs, with and without the run consensus
-  accuracy set     data/accuracy (tools/accuracy_set.py), whole flows, with and without
-                   relay data; then cut mid-stream (report only)
+  accuracy set     data/accuracy (tools/accuracy_set.py; every view: the client's, and an
+                   exit relay's for some runs), whole flows, with and without relay data
+  mid-stream       the accuracy set cut where its first Tor flow's middle part begins: the
+                   Tor flows that began before the cut are links caught mid-stream
+  rotated          the accuracy set rotated into 5-second files: must equal the whole
+                   capture (capture sets); the pieces read one by one are reported
   without B3       tor-link and tor-bridge recall with evidence B3 (the JA3/JA4 table)
                    left out (tortrace's hidden --without-evidence B3)
   peers            nDPI, Zeek, Suricata captures: their Tor files' flows found, and every
@@ -149,13 +152,18 @@ def tornet_runs():
 
 
 def accset_runs():
+    """(capture, labels, consensus) of every view of every accuracy-set run: the client's,
+    and for some runs an exit relay's (relay-exit1: its links to the other relays)."""
     if not os.path.isdir(ACCSET):
         return
     for run in sorted(os.listdir(ACCSET)):
         rdir = os.path.join(ACCSET, run)
-        if os.path.isdir(rdir):
-            yield (os.path.join(rdir, 'client.pcap.zst'),
-                   os.path.join(rdir, 'client.flows.csv'), os.path.join(rdir, 'consensus'))
+        if not os.path.isdir(rdir):
+            continue
+        for view in sorted(f[:-len('.pcap.zst')] for f in os.listdir(rdir)
+                           if f.endswith('.pcap.zst')):
+            yield (os.path.join(rdir, view + '.pcap.zst'),
+                   os.path.join(rdir, view + '.flows.csv'), os.path.join(rdir, 'consensus'))
 
 
 def tally_runs(runs, with_relays, extra=()):
@@ -219,46 +227,115 @@ def section_without_b3(res):
                           f"{t.candidates[label]}")
 
 
-def cut_midstream(src_zst, out, flows):
-    """A copy of a reduced accuracy-set capture that begins where the middle part of its
-    first Tor flow begins (what a capture started mid-connection holds; mid_ts, written by
-    tools/accuracy_set.py): every packet before that time is dropped. Returns False when
-    no Tor flow has a middle part."""
-    raw = subprocess.run(['zstd', '-dc', src_zst], capture_output=True, check=True).stdout
+def read_pcap(path):
+    """(file header, [(time in microseconds, record bytes)]) of a classic pcap, zstd or not."""
+    raw = subprocess.run(['zstd', '-dcf', path], capture_output=True, check=True).stdout
     e = '<' if struct.unpack('<I', raw[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else '>'
     recs, off = [], 24
     while off + 16 <= len(raw):
         sec, usec, caplen = struct.unpack(e + 'III', raw[off:off + 12])
         recs.append((sec * 1000000 + usec, raw[off:off + 16 + caplen]))
         off += 16 + caplen
-    mids = [int(f['mid_ts'].replace('.', '')) for f in flows  # sec.usec as microseconds
-            if f['label'].startswith('tor') and f['mid_ts']]
+    return raw[:24], recs
+
+
+def usec(ts):
+    """A flows.csv time (sec.usec) in microseconds."""
+    sec, _, frac = ts.partition('.')
+    return int(sec) * 1000000 + int((frac + '000000')[:6])
+
+
+def cut_midstream(src, out, flows):
+    """A copy of a reduced accuracy-set capture that begins where the middle part of its
+    first Tor flow begins (what a capture started mid-connection holds; mid_ts, written by
+    tools/accuracy_set.py): every packet before that time is dropped. Returns the cut time
+    (microseconds), or None when no Tor flow has a middle part."""
+    header, recs = read_pcap(src)
+    mids = [usec(f['mid_ts']) for f in flows if f['label'].startswith('tor') and f['mid_ts']]
     if not mids:
-        return False
+        return None
     cut = min(mids)
     with open(out, 'wb') as f:
-        f.write(raw[:24] + b''.join(r for t, r in recs if t >= cut))
-    return True
+        f.write(header + b''.join(r for t, r in recs if t >= cut))
+    return cut
 
 
 def section_midstream(res):
-    """The accuracy set cut mid-stream: report only (no targets yet)."""
-    print("\n== accuracy set cut mid-stream (report only)")
+    """The accuracy set cut mid-stream: every Tor flow that began before the cut and goes on
+    after it is a link caught mid-stream (no SYN, no handshake); flows that begin after the
+    cut are whole flows and are not counted here. Non-Tor flows are counted either way."""
+    print("\n== accuracy set cut mid-stream (each capture from the start of its first Tor "
+          "flow's middle part)")
     for with_relays in (True, False):
         t = Tally()
         for pcap, labels, consensus in accset_runs():
             rows = list(csv.DictReader(open(labels)))
             with tempfile.TemporaryDirectory() as tmp:
                 cap = os.path.join(tmp, 'cut.pcap')
-                if not cut_midstream(pcap, cap, rows):
+                cut = cut_midstream(pcap, cap, rows)
+                if cut is None:
                     continue
                 flows = {key(r): r for r in analyze([cap], consensus if with_relays else None)}
             for f in rows:
                 r = either_way(flows, f)
-                if r is not None:  # else the flow ended before the cut
-                    t.add(norm_label(f['label']), r)
+                label = norm_label(f['label'])
+                if r is None or (label != 'non-tor' and usec(f['first_ts']) >= cut):
+                    continue  # ended before the cut, or a whole Tor flow after it
+                t.add(label, r)
+        what = 'with relay data' if with_relays else 'without relay data'
         t.print('with the run consensus' if with_relays else 'no relay data')
-        res.no_verdicts(t, f"mid-stream {'with' if with_relays else 'without'} relay data")
+        res.recall_target(t, 'tor-link', 0.95 if with_relays else 0.80, f"mid-stream {what}")
+        res.recall_target(t, 'tor-bridge', 0.80, f"mid-stream {what}")
+        res.recall_target(t, 'tor-obfs4', 0.80, f"mid-stream {what}")
+        res.no_verdicts(t, f"mid-stream {what}")
+
+
+def split_every(src, folder, seconds):
+    """src split into files of `seconds` of packets each (as editcap -i does), named so
+    that their natural order is their time order. Returns the number of files."""
+    header, recs = read_pcap(src)
+    pieces = collections.defaultdict(list)
+    t0 = recs[0][0] if recs else 0
+    for t, r in recs:
+        pieces[(t - t0) // (seconds * 1000000)].append(r)
+    for i, k in enumerate(sorted(pieces)):
+        with open(os.path.join(folder, f"part{i + 1}.pcap"), 'wb') as f:
+            f.write(header + b''.join(pieces[k]))
+    return len(pieces)
+
+
+FIELDS = ('proto', 'src_ip', 'src_port', 'dst_ip', 'dst_port', 'first_ts', 'last_ts',
+          'pkts_fwd', 'pkts_rev', 'bytes_fwd', 'bytes_rev', 'verdict', 'score', 'candidate')
+
+
+def section_rotated(res):
+    """Every accuracy-set capture rotated into 5-second files (a folder of pieces) must give
+    the flows of the whole capture: same flows, per-direction packets and bytes, verdicts,
+    candidates and scores. Also reported: what the pieces give read one by one
+    (--no-chain), the way a capture set was analysed before capture sets."""
+    print("\n== accuracy set rotated into 5-second files")
+    n_caps = n_files = n_diff = 0
+    t = Tally()
+    for pcap, labels, consensus in accset_runs():
+        rows = list(csv.DictReader(open(labels)))
+        with tempfile.TemporaryDirectory() as tmp:
+            parts = os.path.join(tmp, 'parts')
+            os.mkdir(parts)
+            n_files += split_every(pcap, parts, 5)
+            whole = sorted(tuple(r.get(k) for k in FIELDS) for r in analyze([pcap], consensus))
+            chained = sorted(tuple(r.get(k) for k in FIELDS) for r in analyze([parts], consensus))
+            apart = {key(r): r for r in analyze([parts], consensus, ['--no-chain'])}
+        n_caps += 1
+        if whole != chained:
+            n_diff += 1
+            print(f"   differs: {pcap}")
+        for f in rows:
+            t.add(norm_label(f['label']), apart.get(key(f)))
+    print(f"   {n_caps} captures, {n_files} files: rotated sets equal to the whole capture: "
+          f"{n_caps - n_diff} of {n_caps}")
+    t.print("the same files read one by one (--no-chain): each flow's first piece only")
+    res.target(n_caps > 0 and n_diff == 0,
+               f"rotated into 5 s files equals unrotated: {n_caps - n_diff} of {n_caps} captures")
 
 
 def section_peers(res):
@@ -324,8 +401,7 @@ def section_synthetic(res):
 
 
 SECTIONS = [section_tornet, section_accuracy_set, section_obfs4_all, section_without_b3,
-            section_peers,
-            section_synthetic, section_midstream]
+            section_peers, section_synthetic, section_midstream, section_rotated]
 
 
 def main():
