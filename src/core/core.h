@@ -377,6 +377,7 @@ enum tt_evidence_id {
 	TT_EV_B3,
 	TT_EV_X1,
 	TT_EV_D3, /* appended: the bit numbers of the items above stay as they were */
+	TT_EV_D4, /* appended */
 	TT_EV_COUNT,
 };
 

@@ -48,6 +48,8 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"mid-stream: at least 80 % of at least 6 application-data records in one direction are "
 	"whole 514-byte cells (514n + 17/24/16/9) after resynchronising on TLS record headers; "
 	"measured 0 of 446 non-Tor TLS flows, 10 of 23 Tor links (bench/midstream_weight.py)"},
+    [TT_EV_D4] = {"D4", 'D', 0.0,
+	"mid-stream: PLACEHOLDER"},
 };
 
 static const char *const verdict_names[TT_VERDICT_COUNT] = {

@@ -26,7 +26,9 @@
 
 #define BURST        64
 #define AHEAD        8  /* descriptors prefetched ahead of the one being handled */
-#define TLS_RECORDS  20 /* TLS records inspected per flow, both directions */
+#define TLS_RECORDS  48 /* TLS records inspected per flow, both directions: TLS 1.0 CBC
+			 * needs it (an empty fragment before each record halves the cells
+			 * seen); past the handshake only headers are read (tls.h FOLLOW) */
 #define TLS_POOL     64
 /* TLS inspections at once per partition: 4096 in all (~140 MiB when one worker owns every
  * partition). */
@@ -259,16 +261,13 @@ static void tls_open(struct wstate *st, struct tt_flow *f, bool is_midstream)
 	tp->fed[tp->n++] = st->n_seen;
 }
 
-/* A mid-stream inspection has no hellos to wait for: TLS_RECORDS records are enough (D3
- * needs 6 of one direction), and once the resync has declared both directions not TLS
- * nothing more can be learnt (tt_tls_flow_is_done covers that too; said here so the rule
- * reads in one place). */
+/* A mid-stream inspection has no hellos to wait for: it follows record headers (no
+ * payload is copied once a direction is encrypted) until each direction holds the
+ * window the framing tests use (TT_TLS_FOLLOW_RECS records) or cannot give more
+ * (tls.h tt_tls_flow_midstream_is_done). */
 static bool midstream_is_done(const struct tt_tls_flow *t)
 {
-	if (!(t->st[0].flags & TT_TLS_STREAM_RESYNC))
-		return false;
-	return t->n_recs >= TLS_RECORDS || ((t->st[0].flags & TT_TLS_STREAM_NOT_TLS) &&
-					       (t->st[1].flags & TT_TLS_STREAM_NOT_TLS));
+	return tt_tls_flow_midstream_is_done(t);
 }
 
 /* The first flight of payload and the reply to it, for the obfs4 shape: how long each is
