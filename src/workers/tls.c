@@ -1936,20 +1936,29 @@ static void copy_field(char *dst, size_t cap, const char *p, size_t n)
 	dst[n] = '\0';
 }
 
-static int parse_fp_line(struct tt_tls_fp *fp, const char *p, size_t n)
+static bool is_date(const char *s, size_t n)
 {
-	const char *f[5];
-	size_t fl[5], k = 0, start = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i == 4 || i == 7 ? s[i] != '-' : s[i] < '0' || s[i] > '9')
+			return false;
+	return n == 4 || n == 10;
+}
 
-	for (size_t i = 0; i <= n && k < 5; i++) {
+/* One entry: 5 fields in format v1, 6 in v2 (the capture date before the source). */
+static int parse_fp_line(struct tt_tls_fp *fp, const char *p, size_t n, unsigned version)
+{
+	const char *f[6];
+	size_t fl[6], k = 0, start = 0, want = version == 1 ? 5 : 6;
+
+	for (size_t i = 0; i <= n && k < want; i++) {
 		if (i == n || p[i] == '\t') {
 			f[k] = p + start;
 			fl[k++] = i - start;
 			start = i + 1;
 		}
 	}
-	if (k != 5 || start <= n)
-		return -EBADMSG; /* fewer or more than five fields */
+	if (k != want || start <= n)
+		return -EBADMSG; /* fewer or more fields */
 	if (fl[0] == 3 && memcmp(f[0], "ja3", 3) == 0) {
 		if (fl[1] != 32 || !is_hex_lower(f[1], 32))
 			return -EBADMSG;
@@ -1962,14 +1971,20 @@ static int parse_fp_line(struct tt_tls_fp *fp, const char *p, size_t n)
 	} else {
 		return -EBADMSG;
 	}
-	for (unsigned i = 2; i < 5; i++)
+	for (unsigned i = 2; i < want; i++)
 		if (fl[i] == 0)
 			return -EBADMSG;
+	if (want == 6 && !is_date(f[4], fl[4]))
+		return -EBADMSG;
 	copy_field(fp->kind, sizeof(fp->kind), f[0], fl[0]);
 	copy_field(fp->value, sizeof(fp->value), f[1], fl[1]);
 	copy_field(fp->tor_version, sizeof(fp->tor_version), f[2], fl[2]);
 	copy_field(fp->tls_library, sizeof(fp->tls_library), f[3], fl[3]);
-	copy_field(fp->source, sizeof(fp->source), f[4], fl[4]);
+	if (want == 6)
+		copy_field(fp->captured, sizeof(fp->captured), f[4], fl[4]);
+	else
+		fp->captured[0] = '\0';
+	copy_field(fp->source, sizeof(fp->source), f[want - 1], fl[want - 1]);
 	return 0;
 }
 
@@ -2003,7 +2018,7 @@ int tt_tls_fp_table_parse(
 				v = v * 10 + (unsigned)(p[i] - '0');
 			if (i != n || v == 0)
 				goto bad;
-			if (v != 1) {
+			if (v != 1 && v != 2) {
 				if (bad_line)
 					*bad_line = line;
 				return -ENOTSUP;
@@ -2018,7 +2033,7 @@ int tt_tls_fp_table_parse(
 				*bad_line = line;
 			return -ENOSPC;
 		}
-		rc = parse_fp_line(&t->fp[t->n], p, n);
+		rc = parse_fp_line(&t->fp[t->n], p, n, t->format_version);
 		if (rc < 0)
 			goto bad;
 		t->n++;

@@ -541,6 +541,8 @@ struct tt_tls_fp {
 	char value[TT_TLS_FP_FIELD]; /* 32 lowercase hex (ja3, ja3s) or a JA4 */
 	char tor_version[TT_TLS_FP_FIELD];
 	char tls_library[TT_TLS_FP_FIELD];
+	char captured[11];                /* v2: when the capture was taken, YYYY-MM-DD or
+					   * YYYY; "" in v1 tables */
 	char source[TT_TLS_FP_FIELD * 2]; /* where it was observed (cut if longer) */
 };
 
@@ -551,10 +553,11 @@ struct tt_tls_fp_table {
 };
 
 /* Parse the text of a fingerprint table. The first line is "# tortrace tor-fingerprints
- * v1"; then lines "kind<TAB>value<TAB>tor version<TAB>TLS library<TAB>source", blank
- * lines and '#' comments. Returns 0; -EBADMSG for a bad line (its 1-based number in
- * *bad_line, if not NULL), -ENOTSUP for another format version, -ENOSPC past
- * TT_TLS_FP_MAX entries. */
+ * v2" (or v1); then lines "kind<TAB>value<TAB>tor version<TAB>TLS library<TAB>capture
+ * date<TAB>source" (v1: without the date), blank lines and '#' comments. The date is
+ * YYYY-MM-DD or YYYY: when the capture the entry was taken from was recorded. Returns 0;
+ * -EBADMSG for a bad line (its 1-based number in *bad_line, if not NULL), -ENOTSUP for
+ * another format version, -ENOSPC past TT_TLS_FP_MAX entries. */
 int tt_tls_fp_table_parse(
     struct tt_tls_fp_table *t, const char *text, size_t len, unsigned *bad_line);
 

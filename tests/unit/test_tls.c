@@ -895,11 +895,15 @@ Test(tls, fingerprint_table_file_parses)
 	n = fread(text, 1, (1 << 16) - 1, fp);
 	fclose(fp);
 	cr_assert_eq(tt_tls_fp_table_parse(t, text, n, &bad), 0, "line %u", bad);
-	cr_expect_eq(t->format_version, 1);
+	cr_expect_eq(t->format_version, 2);
 	cr_expect_geq(t->n, 6);
 	e = tt_tls_fp_table_find(t, "ja3", "5e6627dc19afa982e6b46b97808cb718");
 	cr_assert(e);
 	cr_expect_str_eq(e->tor_version, "0.4.9.11 client");
+	cr_expect_str_eq(e->captured, "2026-11-26");
+	/* Every entry says when its capture was taken. */
+	for (unsigned i = 0; i < t->n; i++)
+		cr_expect(t->fp[i].captured[0], "entry %u has no capture date", i);
 	cr_expect(tt_tls_fp_table_find(t, "ja4", "t13d181100_796efca44d18_d41ae481755e"));
 	cr_expect_null(tt_tls_fp_table_find(t, "ja4", "5e6627dc19afa982e6b46b97808cb718"));
 	free(text);
@@ -917,7 +921,15 @@ ParameterizedTestParameters(tls, fingerprint_table_errors)
 	static struct fp_bad_case cases[] = {
 	    {"", -EBADMSG, 1},
 	    {"ja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\tz\n", -EBADMSG, 1},
-	    {"# tortrace tor-fingerprints v2\n", -ENOTSUP, 1},
+	    {"# tortrace tor-fingerprints v3\n", -ENOTSUP, 1},
+	    {"# tortrace tor-fingerprints v2\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\tz\n",
+		-EBADMSG, 2}, /* v2 has six fields */
+	    {"# tortrace tor-fingerprints v2\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\t2013-1"
+	     "1\tz\n",
+		-EBADMSG, 2}, /* not a date */
+	    {"# tortrace tor-fingerprints v2\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\t2013\tz"
+	     "\n",
+		0, 0},
 	    {"# tortrace tor-fingerprints v1\n\n# c\nja3\tZZ\tx\ty\tz\n", -EBADMSG, 4},
 	    {"# tortrace tor-fingerprints v1\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\n",
 		-EBADMSG, 2},
