@@ -1574,6 +1574,10 @@ int tt_tls_framing_cells(const struct tt_tls_framing *fr, uint32_t len)
 	for (unsigned c = 0; c < (fr->has_512 ? 2u : 1u); c++) {
 		uint32_t n = p_hi / cell[c];
 
+		/* 512 n with n a power of two is a power-of-two plaintext (1 KiB, ..., the
+		 * full 16 KiB record), which every bulk transfer writes: not evidence. */
+		if (c == 1 && n > 1 && (n & (n - 1)) == 0)
+			continue;
 		if (n >= 1 && n * cell[c] >= p_lo)
 			return (int)n;
 	}
@@ -1583,10 +1587,9 @@ int tt_tls_framing_cells(const struct tt_tls_framing *fr, uint32_t len)
 static void count_record(
     struct tt_tls_cell_stats *out, struct tt_tls_cell_dir *st, unsigned *run, int cells)
 {
+	(void)out;
 	if (cells < 0)
 		return; /* an empty fragment */
-	if (out->dir[0].n_app + out->dir[1].n_app >= TT_TLS_CELL_PHASE_RECS)
-		return;
 	if (st->n_app < UINT8_MAX)
 		st->n_app++;
 	if (cells == 0) {
@@ -1641,11 +1644,14 @@ void tt_tls_cell_score(const struct tt_tls_rec_len *recs, unsigned n, uint16_t v
 	out->overhead = tt_tls_cell_overhead(version, cipher);
 	if (tt_tls_framing_of(version, cipher, &out->framing) < 0)
 		return;
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0, n_seen = 0; i < n && n_seen < TT_TLS_CELL_WINDOW_RECS; i++) {
 		const struct tt_tls_rec_len *r = &recs[i];
 		uint32_t plain = plain_of(fr, r->len);
-		int cells;
+		int cells = r->type == 23 ? tt_tls_framing_cells(fr, r->len) : 0;
 
+		/* The window: the flow's first records, TLS 1.0 empty fragments not counted. */
+		if (!(r->type == 23 && cells < 0 && fr->kind == TT_TLS_FRAMING_CBC))
+			n_seen++;
 		if (r->type != 23)
 			continue;
 		if (!is_post) {
@@ -1655,7 +1661,6 @@ void tt_tls_cell_score(const struct tt_tls_rec_len *recs, unsigned n, uint16_t v
 				is_post = true;
 			continue;
 		}
-		cells = tt_tls_framing_cells(fr, r->len);
 		if (!r->is_server) {
 			uint32_t vplain;
 
@@ -1716,9 +1721,6 @@ static const struct tt_tls_framing ms_framings[TT_TLS_MS_N_OVERHEADS] = {
     {.kind = TT_TLS_FRAMING_CBC, .iv = 0, .mac = 20, .block = 16, .has_512 = true},
     {.kind = TT_TLS_FRAMING_CBC, .iv = 16, .mac = 20, .block = 16, .has_512 = true},
     {.kind = TT_TLS_FRAMING_CBC, .iv = 16, .mac = 32, .block = 16, .has_512 = true},
-    {.kind = TT_TLS_FRAMING_CBC, .iv = 16, .mac = 48, .block = 16, .has_512 = true},
-    {.kind = TT_TLS_FRAMING_CBC, .iv = 0, .mac = 20, .block = 8, .has_512 = true},
-    {.kind = TT_TLS_FRAMING_FIXED, .fixed = 20, .has_512 = true},
 };
 
 const struct tt_tls_framing *tt_tls_midstream_framing(unsigned i)

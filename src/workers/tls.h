@@ -364,10 +364,11 @@ bool tt_tls_cert_is_tor_like(const struct tt_tls_cert *c);
 enum {
 	TT_TLS_CELL_LEN = 514,     /* link protocol >= 4: CircID(4) | cmd(1) | payload(509) */
 	TT_TLS_CELL_MAX_RECS = 48, /* records kept per flow for the scorer */
-	/* D2 counts the first 12 cell-phase records (both directions; empty fragments left
-	 * out): what the first 20 records of a TLS 1.3 tor link held when D2 was set, before
-	 * tor's bulk records (4 KiB chunks that cut cells) begin. */
-	TT_TLS_CELL_PHASE_RECS = 12,
+	/* D1/D2 judge a flow's first 20 records (both directions, handshake included; TLS
+	 * 1.0 empty fragments not counted, so a 2013 link shows as many cells): the window D2
+	 * was set on, before tor's bulk records (4 KiB chunks that cut cells) begin. The
+	 * worker keeps up to TT_TLS_CELL_MAX_RECS. */
+	TT_TLS_CELL_WINDOW_RECS = 20,
 };
 
 /* One record of a flow, in the order the worker saw them. */
@@ -394,7 +395,10 @@ struct tt_tls_framing {
 	uint8_t fixed; /* FIXED: bytes added */
 	uint8_t iv, mac, block; /* CBC */
 	bool has_512;  /* 512-byte cells (link protocol 3) fit too: CBC and stream suites,
-			* the era before AEAD in tor */
+			* the era before AEAD in tor. Only 512 n with n 1 or not a power of two:
+			* 512, 1024, ..., 16384 are the plaintexts of any bulk transfer (a TLS 1.0
+			* download of full records fits "32 cells" otherwise; seen in nDPI's
+			* tls_long_cert.pcap, 1024-byte plaintexts, under 3DES) */
 };
 
 /* The framing of a negotiated suite (version and cipher from the ServerHello). Returns 0,
@@ -458,7 +462,7 @@ bool tt_tls_cell_is_tor_like(const struct tt_tls_cell_stats *st);
  * records are those of a direction's first TT_TLS_FOLLOW_RECS after the resync, and the
  * weight was measured again on that window (bench/midstream_weight.py, evidence.c). */
 enum {
-	TT_TLS_MS_N_OVERHEADS = 10, /* candidate framings (tt_tls_midstream_framing) */
+	TT_TLS_MS_N_OVERHEADS = 7,  /* candidate framings (tt_tls_midstream_framing) */
 	TT_TLS_MS_N_FIXED = 4,      /* the first ones are AEAD: 17, 24, 16, 9 */
 	TT_TLS_MS_MIN_RECS = 6,     /* D3 N: application-data records a direction needs */
 	TT_TLS_MS_MIN_FIT_PCT = 80, /* D3 K/N: share of them that fit one framing */
@@ -485,8 +489,10 @@ enum {
 
 /* Candidate i (0 <= i < TT_TLS_MS_N_OVERHEADS) of the framing, when the suite is
  * unknown: AEAD 17 (TLS 1.3), 24 (TLS 1.2 AES-GCM/CCM), 16 (ChaCha20-Poly1305), 9 (TLS
- * 1.3 AES-CCM_8); CBC with SHA-1 in TLS 1.0 (AES, 3DES), TLS 1.1/1.2 (AES), SHA-256 in
- * TLS 1.2, SHA-384 in TLS 1.2; RC4-SHA (20). NULL past the end. */
+ * 1.3 AES-CCM_8); AES-CBC with SHA-1 in TLS 1.0 (tor.pcap 2013) and TLS 1.1/1.2, with
+ * SHA-256 in TLS 1.2. RC4, 3DES and SHA-384 are left out: tor never preferred them, and
+ * each candidate adds chances to fit (RC4-SHA's 20 turns TLS 1.2 GCM records of 1 KiB,
+ * 1024 + 24 = 1028 + 20, into "2 cells": nDPI tls_long_cert.pcap). NULL past the end. */
 const struct tt_tls_framing *tt_tls_midstream_framing(unsigned i);
 
 /* The fixed overhead of candidate i, 0 for a CBC candidate, -1 past the end. */
