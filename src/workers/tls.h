@@ -337,7 +337,13 @@ enum tt_tls_ch_trait {
 /* The tor traits (enum tt_tls_ch_trait bits) of a ClientHello. Tor 0.4.9 with OpenSSL 3.0
  * shows all seven; tor of 2013 shows NO_ALPN, P224, SNI_* and NO_GREASE. Measured on 502
  * non-tor hellos of the nDPI/Zeek/Suricata traces: P224 alone 65, NO_ALPN + P224 57,
- * NO_ALPN + P224 + SNI_RANDOM 0, P224 + TOR_GROUPS 0. */
+ * NO_ALPN + P224 + SNI_RANDOM 0, P224 + TOR_GROUPS 0.
+ * Checked with tshark on the 2013 hellos (nDPI tor.pcap, 7 flows; tor_legacy/
+ * tor_v4.2_full.pcap is the same 7 flows): TLS 1.0, 36 suites ending 0xfeff, 0x000a,
+ * 0x00ff (the Firefox list tor 0.2.x imitated), extensions exactly server_name,
+ * ec_point_formats, supported_groups (all 25 named curves 0x0001..0x0019, so P224 but not
+ * TOR_GROUPS: evidence B2 does not hold for them), no ALPN, no session ticket, bodies of
+ * 200..215 bytes (not LEN_512). SNI_RANDOM holds on 7 of 7. */
 unsigned tt_tls_client_hello_tor_traits(const struct tt_tls_client_hello *ch);
 
 enum tt_tls_cert_trait {
