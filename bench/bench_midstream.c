@@ -195,7 +195,8 @@ static void print_flow(const struct ms_flow *f)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_midstream [--skip-s S | --skip-pkts P | --as-is] [--lens] FILE\n");
+	fprintf(stderr,
+	    "usage: bench_midstream [--skip-s S | --skip-pkts P | --as-is] [--lens] FILE\n");
 }
 
 int main(int argc, char **argv)

@@ -1609,7 +1609,8 @@ static void count_record(
  * fixed overheads, the largest possible for CBC. */
 static uint32_t plain_of(const struct tt_tls_framing *fr, uint32_t len)
 {
-	uint32_t ovh = fr->kind == TT_TLS_FRAMING_FIXED ? fr->fixed : (uint32_t)fr->iv + fr->mac + 1;
+	uint32_t ovh =
+	    fr->kind == TT_TLS_FRAMING_FIXED ? fr->fixed : (uint32_t)fr->iv + fr->mac + 1;
 
 	return len > ovh ? len - ovh : 0;
 }
@@ -1780,7 +1781,8 @@ static void burst_cover(const uint16_t *lens, unsigned n, unsigned ovh, unsigned
 				continue;
 			if (k - last <= TT_TLS_BURST_MAX_RECS) {
 				cover += k - last;
-				for (unsigned j = last; j < k && n_seen < TT_TLS_BURST_MIN_LENS; j++) {
+				for (unsigned j = last; j < k && n_seen < TT_TLS_BURST_MIN_LENS;
+				     j++) {
 					bool is_new = true;
 
 					for (unsigned q = 0; q < n_seen; q++)
@@ -1833,7 +1835,8 @@ static void score_dir(const uint16_t *lens, unsigned n, struct tt_tls_midstream_
 	if (fit[best] > 0) {
 		o->n_fit = sat8(fit[best]);
 		o->n_single = sat8(single[best]);
-		o->overhead = ms_framings[best].kind == TT_TLS_FRAMING_FIXED ? ms_framings[best].fixed : 0;
+		o->overhead =
+		    ms_framings[best].kind == TT_TLS_FRAMING_FIXED ? ms_framings[best].fixed : 0;
 		o->framing = (uint8_t)(best + 1);
 	}
 	o->is_d3 = n_app[best] >= TT_TLS_MS_MIN_RECS &&
@@ -1860,8 +1863,8 @@ static void score_dir(const uint16_t *lens, unsigned n, struct tt_tls_midstream_
 	}
 }
 
-void tt_tls_midstream_score_lens(const uint16_t *const lens[2], const unsigned n[2],
-    struct tt_tls_midstream_stats *out)
+void tt_tls_midstream_score_lens(
+    const uint16_t *const lens[2], const unsigned n[2], struct tt_tls_midstream_stats *out)
 {
 	bool is_fire[2];
 
@@ -2099,8 +2102,8 @@ static void flow_message(struct tt_tls_flow *f, bool is_server, const struct tt_
 static void flow_record(struct tt_tls_flow *f, unsigned d, const struct tt_tls_record *r)
 {
 	if (f->n_recs < TT_TLS_CELL_MAX_RECS)
-		f->recs[f->n_recs++] =
-		    (struct tt_tls_rec_len){.len = r->length, .type = r->type, .is_server = (uint8_t)d};
+		f->recs[f->n_recs++] = (struct tt_tls_rec_len){
+		    .len = r->length, .type = r->type, .is_server = (uint8_t)d};
 	if (r->type == 23 && f->n_app[d] < TT_TLS_FOLLOW_RECS)
 		f->app_lens[d][f->n_app[d]++] = r->length;
 }
@@ -2133,7 +2136,8 @@ void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const 
 	/* Once a direction is encrypted only record headers matter: stop copying its bytes
 	 * and follow the headers (the walker has read every complete record buffered). The
 	 * segment just added may reach past the buffer, so it is followed too. */
-	if (f->hs[d].is_encrypted && !f->is_keep_bytes && !(s->flags & (TT_TLS_STREAM_NOT_TLS | TT_TLS_STREAM_FOLLOW)) &&
+	if (f->hs[d].is_encrypted && !f->is_keep_bytes &&
+	    !(s->flags & (TT_TLS_STREAM_NOT_TLS | TT_TLS_STREAM_FOLLOW)) &&
 	    (s->walk_off <= s->len || s->len == TT_TLS_STREAM_CAP)) {
 		tt_tls_stream_start_follow(s);
 		while (f->n_app[d] < TT_TLS_FOLLOW_RECS &&

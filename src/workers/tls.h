@@ -57,9 +57,9 @@ struct tt_tls_stream {
 	uint8_t n_ranges;
 	bool has_base;
 	struct tt_tls_range ranges[TT_TLS_STREAM_MAX_RANGES]; /* sorted, disjoint, > len */
-	uint32_t hdr_off;  /* FOLLOW: stream offset of the next record header */
-	uint8_t hdr[5];    /* FOLLOW: its bytes gathered so far */
-	uint8_t hdr_mask;  /* FOLLOW: which of hdr's bytes are there (bit i: hdr[i]) */
+	uint32_t hdr_off; /* FOLLOW: stream offset of the next record header */
+	uint8_t hdr[5];   /* FOLLOW: its bytes gathered so far */
+	uint8_t hdr_mask; /* FOLLOW: which of hdr's bytes are there (bit i: hdr[i]) */
 	uint8_t buf[TT_TLS_STREAM_CAP];
 };
 
@@ -397,14 +397,14 @@ enum tt_tls_framing_kind {
 };
 
 struct tt_tls_framing {
-	uint8_t kind;  /* enum tt_tls_framing_kind; 0: unknown (nothing fits) */
-	uint8_t fixed; /* FIXED: bytes added */
+	uint8_t kind;           /* enum tt_tls_framing_kind; 0: unknown (nothing fits) */
+	uint8_t fixed;          /* FIXED: bytes added */
 	uint8_t iv, mac, block; /* CBC */
-	bool has_512;  /* 512-byte cells (link protocol 3) fit too: CBC and stream suites,
-			* the era before AEAD in tor. Only 512 n with n 1 or not a power of two:
-			* 512, 1024, ..., 16384 are the plaintexts of any bulk transfer (a TLS 1.0
-			* download of full records fits "32 cells" otherwise; seen in nDPI's
-			* tls_long_cert.pcap, 1024-byte plaintexts, under 3DES) */
+	bool has_512;           /* 512-byte cells (link protocol 3) fit too: CBC and stream suites,
+				 * the era before AEAD in tor. Only 512 n with n 1 or not a power of two:
+				 * 512, 1024, ..., 16384 are the plaintexts of any bulk transfer (a TLS 1.0
+				 * download of full records fits "32 cells" otherwise; seen in nDPI's
+				 * tls_long_cert.pcap, 1024-byte plaintexts, under 3DES) */
 };
 
 /* The framing of a negotiated suite (version and cipher from the ServerHello). Returns 0,
@@ -535,8 +535,8 @@ void tt_tls_midstream_score(
 
 /* The same over per-direction lists of application-data record lengths (a flow's
  * app_lens). Pure; any thread. */
-void tt_tls_midstream_score_lens(const uint16_t *const lens[2], const unsigned n[2],
-    struct tt_tls_midstream_stats *out);
+void tt_tls_midstream_score_lens(
+    const uint16_t *const lens[2], const unsigned n[2], struct tt_tls_midstream_stats *out);
 
 /* st->is_tor_like: evidence D3 (mid-stream cell framing). */
 bool tt_tls_midstream_is_tor_like(const struct tt_tls_midstream_stats *st);

@@ -24,11 +24,12 @@
 #include "tls.h"
 #include "relays.h"
 
-#define BURST        64
-#define AHEAD        8  /* descriptors prefetched ahead of the one being handled */
-#define TLS_RECORDS  48 /* TLS records inspected per flow, both directions: TLS 1.0 CBC
-			 * needs it (an empty fragment before each record halves the cells
-			 * seen); past the handshake only headers are read (tls.h FOLLOW) */
+#define BURST 64
+#define AHEAD 8 /* descriptors prefetched ahead of the one being handled */
+#define TLS_RECORDS                                                                                \
+	48 /* TLS records inspected per flow, both directions: TLS 1.0 CBC                         \
+	    * needs it (an empty fragment before each record halves the cells                      \
+	    * seen); past the handshake only headers are read (tls.h FOLLOW) */
 #define TLS_POOL     64
 /* TLS inspections at once per partition: 4096 in all (~140 MiB when one worker owns every
  * partition). */

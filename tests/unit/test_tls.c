@@ -1505,7 +1505,7 @@ Test(tls, framing_of_negotiated_suites)
 	cr_expect_eq(fr.mac, 20);
 	cr_expect_eq(tt_tls_framing_cells(&fr, 544), 1);
 	cr_expect_eq(tt_tls_framing_cells(&fr, 3104), 6); /* 6 x 512 = 3072 (+21 -> 3104) */
-	cr_expect_eq(tt_tls_framing_cells(&fr, 32), -1); /* an empty fragment */
+	cr_expect_eq(tt_tls_framing_cells(&fr, 32), -1);  /* an empty fragment */
 	cr_expect_eq(tt_tls_framing_cells(&fr, 1520), 0); /* the relay's bundle */
 	cr_expect_eq(tt_tls_framing_cells(&fr, 545), 0);  /* not a block multiple */
 	/* TLS 1.2 CBC adds an explicit IV; SHA-256 a 32-byte MAC. */
@@ -1605,16 +1605,16 @@ Test(tls, follower_gathers_split_and_reordered_headers)
 	tt_tls_stream_start_follow(s);
 	cr_expect_eq(s->hdr_mask, 0x7);
 	/* The rest, in two segments, the later one first; the third header is split. */
-	cr_expect_eq(tt_tls_stream_follow(s, 5000 + (uint32_t)h2 + 2, buf + h2 + 2,
-			 (uint32_t)(n - h2 - 2), &r),
+	cr_expect_eq(tt_tls_stream_follow(
+			 s, 5000 + (uint32_t)h2 + 2, buf + h2 + 2, (uint32_t)(n - h2 - 2), &r),
 	    0);
 	while (tt_tls_stream_follow(s, 5003, buf + 3, (uint32_t)(h2 + 2 - 3), &r) == 1)
 		cr_expect_eq(r.length, lens[got++]);
 	cr_expect_eq(got, 2);
 	cr_expect_eq(s->hdr_mask, 0x3); /* 2 bytes of the third header */
 	/* A retransmission of the later segment completes it and the rest. */
-	while (tt_tls_stream_follow(s, 5000 + (uint32_t)h2 + 2, buf + h2 + 2,
-		   (uint32_t)(n - h2 - 2), &r) == 1)
+	while (tt_tls_stream_follow(
+		   s, 5000 + (uint32_t)h2 + 2, buf + h2 + 2, (uint32_t)(n - h2 - 2), &r) == 1)
 		cr_expect_eq(r.length, lens[got++]);
 	cr_expect_eq(got, 5);
 	/* A header that is not TLS stops following. */
@@ -1631,8 +1631,8 @@ Test(tls, follower_gathers_split_and_reordered_headers)
 /* Tor 0.4.9's relay -> client bulk (bridge-s11, TLS 1.3): 32-cell bursts written as
  * 4 x 4048 + 256 plaintext bytes, then partial bursts; the window starts mid-burst. */
 static const uint16_t tor_bulk_lens[] = {3809, 4065, 4065, 4065, 529, 3553, 4065, 4065, 4065, 785,
-    3297, 4065, 4065, 4065, 1041, 3041, 4065, 4065, 4065, 1297, 2785, 4065, 4065, 4065, 1553,
-    2529, 4065, 4065, 4065, 1809, 2273, 4065, 4065, 4065, 2065, 2017, 2129};
+    3297, 4065, 4065, 4065, 1041, 3041, 4065, 4065, 4065, 1297, 2785, 4065, 4065, 4065, 1553, 2529,
+    4065, 4065, 4065, 1809, 2273, 4065, 4065, 4065, 2065, 2017, 2129};
 
 Test(tls, cell_bursts_of_a_tor_download_get_d4)
 {
