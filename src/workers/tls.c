@@ -2159,6 +2159,16 @@ bool tt_tls_flow_is_done(const struct tt_tls_flow *f)
 	return f->n_recs == TT_TLS_CELL_MAX_RECS && f->has_ch && f->has_sh;
 }
 
+unsigned tt_tls_flow_records_wanted(const struct tt_tls_flow *f)
+{
+	struct tt_tls_framing fr;
+
+	if (f->has_sh && tt_tls_framing_of(f->sh.version, f->sh.cipher, &fr) == 0 &&
+	    fr.kind == TT_TLS_FRAMING_CBC)
+		return TT_TLS_CELL_MAX_RECS;
+	return TT_TLS_CELL_WINDOW_RECS;
+}
+
 bool tt_tls_flow_midstream_is_done(const struct tt_tls_flow *f)
 {
 	if (!(f->st[0].flags & TT_TLS_STREAM_RESYNC))

@@ -620,6 +620,11 @@ void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const 
  * were seen. */
 bool tt_tls_flow_is_done(const struct tt_tls_flow *f);
 
+/* How many records (both directions, f->n_recs) the D1/D2 window needs once both hellos
+ * are seen: TT_TLS_CELL_WINDOW_RECS, or TT_TLS_CELL_MAX_RECS for a CBC suite (OpenSSL's
+ * TLS 1.0 empty fragments double the records). The worker closes the inspection there. */
+unsigned tt_tls_flow_records_wanted(const struct tt_tls_flow *f);
+
 /* A mid-stream inspection (tt_tls_flow_init_midstream) has no hellos to wait for: it is
  * done when each direction holds TT_TLS_FOLLOW_RECS application-data records or cannot
  * give more (not TLS, lost), which is when tt_tls_midstream_score_lens has all it uses.

@@ -24,12 +24,8 @@
 #include "tls.h"
 #include "relays.h"
 
-#define BURST 64
-#define AHEAD 8 /* descriptors prefetched ahead of the one being handled */
-#define TLS_RECORDS                                                                                \
-	48 /* TLS records inspected per flow, both directions: TLS 1.0 CBC                         \
-	    * needs it (an empty fragment before each record halves the cells                      \
-	    * seen); past the handshake only headers are read (tls.h FOLLOW) */
+#define BURST        64
+#define AHEAD        8  /* descriptors prefetched ahead of the one being handled */
 #define TLS_POOL     64
 /* TLS inspections at once per partition: 4096 in all (~140 MiB when one worker owns every
  * partition). */
@@ -479,10 +475,11 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			tt_tls_flow_add(
 			    f->tls, dir == TT_DIR_REV, seq, l3 + pay_off, n, flags & 0x02);
 			/* Enough seen: both hellos and the first records (the framing tests use
-			 * the first 20), or nothing more can be learnt. Closing early saves
-			 * copying the rest of the 8 KiB per direction. */
+			 * the first 20, 48 with CBC: tt_tls_flow_records_wanted), or nothing more
+			 * can be learnt. Closing early saves following the rest. */
 			if (tt_tls_flow_is_done(f->tls) ||
-			    (f->tls->has_ch && f->tls->has_sh && f->tls->n_recs >= TLS_RECORDS) ||
+			    (f->tls->has_ch && f->tls->has_sh &&
+				f->tls->n_recs >= tt_tls_flow_records_wanted(f->tls)) ||
 			    midstream_is_done(f->tls))
 				tls_close(st, f);
 		}
