@@ -1,5 +1,6 @@
-/* TLS inspector: reassembles the first kilobytes of each direction of a TCP flow, walks
- * the TLS records, parses ClientHello, ServerHello and (TLS <= 1.2) Certificate, computes
+/* TLS inspector: reassembles the first kilobytes of each direction of a TCP flow (until the
+ * direction is encrypted; after that it follows record headers only, copying nothing),
+ * walks the TLS records, parses ClientHello, ServerHello and (TLS <= 1.2) Certificate, computes
  * JA3, JA3S and JA4, and tests Tor's TLS traits (TOR-DETECTION.md §1.3-§1.4, evidence
  * groups B, C and D of §6.2).
  *
@@ -579,7 +580,7 @@ const struct tt_tls_fp *tt_tls_fp_table_find(
 
 /* ---- one flow: the glue a worker uses ---------------------------------------------- */
 
-/* Both directions of a TLS flow (about 35 KiB: allocate it only for flows whose first
+/* Both directions of a TLS flow (about 36 KiB: allocate it only for flows whose first
  * payload is TLS, and drop it when tt_tls_flow_is_done). Written only by tt_tls_flow_*. */
 struct tt_tls_flow {
 	struct tt_tls_stream st[2]; /* [0] client -> server, [1] server -> client */
