@@ -6,8 +6,12 @@
  * ever passed), and prints one tab-separated line per flow with payload left:
  *
  *   cli_ip cli_port srv_ip srv_port pkts bytes_c bytes_s recs_c recs_s sync_c sync_s
- *   ovh_c fit_c app_c ovh_s fit_s app_s best_dir fired syn start
+ *   ovh_c fit_c app_c ovh_s fit_s app_s best_dir fired syn start burst_c burst_s d4 lens
  *
+ * recs_*: application-data records read (each direction's first TT_TLS_FOLLOW_RECS after
+ * the resync, headers only); fired: D3; burst_*: records in cell-aligned bursts; d4: D4;
+ * lens: with --lens, "c:l1,l2,...;s:l1,..." (the record lengths, for bench scripts),
+ * else "-".
  * sync_*: the resync offset, or "pending" (no boundary settled yet), "nosync" (the full
  * buffer held none), "-" (no payload). The server is the endpoint with the lower port
  * (the lower address on a tie): the SYN that would tell is dropped. syn: a SYN was in
@@ -15,7 +19,7 @@
  * "tls" (a record header), "ssh", "http", "other", "short" (< 3 bytes) -- for the
  * script's ground truth, never for the inspector.
  *
- * usage: bench_midstream [--skip-s S | --skip-pkts P | --as-is] FILE
+ * usage: bench_midstream [--skip-s S | --skip-pkts P | --as-is] [--lens] FILE
  * Exit status 0, or 1 when the file cannot be read. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,6 +56,7 @@ enum {
 
 static struct ms_flow table[TABLE_CAP];
 static unsigned n_flows;
+static bool print_lens;
 
 static void release(void *ctx, struct tt_chunk *c)
 {
@@ -155,29 +160,43 @@ static void print_flow(const struct ms_flow *f)
 {
 	char a[2][INET6_ADDRSTRLEN], sync[2][16];
 	struct tt_tls_midstream_stats st;
-	unsigned recs[2] = {0, 0};
+	const uint16_t *lens[2];
+	unsigned recs[2];
 
 	if (!f->tls)
 		return;
-	for (unsigned i = 0; i < f->tls->n_recs; i++)
-		recs[f->tls->recs[i].is_server]++;
-	tt_tls_midstream_score(f->tls->recs, f->tls->n_recs, &st);
+	for (unsigned d = 0; d < 2; d++) {
+		lens[d] = f->tls->app_lens[d];
+		recs[d] = f->tls->n_app[d];
+	}
+	tt_tls_midstream_score_lens(lens, recs, &st);
 	for (unsigned d = 0; d < 2; d++)
 		sync_str(&f->tls->st[d], f->n_bytes[d], sync[d], sizeof(sync[d]));
 	printf("%s\t%u\t%s\t%u\t%llu\t%llu\t%llu\t%u\t%u\t%s\t%s\t%u\t%u\t%u\t%u\t%u\t%u\t%d\t%d\t%"
-	       "d\t%s\n",
+	       "d\t%s\t%u\t%u\t%d\t",
 	    addr_str(&f->key, 1, a[1], sizeof(a[1])), f->key.port[1],
 	    addr_str(&f->key, 0, a[0], sizeof(a[0])), f->key.port[0],
 	    (unsigned long long)f->n_pkts_kept, (unsigned long long)f->n_bytes[0],
 	    (unsigned long long)f->n_bytes[1], recs[0], recs[1], sync[0], sync[1],
 	    st.dir[0].overhead, st.dir[0].n_fit, st.dir[0].n_app, st.dir[1].overhead,
 	    st.dir[1].n_fit, st.dir[1].n_app, st.best_dir, tt_tls_midstream_is_tor_like(&st),
-	    f->has_syn, start_kind(f));
+	    f->has_syn, start_kind(f), st.dir[0].n_burst, st.dir[1].n_burst, st.is_bursts);
+	if (!print_lens) {
+		printf("-\n");
+		return;
+	}
+	for (unsigned d = 0; d < 2; d++) {
+		printf("%s", d ? ";s:" : "c:");
+		for (unsigned i = 0; i < recs[d]; i++)
+			printf("%s%u", i ? "," : "", lens[d][i]);
+	}
+	printf("\n");
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_midstream [--skip-s S | --skip-pkts P | --as-is] FILE\n");
+	fprintf(stderr,
+	    "usage: bench_midstream [--skip-s S | --skip-pkts P | --as-is] [--lens] FILE\n");
 }
 
 int main(int argc, char **argv)
@@ -195,6 +214,8 @@ int main(int argc, char **argv)
 			skip_s = strtod(argv[++i], NULL);
 		else if (strcmp(argv[i], "--skip-pkts") == 0 && i + 1 < argc)
 			skip_pkts = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--lens") == 0)
+			print_lens = true;
 		else if (strcmp(argv[i], "--as-is") == 0)
 			skip_s = 0, skip_pkts = 0;
 		else if (argv[i][0] != '-' && !path)
@@ -268,7 +289,7 @@ int main(int argc, char **argv)
 	}
 	printf("#cli_ip\tcli_port\tsrv_ip\tsrv_port\tpkts\tbytes_c\tbytes_s\trecs_c\trecs_s\t"
 	       "sync_c\tsync_s\tovh_c\tfit_c\tapp_c\tovh_s\tfit_s\tapp_s\tbest_"
-	       "dir\tfired\tsyn\tstart\n");
+	       "dir\tfired\tsyn\tstart\tburst_c\tburst_s\td4\tlens\n");
 	for (unsigned i = 0; i < TABLE_CAP; i++) {
 		if (table[i].is_used)
 			print_flow(&table[i]);

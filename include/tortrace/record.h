@@ -109,6 +109,8 @@ struct tt_flow_tls {
 	bool is_midstream;
 	uint8_t ms_app[2], ms_fit[2]; /* application-data records, and those 514 n + overhead */
 	bool is_d3;                   /* evidence D3: mid-stream cell framing */
+	uint8_t ms_burst[2];          /* records in cell-aligned bursts (D4) */
+	bool is_d4;                   /* evidence D4: mid-stream cell bursts */
 	char sni[64];                 /* cut at 63 bytes */
 	char ja3[33];                 /* MD5 hex */
 	char ja4[37];

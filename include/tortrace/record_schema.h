@@ -121,6 +121,8 @@
 	F(ms_app, PAIR, ms_app, OPT)                                                               \
 	F(ms_fit, PAIR, ms_fit, OPT)                                                               \
 	F(d3, BOOL, is_d3, OPT)                                                                    \
+	F(ms_burst, PAIR, ms_burst, OPT)                                                           \
+	F(d4, BOOL, is_d4, OPT)                                                                    \
 	F(sni, TEXT, sni, OPT)                                                                     \
 	F(ja3, TEXT, ja3, OPT)                                                                     \
 	F(ja4, TEXT, ja4, OPT)                                                                     \
@@ -145,7 +147,9 @@
 	C(midstream, JSON, BOOL, t->is_midstream)                                                  \
 	C(midstream_app, JSON, PAIR, t->ms_app)                                                    \
 	C(midstream_fit, JSON, PAIR, t->ms_fit)                                                    \
-	C(framing_d3, JSON, BOOL, t->is_d3)
+	C(framing_d3, JSON, BOOL, t->is_d3)                                                        \
+	C(midstream_burst, JSON, PAIR, t->ms_burst)                                                \
+	C(framing_d4, JSON, BOOL, t->is_d4)
 
 /* The "relay" map (struct tt_flow_relay); export prints it as a JSON object only. */
 #define TT_RELAY_ROWS(F, C)                                                                       \

@@ -421,6 +421,7 @@ enum tt_evidence_id {
 	TT_EV_D3,   /* appended: the bit numbers of the items above stay as they were */
 	TT_EV_G1,   /* obfs4's padded segment sizes after the handshake (appended too) */
 	TT_EV_FNEG, /* the first flights are not obfs4's handshake (several writes, ...) */
+	TT_EV_D4,   /* mid-stream cell bursts (appended) */
 	TT_EV_COUNT,
 };
 

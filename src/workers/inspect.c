@@ -84,13 +84,20 @@ void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less, struc
 	if ((t->st[0].flags & TT_TLS_STREAM_RESYNC) || (is_syn_less && !t->has_ch && !t->has_sh)) {
 		struct tt_tls_midstream_stats ms;
 
-		tt_tls_midstream_score(t->recs, t->n_recs, &ms);
+		const uint16_t *lens[2] = {t->app_lens[0], t->app_lens[1]};
+		const unsigned n[2] = {t->n_app[0], t->n_app[1]};
+
+		/* The window: each direction's first TT_TLS_FOLLOW_RECS application-data
+		 * records after the resync, read from their headers. */
+		tt_tls_midstream_score_lens(lens, n, &ms);
 		out->is_midstream = true;
 		for (int d = 0; d < 2; d++) {
 			out->ms_app[d] = ms.dir[d].n_app;
 			out->ms_fit[d] = ms.dir[d].n_fit;
+			out->ms_burst[d] = ms.dir[d].n_burst;
 		}
 		out->is_d3 = tt_tls_midstream_is_tor_like(&ms);
+		out->is_d4 = ms.is_bursts;
 	}
 	if (t->has_cert) {
 		out->cert_traits = tt_tls_cert_tor_traits(&t->cert);

@@ -140,6 +140,8 @@ static uint32_t tls_evidence(const struct tt_flow_tls *t)
 		ev |= 1u << TT_EV_D2;
 	if (t->is_d3)
 		ev |= 1u << TT_EV_D3;
+	if (t->is_d4)
+		ev |= 1u << TT_EV_D4;
 	return ev;
 }
 

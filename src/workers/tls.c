@@ -202,7 +202,65 @@ uint32_t tt_tls_stream_add(
 
 bool tt_tls_stream_is_done(const struct tt_tls_stream *s)
 {
+	if (s->flags & TT_TLS_STREAM_FOLLOW)
+		return (s->flags & TT_TLS_STREAM_LOST) != 0;
 	return (s->flags & TT_TLS_STREAM_NOT_TLS) || s->len == TT_TLS_STREAM_CAP;
+}
+
+void tt_tls_stream_start_follow(struct tt_tls_stream *s)
+{
+	s->flags |= TT_TLS_STREAM_FOLLOW;
+	s->hdr_off = s->walk_off;
+	s->hdr_mask = 0;
+	for (unsigned i = 0; i < 5 && s->walk_off + i < s->len; i++) {
+		s->hdr[i] = s->buf[s->walk_off + i];
+		s->hdr_mask |= (uint8_t)(1u << i);
+	}
+}
+
+/* Segments may run this far past a header whose bytes never came (a capture that lost
+ * them) before following gives up: tor and browsers keep far less than this in flight. */
+#define FOLLOW_LAG_MAX (256u * 1024)
+
+int tt_tls_stream_follow(struct tt_tls_stream *s, uint32_t seq, const uint8_t *payload,
+    uint32_t len, struct tt_tls_record *r)
+{
+	uint32_t seg_off = seq - s->base_seq, length;
+	const uint8_t *h = s->hdr;
+
+	if (s->flags & TT_TLS_STREAM_LOST)
+		return -EBADMSG;
+	/* Only the 5 bytes at hdr_off are read; the rest of the segment is never touched.
+	 * Offsets wrap with the sequence numbers, so they are compared as signed
+	 * differences. */
+	for (unsigned i = 0; i < 5 && s->hdr_mask != 0x1f; i++) {
+		int32_t d = (int32_t)(s->hdr_off + i - seg_off);
+
+		if (!(s->hdr_mask & (1u << i)) && d >= 0 && (uint32_t)d < len) {
+			s->hdr[i] = payload[d];
+			s->hdr_mask |= (uint8_t)(1u << i);
+		}
+	}
+	if (s->hdr_mask != 0x1f) {
+		if (len > 0 && (int32_t)(seg_off - s->hdr_off) > (int32_t)FOLLOW_LAG_MAX) {
+			s->flags |= TT_TLS_STREAM_LOST;
+			return -EBADMSG;
+		}
+		return 0;
+	}
+	length = (uint32_t)h[3] << 8 | h[4];
+	if (h[0] < 20 || h[0] > 24 || h[1] != 3 || h[2] > 4 || length > TT_TLS_RECORD_MAX) {
+		s->flags |= TT_TLS_STREAM_LOST;
+		return -EBADMSG;
+	}
+	*r = (struct tt_tls_record){.offset = s->hdr_off,
+	    .type = h[0],
+	    .version = (uint16_t)(h[1] << 8 | h[2]),
+	    .length = (uint16_t)length,
+	    .is_truncated = true};
+	s->hdr_off += 5 + length;
+	s->hdr_mask = 0;
+	return 1;
 }
 
 int tt_tls_stream_next_record(struct tt_tls_stream *s, struct tt_tls_record *r)
@@ -1417,41 +1475,184 @@ int tt_tls_cell_overhead(uint16_t version, uint16_t cipher)
 	}
 }
 
-static void count_record(struct tt_tls_cell_dir *st, unsigned *run, uint32_t plain)
+int tt_tls_framing_of(uint16_t version, uint16_t cipher, struct tt_tls_framing *out)
 {
-	bool is_exact = plain > 0 && plain % TT_TLS_CELL_LEN == 0;
+	int fixed = tt_tls_cell_overhead(version, cipher);
+	uint8_t iv = version >= 0x0302 ? 16 : 0, mac = 20;
 
+	memset(out, 0, sizeof(*out));
+	if (fixed > 0) {
+		out->kind = TT_TLS_FRAMING_FIXED;
+		out->fixed = (uint8_t)fixed;
+		return 0;
+	}
+	if (version < 0x0300 || version > 0x0303)
+		return -ENOENT;
+	switch (cipher) {
+	case 0x0004: /* RC4-MD5 */
+	case 0x0005: /* RC4-SHA */
+	case 0xc011: /* ECDHE-RSA-RC4-SHA */
+	case 0xc007: /* ECDHE-ECDSA-RC4-SHA */
+		out->kind = TT_TLS_FRAMING_FIXED;
+		out->fixed = cipher == 0x0004 ? 16 : 20;
+		out->has_512 = true;
+		return 0;
+	case 0x000a: /* DES-CBC3-SHA */
+	case 0x0016: /* EDH-RSA-DES-CBC3-SHA */
+	case 0xc012: /* ECDHE-RSA-DES-CBC3-SHA */
+	case 0xc008: /* ECDHE-ECDSA-DES-CBC3-SHA */
+		out->kind = TT_TLS_FRAMING_CBC;
+		out->iv = version >= 0x0302 ? 8 : 0;
+		out->mac = 20;
+		out->block = 8;
+		out->has_512 = true;
+		return 0;
+	case 0x002f: /* AES128-SHA */
+	case 0x0033: /* DHE-RSA-AES128-SHA */
+	case 0x0035: /* AES256-SHA */
+	case 0x0039: /* DHE-RSA-AES256-SHA, tor's 2013 choice with old servers */
+	case 0x0041: /* CAMELLIA128-SHA */
+	case 0x0045:
+	case 0x0084: /* CAMELLIA256-SHA */
+	case 0x0088:
+	case 0xc004:
+	case 0xc005:
+	case 0xc009: /* ECDHE-ECDSA-AES128-SHA */
+	case 0xc00a: /* ECDHE-ECDSA-AES256-SHA */
+	case 0xc00e:
+	case 0xc00f:
+	case 0xc013: /* ECDHE-RSA-AES128-SHA, tor.pcap 2013 */
+	case 0xc014: /* ECDHE-RSA-AES256-SHA */
+		break;
+	case 0x003c: /* AES128-SHA256 */
+	case 0x003d: /* AES256-SHA256 */
+	case 0x0067: /* DHE-RSA-AES128-SHA256 */
+	case 0x006b: /* DHE-RSA-AES256-SHA256 */
+	case 0xc023: /* ECDHE-ECDSA-AES128-SHA256 */
+	case 0xc027: /* ECDHE-RSA-AES128-SHA256 */
+		mac = 32;
+		break;
+	case 0xc024: /* ECDHE-ECDSA-AES256-SHA384 */
+	case 0xc028: /* ECDHE-RSA-AES256-SHA384 */
+		mac = 48;
+		break;
+	default:
+		return -ENOENT;
+	}
+	out->kind = TT_TLS_FRAMING_CBC;
+	out->iv = iv;
+	out->mac = mac;
+	out->block = 16;
+	out->has_512 = true;
+	return 0;
+}
+
+int tt_tls_framing_cells(const struct tt_tls_framing *fr, uint32_t len)
+{
+	static const uint32_t cell[2] = {TT_TLS_CELL_LEN, TT_TLS_CELL_LEN - 2};
+	uint32_t body, p_lo, p_hi;
+
+	switch (fr->kind) {
+	case TT_TLS_FRAMING_FIXED:
+		if (len <= fr->fixed)
+			return 0;
+		p_lo = p_hi = len - fr->fixed;
+		break;
+	case TT_TLS_FRAMING_CBC:
+		if (len < (uint32_t)fr->iv + fr->mac + 1u || (len - fr->iv) % fr->block != 0)
+			return 0;
+		body = len - fr->iv;
+		/* OpenSSL pads to the next block: the plaintext is one of block values. */
+		p_hi = body - fr->mac - 1;
+		p_lo = body >= (uint32_t)fr->mac + fr->block ? body - fr->mac - fr->block : 0;
+		if (p_lo == 0)
+			return -1; /* an empty fragment */
+		break;
+	default:
+		return 0;
+	}
+	for (unsigned c = 0; c < (fr->has_512 ? 2u : 1u); c++) {
+		uint32_t n = p_hi / cell[c];
+
+		/* 512 n with n a power of two is a power-of-two plaintext (1 KiB, ..., the
+		 * full 16 KiB record), which every bulk transfer writes: not evidence. */
+		if (c == 1 && n > 1 && (n & (n - 1)) == 0)
+			continue;
+		if (n >= 1 && n * cell[c] >= p_lo)
+			return (int)n;
+	}
+	return 0;
+}
+
+static void count_record(
+    struct tt_tls_cell_stats *out, struct tt_tls_cell_dir *st, unsigned *run, int cells)
+{
+	(void)out;
+	if (cells < 0)
+		return; /* an empty fragment */
 	if (st->n_app < UINT8_MAX)
 		st->n_app++;
-	if (!is_exact) {
+	if (cells == 0) {
 		*run = 0;
 		return;
 	}
 	if (st->n_exact < UINT8_MAX)
 		st->n_exact++;
-	if (plain == TT_TLS_CELL_LEN && st->n_single < UINT8_MAX)
+	if (cells == 1 && st->n_single < UINT8_MAX)
 		st->n_single++;
 	(*run)++;
 	if (*run > st->longest_run)
 		st->longest_run = (uint8_t)(*run > UINT8_MAX ? UINT8_MAX : *run);
 }
 
+/* The plaintext of a record for the handshake landmarks (VERSIONS, the bundle): exact for
+ * fixed overheads, the largest possible for CBC. */
+static uint32_t plain_of(const struct tt_tls_framing *fr, uint32_t len)
+{
+	uint32_t ovh =
+	    fr->kind == TT_TLS_FRAMING_FIXED ? fr->fixed : (uint32_t)fr->iv + fr->mac + 1;
+
+	return len > ovh ? len - ovh : 0;
+}
+
+/* A VERSIONS cell: 11 bytes with 16-bit circuit ids in link protocol >= 3 (2 + 1 + 2 + 2n:
+ * 11 for versions 3..5, 9 for two), or the plaintext a CBC record of it may hold. */
+static bool is_versions_len(const struct tt_tls_framing *fr, uint32_t len, uint32_t *plain)
+{
+	if (fr->kind == TT_TLS_FRAMING_FIXED) {
+		*plain = plain_of(fr, len);
+		return *plain == 11 || *plain == 9;
+	}
+	for (uint32_t p = 9; p <= 11; p += 2) {
+		uint32_t need = fr->iv + (p + fr->mac + 1 + fr->block - 1) / fr->block * fr->block;
+
+		if (len == need) {
+			*plain = p;
+			return true;
+		}
+	}
+	return false;
+}
+
 void tt_tls_cell_score(const struct tt_tls_rec_len *recs, unsigned n, uint16_t version,
     uint16_t cipher, struct tt_tls_cell_stats *out)
 {
-	unsigned run[2] = {0, 0}, n_client = 0, n_phase, n_exact;
+	unsigned run[2] = {0, 0}, phase = 0, n_phase, n_exact;
 	bool is_post = version != 0x0304;
-	uint32_t ovh;
+	const struct tt_tls_framing *fr = &out->framing;
 
 	memset(out, 0, sizeof(*out));
 	out->overhead = tt_tls_cell_overhead(version, cipher);
-	if (out->overhead < 0)
+	if (tt_tls_framing_of(version, cipher, &out->framing) < 0)
 		return;
-	ovh = (uint32_t)out->overhead;
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0, n_seen = 0; i < n && n_seen < TT_TLS_CELL_WINDOW_RECS; i++) {
 		const struct tt_tls_rec_len *r = &recs[i];
-		uint32_t plain = r->len > ovh ? r->len - ovh : 0;
+		uint32_t plain = plain_of(fr, r->len);
+		int cells = r->type == 23 ? tt_tls_framing_cells(fr, r->len) : 0;
 
+		/* The window: the flow's first records, TLS 1.0 empty fragments not counted. */
+		if (!(r->type == 23 && cells < 0 && fr->kind == TT_TLS_FRAMING_CBC))
+			n_seen++;
 		if (r->type != 23)
 			continue;
 		if (!is_post) {
@@ -1462,18 +1663,33 @@ void tt_tls_cell_score(const struct tt_tls_rec_len *recs, unsigned n, uint16_t v
 			continue;
 		}
 		if (!r->is_server) {
-			if (n_client == 0 && (plain == 11 || plain == 9)) {
+			uint32_t vplain;
+
+			/* phase 0: before VERSIONS; 1: the record after it (NETINFO); 2: the
+			 * cell phase. In TLS 1.0 CBC a VERSIONS cell (11 bytes) pads to the
+			 * length of OpenSSL's empty fragments (32 bytes with SHA-1), which come
+			 * before every record: such records keep phase 0. */
+			if (phase == 0 && is_versions_len(fr, r->len, &vplain)) {
 				out->has_versions = true;
-				out->versions_len = (uint16_t)plain;
-			} else if (n_client == 1 && out->has_versions) {
-				out->next_client_len = (uint16_t)plain;
-				out->has_netinfo = plain > 0 && plain % TT_TLS_CELL_LEN == 0;
-			} else {
-				count_record(&out->dir[0], &run[0], plain);
+				out->versions_len = (uint16_t)vplain;
+				if (cells >= 0)
+					phase = 1;
+				continue;
 			}
-			n_client++;
+			if (cells < 0)
+				continue; /* an empty fragment carries nothing */
+			if (phase < 2 && out->has_versions) {
+				out->next_client_len = (uint16_t)plain;
+				out->has_netinfo = cells > 0;
+				phase = 2;
+				continue;
+			}
+			phase = 2;
+			count_record(out, &out->dir[0], &run[0], cells);
 			continue;
 		}
+		if (cells < 0)
+			continue;
 		if (out->has_versions && out->bundle_len == 0) {
 			/* Before the bundle: TLS 1.3 session tickets, then the bundle. */
 			if (plain >= 1024) {
@@ -1482,7 +1698,7 @@ void tt_tls_cell_score(const struct tt_tls_rec_len *recs, unsigned n, uint16_t v
 			}
 			continue;
 		}
-		count_record(&out->dir[1], &run[1], plain);
+		count_record(out, &out->dir[1], &run[1], cells);
 	}
 	n_phase = out->dir[0].n_app + out->dir[1].n_app;
 	n_exact = out->dir[0].n_exact + out->dir[1].n_exact;
@@ -1497,72 +1713,195 @@ bool tt_tls_cell_is_tor_like(const struct tt_tls_cell_stats *st)
 
 /* ---- cell framing without the handshake ------------------------------------------- */
 
-/* Ordered by how common the suite is today, so ties go to the likelier one. CBC suites
- * are left out: their padding makes a record a multiple of 16 bytes, which fits some cell
- * count for any plaintext near it. */
-static const uint8_t ms_overheads[TT_TLS_MS_N_OVERHEADS] = {17, 24, 16, 9};
+/* Ordered by how common the suite is today, so ties go to the likelier one. */
+static const struct tt_tls_framing ms_framings[TT_TLS_MS_N_OVERHEADS] = {
+    {.kind = TT_TLS_FRAMING_FIXED, .fixed = 17},
+    {.kind = TT_TLS_FRAMING_FIXED, .fixed = 24},
+    {.kind = TT_TLS_FRAMING_FIXED, .fixed = 16},
+    {.kind = TT_TLS_FRAMING_FIXED, .fixed = 9},
+    {.kind = TT_TLS_FRAMING_CBC, .iv = 0, .mac = 20, .block = 16, .has_512 = true},
+    {.kind = TT_TLS_FRAMING_CBC, .iv = 16, .mac = 20, .block = 16, .has_512 = true},
+    {.kind = TT_TLS_FRAMING_CBC, .iv = 16, .mac = 32, .block = 16, .has_512 = true},
+};
+
+const struct tt_tls_framing *tt_tls_midstream_framing(unsigned i)
+{
+	return i < TT_TLS_MS_N_OVERHEADS ? &ms_framings[i] : NULL;
+}
 
 int tt_tls_midstream_overhead(unsigned i)
 {
-	return i < TT_TLS_MS_N_OVERHEADS ? ms_overheads[i] : -1;
+	if (i >= TT_TLS_MS_N_OVERHEADS)
+		return -1;
+	return ms_framings[i].kind == TT_TLS_FRAMING_FIXED ? ms_framings[i].fixed : 0;
 }
 
-void tt_tls_midstream_score(
-    const struct tt_tls_rec_len *recs, unsigned n, struct tt_tls_midstream_stats *out)
+static uint8_t sat8(unsigned v)
 {
-	unsigned n_app[2] = {0, 0}, fit[2][TT_TLS_MS_N_OVERHEADS] = {{0}},
-		 single[2][TT_TLS_MS_N_OVERHEADS] = {{0}};
+	return (uint8_t)(v > UINT8_MAX ? UINT8_MAX : v);
+}
+
+/* D4 for one direction and one fixed overhead. The residue of the end of record i is
+ * res[i + 1] (res[0] = 0, the start of the window). For each residue (tried once, at its
+ * first end), the records covered are those of bursts of at most TT_TLS_BURST_MAX_RECS
+ * records between consecutive ends on that residue. The records before its first end and
+ * after its last one are excused up to TT_TLS_BURST_MAX_RECS each: the window starts and
+ * ends inside a burst. *cover and *n_need (the records that had to be covered) come from
+ * the residue with the best share; *n_lens: distinct lengths among the covered records
+ * (up to TT_TLS_BURST_MIN_LENS). */
+static void burst_cover(const uint16_t *lens, unsigned n, unsigned ovh, unsigned *cover_out,
+    unsigned *need_out, unsigned *n_lens)
+{
+	uint16_t res[TT_TLS_FOLLOW_RECS + 1];
+
+	*cover_out = *n_lens = 0;
+	*need_out = n;
+	res[0] = 0;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned plain = lens[i] > ovh ? lens[i] - ovh : 0;
+
+		res[i + 1] = (uint16_t)((res[i] + plain) % TT_TLS_CELL_LEN);
+	}
+	/* Quadratic in the worst case (257 x 257 short steps), once per flow at its end. */
+	for (unsigned a = 0; a < n; a++) {
+		unsigned cover = 0, last = a, k, need, head, tail;
+		uint16_t seen[TT_TLS_BURST_MIN_LENS];
+		unsigned n_seen = 0;
+		bool is_tried = false;
+
+		for (k = 0; k < a; k++)
+			if (res[k] == res[a]) {
+				is_tried = true;
+				break;
+			}
+		if (is_tried)
+			continue;
+		for (k = a + 1; k <= n; k++) {
+			if (res[k] != res[a])
+				continue;
+			if (k - last <= TT_TLS_BURST_MAX_RECS) {
+				cover += k - last;
+				for (unsigned j = last; j < k && n_seen < TT_TLS_BURST_MIN_LENS;
+				     j++) {
+					bool is_new = true;
+
+					for (unsigned q = 0; q < n_seen; q++)
+						is_new &= seen[q] != lens[j];
+					if (is_new)
+						seen[n_seen++] = lens[j];
+				}
+			}
+			last = k;
+		}
+		head = a < TT_TLS_BURST_MAX_RECS ? a : TT_TLS_BURST_MAX_RECS;
+		tail = n - last < TT_TLS_BURST_MAX_RECS ? n - last : TT_TLS_BURST_MAX_RECS;
+		need = n - head - tail;
+		/* The better share; on a tie, more records covered, then more lengths. */
+		if ((uint64_t)cover * *need_out > (uint64_t)*cover_out * need ||
+		    ((uint64_t)cover * *need_out == (uint64_t)*cover_out * need &&
+			(cover > *cover_out || n_seen > *n_lens))) {
+			*cover_out = cover;
+			*need_out = need;
+			*n_lens = n_seen;
+		}
+	}
+}
+
+static void score_dir(const uint16_t *lens, unsigned n, struct tt_tls_midstream_dir *o)
+{
+	unsigned n_app[TT_TLS_MS_N_OVERHEADS] = {0}, fit[TT_TLS_MS_N_OVERHEADS] = {0},
+		 single[TT_TLS_MS_N_OVERHEADS] = {0}, best = 0, best_cover = 0, best_lens = 0;
+
+	memset(o, 0, sizeof(*o));
+	for (unsigned i = 0; i < n; i++) {
+		for (unsigned j = 0; j < TT_TLS_MS_N_OVERHEADS; j++) {
+			int c = tt_tls_framing_cells(&ms_framings[j], lens[i]);
+
+			if (c < 0)
+				continue; /* an empty fragment under this framing */
+			n_app[j]++;
+			if (c > 0)
+				fit[j]++;
+			if (c == 1)
+				single[j]++;
+		}
+	}
+	/* The framing with the largest fitting share (first of equals). */
+	for (unsigned j = 1; j < TT_TLS_MS_N_OVERHEADS; j++)
+		if ((uint64_t)fit[j] * (n_app[best] ? n_app[best] : 1) >
+		    (uint64_t)fit[best] * (n_app[j] ? n_app[j] : 1))
+			best = j;
+	o->n_app = sat8(n_app[best] ? n_app[best] : n);
+	if (fit[best] > 0) {
+		o->n_fit = sat8(fit[best]);
+		o->n_single = sat8(single[best]);
+		o->overhead =
+		    ms_framings[best].kind == TT_TLS_FRAMING_FIXED ? ms_framings[best].fixed : 0;
+		o->framing = (uint8_t)(best + 1);
+	}
+	o->is_d3 = n_app[best] >= TT_TLS_MS_MIN_RECS &&
+		   fit[best] * 100u >= n_app[best] * (unsigned)TT_TLS_MS_MIN_FIT_PCT;
+	if (n >= TT_TLS_BURST_MIN_RECS) {
+		unsigned best_need = n;
+
+		for (unsigned j = 0; j < TT_TLS_MS_N_FIXED; j++) {
+			unsigned n_lens, c, need;
+
+			burst_cover(lens, n, ms_framings[j].fixed, &c, &need, &n_lens);
+			if (c < TT_TLS_BURST_MIN_RECS || n_lens < TT_TLS_BURST_MIN_LENS)
+				continue;
+			if ((uint64_t)c * best_need > (uint64_t)best_cover * need) {
+				best_cover = c;
+				best_need = need;
+				best_lens = n_lens;
+			}
+		}
+		o->n_burst = sat8(best_cover);
+		o->n_lens = (uint8_t)best_lens;
+		o->is_d4 = best_cover >= TT_TLS_BURST_MIN_RECS &&
+			   best_cover * 100u >= best_need * (unsigned)TT_TLS_BURST_MIN_PCT;
+	}
+}
+
+void tt_tls_midstream_score_lens(
+    const uint16_t *const lens[2], const unsigned n[2], struct tt_tls_midstream_stats *out)
+{
 	bool is_fire[2];
 
 	memset(out, 0, sizeof(*out));
 	out->best_dir = -1;
-	for (unsigned i = 0; i < n; i++) {
-		unsigned d = recs[i].is_server ? 1 : 0;
-
-		if (recs[i].type != 23)
-			continue;
-		n_app[d]++;
-		for (unsigned j = 0; j < TT_TLS_MS_N_OVERHEADS; j++) {
-			uint32_t plain;
-
-			if (recs[i].len <= ms_overheads[j])
-				continue;
-			plain = recs[i].len - ms_overheads[j];
-			if (plain % TT_TLS_CELL_LEN != 0)
-				continue;
-			fit[d][j]++;
-			if (plain == TT_TLS_CELL_LEN)
-				single[d][j]++;
-		}
-	}
 	for (unsigned d = 0; d < 2; d++) {
-		struct tt_tls_midstream_dir *o = &out->dir[d];
-		unsigned best = 0;
-
-		for (unsigned j = 1; j < TT_TLS_MS_N_OVERHEADS; j++)
-			if (fit[d][j] > fit[d][best])
-				best = j;
-		o->n_app = (uint8_t)(n_app[d] > UINT8_MAX ? UINT8_MAX : n_app[d]);
-		if (fit[d][best] > 0) {
-			o->n_fit = (uint8_t)(fit[d][best] > UINT8_MAX ? UINT8_MAX : fit[d][best]);
-			o->n_single =
-			    (uint8_t)(single[d][best] > UINT8_MAX ? UINT8_MAX : single[d][best]);
-			o->overhead = ms_overheads[best];
-		}
-		is_fire[d] = o->n_app >= TT_TLS_MS_MIN_RECS &&
-			     o->n_fit * 100u >= o->n_app * (unsigned)TT_TLS_MS_MIN_FIT_PCT;
+		score_dir(lens[d], n[d], &out->dir[d]);
+		is_fire[d] = out->dir[d].is_d3;
+		out->is_bursts |= out->dir[d].is_d4;
 	}
 	out->is_tor_like = is_fire[0] || is_fire[1];
 	/* The firing direction; else (both or neither) the larger fitting share. */
 	if (is_fire[0] != is_fire[1])
 		out->best_dir = is_fire[0] ? 0 : 1;
-	else if (out->dir[0].n_app > 0 && out->dir[1].n_app > 0)
+	else if (n[0] > 0 && n[1] > 0)
 		out->best_dir = (unsigned)out->dir[1].n_fit * out->dir[0].n_app >
 					(unsigned)out->dir[0].n_fit * out->dir[1].n_app
 				    ? 1
 				    : 0;
-	else if (out->dir[0].n_app > 0 || out->dir[1].n_app > 0)
-		out->best_dir = out->dir[0].n_app > 0 ? 0 : 1;
+	else if (n[0] > 0 || n[1] > 0)
+		out->best_dir = n[0] > 0 ? 0 : 1;
+}
+
+void tt_tls_midstream_score(
+    const struct tt_tls_rec_len *recs, unsigned n, struct tt_tls_midstream_stats *out)
+{
+	uint16_t buf[2][TT_TLS_FOLLOW_RECS];
+	unsigned cnt[2] = {0, 0};
+	const uint16_t *lens[2] = {buf[0], buf[1]};
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned d = recs[i].is_server ? 1 : 0;
+
+		if (recs[i].type == 23 && cnt[d] < TT_TLS_FOLLOW_RECS)
+			buf[d][cnt[d]++] = recs[i].len;
+	}
+	tt_tls_midstream_score_lens(lens, cnt, out);
 }
 
 bool tt_tls_midstream_is_tor_like(const struct tt_tls_midstream_stats *st)
@@ -1602,20 +1941,29 @@ static void copy_field(char *dst, size_t cap, const char *p, size_t n)
 	dst[n] = '\0';
 }
 
-static int parse_fp_line(struct tt_tls_fp *fp, const char *p, size_t n)
+static bool is_date(const char *s, size_t n)
 {
-	const char *f[5];
-	size_t fl[5], k = 0, start = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i == 4 || i == 7 ? s[i] != '-' : s[i] < '0' || s[i] > '9')
+			return false;
+	return n == 4 || n == 10;
+}
 
-	for (size_t i = 0; i <= n && k < 5; i++) {
+/* One entry: 5 fields in format v1, 6 in v2 (the capture date before the source). */
+static int parse_fp_line(struct tt_tls_fp *fp, const char *p, size_t n, unsigned version)
+{
+	const char *f[6];
+	size_t fl[6], k = 0, start = 0, want = version == 1 ? 5 : 6;
+
+	for (size_t i = 0; i <= n && k < want; i++) {
 		if (i == n || p[i] == '\t') {
 			f[k] = p + start;
 			fl[k++] = i - start;
 			start = i + 1;
 		}
 	}
-	if (k != 5 || start <= n)
-		return -EBADMSG; /* fewer or more than five fields */
+	if (k != want || start <= n)
+		return -EBADMSG; /* fewer or more fields */
 	if (fl[0] == 3 && memcmp(f[0], "ja3", 3) == 0) {
 		if (fl[1] != 32 || !is_hex_lower(f[1], 32))
 			return -EBADMSG;
@@ -1628,14 +1976,20 @@ static int parse_fp_line(struct tt_tls_fp *fp, const char *p, size_t n)
 	} else {
 		return -EBADMSG;
 	}
-	for (unsigned i = 2; i < 5; i++)
+	for (unsigned i = 2; i < want; i++)
 		if (fl[i] == 0)
 			return -EBADMSG;
+	if (want == 6 && !is_date(f[4], fl[4]))
+		return -EBADMSG;
 	copy_field(fp->kind, sizeof(fp->kind), f[0], fl[0]);
 	copy_field(fp->value, sizeof(fp->value), f[1], fl[1]);
 	copy_field(fp->tor_version, sizeof(fp->tor_version), f[2], fl[2]);
 	copy_field(fp->tls_library, sizeof(fp->tls_library), f[3], fl[3]);
-	copy_field(fp->source, sizeof(fp->source), f[4], fl[4]);
+	if (want == 6)
+		copy_field(fp->captured, sizeof(fp->captured), f[4], fl[4]);
+	else
+		fp->captured[0] = '\0';
+	copy_field(fp->source, sizeof(fp->source), f[want - 1], fl[want - 1]);
 	return 0;
 }
 
@@ -1669,7 +2023,7 @@ int tt_tls_fp_table_parse(
 				v = v * 10 + (unsigned)(p[i] - '0');
 			if (i != n || v == 0)
 				goto bad;
-			if (v != 1) {
+			if (v != 1 && v != 2) {
 				if (bad_line)
 					*bad_line = line;
 				return -ENOTSUP;
@@ -1684,7 +2038,7 @@ int tt_tls_fp_table_parse(
 				*bad_line = line;
 			return -ENOSPC;
 		}
-		rc = parse_fp_line(&t->fp[t->n], p, n);
+		rc = parse_fp_line(&t->fp[t->n], p, n, t->format_version);
 		if (rc < 0)
 			goto bad;
 		t->n++;
@@ -1716,6 +2070,8 @@ void tt_tls_flow_init(struct tt_tls_flow *f)
 		tt_tls_hs_init(&f->hs[d]);
 	}
 	f->n_recs = 0;
+	f->n_app[0] = f->n_app[1] = 0;
+	f->is_keep_bytes = false;
 	f->has_ch = f->has_sh = f->has_cert = false;
 	f->is_ch_bad = f->is_sh_bad = f->is_cert_bad = false;
 }
@@ -1742,28 +2098,80 @@ static void flow_message(struct tt_tls_flow *f, bool is_server, const struct tt_
 	}
 }
 
+/* Keep a record's length for the framing tests. */
+static void flow_record(struct tt_tls_flow *f, unsigned d, const struct tt_tls_record *r)
+{
+	if (f->n_recs < TT_TLS_CELL_MAX_RECS)
+		f->recs[f->n_recs++] = (struct tt_tls_rec_len){
+		    .len = r->length, .type = r->type, .is_server = (uint8_t)d};
+	if (r->type == 23 && f->n_app[d] < TT_TLS_FOLLOW_RECS)
+		f->app_lens[d][f->n_app[d]++] = r->length;
+}
+
 void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const uint8_t *payload,
     uint32_t len, bool is_syn)
 {
 	unsigned d = is_server ? 1 : 0;
+	struct tt_tls_stream *s = &f->st[d];
 	struct tt_tls_record r;
 	struct tt_tls_hs_msg m;
 
-	if (tt_tls_stream_add(&f->st[d], seq, payload, len, is_syn) == 0)
+	if (s->flags & TT_TLS_STREAM_FOLLOW) {
+		while (f->n_app[d] < TT_TLS_FOLLOW_RECS &&
+		       tt_tls_stream_follow(s, seq, payload, len, &r) == 1)
+			flow_record(f, d, &r);
 		return;
-	while (tt_tls_stream_next_record(&f->st[d], &r) == 1) {
-		if (f->n_recs < TT_TLS_CELL_MAX_RECS)
-			f->recs[f->n_recs++] = (struct tt_tls_rec_len){
-			    .len = r.length, .type = r.type, .is_server = (uint8_t)d};
+	}
+	if (tt_tls_stream_add(s, seq, payload, len, is_syn) == 0)
+		return;
+	while (tt_tls_stream_next_record(s, &r) == 1) {
+		flow_record(f, d, &r);
 		tt_tls_hs_feed(&f->hs[d], &r);
+		/* A record cut by the end of the full buffer: the next header is past it. */
+		if (r.is_truncated)
+			s->walk_off = r.offset + 5 + r.length;
 	}
 	while (tt_tls_hs_next(&f->hs[d], &m) == 1)
 		flow_message(f, is_server, &m);
+	/* Once a direction is encrypted only record headers matter: stop copying its bytes
+	 * and follow the headers (the walker has read every complete record buffered). The
+	 * segment just added may reach past the buffer, so it is followed too. */
+	if (f->hs[d].is_encrypted && !f->is_keep_bytes &&
+	    !(s->flags & (TT_TLS_STREAM_NOT_TLS | TT_TLS_STREAM_FOLLOW)) &&
+	    (s->walk_off <= s->len || s->len == TT_TLS_STREAM_CAP)) {
+		tt_tls_stream_start_follow(s);
+		while (f->n_app[d] < TT_TLS_FOLLOW_RECS &&
+		       tt_tls_stream_follow(s, seq, payload, len, &r) == 1)
+			flow_record(f, d, &r);
+	}
+}
+
+static bool dir_is_done(const struct tt_tls_flow *f, unsigned d)
+{
+	return tt_tls_stream_is_done(&f->st[d]) ||
+	       ((f->st[d].flags & TT_TLS_STREAM_FOLLOW) && f->n_app[d] >= TT_TLS_FOLLOW_RECS);
 }
 
 bool tt_tls_flow_is_done(const struct tt_tls_flow *f)
 {
-	if (tt_tls_stream_is_done(&f->st[0]) && tt_tls_stream_is_done(&f->st[1]))
+	if (dir_is_done(f, 0) && dir_is_done(f, 1))
 		return true;
 	return f->n_recs == TT_TLS_CELL_MAX_RECS && f->has_ch && f->has_sh;
+}
+
+unsigned tt_tls_flow_records_wanted(const struct tt_tls_flow *f)
+{
+	struct tt_tls_framing fr;
+
+	if (f->has_sh && tt_tls_framing_of(f->sh.version, f->sh.cipher, &fr) == 0 &&
+	    fr.kind == TT_TLS_FRAMING_CBC)
+		return TT_TLS_CELL_MAX_RECS;
+	return TT_TLS_CELL_WINDOW_RECS;
+}
+
+bool tt_tls_flow_midstream_is_done(const struct tt_tls_flow *f)
+{
+	if (!(f->st[0].flags & TT_TLS_STREAM_RESYNC))
+		return false;
+	return dir_is_done(f, 0) && dir_is_done(f, 1);
 }

@@ -1,5 +1,6 @@
-/* TLS inspector: reassembles the first kilobytes of each direction of a TCP flow, walks
- * the TLS records, parses ClientHello, ServerHello and (TLS <= 1.2) Certificate, computes
+/* TLS inspector: reassembles the first kilobytes of each direction of a TCP flow (until the
+ * direction is encrypted; after that it follows record headers only, copying nothing),
+ * walks the TLS records, parses ClientHello, ServerHello and (TLS <= 1.2) Certificate, computes
  * JA3, JA3S and JA4, and tests Tor's TLS traits (TOR-DETECTION.md §1.3-§1.4, evidence
  * groups B, C and D of §6.2).
  *
@@ -34,6 +35,10 @@ enum tt_tls_stream_flag {
 	TT_TLS_STREAM_RESYNC = 1u << 4,    /* byte 0 may be inside a record: the walker first
 					    * finds a record boundary (tt_tls_resync) */
 	TT_TLS_STREAM_SYNCED = 1u << 5,    /* RESYNC: a boundary was found at sync_off */
+	TT_TLS_STREAM_FOLLOW = 1u << 6,    /* the direction is encrypted: only record headers
+					    * are read from later segments, nothing is copied
+					    * into buf (tt_tls_stream_follow) */
+	TT_TLS_STREAM_LOST = 1u << 7,      /* FOLLOW: a header was lost or malformed; stopped */
 };
 
 /* Out-of-order data already copied into buf at [start, end) (stream offsets). */
@@ -53,6 +58,9 @@ struct tt_tls_stream {
 	uint8_t n_ranges;
 	bool has_base;
 	struct tt_tls_range ranges[TT_TLS_STREAM_MAX_RANGES]; /* sorted, disjoint, > len */
+	uint32_t hdr_off; /* FOLLOW: stream offset of the next record header */
+	uint8_t hdr[5];   /* FOLLOW: its bytes gathered so far */
+	uint8_t hdr_mask; /* FOLLOW: which of hdr's bytes are there (bit i: hdr[i]) */
 	uint8_t buf[TT_TLS_STREAM_CAP];
 };
 
@@ -93,6 +101,22 @@ struct tt_tls_record {
  * offset tt_tls_resync finds (0 until it finds one; -EBADMSG, sticky, when the full
  * buffer holds none). */
 int tt_tls_stream_next_record(struct tt_tls_stream *s, struct tt_tls_record *r);
+
+/* Switch s to following record headers only: the walker has read every complete record of
+ * buf (tt_tls_stream_next_record returned 0), and the next header is at walk_off. Later
+ * segments go to tt_tls_stream_follow instead of tt_tls_stream_add; the header bytes
+ * already in buf are taken over. */
+void tt_tls_stream_start_follow(struct tt_tls_stream *s);
+
+/* Following (TT_TLS_STREAM_FOLLOW): take the next record header from a segment of this
+ * direction (seq: its sequence number), reading only the 5 header bytes, wherever they
+ * fall (a header split across segments, or arriving out of order, is gathered byte by
+ * byte). Returns 1 with *r set (frag NULL, frag_len 0, is_truncated), 0 when the segment
+ * completes no further header (call again with the same segment after each 1), or
+ * -EBADMSG when following stopped (TT_TLS_STREAM_LOST: a malformed header, or segments
+ * arrived 256 KiB past a header whose bytes never came). */
+int tt_tls_stream_follow(struct tt_tls_stream *s, uint32_t seq, const uint8_t *payload,
+    uint32_t len, struct tt_tls_record *r);
 
 /* ---- mid-stream: finding record boundaries without the start of the stream ---------- */
 
@@ -314,7 +338,13 @@ enum tt_tls_ch_trait {
 /* The tor traits (enum tt_tls_ch_trait bits) of a ClientHello. Tor 0.4.9 with OpenSSL 3.0
  * shows all seven; tor of 2013 shows NO_ALPN, P224, SNI_* and NO_GREASE. Measured on 502
  * non-tor hellos of the nDPI/Zeek/Suricata traces: P224 alone 65, NO_ALPN + P224 57,
- * NO_ALPN + P224 + SNI_RANDOM 0, P224 + TOR_GROUPS 0. */
+ * NO_ALPN + P224 + SNI_RANDOM 0, P224 + TOR_GROUPS 0.
+ * Checked with tshark on the 2013 hellos (nDPI tor.pcap, 7 flows; tor_legacy/
+ * tor_v4.2_full.pcap is the same 7 flows): TLS 1.0, 36 suites ending 0xfeff, 0x000a,
+ * 0x00ff (the Firefox list tor 0.2.x imitated), extensions exactly server_name,
+ * ec_point_formats, supported_groups (all 25 named curves 0x0001..0x0019, so P224 but not
+ * TOR_GROUPS: evidence B2 does not hold for them), no ALPN, no session ticket, bodies of
+ * 200..215 bytes (not LEN_512). SNI_RANDOM holds on 7 of 7. */
 unsigned tt_tls_client_hello_tor_traits(const struct tt_tls_client_hello *ch);
 
 enum tt_tls_cert_trait {
@@ -341,6 +371,11 @@ bool tt_tls_cert_is_tor_like(const struct tt_tls_cert *c);
 enum {
 	TT_TLS_CELL_LEN = 514,     /* link protocol >= 4: CircID(4) | cmd(1) | payload(509) */
 	TT_TLS_CELL_MAX_RECS = 48, /* records kept per flow for the scorer */
+	/* D1/D2 judge a flow's first 20 records (both directions, handshake included; TLS
+	 * 1.0 empty fragments not counted, so a 2013 link shows as many cells): the window D2
+	 * was set on, before tor's bulk records (4 KiB chunks that cut cells) begin. The
+	 * worker keeps up to TT_TLS_CELL_MAX_RECS. */
+	TT_TLS_CELL_WINDOW_RECS = 20,
 };
 
 /* One record of a flow, in the order the worker saw them. */
@@ -349,6 +384,38 @@ struct tt_tls_rec_len {
 	uint8_t type;      /* content type */
 	uint8_t is_server; /* 1: server -> client */
 };
+
+/* How a cipher suite frames plaintext into a record, for the cell arithmetic.
+ * AEAD and stream ciphers add a fixed number of bytes (TLS 1.3: 17, TLS 1.2 AES-GCM/CCM:
+ * 24, ChaCha20-Poly1305: 16, TLS 1.3 AES-CCM_8: 9; RC4-SHA: 20, RC4-MD5: 16). CBC suites
+ * add an explicit IV (TLS >= 1.1: one block), the MAC (SHA-1 20, SHA-256 32, SHA-384 48)
+ * and 1..block bytes of padding (OpenSSL pads minimally): a 514-byte cell with SHA-1 and
+ * AES in TLS 1.0 is 514 + 20 + 1 -> 544. Tor before link protocol 4 (tor < 0.2.4, the
+ * 2013 captures) sent 512-byte cells, and 512 + 21 also pads to 544. */
+enum tt_tls_framing_kind {
+	TT_TLS_FRAMING_FIXED = 1, /* AEAD or stream cipher: len = plaintext + fixed */
+	TT_TLS_FRAMING_CBC,       /* len = iv + roundup(plaintext + mac + 1, block) */
+};
+
+struct tt_tls_framing {
+	uint8_t kind;           /* enum tt_tls_framing_kind; 0: unknown (nothing fits) */
+	uint8_t fixed;          /* FIXED: bytes added */
+	uint8_t iv, mac, block; /* CBC */
+	bool has_512;           /* 512-byte cells (link protocol 3) fit too: CBC and stream suites,
+				 * the era before AEAD in tor. Only 512 n with n 1 or not a power of two:
+				 * 512, 1024, ..., 16384 are the plaintexts of any bulk transfer (a TLS 1.0
+				 * download of full records fits "32 cells" otherwise; seen in nDPI's
+				 * tls_long_cert.pcap, 1024-byte plaintexts, under 3DES) */
+};
+
+/* The framing of a negotiated suite (version and cipher from the ServerHello). Returns 0,
+ * or -ENOENT for a suite it does not know (out->kind is 0 then). */
+int tt_tls_framing_of(uint16_t version, uint16_t cipher, struct tt_tls_framing *out);
+
+/* Whole cells in a record of length len under fr: n >= 1, 0 when the record is not whole
+ * cells, -1 when it is an empty fragment (CBC: the 1/n-1 record split of TLS 1.0, which
+ * OpenSSL sends before each record; neither evidence for nor against cells). */
+int tt_tls_framing_cells(const struct tt_tls_framing *fr, uint32_t len);
 
 /* Bytes a record adds to its plaintext: 17 for TLS 1.3 (type byte + 16-byte tag), 24 for
  * TLS 1.2 AES-GCM/CCM (8-byte nonce + tag), 16 for TLS 1.2 ChaCha20-Poly1305; -1 when
@@ -368,7 +435,8 @@ struct tt_tls_cell_dir {
  * server's records after its bundle; otherwise every application-data record after the
  * handshake. Handshake landmarks are thus kept out of the exactness counts. */
 struct tt_tls_cell_stats {
-	int overhead;                  /* tt_tls_cell_overhead, or -1 (then nothing else is set) */
+	int overhead;                  /* tt_tls_cell_overhead, or -1 for CBC and unknown suites */
+	struct tt_tls_framing framing; /* of the suite; kind 0: unknown (nothing else is set) */
 	struct tt_tls_cell_dir dir[2]; /* [0] client -> server, [1] server -> client */
 	uint16_t versions_len;         /* plaintext of the client's VERSIONS record (11, 9), or 0 */
 	uint16_t next_client_len;      /* plaintext of the client's record after VERSIONS, or 0 */
@@ -393,32 +461,60 @@ bool tt_tls_cell_is_tor_like(const struct tt_tls_cell_stats *st);
 
 /* ---- cell framing without the handshake (mid-stream evidence) ----------------------- */
 
-/* N = 6 records, K/N = 80 %, from bench/midstream_weight.py (each flow's start cut off at
- * 10/30/100/300/1000 packets and 5/20 s): no non-tor TLS flow fired at any N in 3..10 and
- * share in 60..100 % (0 of 446 flows; 0 of 107 with >= 6 records), so the false positives
- * cannot choose; the rule is set by what a guard link's 8 KiB window holds (7-15 records
- * of 1-2 cells, so 6 is reachable) and by one odd record tolerated in 5-9 (a bulk chunk
- * that cuts a cell). Random lengths fit a fixed overhead with p = 1/514, so 5 of 6 by
- * chance is below 1e-12; a flow of constant-length records fits with p ~ 4/514 whatever
- * N is, which only a larger negative sample can measure. Tor links: 10.0 of 23 (mean over
- * cut points; 11.2 of 13 with >= 6 records). */
+/* D3: N = 6 records, K/N = 80 %, first set by bench/midstream_weight.py on the first 20
+ * records of a mid-stream flow (0 of 446 non-tor TLS flows fired at any N in 3..10 and
+ * share in 60..100 %). Random lengths fit a fixed overhead with p = 1/514, so 5 of 6 by
+ * chance is below 1e-12; a flow of constant-length records fits with p ~ 4/514 whatever N
+ * is, which only a larger negative sample can measure. Since the header follower, the
+ * records are those of a direction's first TT_TLS_FOLLOW_RECS after the resync, and the
+ * weight was measured again on that window (bench/midstream_weight.py, evidence.c). */
 enum {
-	TT_TLS_MS_N_OVERHEADS = 4,  /* candidates: 17, 24, 16, 9 (see tt_tls_midstream_overhead) */
-	TT_TLS_MS_MIN_RECS = 6,     /* N: application-data records a direction needs */
-	TT_TLS_MS_MIN_FIT_PCT = 80, /* K/N: share of them that fit one overhead */
+	TT_TLS_MS_N_OVERHEADS = 7,  /* candidate framings (tt_tls_midstream_framing) */
+	TT_TLS_MS_N_FIXED = 4,      /* the first ones are AEAD: 17, 24, 16, 9 */
+	TT_TLS_MS_MIN_RECS = 6,     /* D3 N: application-data records a direction needs */
+	TT_TLS_MS_MIN_FIT_PCT = 80, /* D3 K/N: share of them that fit one framing */
+	TT_TLS_FOLLOW_RECS = 256,   /* application-data record lengths kept per direction */
 };
 
-/* Candidate i (0 <= i < TT_TLS_MS_N_OVERHEADS) of the bytes a record adds to its
- * plaintext, when the cipher is unknown: 17 TLS 1.3 AEAD (type byte + 16-byte tag), 24
- * TLS 1.2 AES-GCM/AES-CCM (8-byte explicit nonce + tag), 16 TLS 1.2 ChaCha20-Poly1305 and
- * AES-CCM_8, 9 TLS 1.3 AES-CCM_8. Returns -1 past the end. */
+/* D4, cell bursts: tor writes a burst of cells with one SSL_write per flush, which the TLS
+ * library cuts into records at its own size (tor 0.4.9 with OpenSSL 3: 4048-byte
+ * plaintexts, so 32 cells go out as 4065 x 4 + 273). A record then cuts cells, but the
+ * plaintext summed over a burst is whole cells: the running sum of (len - overhead) comes
+ * back to one residue modulo 514 at every burst end. The item: in one direction, at least
+ * TT_TLS_BURST_MIN_RECS records, and at least TT_TLS_BURST_MIN_PCT % of them lie in
+ * bursts of at most TT_TLS_BURST_MAX_RECS records that begin and end on that residue (a
+ * record of whole cells is a burst of one), for one AEAD overhead, among records of at
+ * least 3 different lengths (a flow of one constant length is D3's risk, not this one's).
+ * Random lengths put a given pair of record ends within 8 records on one residue with
+ * p = 1/514. CBC suites are not tested: their padding hides the exact plaintext. */
+enum {
+	TT_TLS_BURST_MIN_RECS = 16,
+	TT_TLS_BURST_MIN_PCT = 80,
+	TT_TLS_BURST_MAX_RECS = 8,
+	TT_TLS_BURST_MIN_LENS = 3,
+};
+
+/* Candidate i (0 <= i < TT_TLS_MS_N_OVERHEADS) of the framing, when the suite is
+ * unknown: AEAD 17 (TLS 1.3), 24 (TLS 1.2 AES-GCM/CCM), 16 (ChaCha20-Poly1305), 9 (TLS
+ * 1.3 AES-CCM_8); AES-CBC with SHA-1 in TLS 1.0 (tor.pcap 2013) and TLS 1.1/1.2, with
+ * SHA-256 in TLS 1.2. RC4, 3DES and SHA-384 are left out: tor never preferred them, and
+ * each candidate adds chances to fit (RC4-SHA's 20 turns TLS 1.2 GCM records of 1 KiB,
+ * 1024 + 24 = 1028 + 20, into "2 cells": nDPI tls_long_cert.pcap). NULL past the end. */
+const struct tt_tls_framing *tt_tls_midstream_framing(unsigned i);
+
+/* The fixed overhead of candidate i, 0 for a CBC candidate, -1 past the end. */
 int tt_tls_midstream_overhead(unsigned i);
 
 struct tt_tls_midstream_dir {
-	uint8_t n_app;    /* application-data records of this direction (saturates at 255) */
-	uint8_t n_fit;    /* ... whose length is 514 n + overhead (n >= 1) */
+	uint8_t n_app;    /* application-data records of this direction (saturates at 255),
+			   * empty fragments of the chosen framing left out */
+	uint8_t n_fit;    /* ... whose length is whole cells under the chosen framing */
 	uint8_t n_single; /* ... of exactly one cell */
-	uint8_t overhead; /* the candidate most records fit (first of equals); 0: none fit */
+	uint8_t overhead; /* the chosen framing's fixed overhead; 0: CBC or none fit */
+	uint8_t framing;  /* the candidate most records fit (first of equals), + 1; 0: none */
+	uint8_t n_burst;  /* D4: records in cell-aligned bursts (best AEAD overhead) */
+	uint8_t n_lens;   /* D4: distinct lengths among those records (saturates at 3) */
+	bool is_d3, is_d4;
 };
 
 /* Result of tt_tls_midstream_score. Written only by it. */
@@ -426,15 +522,22 @@ struct tt_tls_midstream_stats {
 	struct tt_tls_midstream_dir dir[2]; /* [0] client -> server, [1] server -> client */
 	int8_t best_dir;  /* the direction with the larger fitting share (the firing one, if
 			   * any); -1 when neither has an application-data record */
-	bool is_tor_like; /* some direction has >= TT_TLS_MS_MIN_RECS records, and at least
-			   * TT_TLS_MS_MIN_FIT_PCT % of them fit one overhead */
+	bool is_tor_like; /* D3: some direction has >= TT_TLS_MS_MIN_RECS records, and at least
+			   * TT_TLS_MS_MIN_FIT_PCT % of them fit one framing */
+	bool is_bursts;   /* D4: some direction's records are cell bursts (above) */
 };
 
 /* Score the framing of a flow seen from the middle (no handshake, so no version or
- * cipher): for each direction and candidate overhead, how many application-data records
- * are 514 n + overhead long. Records of other types are skipped. Pure; any thread. */
+ * cipher): for each direction and candidate framing, how many application-data records
+ * are whole cells (D3), and how many lie in cell-aligned bursts (D4). Records of other
+ * types are skipped. Pure; any thread. */
 void tt_tls_midstream_score(
     const struct tt_tls_rec_len *recs, unsigned n, struct tt_tls_midstream_stats *out);
+
+/* The same over per-direction lists of application-data record lengths (a flow's
+ * app_lens). Pure; any thread. */
+void tt_tls_midstream_score_lens(
+    const uint16_t *const lens[2], const unsigned n[2], struct tt_tls_midstream_stats *out);
 
 /* st->is_tor_like: evidence D3 (mid-stream cell framing). */
 bool tt_tls_midstream_is_tor_like(const struct tt_tls_midstream_stats *st);
@@ -451,6 +554,8 @@ struct tt_tls_fp {
 	char value[TT_TLS_FP_FIELD]; /* 32 lowercase hex (ja3, ja3s) or a JA4 */
 	char tor_version[TT_TLS_FP_FIELD];
 	char tls_library[TT_TLS_FP_FIELD];
+	char captured[11];                /* v2: when the capture was taken, YYYY-MM-DD or
+					   * YYYY; "" in v1 tables */
 	char source[TT_TLS_FP_FIELD * 2]; /* where it was observed (cut if longer) */
 };
 
@@ -461,10 +566,11 @@ struct tt_tls_fp_table {
 };
 
 /* Parse the text of a fingerprint table. The first line is "# tortrace tor-fingerprints
- * v1"; then lines "kind<TAB>value<TAB>tor version<TAB>TLS library<TAB>source", blank
- * lines and '#' comments. Returns 0; -EBADMSG for a bad line (its 1-based number in
- * *bad_line, if not NULL), -ENOTSUP for another format version, -ENOSPC past
- * TT_TLS_FP_MAX entries. */
+ * v2" (or v1); then lines "kind<TAB>value<TAB>tor version<TAB>TLS library<TAB>capture
+ * date<TAB>source" (v1: without the date), blank lines and '#' comments. The date is
+ * YYYY-MM-DD or YYYY: when the capture the entry was taken from was recorded. Returns 0;
+ * -EBADMSG for a bad line (its 1-based number in *bad_line, if not NULL), -ENOTSUP for
+ * another format version, -ENOSPC past TT_TLS_FP_MAX entries. */
 int tt_tls_fp_table_parse(
     struct tt_tls_fp_table *t, const char *text, size_t len, unsigned *bad_line);
 
@@ -474,7 +580,7 @@ const struct tt_tls_fp *tt_tls_fp_table_find(
 
 /* ---- one flow: the glue a worker uses ---------------------------------------------- */
 
-/* Both directions of a TLS flow (about 35 KiB: allocate it only for flows whose first
+/* Both directions of a TLS flow (about 36 KiB: allocate it only for flows whose first
  * payload is TLS, and drop it when tt_tls_flow_is_done). Written only by tt_tls_flow_*. */
 struct tt_tls_flow {
 	struct tt_tls_stream st[2]; /* [0] client -> server, [1] server -> client */
@@ -483,7 +589,14 @@ struct tt_tls_flow {
 	struct tt_tls_server_hello sh;
 	struct tt_tls_cert cert;
 	struct tt_tls_rec_len recs[TT_TLS_CELL_MAX_RECS];
+	/* The first TT_TLS_FOLLOW_RECS application-data records of each direction, read from
+	 * headers only once the direction is encrypted (the mid-stream window). */
+	uint16_t app_lens[2][TT_TLS_FOLLOW_RECS];
+	uint16_t n_app[2];
 	uint8_t n_recs;
+	bool is_keep_bytes; /* set after init: keep copying each direction's first
+			     * TT_TLS_STREAM_CAP bytes instead of following headers once it is
+			     * encrypted (tests and tools that want the bytes) */
 	bool has_ch, has_sh, has_cert;
 	bool is_ch_bad, is_sh_bad, is_cert_bad; /* the message was there but malformed */
 };
@@ -503,8 +616,20 @@ void tt_tls_flow_init_midstream(struct tt_tls_flow *f);
 void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const uint8_t *payload,
     uint32_t len, bool is_syn);
 
-/* True when nothing more can be learnt: both streams are done, or the record list is full
- * and both hellos were seen. */
+/* True when nothing more can be learnt: both streams are done (full, not TLS, lost, or
+ * following with TT_TLS_FOLLOW_RECS records), or the record list is full and both hellos
+ * were seen. */
 bool tt_tls_flow_is_done(const struct tt_tls_flow *f);
+
+/* How many records (both directions, f->n_recs) the D1/D2 window needs once both hellos
+ * are seen: TT_TLS_CELL_WINDOW_RECS, or TT_TLS_CELL_MAX_RECS for a CBC suite (OpenSSL's
+ * TLS 1.0 empty fragments double the records). The worker closes the inspection there. */
+unsigned tt_tls_flow_records_wanted(const struct tt_tls_flow *f);
+
+/* A mid-stream inspection (tt_tls_flow_init_midstream) has no hellos to wait for: it is
+ * done when each direction holds TT_TLS_FOLLOW_RECS application-data records or cannot
+ * give more (not TLS, lost), which is when tt_tls_midstream_score_lens has all it uses.
+ * False for other flows. */
+bool tt_tls_flow_midstream_is_done(const struct tt_tls_flow *f);
 
 #endif /* TT_SRC_WORKERS_TLS_H */

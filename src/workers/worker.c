@@ -26,7 +26,6 @@
 
 #define BURST        64
 #define AHEAD        8  /* descriptors prefetched ahead of the one being handled */
-#define TLS_RECORDS  20 /* TLS records inspected per flow, both directions */
 #define TLS_POOL     64
 /* TLS inspections at once per partition: 4096 in all (~140 MiB when one worker owns every
  * partition). */
@@ -274,16 +273,13 @@ static void tls_open(struct wstate *st, struct tt_flow *f, bool is_midstream)
 	tp->fed[tp->n++] = st->n_seen;
 }
 
-/* A mid-stream inspection has no hellos to wait for: TLS_RECORDS records are enough (D3
- * needs 6 of one direction), and once the resync has declared both directions not TLS
- * nothing more can be learnt (tt_tls_flow_is_done covers that too; said here so the rule
- * reads in one place). */
+/* A mid-stream inspection has no hellos to wait for: it follows record headers (no
+ * payload is copied once a direction is encrypted) until each direction holds the
+ * window the framing tests use (TT_TLS_FOLLOW_RECS records) or cannot give more
+ * (tls.h tt_tls_flow_midstream_is_done). */
 static bool midstream_is_done(const struct tt_tls_flow *t)
 {
-	if (!(t->st[0].flags & TT_TLS_STREAM_RESYNC))
-		return false;
-	return t->n_recs >= TLS_RECORDS || ((t->st[0].flags & TT_TLS_STREAM_NOT_TLS) &&
-					       (t->st[1].flags & TT_TLS_STREAM_NOT_TLS));
+	return tt_tls_flow_midstream_is_done(t);
 }
 
 /* The first flight of payload and the reply to it, for the obfs4 shape: how long each is
@@ -570,10 +566,11 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			tt_tls_flow_add(
 			    f->tls, dir == TT_DIR_REV, seq, l3 + pay_off, n, flags & 0x02);
 			/* Enough seen: both hellos and the first records (the framing tests use
-			 * the first 20), or nothing more can be learnt. Closing early saves
-			 * copying the rest of the 8 KiB per direction. */
+			 * the first 20, 48 with CBC: tt_tls_flow_records_wanted), or nothing more
+			 * can be learnt. Closing early saves following the rest. */
 			if (tt_tls_flow_is_done(f->tls) ||
-			    (f->tls->has_ch && f->tls->has_sh && f->tls->n_recs >= TLS_RECORDS) ||
+			    (f->tls->has_ch && f->tls->has_sh &&
+				f->tls->n_recs >= tt_tls_flow_records_wanted(f->tls)) ||
 			    midstream_is_done(f->tls))
 				tls_close(st, f);
 		}

@@ -230,7 +230,7 @@ Test(core, record_at_its_largest_fits_the_computed_bound)
 	memset(&tls, 0xff, sizeof(tls));
 	tls.has_ch = tls.has_sh = tls.has_cert = true;
 	tls.is_versions = tls.is_bundle = tls.is_d1 = tls.is_d2 = true;
-	tls.is_midstream = tls.is_d3 = true;
+	tls.is_midstream = tls.is_d3 = tls.is_d4 = true;
 	memset(tls.sni, 's', sizeof(tls.sni) - 1);
 	tls.sni[sizeof(tls.sni) - 1] = '\0';
 	memset(tls.ja3, 'a', sizeof(tls.ja3) - 1);

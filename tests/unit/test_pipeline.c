@@ -554,3 +554,38 @@ Test(pipeline, flow_with_syn_is_oriented_by_it)
 	cr_expect(o.r.tls && !o.tls.is_midstream && !o.tls.is_d3);
 	free(in);
 }
+
+/* Issue 7 regressions. A real tor 0.4.9 bridge link caught mid-download (no handshake,
+ * 2 client records, 26 relay records of 4 KiB chunks that cut cells): before the header
+ * follower and D4 it had 20 records at most and no framing item; now its relay bursts
+ * add up to whole cells (D4). */
+Test(pipeline, midstream_bridge_download_gets_d4)
+{
+	char *in = join2(TT_TEST_DATA, "tls/tornet-bridge-midstream.pcap");
+	struct midstream_out o;
+
+	analyze_one(in, &o);
+	cr_expect_eq(o.r.dst_port, 9001);
+	cr_assert(o.r.tls, "no mid-stream inspection");
+	cr_expect(o.tls.is_midstream);
+	cr_expect_geq(o.tls.ms_app[1], 20, "relay records %u", o.tls.ms_app[1]);
+	cr_expect_geq(o.tls.ms_burst[1], 16);
+	cr_expect(o.tls.is_d4);
+	cr_expect(o.r.evidence & (1u << TT_EV_D4), "evidence %#x", o.r.evidence);
+	free(in);
+}
+
+/* A 2013 tor link (TLS 1.0, AES-CBC, empty fragments): D2 by the suite's framing. */
+Test(pipeline, tls10_cbc_tor_link_gets_d2)
+{
+	char *in = join2(TT_TEST_DATA, "tls/tor2013-cells.pcap");
+	struct midstream_out o;
+
+	analyze_one(in, &o);
+	cr_assert(o.r.tls);
+	cr_expect_eq(o.tls.version, 0x0301);
+	cr_expect(o.tls.is_d2, "cells %u/%u %u/%u", o.tls.cell_exact[0], o.tls.cell_app[0],
+	    o.tls.cell_exact[1], o.tls.cell_app[1]);
+	cr_expect(o.r.evidence & (1u << TT_EV_D2), "evidence %#x", o.r.evidence);
+	free(in);
+}

@@ -85,6 +85,7 @@ static void walk_tcp(struct pwalk *w, int fam, const uint8_t *src, const uint8_t
 		f->t = malloc(sizeof(*f->t));
 		cr_assert(f->t);
 		tt_tls_flow_init(f->t);
+		f->t->is_keep_bytes = true; /* the fixtures hand out the bytes */
 	}
 	plen = tl - hl;
 	if (plen > 0 && !f->is_decided) {
@@ -894,11 +895,15 @@ Test(tls, fingerprint_table_file_parses)
 	n = fread(text, 1, (1 << 16) - 1, fp);
 	fclose(fp);
 	cr_assert_eq(tt_tls_fp_table_parse(t, text, n, &bad), 0, "line %u", bad);
-	cr_expect_eq(t->format_version, 1);
+	cr_expect_eq(t->format_version, 2);
 	cr_expect_geq(t->n, 6);
 	e = tt_tls_fp_table_find(t, "ja3", "5e6627dc19afa982e6b46b97808cb718");
 	cr_assert(e);
 	cr_expect_str_eq(e->tor_version, "0.4.9.11 client");
+	cr_expect_str_eq(e->captured, "2026-11-26");
+	/* Every entry says when its capture was taken. */
+	for (unsigned i = 0; i < t->n; i++)
+		cr_expect(t->fp[i].captured[0], "entry %u has no capture date", i);
 	cr_expect(tt_tls_fp_table_find(t, "ja4", "t13d181100_796efca44d18_d41ae481755e"));
 	cr_expect_null(tt_tls_fp_table_find(t, "ja4", "5e6627dc19afa982e6b46b97808cb718"));
 	free(text);
@@ -916,7 +921,15 @@ ParameterizedTestParameters(tls, fingerprint_table_errors)
 	static struct fp_bad_case cases[] = {
 	    {"", -EBADMSG, 1},
 	    {"ja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\tz\n", -EBADMSG, 1},
-	    {"# tortrace tor-fingerprints v2\n", -ENOTSUP, 1},
+	    {"# tortrace tor-fingerprints v3\n", -ENOTSUP, 1},
+	    {"# tortrace tor-fingerprints v2\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\tz\n",
+		-EBADMSG, 2}, /* v2 has six fields */
+	    {"# tortrace tor-fingerprints v2\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\t2013-1"
+	     "1\tz\n",
+		-EBADMSG, 2}, /* not a date */
+	    {"# tortrace tor-fingerprints v2\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\t2013\tz"
+	     "\n",
+		0, 0},
 	    {"# tortrace tor-fingerprints v1\n\n# c\nja3\tZZ\tx\ty\tz\n", -EBADMSG, 4},
 	    {"# tortrace tor-fingerprints v1\nja3\t5e6627dc19afa982e6b46b97808cb718\tx\ty\n",
 		-EBADMSG, 2},
@@ -1376,7 +1389,10 @@ Test(tls, midstream_records_cut_by_the_buffer_end)
 	cr_assert_eq(f->n_recs, 2);
 	cr_expect_eq(f->recs[0].len, 4101);
 	cr_expect_eq(f->recs[1].len, 16401);
-	cr_expect(tt_tls_stream_is_done(&f->st[1]));
+	/* Encrypted: the direction now follows headers, the next one past the cut record. */
+	cr_expect(f->st[1].flags & TT_TLS_STREAM_FOLLOW);
+	cr_expect_eq(f->st[1].hdr_off, 3005 - 1000 + 5 + 4101 + 5 + 16401);
+	cr_expect_not(tt_tls_stream_is_done(&f->st[1]));
 	free(f);
 	free(buf);
 }
@@ -1468,4 +1484,211 @@ Test(tls, midstream_flow_from_the_client_hello_keeps_the_handshake)
 	cr_expect_str_eq(f->ch.sni, t->ch.sni);
 	free(f);
 	walk_free(&w);
+}
+
+/* ---- framing by cipher suite, the header follower, cell bursts (issue 7) ------------ */
+
+Test(tls, framing_of_negotiated_suites)
+{
+	struct tt_tls_framing fr;
+
+	cr_assert_eq(tt_tls_framing_of(0x0304, 0x1301, &fr), 0);
+	cr_expect_eq(fr.kind, TT_TLS_FRAMING_FIXED);
+	cr_expect_eq(fr.fixed, 17);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 531), 1);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 2073), 4);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 4065), 0); /* 4048: a bulk chunk cuts cells */
+	/* TLS 1.0 ECDHE-RSA-AES128-SHA (tor.pcap, 2013): 514 or 512 + 20 MAC + 1 -> 544. */
+	cr_assert_eq(tt_tls_framing_of(0x0301, 0xc013, &fr), 0);
+	cr_expect_eq(fr.kind, TT_TLS_FRAMING_CBC);
+	cr_expect_eq(fr.iv, 0);
+	cr_expect_eq(fr.mac, 20);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 544), 1);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 3104), 6); /* 6 x 512 = 3072 (+21 -> 3104) */
+	cr_expect_eq(tt_tls_framing_cells(&fr, 32), -1);  /* an empty fragment */
+	cr_expect_eq(tt_tls_framing_cells(&fr, 1520), 0); /* the relay's bundle */
+	cr_expect_eq(tt_tls_framing_cells(&fr, 545), 0);  /* not a block multiple */
+	/* TLS 1.2 CBC adds an explicit IV; SHA-256 a 32-byte MAC. */
+	cr_assert_eq(tt_tls_framing_of(0x0303, 0xc013, &fr), 0);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 560), 1);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 544), 0);
+	cr_assert_eq(tt_tls_framing_of(0x0303, 0xc027, &fr), 0);
+	cr_expect_eq(fr.mac, 32);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 16 + 560), 1); /* 514 + 32 + 1 -> 560 */
+	/* RC4-SHA: a stream cipher adds only the MAC. */
+	cr_assert_eq(tt_tls_framing_of(0x0301, 0x0005, &fr), 0);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 534), 1);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 532), 1);
+	cr_expect_eq(tt_tls_framing_of(0x0303, 0x1234, &fr), -ENOENT);
+	cr_expect_eq(tt_tls_framing_cells(&fr, 531), 0);
+}
+
+/* A 2013-style link (TLS 1.0, CBC, OpenSSL's empty fragment before every record, 512-byte
+ * cells), with the record lengths of nDPI's tor.pcap: D2 judges it by the suite's framing. */
+Test(tls, cbc_tls10_tor_link_gets_d2)
+{
+	struct tt_tls_rec_len r[48];
+	struct tt_tls_cell_stats st;
+	unsigned n = 0;
+	static const uint16_t c_app[] = {32, 32, 32, 544, 32, 544, 32, 544, 32, 544, 32, 544},
+			      s_app[] = {32, 1520, 32, 544, 32, 544, 32, 3104, 32, 544, 32, 544};
+
+	r[n++] = (struct tt_tls_rec_len){.len = 210, .type = 22, .is_server = 0};
+	r[n++] = (struct tt_tls_rec_len){.len = 57, .type = 22, .is_server = 1};
+	add_recs(r, &n, 0, c_app, 12);
+	add_recs(r, &n, 1, s_app, 12);
+	tt_tls_cell_score(r, n, 0x0301, 0xc013, &st);
+	cr_expect_eq(st.framing.kind, TT_TLS_FRAMING_CBC);
+	cr_expect(st.has_versions);
+	/* 1520 is the 2013 relay's first bundle: taken as the bundle (not counted as a
+	 * record), though shorter than tor 0.4's (D1 is not claimed for 2013). */
+	cr_expect_gt(st.bundle_len, 1400);
+	cr_expect_not(st.has_bundle);
+	cr_expect_eq(st.dir[0].n_exact, st.dir[0].n_app);
+	cr_expect(st.is_d2, "client %u/%u server %u/%u", st.dir[0].n_exact, st.dir[0].n_app,
+	    st.dir[1].n_exact, st.dir[1].n_app);
+	/* The same lengths under TLS 1.2 (explicit IV): nothing fits. */
+	tt_tls_cell_score(r, n, 0x0303, 0xc013, &st);
+	cr_expect_not(st.is_d2);
+}
+
+/* Records of lens[0, n) as one byte stream (type 23, version 3.3). */
+static size_t put_records(uint8_t *p, size_t cap, const uint16_t *lens, unsigned n)
+{
+	return put_cipher_records(p, cap, lens, n, 7, NULL);
+}
+
+Test(tls, follower_reads_headers_only_across_segments)
+{
+	enum { N = 300 };
+	uint16_t lens[N];
+	uint8_t *buf = malloc(N * 4200);
+	struct tt_tls_flow *f = malloc(sizeof(*f));
+	size_t n;
+
+	cr_assert(buf && f);
+	for (unsigned i = 0; i < N; i++)
+		lens[i] = (uint16_t)(i % 5 == 4 ? 273 : 4065);
+	n = put_records(buf, N * 4200, lens, N);
+	tt_tls_flow_init(f);
+	/* A flow from its SYN; the server's first record is application data (encrypted). */
+	tt_tls_flow_add(f, true, 999, NULL, 0, true);
+	for (size_t o = 0; o < n; o += 1448) {
+		uint32_t k = (uint32_t)(n - o < 1448 ? n - o : 1448);
+
+		tt_tls_flow_add(f, true, 1000 + (uint32_t)o, buf + o, k, false);
+	}
+	cr_expect(f->st[1].flags & TT_TLS_STREAM_FOLLOW);
+	cr_expect_lt(f->st[1].len, 2 * 4070, "payload kept copying: %u", f->st[1].len);
+	cr_assert_eq(f->n_app[1], TT_TLS_FOLLOW_RECS);
+	for (unsigned i = 0; i < TT_TLS_FOLLOW_RECS; i++)
+		cr_assert_eq(f->app_lens[1][i], lens[i], "record %u", i);
+	cr_expect(tt_tls_flow_is_done(f) == false); /* the client side is still open */
+	free(f);
+	free(buf);
+}
+
+Test(tls, follower_gathers_split_and_reordered_headers)
+{
+	static const uint16_t lens[] = {531, 1045, 17, 531, 2073};
+	uint8_t buf[8192];
+	struct tt_tls_stream *s = malloc(sizeof(*s));
+	struct tt_tls_record r;
+	size_t n = put_records(buf, sizeof(buf), lens, 5);
+	unsigned got = 0;
+	uint32_t h2 = 536 + 1050; /* the third header */
+
+	cr_assert(s);
+	tt_tls_stream_init(s);
+	tt_tls_stream_add(s, 5000, buf, 3, false); /* 3 bytes of the first header */
+	cr_assert_eq(tt_tls_stream_next_record(s, &r), 0);
+	tt_tls_stream_start_follow(s);
+	cr_expect_eq(s->hdr_mask, 0x7);
+	/* The rest, in two segments, the later one first; the third header is split. */
+	cr_expect_eq(tt_tls_stream_follow(
+			 s, 5000 + (uint32_t)h2 + 2, buf + h2 + 2, (uint32_t)(n - h2 - 2), &r),
+	    0);
+	while (tt_tls_stream_follow(s, 5003, buf + 3, (uint32_t)(h2 + 2 - 3), &r) == 1)
+		cr_expect_eq(r.length, lens[got++]);
+	cr_expect_eq(got, 2);
+	cr_expect_eq(s->hdr_mask, 0x3); /* 2 bytes of the third header */
+	/* A retransmission of the later segment completes it and the rest. */
+	while (tt_tls_stream_follow(
+		   s, 5000 + (uint32_t)h2 + 2, buf + h2 + 2, (uint32_t)(n - h2 - 2), &r) == 1)
+		cr_expect_eq(r.length, lens[got++]);
+	cr_expect_eq(got, 5);
+	/* A header that is not TLS stops following. */
+	buf[0] = 0x99;
+	tt_tls_stream_init(s);
+	tt_tls_stream_add(s, 1, buf, 3, false);
+	tt_tls_stream_start_follow(s);
+	cr_expect_eq(tt_tls_stream_follow(s, 4, buf + 3, 100, &r), -EBADMSG);
+	cr_expect(s->flags & TT_TLS_STREAM_LOST);
+	cr_expect(tt_tls_stream_is_done(s) == false || (s->flags & TT_TLS_STREAM_FOLLOW));
+	free(s);
+}
+
+/* Tor 0.4.9's relay -> client bulk (bridge-s11, TLS 1.3): 32-cell bursts written as
+ * 4 x 4048 + 256 plaintext bytes, then partial bursts; the window starts mid-burst. */
+static const uint16_t tor_bulk_lens[] = {3809, 4065, 4065, 4065, 529, 3553, 4065, 4065, 4065, 785,
+    3297, 4065, 4065, 4065, 1041, 3041, 4065, 4065, 4065, 1297, 2785, 4065, 4065, 4065, 1553, 2529,
+    4065, 4065, 4065, 1809, 2273, 4065, 4065, 4065, 2065, 2017, 2129};
+
+Test(tls, cell_bursts_of_a_tor_download_get_d4)
+{
+	const unsigned n_bulk = sizeof(tor_bulk_lens) / sizeof(tor_bulk_lens[0]);
+	uint16_t lens[2][TT_TLS_FOLLOW_RECS];
+	const uint16_t *lp[2] = {lens[0], lens[1]};
+	unsigned n[2] = {0, n_bulk};
+	struct tt_tls_midstream_stats st;
+
+	/* From the 3rd record on: the first burst is partial (the window's head). */
+	for (unsigned i = 0; i + 2 < n_bulk; i++)
+		lens[1][i] = tor_bulk_lens[i + 2];
+	n[1] = n_bulk - 2;
+	tt_tls_midstream_score_lens(lp, n, &st);
+	cr_expect(st.is_bursts, "burst %u of %u", st.dir[1].n_burst, n[1]);
+	cr_expect(st.dir[1].is_d4);
+	cr_expect_not(st.dir[1].is_d3); /* the chunks are not whole cells */
+	/* Each record adds its overhead, so with 24 (TLS 1.2 GCM) the bursts align under 24. */
+	for (unsigned i = 0; i < n[1]; i++)
+		lens[1][i] = (uint16_t)(lens[1][i] + 7);
+	tt_tls_midstream_score_lens(lp, n, &st);
+	cr_expect(st.is_bursts);
+	/* One constant length never counts, even if it aligns. */
+	for (unsigned i = 0; i < 40; i++)
+		lens[1][i] = 1045;
+	n[1] = 40;
+	tt_tls_midstream_score_lens(lp, n, &st);
+	cr_expect(st.dir[1].is_d3);
+	cr_expect_not(st.is_bursts);
+	/* Too few records. */
+	n[1] = TT_TLS_BURST_MIN_RECS - 1;
+	for (unsigned i = 0; i < n[1]; i++)
+		lens[1][i] = tor_bulk_lens[i];
+	tt_tls_midstream_score_lens(lp, n, &st);
+	cr_expect_not(st.is_bursts);
+}
+
+Test(tls, random_record_lengths_do_not_make_bursts)
+{
+	uint16_t lens[2][TT_TLS_FOLLOW_RECS];
+	const uint16_t *lp[2] = {lens[0], lens[1]};
+	unsigned n[2] = {TT_TLS_FOLLOW_RECS, TT_TLS_FOLLOW_RECS}, n_fire = 0;
+	uint32_t seed = 12345;
+	struct tt_tls_midstream_stats st;
+
+	for (unsigned trial = 0; trial < 200; trial++) {
+		/* Browsing-like: many full 16 KiB records, the rest anywhere below. */
+		for (unsigned d = 0; d < 2; d++)
+			for (unsigned i = 0; i < TT_TLS_FOLLOW_RECS; i++) {
+				uint32_t x = xorshift(&seed);
+
+				lens[d][i] = (uint16_t)(x % 3 == 0 ? 16401 : 20 + x % 16000);
+			}
+		n[0] = n[1] = 16 + trial % 240;
+		tt_tls_midstream_score_lens(lp, n, &st);
+		n_fire += st.is_bursts || st.is_tor_like;
+	}
+	cr_expect_eq(n_fire, 0);
 }
