@@ -121,23 +121,28 @@ class Tally:
 
 
 class Results:
-    """What the sections found, and the targets checked at the end."""
+    """What the sections found, and the targets checked at the end. A target is claimed
+    (the default: the exit status fails when it fails) or open: an issue's target that
+    tortrace does not meet yet, printed as OPEN with its number and never counted as met.
+    Open targets are few and named in the README; one that passes says so, to be claimed."""
 
     def __init__(self):
-        self.checks = []  # (ok, text)
+        self.checks = []  # (ok, text, is_open)
 
-    def target(self, ok, text):
-        self.checks.append((bool(ok), text))
+    def target(self, ok, text, is_open=False):
+        self.checks.append((bool(ok), text, is_open))
 
-    def recall_target(self, tally, label, want, what):
+    def recall_target(self, tally, label, want, what, is_open=False):
         got = tally.recall(label)
+        n = sum(tally.verdicts.get(label, {}).values())
         self.target(got is not None and got >= want,
-                    f"{label} {what}: recall {'-' if got is None else f'{got:.0%}'} "
-                    f"(target {want:.0%})")
+                    f"{label} {what}: recall {'-' if got is None else f'{got:.0%}'} of {n} "
+                    f"(target {want:.0%})", is_open)
 
     def no_verdicts(self, tally, what):
         n = tally.n_detected('non-tor')
-        self.target(n == 0, f"non-Tor flows with a verdict, {what}: {n} (target 0)")
+        m = sum(tally.verdicts.get('non-tor', {}).values())
+        self.target(n == 0, f"non-Tor flows with a verdict, {what}: {n} of {m} (target 0)")
 
 
 def tornet_runs():
@@ -415,11 +420,14 @@ def main():
     res = Results()
     for section in SECTIONS:
         section(res)
-    print("\n== targets")
-    for ok, text in res.checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    ok = all(ok for ok, _ in res.checks)
-    print(f"\naccuracy: {'PASS' if ok else 'FAIL'}")
+    print("\n== targets (claimed: the exit status; OPEN: not met yet, see README)")
+    for ok, text, is_open in res.checks:
+        tag = ('OPEN, passes now' if ok else 'OPEN') if is_open else ('PASS' if ok else 'FAIL')
+        print(f"{tag:5}  {text}")
+    ok = all(ok for ok, _, is_open in res.checks if not is_open)
+    n_open = sum(1 for ok, _, is_open in res.checks if is_open and not ok)
+    print(f"\naccuracy: {'PASS' if ok else 'FAIL'} (claimed targets); {n_open} open target(s) "
+          f"not met")
     return 0 if ok else 1
 
 
