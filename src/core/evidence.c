@@ -52,15 +52,18 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"mid-stream: at least 80 % of at least 6 application-data records in one direction are "
 	"whole 514-byte cells (514n + 17/24/16/9) after resynchronising on TLS record headers; "
 	"measured 0 of 446 non-Tor TLS flows, 10 of 23 Tor links (bench/midstream_weight.py)"},
-    [TT_EV_G1] = {"G1", 'G', 2.55,
-	"after the fully encrypted first flights, among the first 64 segments each direction "
+    [TT_EV_G1] = {"G1", 'G', 3.54,
+	"after the fully encrypted first flights, among the first 256 segments each direction "
 	"has a full one (>= 1024 B) and at least 8 distinct sizes below its largest, one of "
-	"them seen both ways and two recurring: obfs4 pads each burst to a length drawn from "
-	"one distribution both ends seed alike, and tor's cells fill segments. Measured among "
-	"flows with F1 (bench/pt_weight.py): 25 of 26 obfs4 flows; 0 of 9 real non-Tor; on "
-	"held-out synthetic fully "
-	"encrypted flows (tools/synth_fe.py seed 5000) 6 of 389, all random-size traffic both "
-	"ways (6 of 80 of that shape): weight from that worst shape, ln(0.96 / 0.075) = 2.55"},
+	"them seen both ways, and those sizes repeat more than chance allows: obfs4 pads each "
+	"burst to a length drawn from a per-bridge distribution of 1-100 values, both ends "
+	"alike, and tor's cells fill segments. Chance: the probability that sizes drawn "
+	"uniformly from their observed range repeat as often is at most 1e-4 (exact birthday "
+	"tail). Measured among flows with F1 (bench/pt_weight.py): 25 of 26 obfs4 flows (the "
+	"miss has 7 sizes each way); 0 of 9 real non-Tor; 0 of 389 held-out synthetic fully "
+	"encrypted flows (tools/synth_fe.py seed 5000) and 0 of 398 of seed 9000; weight from "
+	"the least bounded shape, 0 of 17 BitTorrent-MSE-like counted as 0.5 of 18: "
+	"ln(0.962 / 0.0278) = 3.54"},
     [TT_EV_FNEG] = {"F-", 'F', -3.3,
 	"the first flights are not obfs4's handshake, which each side writes at once and "
 	"within 8192 bytes: a flight came in several writes, the reply exceeds 8192 bytes, or "
