@@ -165,8 +165,11 @@ static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 	struct tt_flow_relay relay;
 
 	tls_close(st, f);
-	/* Only a connection seen from its SYN has first flights to judge. */
-	if ((f->rec.flags & TT_FLOW_SYN_SEEN) && f->fet[0] && f->fet[1] && f->flight[0] >= 149 &&
+	/* Only a connection seen from its SYN has first flights to judge. The client's is
+	 * 64 bytes (representative, mark, MAC) plus 77-8128 of padding: obfs4
+	 * handshake_ntor.go pads it to at least the server's minimum, 96 + the 45-byte seed
+	 * frame (clientMinPadLength = 141 - clientMinHandshakeLength). */
+	if ((f->rec.flags & TT_FLOW_SYN_SEEN) && f->fet[0] && f->fet[1] && f->flight[0] >= 141 &&
 	    f->flight[0] <= 8192 && f->flight[1] >= 141 && f->flight[1] <= 8237) {
 		f->rec.flags |= TT_FLOW_FET_HANDSHAKE;
 		/* obfs4 writes each handshake at once (client: representative, padding, mark
@@ -340,7 +343,8 @@ double tt_pt_repeat_tail(unsigned n, unsigned r, unsigned c)
 		return 1.0;
 	for (unsigned k = 0; k < n; k++) {
 		for (unsigned j = k + 1; j >= 1; j--)
-			p[j] = p[j] * j / r + (j - 1 < r ? p[j - 1] * (double)(r - (j - 1)) / r : 0);
+			p[j] =
+			    p[j] * j / r + (j - 1 < r ? p[j - 1] * (double)(r - (j - 1)) / r : 0);
 		p[0] = 0;
 	}
 	for (unsigned j = 0; j + c <= n; j++)
