@@ -58,12 +58,14 @@ enum tt_flow_initiator {
  * it saw up to then is kept in the record's tls summary) */
 #define TT_FLOW_TLS_EVICTED   (1u << 5)
 /* Both first flights look like nothing (fully encrypted: no protocol start, random bytes)
- * and have the lengths of obfs4's handshake (client 149-8192, server 141-8237 bytes). */
+ * and have the lengths of obfs4's handshake (client 141-8192, server 141-8237 bytes). */
 #define TT_FLOW_FET_HANDSHAKE (1u << 6)
-/* With TT_FLOW_FET_HANDSHAKE: among the first 64 payload segments after the two first
- * flights, each direction has at least 8 distinct sizes below its largest, and one of
- * them occurs in both directions (obfs4 pads each burst to a length drawn from one
- * distribution that both ends seed alike; evidence G1). */
+/* With TT_FLOW_FET_HANDSHAKE: among the first 256 payload segments after the two first
+ * flights, each direction has a full segment and at least 8 distinct sizes below its
+ * largest, one of them occurs in both directions, and those sizes repeat more often than
+ * sizes drawn uniformly from their range would with probability 1e-4 (obfs4 pads each
+ * burst to a length drawn from one distribution of few values that both ends seed alike;
+ * evidence G1). */
 #define TT_FLOW_PT_SHAPE      (1u << 7)
 /* With TT_FLOW_FET_HANDSHAKE: a first flight that obfs4 does not send: written in several
  * writes (a segment shorter than the first before the last), over obfs4's 8192-byte

@@ -164,8 +164,11 @@ static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 	struct tt_flow_relay relay;
 
 	tls_close(st, f);
-	/* Only a connection seen from its SYN has first flights to judge. */
-	if ((f->rec.flags & TT_FLOW_SYN_SEEN) && f->fet[0] && f->fet[1] && f->flight[0] >= 149 &&
+	/* Only a connection seen from its SYN has first flights to judge. The client's is
+	 * 64 bytes (representative, mark, MAC) plus 77-8128 of padding: obfs4
+	 * handshake_ntor.go pads it to at least the server's minimum, 96 + the 45-byte seed
+	 * frame (clientMinPadLength = 141 - clientMinHandshakeLength). */
+	if ((f->rec.flags & TT_FLOW_SYN_SEEN) && f->fet[0] && f->fet[1] && f->flight[0] >= 141 &&
 	    f->flight[0] <= 8192 && f->flight[1] >= 141 && f->flight[1] <= 8237) {
 		f->rec.flags |= TT_FLOW_FET_HANDSHAKE;
 		/* obfs4 writes each handshake at once (client: representative, padding, mark
@@ -320,59 +323,91 @@ static void track_shape(struct tt_pt_shape *s, int dir, uint32_t payload)
 {
 	if (s->n >= TT_PT_SEGS)
 		return;
-	if (dir == TT_DIR_REV)
-		s->is_rev |= 1ull << s->n;
+	s->is_rev[s->n] = dir == TT_DIR_REV;
 	s->len[s->n++] = payload > UINT16_MAX ? UINT16_MAX : (uint16_t)payload;
+}
+
+double tt_pt_repeat_tail(unsigned n, unsigned r, unsigned c)
+{
+	/* p[j]: the probability that the draws so far took j distinct values. A draw finds a
+	 * new value with probability (r - j) / r. Summing in a fixed order keeps the result
+	 * the same on every run (G1 must not depend on -j). */
+	double p[TT_PT_SEGS + 1] = {1.0}, tail = 0;
+
+	TT_BUG_ON(n > TT_PT_SEGS);
+	if (c == 0 || r == 0)
+		return 1.0;
+	for (unsigned k = 0; k < n; k++) {
+		for (unsigned j = k + 1; j >= 1; j--)
+			p[j] =
+			    p[j] * j / r + (j - 1 < r ? p[j - 1] * (double)(r - (j - 1)) / r : 0);
+		p[0] = 0;
+	}
+	for (unsigned j = 0; j + c <= n; j++)
+		tail += p[j];
+	return tail;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+static unsigned n_distinct_sorted(const uint16_t *v, unsigned n)
+{
+	unsigned d = n > 0;
+
+	for (unsigned i = 1; i < n; i++)
+		d += v[i] != v[i - 1];
+	return d;
 }
 
 bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s)
 {
-	uint16_t max[2] = {0, 0};
-	unsigned n_distinct[2] = {0, 0}, n_shared = 0, n_recur = 0;
+	uint16_t max[2] = {0, 0}, v[2][TT_PT_SEGS], all[TT_PT_SEGS];
+	unsigned m[2] = {0, 0}, n_distinct[2], n_shared = 0, n = 0, n_repeat;
 
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->len[i] > max[s->is_rev[i]])
+			max[s->is_rev[i]] = s->len[i];
+	/* Sizes below a direction's largest: full segments say nothing of padding. */
 	for (unsigned i = 0; i < s->n; i++) {
-		int d = (s->is_rev >> i) & 1;
+		int d = s->is_rev[i];
 
-		if (s->len[i] > max[d])
-			max[d] = s->len[i];
-	}
-	/* Sizes below a direction's largest (full segments say nothing of padding), each
-	 * counted once: O(n^2) over at most 64 segments, once per such flow. */
-	for (unsigned i = 0; i < s->n; i++) {
-		int d = (s->is_rev >> i) & 1;
-		bool is_new = s->len[i] < max[d], is_other = false;
-
-		for (unsigned j = 0; j < i && is_new; j++)
-			if ((int)((s->is_rev >> j) & 1) == d && s->len[j] == s->len[i])
-				is_new = false;
-		if (!is_new)
-			continue;
-		n_distinct[d]++;
-		for (unsigned j = 0; j < s->n && !is_other && d == 0; j++)
-			is_other =
-			    ((s->is_rev >> j) & 1) && s->len[j] == s->len[i] && s->len[j] < max[1];
-		n_shared += is_other;
-	}
-	/* Sizes (below their direction's largest) that occur more than once, either way:
-	 * a drawn padding length recurs, uniformly random sizes seldom do. */
-	for (unsigned i = 0; i < s->n; i++) {
-		bool is_first = s->len[i] < max[(s->is_rev >> i) & 1], is_again = false;
-
-		for (unsigned j = 0; j < s->n && is_first; j++) {
-			bool is_same =
-			    s->len[j] == s->len[i] && s->len[j] < max[(s->is_rev >> j) & 1];
-
-			if (is_same && j < i)
-				is_first = false;
-			else if (is_same && j > i)
-				is_again = true;
+		if (s->len[i] < max[d]) {
+			v[d][m[d]++] = s->len[i];
+			all[n++] = s->len[i];
 		}
-		n_recur += is_first && is_again;
+	}
+	qsort(v[0], m[0], sizeof(v[0][0]), cmp_u16);
+	qsort(v[1], m[1], sizeof(v[1][0]), cmp_u16);
+	qsort(all, n, sizeof(all[0]), cmp_u16);
+	n_distinct[0] = n_distinct_sorted(v[0], m[0]);
+	n_distinct[1] = n_distinct_sorted(v[1], m[1]);
+	for (unsigned i = 0, j = 0; i < m[0] && j < m[1];) {
+		if (v[0][i] < v[1][j]) {
+			i++;
+		} else if (v[0][i] > v[1][j]) {
+			j++;
+		} else {
+			n_shared++;
+			for (uint16_t x = v[0][i]; i < m[0] && v[0][i] == x; i++)
+				;
+		}
 	}
 	/* Tor's cells fill segments both ways: three 514-byte cells in obfs4 frames exceed
-	 * one. Interactive protocols of small messages have many sizes but no full ones. */
-	return n_distinct[0] >= 8 && n_distinct[1] >= 8 && n_shared >= 1 && n_recur >= 2 &&
-	       max[0] >= 1024 && max[1] >= 1024;
+	 * one. Interactive protocols of small messages have many sizes but no full ones. A
+	 * protocol's few fixed message sizes are not a drawn distribution: 8 distinct sizes
+	 * each way, one of them seen both ways (both ends draw from one distribution). */
+	if (n_distinct[0] < 8 || n_distinct[1] < 8 || n_shared < 1 || max[0] < 1024 ||
+	    max[1] < 1024)
+		return false;
+	/* obfs4 pads each burst so that its last segment has a length drawn from a
+	 * per-bridge distribution of 1 to 100 values (obfs4 probdist), both ways alike: the
+	 * same sizes come back. Sizes drawn uniformly from their observed range repeat only
+	 * by birthday coincidence. G1 wants more repeats than that explains at TT_PT_ALPHA. */
+	n_repeat = n - n_distinct_sorted(all, n);
+	return tt_pt_repeat_tail(n, (unsigned)(all[n - 1] - all[0]) + 1, n_repeat) <= TT_PT_ALPHA;
 }
 
 /* Ports servers listen on that are not below 1024: tor's ORPort/DirPort/SOCKS/control

@@ -39,13 +39,24 @@ struct tt_flow {
 	struct tt_pt_shape *pt;
 };
 
-/* Payload segment sizes after a flow's first two flights (evidence G1). */
-#define TT_PT_SEGS 64
+/* Payload segment sizes after a flow's first two flights (evidence G1). 256 segments: the
+ * coincidence test of tt_pt_shape_is_obfs4 gains power with the number of padded sizes
+ * (about half the segments of a Tor flow are full ones). ~770 bytes, allocated only for
+ * flows whose first flights both look fully encrypted. */
+#define TT_PT_SEGS 256
 struct tt_pt_shape {
 	uint16_t len[TT_PT_SEGS];
-	uint64_t is_rev; /* bit i: segment i went from the responder */
-	uint8_t n;
+	uint8_t is_rev[TT_PT_SEGS]; /* 1: segment i went from the responder */
+	uint16_t n;
 };
+
+/* G1's false-fire bound: the largest probability, under sizes drawn uniformly from their
+ * observed range, of as many repeated sizes as the flow shows. */
+#define TT_PT_ALPHA 1e-4
+
+/* P(n - distinct >= c) when n sizes are drawn uniformly from r values (the birthday
+ * problem's tail), exactly, by the occupancy recursion. Pure; n <= TT_PT_SEGS. */
+double tt_pt_repeat_tail(unsigned n, unsigned r, unsigned c);
 
 /* True when the segments in s have obfs4's padded shape (TT_FLOW_PT_SHAPE). Pure. */
 bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s);

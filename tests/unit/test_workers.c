@@ -258,11 +258,19 @@ Test(workers, obfs4_shape_after_the_handshake_earns_tor_pt)
 	cr_expect_eq(r.verdict, TT_VERDICT_TOR_PT);
 	cr_expect_eq(r.candidate, TT_VERDICT_NONE);
 	cr_expect_geq(r.score, 0.5f);
-	/* first flights obfs4 never sends pull it back below the threshold */
+	/* First flights obfs4 never sends veto the verdict: F- was measured among flows with
+	 * F1 (a likelihood ratio given F1), so it counts in full, in a group of its own, not
+	 * half beside F1: F1 + F- + G1 stays a candidate. */
 	r = fe_rec(TT_FLOW_PT_SHAPE | TT_FLOW_NOT_OBFS4_HS);
 	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_expect_lt(r.score, 0.5f);
 	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
 	cr_expect_eq(r.candidate, TT_VERDICT_TOR_PT);
+	/* without G1, F- takes F1's flow below a candidate's score */
+	r = fe_rec(TT_FLOW_NOT_OBFS4_HS);
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_expect_eq(r.verdict, TT_VERDICT_NONE);
+	cr_expect_lt(r.score, 0.5f);
 }
 
 Test(workers, min_score_and_evidence_off_come_from_the_config)
@@ -305,33 +313,130 @@ static void fill_shape(struct tt_pt_shape *s, unsigned n_distinct, uint16_t shar
 {
 	memset(s, 0, sizeof(*s));
 	for (unsigned d = 0; d < 2; d++) {
+		s->is_rev[s->n] = (uint8_t)d;
 		s->len[s->n++] = 1448; /* a full segment each way */
-		if (d)
-			s->is_rev |= 1ull << (s->n - 1);
 		for (unsigned i = 0; i < n_distinct; i++) {
 			s->len[s->n] = (uint16_t)(100 + 37 * i + 500 * d);
 			if (i == 0)
 				s->len[s->n] = shared;
-			if (d)
-				s->is_rev |= 1ull << s->n;
-			s->n++;
+			s->is_rev[s->n++] = (uint8_t)d;
 		}
 	}
 }
 
-Test(workers, pt_shape_needs_distinct_shared_and_recurring_sizes)
+static uint32_t xorshift32(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+/* n segments alternating full ones and sizes from draw(), directions at random. */
+static void fill_drawn(
+    struct tt_pt_shape *s, unsigned n, uint32_t seed, uint16_t (*draw)(uint32_t *x))
+{
+	uint32_t x = seed;
+
+	memset(s, 0, sizeof(*s));
+	for (unsigned i = 0; i < n; i++) {
+		s->is_rev[i] = (uint8_t)(xorshift32(&x) & 1);
+		s->len[i] = i % 2 ? draw(&x) : 1448;
+	}
+	s->n = (uint16_t)n;
+}
+
+static uint16_t draw_uniform(uint32_t *x)
+{
+	return (uint16_t)(1 + xorshift32(x) % 1447);
+}
+
+/* obfs4's probdist: a few values of [0, 1448], each with a random weight; here 40 values
+ * with weights 1..4. */
+static uint16_t draw_obfs4_like(uint32_t *x)
+{
+	uint32_t pick = xorshift32(x) % 100, acc = 0;
+
+	for (uint16_t v = 0; v < 40; v++) {
+		acc += 1 + v % 4;
+		if (pick < acc)
+			return (uint16_t)(17 + 35 * v);
+	}
+	return 17;
+}
+
+Test(workers, repeat_tail_is_the_birthday_problem)
+{
+	cr_expect_float_eq(tt_pt_repeat_tail(2, 1000, 1), 0.001, 1e-12);
+	cr_expect_float_eq(tt_pt_repeat_tail(5, 10, 0), 1.0, 1e-12);
+	/* 23 people, 365 days: a shared birthday with probability 0.5073 */
+	cr_expect_float_eq(tt_pt_repeat_tail(23, 365, 1), 0.507297, 1e-6);
+	/* more draws than values: repeats are certain */
+	cr_expect_float_eq(tt_pt_repeat_tail(12, 10, 2), 1.0, 1e-12);
+	cr_expect_float_eq(tt_pt_repeat_tail(3, 10, 3), 0.0, 1e-12);
+}
+
+/* fill_shape's sizes, each sent `times` times in its direction. */
+static void repeat_shape(struct tt_pt_shape *s, unsigned times)
+{
+	unsigned n = s->n;
+
+	for (unsigned k = 1; k < times; k++)
+		for (unsigned i = 0; i < n; i++) {
+			s->len[s->n] = s->len[i];
+			s->is_rev[s->n++] = s->is_rev[i];
+		}
+}
+
+Test(workers, pt_shape_needs_distinct_and_shared_sizes)
 {
 	struct tt_pt_shape s;
 
-	fill_shape(&s, 8, 300); /* 300 both ways: one recurring size */
-	cr_expect_not(tt_pt_shape_is_obfs4(&s));
-	s.len[s.n] = 400; /* a second size recurs, in the same direction */
-	s.is_rev |= 1ull << s.n;
-	s.n++;
-	s.len[s.n - 2] = 400;
+	fill_shape(&s, 8, 300); /* 300 both ways */
+	repeat_shape(&s, 4);
 	cr_expect(tt_pt_shape_is_obfs4(&s));
-	fill_shape(&s, 7, 300); /* too few distinct sizes */
+	fill_shape(&s, 8, 300); /* each size once: no repeats beyond chance */
 	cr_expect_not(tt_pt_shape_is_obfs4(&s));
+	fill_shape(&s, 7, 300); /* a protocol's few fixed sizes, however often */
+	repeat_shape(&s, 8);
+	cr_expect_not(tt_pt_shape_is_obfs4(&s));
+	fill_shape(&s, 8, 90); /* no size seen both ways */
+	s.len[10] = 95;        /* the responder's first size below its full one */
+	repeat_shape(&s, 4);
+	cr_expect_not(tt_pt_shape_is_obfs4(&s));
+}
+
+/* Before the coincidence test, G1 fired when two sizes below the largest recurred: on
+ * 64-segment flows of uniformly random sizes built like these, 10 of 200 seeds did (28,
+ * 54, 67, ... 146). Uniform sizes repeat only as often as the birthday problem says, which
+ * stays below TT_PT_ALPHA's bar. */
+Test(workers, pt_shape_rejects_uniformly_random_sizes)
+{
+	struct tt_pt_shape s;
+	unsigned n_fire = 0;
+
+	for (uint32_t seed = 1; seed <= 200; seed++) {
+		fill_drawn(&s, 256, seed, draw_uniform);
+		n_fire += tt_pt_shape_is_obfs4(&s);
+	}
+	cr_expect_eq(n_fire, 0);
+	for (uint32_t seed = 1; seed <= 200; seed++) {
+		fill_drawn(&s, 64, seed, draw_uniform);
+		n_fire += tt_pt_shape_is_obfs4(&s);
+	}
+	cr_expect_eq(n_fire, 0, "seed 28 fired the old rule");
+}
+
+Test(workers, pt_shape_fires_on_few_weighted_sizes)
+{
+	struct tt_pt_shape s;
+	unsigned n_fire = 0;
+
+	for (uint32_t seed = 1; seed <= 200; seed++) {
+		fill_drawn(&s, 256, seed, draw_obfs4_like);
+		n_fire += tt_pt_shape_is_obfs4(&s);
+	}
+	cr_expect_eq(n_fire, 200);
 }
 
 /* ---- orientation of a flow whose SYN was not captured ------------------------------ */
@@ -400,4 +505,32 @@ Test(workers, orientation_from_a_listed_relay_port)
 	tt_test_rmrf(dir);
 	free(dir);
 	free(path);
+}
+
+/* ---- the fully-encrypted test behind F1 ---------------------------------------------- */
+
+/* 600 random-looking bytes (no printable run anywhere near 20, popcount ~4 a byte). */
+static void random_flight(uint8_t *p, size_t n, uint32_t seed)
+{
+	uint32_t x = seed;
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(xorshift32(&x) >> 24);
+}
+
+/* The GFW exempts a flight whose first 6 bytes are printable; random bytes do that with
+ * probability 0.26 %, and an obfs4 server flight in the accuracy set did. tortrace wants
+ * a protocol start: 12 printable bytes. */
+Test(workers, six_printable_bytes_do_not_exempt_a_random_flight)
+{
+	uint8_t p[600];
+
+	random_flight(p, sizeof(p), 99);
+	for (unsigned i = 0; i < 12; i++) /* no printable start of its own */
+		p[i] = (uint8_t)(0x80 + i * 7);
+	cr_expect(tt_inspect_is_fully_encrypted(p, sizeof(p)));
+	memcpy(p, "q#Zk-8", 6);
+	cr_expect(tt_inspect_is_fully_encrypted(p, sizeof(p)));
+	memcpy(p, "q#Zk-8 w~Lm0", 12); /* a 12-byte token: a protocol start */
+	cr_expect_not(tt_inspect_is_fully_encrypted(p, sizeof(p)));
 }
