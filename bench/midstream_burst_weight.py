@@ -4,6 +4,7 @@
 now also CBC framings) and D4 (cell-aligned bursts), as bench_midstream reports them.
 
 usage: midstream_burst_weight.py BENCH_MIDSTREAM [CORPUS_DIR] [--runs DIR] [--cache DIR]
+                                 [--negatives DIR]
 
 Positives (Tor links, unique flows; each flow's rate is its mean over its cut points):
   RUNS/*/client.pcap and RUNS/*/all.pcap (fresh tornet runs, /work/tornet-runs: tor
@@ -13,7 +14,10 @@ Positives (Tor links, unique flows; each flow's rate is its mean over its cut po
   are reported on their own (tor-2013: TLS 1.0 CBC, 512-byte cells).
 Negatives (non-Tor TLS, unique flows; a flow is a false positive if the item fired at ANY
   cut point): non-tor-https and tor-exit-https of the runs and the corpus, and every TLS
-  flow of the nDPI, Zeek and Suricata captures (midstream_weight.py's classification).
+  flow of the nDPI, Zeek and Suricata captures (midstream_weight.py's classification);
+  with --negatives DIR also every TLS flow of DIR/pcap/*.pcap (tools/tls_negatives.py:
+  real TLS stacks on this machine, labelled by server port in *.flows.csv with stack and
+  shape), cut at 10-1000 packets and 5-20 s (NEG_CUTS), reported per stack and shape.
 An item's weight is ln(TPR / FPR_95), FPR_95 the one-sided 95 % Clopper-Pearson upper
 bound of the false-positive rate among the negatives on which the item can fire (N
 records in a direction: 6 for D3, 16 for D4); the point estimate is unbounded when no
@@ -28,6 +32,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import midstream_weight as mw  # noqa: E402
 
 RUN_CUTS = [("s", 5), ("s", 10), ("s", 15)]
+NEG_CUTS = [("pkts", 10), ("pkts", 30), ("pkts", 100), ("pkts", 300), ("pkts", 1000),
+            ("s", 5), ("s", 10), ("s", 15), ("s", 20)]
+GEN_LABELS = {}  # (pcap, srv_ip, srv_port) -> (stack, shape) of --negatives
+
+
+def gen_labels(pcap):
+    import csv
+    lab = {}
+    with open(pcap[:-len(".pcap")] + ".flows.csv") as fh:
+        for row in csv.DictReader(fh):
+            lab[(row["srv_ip"], row["srv_port"])] = (row["stack"], row["shape"])
+    GEN_LABELS.update({(pcap,) + k: v for k, v in lab.items()})
+
+    def cls(r):
+        if (r["srv"][0], r["srv"][1]) not in lab:
+            return None
+        return "nontor-tls" if r["start"] == "tls" else None
+    return cls
 
 
 def parse(text):
@@ -68,8 +90,12 @@ def run(bench, path, cut):
     return parse(text)
 
 
-def jobs(corpus, runs):
+def jobs(corpus, runs, negatives=None):
     out = []
+    if negatives:
+        for p in sorted(glob.glob(os.path.join(negatives, "pcap", "*.pcap"))):
+            if os.path.exists(p[:-len(".pcap")] + ".flows.csv"):
+                out.append(("gen", p, gen_labels(p), NEG_CUTS))
     for rdir in sorted(glob.glob(os.path.join(runs, "*"))):
         for name in ("client", "all"):
             pcap, lab = os.path.join(rdir, name + ".pcap"), os.path.join(rdir, name + ".flows.csv")
@@ -95,11 +121,17 @@ def main():
         mw.CACHE = argv[i + 1]
         os.makedirs(mw.CACHE, exist_ok=True)
         del argv[i:i + 2]
+    negatives = None
+    if "--negatives" in argv:
+        i = argv.index("--negatives")
+        negatives = argv[i + 1]
+        del argv[i:i + 2]
     bench = argv[0]
     corpus = argv[1] if len(argv) > 1 else os.path.join(
         os.path.dirname(__file__), "..", "..", "shared", "corpus")
-    work = [(part, path, cls, cut) for part, path, cls, cuts in jobs(corpus, runs)
+    work = [(part, path, cls, cut) for part, path, cls, cuts in jobs(corpus, runs, negatives)
             for cut in cuts]
+    work = [w for w in work if w[0] == "gen"] + [w for w in work if w[0] != "gen"]
     flows = {}  # (part, path, cli, srv) -> {"cls", "obs": [row...]}
     with ThreadPoolExecutor(max_workers=2) as ex:
         for (part, path, cls, cut), rows in zip(work, ex.map(
@@ -121,6 +153,10 @@ def main():
         return r[item]
 
     print(f"# {len(work)} runs of bench_midstream; unique flows per class and part")
+    gen = {k: f for k, f in flows.items() if f["part"] == "gen"}
+    if gen:
+        print(f"# --negatives {negatives}: {len(gen)} non-Tor TLS flows of "
+              f"{len({k[1] for k in gen})} captures (tools/tls_negatives.py)")
     weights = {}
     for item in ("d3", "d4", "both"):
         print(f"\n== {item}")
@@ -154,6 +190,35 @@ def main():
         tpr = (sum(sum(fired(r, item) for r in f["obs"] if ev(r, ev_item)) /
                    max(1, sum(ev(r, ev_item) for r in f["obs"])) for f in evs_t) /
                max(1, len(evs_t)))
+        if gen:
+            per = {}
+            for key, f in gen.items():
+                stack, shape = GEN_LABELS.get((key[1],) + f["obs"][0]["srv"], ("?", "?"))
+                for g in (("stack", stack), ("shape", shape)):
+                    e = per.setdefault(g, [0, 0, 0])
+                    e[0] += 1
+                    e[1] += any(ev(r, ev_item) for r in f["obs"])
+                    e[2] += any(fired(r, item) for r in f["obs"])
+            print("  --negatives per stack / shape: flows, evaluable, fired (any cut)")
+            for g, e in sorted(per.items()):
+                print(f"    {g[0]:5s} {g[1]:30s} {e[0]:5d} {e[1]:5d} {e[2]:4d}")
+            fp = [(key, f) for key, f in gen.items() if any(fired(r, item) for r in f["obs"])]
+            for key, f in fp[:40]:
+                r0 = f["obs"][0]
+                cuts = [r for r in f["obs"] if fired(r, item)]
+                print(f"    FP {os.path.basename(key[1])} {r0['srv'][1]} "
+                      f"{'/'.join(GEN_LABELS.get((key[1],) + r0['srv'], ('?', '?')))} "
+                      f"fired at {len(cuts)} of {len(f['obs'])} cuts")
+        for name, sel in (("corpus only (without --negatives)",
+                           [f for f in neg + nontls if f["part"] != "gen"]),
+                          ("--negatives only", [f for f in neg if f["part"] == "gen"])):
+            if not gen:
+                break
+            e = [f for f in sel if any(ev(r, ev_item) for r in f["obs"])]
+            kk = sum(1 for f in e if any(fired(r, item) for r in f["obs"]))
+            u = mw.cp_upper(kk, len(e))
+            print(f"  {name}: FP {kk} of {len(e)} evaluable, FPR_95 {u:.4f}, "
+                  f"ln LR >= {math.log(tpr / u) if tpr > 0 else float('nan'):.2f}")
         evs_n = [f for f in neg + nontls if any(ev(r, ev_item) for r in f["obs"])]
         k = sum(1 for f in evs_n if any(fired(r, item) for r in f["obs"]))
         up = mw.cp_upper(k, len(evs_n))
