@@ -1753,14 +1753,17 @@ static void burst_cover(const uint16_t *lens, unsigned n, unsigned ovh, unsigned
     unsigned *need_out, unsigned *n_lens)
 {
 	uint16_t res[TT_TLS_FOLLOW_RECS + 1];
+	uint32_t sum[TT_TLS_FOLLOW_RECS + 1]; /* plaintext bytes before each end */
 
 	*cover_out = *n_lens = 0;
 	*need_out = n;
 	res[0] = 0;
+	sum[0] = 0;
 	for (unsigned i = 0; i < n; i++) {
 		unsigned plain = lens[i] > ovh ? lens[i] - ovh : 0;
 
 		res[i + 1] = (uint16_t)((res[i] + plain) % TT_TLS_CELL_LEN);
+		sum[i + 1] = sum[i] + plain;
 	}
 	/* Quadratic in the worst case (257 x 257 short steps), once per flow at its end. */
 	for (unsigned a = 0; a < n; a++) {
@@ -1779,7 +1782,11 @@ static void burst_cover(const uint16_t *lens, unsigned n, unsigned ovh, unsigned
 		for (k = a + 1; k <= n; k++) {
 			if (res[k] != res[a])
 				continue;
-			if (k - last <= TT_TLS_BURST_MAX_RECS) {
+			/* A burst carries at least one whole cell: records no longer than the
+			 * overhead (an echo of 1-8 byte writes) are bursts of zero cells, which
+			 * any lengths make (tools/tls_negatives.py found 11 such echoes). */
+			if (k - last <= TT_TLS_BURST_MAX_RECS &&
+			    sum[k] - sum[last] >= TT_TLS_CELL_LEN) {
 				cover += k - last;
 				for (unsigned j = last; j < k && n_seen < TT_TLS_BURST_MIN_LENS;
 				     j++) {

@@ -1692,3 +1692,23 @@ Test(tls, random_record_lengths_do_not_make_bursts)
 	}
 	cr_expect_eq(n_fire, 0);
 }
+
+/* An interactive echo of 1-7 byte writes (tools/tls_negatives.py, TLS 1.3 and TLS 1.2
+ * ChaCha20): records of 18-24 bytes carry nothing under overhead 24, so every record
+ * ended a "burst" on the same residue. A burst must carry at least one whole cell. */
+Test(tls, an_echo_of_tiny_records_is_not_cell_bursts)
+{
+	uint16_t lens[2][TT_TLS_FOLLOW_RECS];
+	const uint16_t *lp[2] = {lens[0], lens[1]};
+	unsigned n[2] = {64, 64};
+	uint32_t seed = 7;
+	struct tt_tls_midstream_stats st;
+
+	for (unsigned d = 0; d < 2; d++)
+		for (unsigned i = 0; i < n[d]; i++)
+			lens[d][i] = (uint16_t)(17 + 1 + xorshift(&seed) % 7); /* 1-7 B */
+	tt_tls_midstream_score_lens(lp, n, &st);
+	cr_expect_not(st.dir[0].is_d4);
+	cr_expect_not(st.dir[1].is_d4);
+	cr_expect_not(st.is_bursts);
+}
