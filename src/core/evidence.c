@@ -77,19 +77,19 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"2022 (tor_bl.pcap, 1.5 of 2), 2013 TLS 1.0 CBC (tor.pcap + tor_legacy, 6.4 of 17 cut "
 	"flows). Loopback traffic of a few stacks does not cover the Internet's diversity "
 	"(browsers, CDNs, video)"},
-    [TT_EV_D4] = {"D4", 'D', 4.2,
+    [TT_EV_D4] = {"D4", 'D', 6.0,
 	"mid-stream: in one direction's first 256 records (at least 16), at least 80 % lie in "
 	"bursts of at most 8 records whose plaintext (length - 17/24/16/9 each) adds up to "
-	"whole 514-byte cells (tor flushes 32 cells as 4 KB TLS records that cut cells), "
-	"with 3 or more record lengths; measured (bench/midstream_burst_weight.py "
-	"--negatives): 11 of 1293 non-Tor flows where it can fire (0 of 71 in the corpus; 11 "
-	"of 1222 real TLS flows recorded by tools/tls_negatives.py: OpenSSL 3.0, GnuTLS 3.7, "
-	"nginx 1.22 + curl/wget, TLS 1.3 and 1.2), every one an interactive echo of 1-8 "
-	"byte writes (TLS 1.3; TLS 1.2 ChaCha20): records of 17-24 bytes carry 0 bytes "
-	"under overhead 24, so each counts as a burst of zero cells. Tor links 0.98 of 1392 "
-	"(ln of 0.98 over the 95 % bound 0.014); checked: tor 0.4.9 TLS 1.3 (47 fresh "
-	"tornet runs + corpus, 1392 links), "
-	"2022 (tor_bl.pcap, 2 of 2); not CBC (2013: 0 of 17). Loopback traffic of a few "
+	"one or more whole 514-byte cells (tor flushes 32 cells as 4 KB TLS records that cut "
+	"cells), with 3 or more record lengths; measured (bench/midstream_burst_weight.py "
+	"--negatives): 0 of 1293 non-Tor flows where it can fire (71 in the corpus, 1222 real "
+	"TLS flows recorded by tools/tls_negatives.py: OpenSSL 3.0, GnuTLS 3.7, nginx 1.22 + "
+	"curl/wget, TLS 1.3 and 1.2 GCM/ChaCha20/CBC, bulk, chunked, echo, streaming, "
+	"structured 512-16384-byte writes); before bursts had to carry a cell, 11 echoes of "
+	"1-7 byte writes fired. Tor links 0.984 of 1392 (ln of 0.984 over the 95 % bound "
+	"0.0023 = 6.05); checked: tor 0.4.9 TLS 1.3 (47 fresh tornet runs + corpus, 1392 "
+	"links), 2022 (tor_bl.pcap, 2 of 2); not CBC (2013: 0 of 17). Beside D4, D3 adds "
+	"nothing (both together: 0.491 of the links, bound 5.36). Loopback traffic of a few "
 	"stacks does not cover the Internet's diversity (browsers, CDNs, video)"},
     [TT_EV_G1] = {"G1", 'G', 3.55,
 	"after the fully encrypted first flights, among the first 256 segments each direction "
