@@ -240,7 +240,7 @@ static int emit_record(void *ctx, const struct tt_rec_ref *r)
 	}
 	if (r->candidate != TT_VERDICT_NONE) {
 		a->n_cand++;
-		if (a->n_cand_kept < TT_REPORT_TOR_MAX &&
+		if (a->n_cand_kept < TT_REPORT_CAND_MAX &&
 		    grow((void **)&a->cand_buf, &a->cand_cap, a->cand_len + r->len, 1) == 0) {
 			memcpy(a->cand_buf + a->cand_len, r->data, r->len);
 			a->cand_len += r->len;

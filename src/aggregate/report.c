@@ -158,7 +158,7 @@ static void flow_list(struct tt_json *j, const char *key, const uint8_t *buf, si
 }
 
 /* The flows with a verdict other than none, then the candidates (the first
- * TT_REPORT_TOR_MAX of each), each with its evidence explained. */
+ * TT_REPORT_TOR_MAX, TT_REPORT_CAND_MAX), each with its evidence explained. */
 static void tor_flows(struct tt_json *j, const struct tt_aggregator *agg,
     const struct tt_file_stats *files, size_t n_files)
 {
