@@ -46,7 +46,7 @@ void tt_json_kv_str(struct tt_json *j, const char *key, const char *s);
 
 /* ---- the aggregator thread -------------------------------------------------------------- */
 
-#define TT_REPORT_TOR_MAX 10000 /* Tor flows listed in report.json; all are in flows.msgpack */
+#define TT_REPORT_TOR_MAX  10000 /* Tor flows listed in report.json; all are in flows.msgpack */
 /* Candidates listed in report.json (all are in flows.msgpack, key candidate): fewer, as they
  * are leads, not findings, and each is listed with its evidence explained (10,000 of them
  * made a 17 MB report and cost 8 % of a run on the bench capture). */

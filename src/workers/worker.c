@@ -25,7 +25,7 @@
 #include "relays.h"
 
 #define BURST        64
-#define AHEAD        8  /* descriptors prefetched ahead of the one being handled */
+#define AHEAD        8 /* descriptors prefetched ahead of the one being handled */
 #define TLS_POOL     64
 /* TLS inspections at once per partition: 4096 in all (~140 MiB when one worker owns every
  * partition). */
