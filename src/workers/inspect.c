@@ -3,6 +3,7 @@
  * direction and nothing after, so it costs nothing on bulk data. */
 #include "workers.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "tls.h"
@@ -172,4 +173,89 @@ bool tt_inspect_is_fully_encrypted(const uint8_t *p, uint32_t len)
 	    (p[0] == 0x30 && (p[1] & 0x80 || p[1] + 2u == len)) || (p[0] == 5 && p[1] <= 1))
 		return false;
 	return true;
+}
+
+/* ---- the obfs4 shape after the first flights (G1; workers.h) ---------------------- */
+
+double tt_pt_repeat_tail(unsigned n, unsigned r, unsigned c)
+{
+	/* p[j]: the probability that the draws so far took j distinct values. A draw finds a
+	 * new value with probability (r - j) / r. Summing in a fixed order keeps the result
+	 * the same on every run (G1 must not depend on -j). */
+	double p[TT_PT_SEGS + 1] = {1.0}, tail = 0;
+
+	TT_BUG_ON(n > TT_PT_SEGS);
+	if (c == 0 || r == 0)
+		return 1.0;
+	for (unsigned k = 0; k < n; k++) {
+		for (unsigned j = k + 1; j >= 1; j--)
+			p[j] =
+			    p[j] * j / r + (j - 1 < r ? p[j - 1] * (double)(r - (j - 1)) / r : 0);
+		p[0] = 0;
+	}
+	for (unsigned j = 0; j + c <= n; j++)
+		tail += p[j];
+	return tail;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+static unsigned n_distinct_sorted(const uint16_t *v, unsigned n)
+{
+	unsigned d = n > 0;
+
+	for (unsigned i = 1; i < n; i++)
+		d += v[i] != v[i - 1];
+	return d;
+}
+
+bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s)
+{
+	uint16_t max[2] = {0, 0}, v[2][TT_PT_SEGS], all[TT_PT_SEGS];
+	unsigned m[2] = {0, 0}, n_distinct[2], n_shared = 0, n = 0, n_repeat;
+
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->len[i] > max[s->is_rev[i]])
+			max[s->is_rev[i]] = s->len[i];
+	/* Sizes below a direction's largest: full segments say nothing of padding. */
+	for (unsigned i = 0; i < s->n; i++) {
+		int d = s->is_rev[i];
+
+		if (s->len[i] < max[d]) {
+			v[d][m[d]++] = s->len[i];
+			all[n++] = s->len[i];
+		}
+	}
+	qsort(v[0], m[0], sizeof(v[0][0]), cmp_u16);
+	qsort(v[1], m[1], sizeof(v[1][0]), cmp_u16);
+	qsort(all, n, sizeof(all[0]), cmp_u16);
+	n_distinct[0] = n_distinct_sorted(v[0], m[0]);
+	n_distinct[1] = n_distinct_sorted(v[1], m[1]);
+	for (unsigned i = 0, j = 0; i < m[0] && j < m[1];) {
+		if (v[0][i] < v[1][j]) {
+			i++;
+		} else if (v[0][i] > v[1][j]) {
+			j++;
+		} else {
+			n_shared++;
+			for (uint16_t x = v[0][i]; i < m[0] && v[0][i] == x; i++)
+				;
+		}
+	}
+	/* Tor's cells fill segments both ways: three 514-byte cells in obfs4 frames exceed
+	 * one. Interactive protocols of small messages have many sizes but no full ones. A
+	 * protocol's few fixed message sizes are not a drawn distribution: 8 distinct sizes
+	 * each way, one of them seen both ways (both ends draw from one distribution). */
+	if (n_distinct[0] < 8 || n_distinct[1] < 8 || n_shared < 1 || max[0] < 1024 ||
+	    max[1] < 1024)
+		return false;
+	/* obfs4 pads each burst so that its last segment has a length drawn from a
+	 * per-bridge distribution of 1 to 100 values (obfs4 probdist), both ways alike: the
+	 * same sizes come back. Sizes drawn uniformly from their observed range repeat only
+	 * by birthday coincidence. G1 wants more repeats than that explains at TT_PT_ALPHA. */
+	n_repeat = n - n_distinct_sorted(all, n);
+	return tt_pt_repeat_tail(n, (unsigned)(all[n - 1] - all[0]) + 1, n_repeat) <= TT_PT_ALPHA;
 }
