@@ -159,6 +159,9 @@ struct tt_evidence_item {
 	char group;         /* correlated items share a group and are damped */
 	double weight;      /* ln of the likelihood ratio */
 	const char *reason; /* one line: what was seen and why it counts */
+	/* Evidence bits beside which this item is not counted (it stays listed): measured
+	 * together with them it adds nothing. 0: always counted. */
+	uint32_t not_beside;
 };
 
 /* The table, and its size. */

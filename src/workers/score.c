@@ -154,12 +154,6 @@ static double score_of(uint32_t ev)
 
 	if (ev == 0) /* most flows: the prior, without 300 steps and an exp() */
 		return prior_p;
-	/* D3 beside D4 adds nothing: measured together they are no stronger than D4 alone
-	 * (bench/midstream_burst_weight.txt: both 0.491 of the Tor links, bound 5.36; D4 6.05),
-	 * so the group's half-weight for a second item would claim what was not measured. The
-	 * record still lists D3. */
-	if ((ev & (1u << TT_EV_D4)) && (ev & (1u << TT_EV_D3)))
-		ev &= ~(1u << TT_EV_D3);
 
 	for (char g = 'A'; g <= 'Z'; g++) {
 		double best = 0, rest = 0;
@@ -167,7 +161,10 @@ static double score_of(uint32_t ev)
 		for (unsigned i = 0; i < n_items; i++) {
 			double w = items[i].weight;
 
-			if (!(ev & (1u << i)) || items[i].group != g)
+			/* An item measured to add nothing beside another is not counted
+			 * (evidence.c not_beside, e.g. D3 beside D4); the record still lists
+			 * it. */
+			if (!(ev & (1u << i)) || items[i].group != g || (ev & items[i].not_beside))
 				continue;
 			if (fabs(w) > fabs(best)) {
 				rest += best;
