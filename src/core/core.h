@@ -373,6 +373,7 @@ struct tt_file_stats {
 	uint64_t n_tcp, n_udp, n_frags, n_frags_orphan, n_filtered;
 	uint64_t n_tunnelled; /* packets also counted in a flow inside a UDP tunnel */
 	uint64_t n_caplen_over_snaplen;
+	bool has_sub_us_ts; /* some timestamp unit is finer than 1 us (tt_capture's flag) */
 	struct tt_proto_counts ip_protos; /* IP packets that are not TCP/UDP */
 	/* Capture sets, written by the reader before the set's TT_PKT_FILE_END (so before
 	 * the aggregator reads them): the set the file belongs to (the index of its first

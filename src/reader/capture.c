@@ -119,6 +119,7 @@ static int open_pcap(struct tt_capture *c, struct tt_source *s, uint32_t magic)
 	h = s->p;
 	c->is_swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u;
 	c->format = (magic == 0xa1b23c4du || magic == 0x4d3cb2a1u) ? TT_FMT_PCAP_NS : TT_FMT_PCAP;
+	c->has_sub_us_ts = c->format == TT_FMT_PCAP_NS;
 	c->is_big_endian = c->is_swapped == (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
 	c->n_ifaces = 0;
 	ifc = add_iface(c);
@@ -278,6 +279,8 @@ static int parse_idb(struct tt_capture *c, const uint8_t *b, uint32_t len, uint6
 		}
 		pos += 4 + ((olen + 3u) & ~3u);
 	}
+	if (ifc->ts_mul < 1000 * ifc->ts_div) /* a unit shorter than 1 us */
+		c->has_sub_us_ts = true;
 	return 0;
 }
 

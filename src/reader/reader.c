@@ -24,20 +24,9 @@
 #include "tortrace/tortrace.h"
 
 #define BATCH       32
-#define FRAG_SLOTS  4096
 #define MAX_FILTERS 8
 #define TICK_NS     1000000000ull /* granularity of the packet clock sent to workers */
 #define STOP_CHECK  1024
-#define MAX_TUNNELS 8 /* nested UDP tunnels followed */
-
-struct frag_slot {
-	uint8_t src[16], dst[16];
-	uint32_t id;
-	uint32_t hash;
-	uint16_t sport, dport;
-	uint8_t proto, ip_version;
-	bool is_used;
-};
 
 struct filter {
 	uint32_t linktype;
@@ -49,7 +38,7 @@ struct rstate {
 	struct tt_reader *r;
 	struct tt_pkt *batch; /* n_workers × BATCH */
 	uint32_t *n_batch;
-	struct frag_slot *frags;
+	struct tt_frag_slot *frags; /* TT_FRAG_SLOTS, cleared when a set starts */
 	struct filter filters[MAX_FILTERS];
 	unsigned n_filters;
 	uint64_t clock; /* the set's packet clock, as last sent (TICK) */
@@ -117,7 +106,7 @@ static unsigned shard(uint32_t h, unsigned n)
 	return tt_worker_of_partition(tt_partition_of(h), n);
 }
 
-static struct frag_slot *frag_slot(struct rstate *st, const struct tt_decoded *d)
+struct tt_frag_slot *tt_frag_slot(struct tt_frag_slot *table, const struct tt_decoded *d)
 {
 	uint8_t k[36];
 	size_t alen = d->ip_version == 6 ? 16 : 4;
@@ -127,16 +116,31 @@ static struct frag_slot *frag_slot(struct rstate *st, const struct tt_decoded *d
 	memcpy(k + 32, &d->frag_id, 4);
 	if (alen == 4)
 		memset(k + 4, 0, 12), memset(k + 20, 0, 12);
-	return &st->frags[XXH3_64bits(k, sizeof(k)) & (FRAG_SLOTS - 1)];
+	return &table[XXH3_64bits(k, sizeof(k)) & (TT_FRAG_SLOTS - 1)];
 }
 
-static bool frag_match(const struct frag_slot *s, const struct tt_decoded *d)
+bool tt_frag_match(const struct tt_frag_slot *s, const struct tt_decoded *d)
 {
 	size_t alen = d->ip_version == 6 ? 16 : 4;
 
 	return s->is_used && s->id == d->frag_id && s->proto == d->proto &&
 	       s->ip_version == d->ip_version && memcmp(s->src, d->src, alen) == 0 &&
 	       memcmp(s->dst, d->dst, alen) == 0;
+}
+
+void tt_frag_note(struct tt_frag_slot *s, const struct tt_decoded *d, uint32_t hash)
+{
+	size_t alen = d->ip_version == 6 ? 16 : 4;
+
+	memcpy(s->src, d->src, alen);
+	memcpy(s->dst, d->dst, alen);
+	s->id = d->frag_id;
+	s->proto = d->proto;
+	s->ip_version = d->ip_version;
+	s->sport = d->sport;
+	s->dport = d->dport;
+	s->hash = hash;
+	s->is_used = true;
 }
 
 static void note_linktype(struct tt_file_stats *fs, uint32_t linktype)
@@ -197,9 +201,9 @@ static void send_packet(struct rstate *st, struct tt_file_stats *fs, const struc
 	struct tt_flow_key k;
 
 	if (rc == TT_DEC_FRAG) {
-		struct frag_slot *s = frag_slot(st, d);
+		struct tt_frag_slot *s = tt_frag_slot(st->frags, d);
 
-		if (!frag_match(s, d)) {
+		if (!tt_frag_match(s, d)) {
 			fs->n_frags_orphan++;
 			return;
 		}
@@ -215,20 +219,8 @@ static void send_packet(struct rstate *st, struct tt_file_stats *fs, const struc
 	p.sport = d->sport;
 	p.dport = d->dport;
 	p.l4_off = d->l4_off;
-	if (d->is_frag_first) {
-		struct frag_slot *s = frag_slot(st, d);
-		size_t alen = d->ip_version == 6 ? 16 : 4;
-
-		memcpy(s->src, d->src, alen);
-		memcpy(s->dst, d->dst, alen);
-		s->id = d->frag_id;
-		s->proto = d->proto;
-		s->ip_version = d->ip_version;
-		s->sport = d->sport;
-		s->dport = d->dport;
-		s->hash = p.hash;
-		s->is_used = true;
-	}
+	if (d->is_frag_first)
+		tt_frag_note(tt_frag_slot(st->frags, d), d, p.hash);
 	append(st, shard(p.hash, st->r->n_workers), &p);
 }
 
@@ -292,7 +284,7 @@ static void handle_frame(struct rstate *st, struct tt_file_stats *fs, const stru
 	send_packet(st, fs, f, &d, rc);
 	/* UDP tunnels (VXLAN, GENEVE, GTP-U, Teredo, ...): the packet belongs to the outer
 	 * flow and to each inner one, as tshark counts conversations. */
-	for (int depth = 0; rc == TT_DEC_FLOW && d.proto == 17 && depth < MAX_TUNNELS; depth++) {
+	for (int depth = 0; rc == TT_DEC_FLOW && d.proto == 17 && depth < TT_MAX_TUNNELS; depth++) {
 		rc = tt_decode_tunnel(&d, &d);
 		if (rc < 0)
 			break;
@@ -476,6 +468,7 @@ static void close_file(struct tt_file_stats *fs, struct rfile *rf)
 	if (!rf->is_open)
 		return;
 	tt_file_id_of(rf->src.fd, &fs->id_read[1]);
+	fs->has_sub_us_ts = rf->cap.has_sub_us_ts;
 	tt_capture_close(&rf->cap);
 	tt_source_close(&rf->src);
 	rf->is_open = false;
@@ -572,7 +565,7 @@ void *tt_reader_main(void *arg)
 
 	st.batch = calloc((size_t)r->n_workers * BATCH, sizeof(*st.batch));
 	st.n_batch = calloc(r->n_workers, sizeof(*st.n_batch));
-	st.frags = calloc(FRAG_SLOTS, sizeof(*st.frags));
+	st.frags = calloc(TT_FRAG_SLOTS, sizeof(*st.frags));
 	if (!st.batch || !st.n_batch || !st.frags) {
 		struct tt_pkt end = {.kind = TT_PKT_STREAM_END};
 
@@ -603,7 +596,7 @@ void *tt_reader_main(void *arg)
 				set_id = (uint32_t)i;
 				has_set = true;
 				next.proto = 1;
-				memset(st.frags, 0, FRAG_SLOTS * sizeof(*st.frags));
+				memset(st.frags, 0, TT_FRAG_SLOTS * sizeof(*st.frags));
 				st.has_clock = false;
 			}
 			fs->set_id = set_id;

@@ -129,6 +129,9 @@ struct tt_capture {
 	uint64_t err_off;
 	char err[200];
 	bool is_source_err; /* err came from the byte source (see tt_source.err_raw_off) */
+	/* Timestamps finer than a microsecond: a nanosecond pcap, or a pcapng interface
+	 * whose if_tsresol is finer (a carved copy then needs nanosecond precision). */
+	bool has_sub_us_ts;
 };
 
 struct tt_frame {
@@ -180,9 +183,36 @@ int tt_decode(uint32_t linktype, const uint8_t *frame, uint32_t caplen, struct t
  * level: the caller loops while the result is a UDP TT_DEC_FLOW (each level consumes
  * at least 8 bytes, but cap the depth). Pure function, any thread. */
 int tt_decode_tunnel(const struct tt_decoded *outer, struct tt_decoded *inner);
+/* Nested UDP tunnels followed (the reader's and the carve's loops over tt_decode_tunnel). */
+#define TT_MAX_TUNNELS 8
 /* True when tt_decode() knows the link type. */
 bool tt_linktype_known(uint32_t linktype);
 const char *tt_linktype_name(uint32_t linktype);
+
+/* ---- IP fragments ---------------------------------------------------------------------
+ * A later IP fragment carries no ports: it belongs to the flow of the first fragment with
+ * the same (src, dst, id, protocol), when that was seen. The table is direct-mapped
+ * (a newer first fragment takes the slot of an older one) and cleared when a set of files
+ * starts; the reader and the carve (src/lib/carve.c) use it alike, so they attribute
+ * fragments to the same flows. */
+
+#define TT_FRAG_SLOTS 4096
+
+struct tt_frag_slot {
+	uint8_t src[16], dst[16];
+	uint32_t id;
+	uint32_t hash; /* the flow hash of the first fragment */
+	uint16_t sport, dport;
+	uint8_t proto, ip_version;
+	bool is_used;
+};
+
+/* The slot of d's (src, dst, id) in table (TT_FRAG_SLOTS entries). Any thread. */
+struct tt_frag_slot *tt_frag_slot(struct tt_frag_slot *table, const struct tt_decoded *d);
+/* True when slot s holds the first fragment of d's datagram. */
+bool tt_frag_match(const struct tt_frag_slot *s, const struct tt_decoded *d);
+/* Remember d, a first fragment (d->is_frag_first) whose flow hash is hash, in s. */
+void tt_frag_note(struct tt_frag_slot *s, const struct tt_decoded *d, uint32_t hash);
 
 /* ---- inputs ------------------------------------------------------------------------ */
 
