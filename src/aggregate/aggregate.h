@@ -141,6 +141,18 @@ void tt_flow_json(
  * message on stderr naming the file and the record. */
 int tt_export(const char *path, int format, FILE *out);
 
+/* Called by tt_flows_read for each record, in the file's order. r (and what it points to)
+ * and files (the header's list of input paths, n_files of them) are valid during the call
+ * only. A negative return stops the walk and is what tt_flows_read returns. */
+typedef int (*tt_flow_fn)(
+    const struct tt_flow_record *r, const char *const *files, size_t n_files, void *ctx);
+
+/* Read a flows.msgpack stream (name is used in messages) and call fn for each record.
+ * Any thread. Returns 0, fn's negative return, or -errno / -EBADMSG with a message on
+ * stderr that says what is wrong and at which byte offset (fn has then been called for
+ * the records before the fault). */
+int tt_flows_read(FILE *in, const char *name, tt_flow_fn fn, void *ctx);
+
 /* The same over an open stream; name is used in messages. Records before a fault are
  * printed. Returns 0, or -errno / -EBADMSG with a message on stderr that says what is
  * wrong and at which byte offset. */

@@ -291,23 +291,6 @@ void tt_flow_json(
 	tt_json_obj_end(j);
 }
 
-static void print_flow(
-    const struct tt_flow_record *r, const struct header *h, int format, FILE *out)
-{
-	const char *file = r->file_id < h->n_files ? h->files[r->file_id] : "";
-	const char *last = r->last_file_id < h->n_files ? h->files[r->last_file_id] : "";
-
-	if (format == TT_EXPORT_CSV) {
-		csv_row(r, file, last, out);
-	} else {
-		struct tt_json j;
-
-		tt_json_init(&j, out, false);
-		tt_flow_json(&j, r, file, last);
-		fputc('\n', out);
-	}
-}
-
 /* ---- the reader -----------------------------------------------------------------------
  * Objects are read from a sliding buffer. Each is first walked by tt_record_skim, which
  * finds its end (or what is wrong with it, and where) without allocating, and only then
@@ -409,7 +392,7 @@ static void report_skim(const struct reader *rd, const struct tt_skim_fault *f, 
 	}
 }
 
-int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
+int tt_flows_read(FILE *in, const char *name, tt_flow_fn fn, void *ctx)
 {
 	struct reader rd = {.in = in, .name = name};
 	struct header h = {0};
@@ -418,8 +401,6 @@ int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
 	int rc = 0;
 
 	msgpack_unpacked_init(&u);
-	if (format == TT_EXPORT_CSV)
-		csv_header(out);
 	for (;;) {
 		struct tt_skim_fault f;
 		uint64_t start = rd.base + rd.pos;
@@ -490,13 +471,48 @@ int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
 				    name, n_obj - 1, start, why);
 				break;
 			}
-			print_flow(&r, &h, format, out);
+			rc = fn(&r, (const char *const *)h.files, h.n_files, ctx);
+			if (rc < 0)
+				break;
 		}
 	}
 	msgpack_unpacked_destroy(&u);
 	free_header(&h);
 	free(rd.buf);
 	return rc;
+}
+
+struct print_ctx {
+	int format;
+	FILE *out;
+};
+
+static int print_flow(
+    const struct tt_flow_record *r, const char *const *files, size_t n_files, void *ctx)
+{
+	const struct print_ctx *pc = ctx;
+	const char *file = r->file_id < n_files ? files[r->file_id] : "";
+	const char *last = r->last_file_id < n_files ? files[r->last_file_id] : "";
+
+	if (pc->format == TT_EXPORT_CSV) {
+		csv_row(r, file, last, pc->out);
+	} else {
+		struct tt_json j;
+
+		tt_json_init(&j, pc->out, false);
+		tt_flow_json(&j, r, file, last);
+		fputc('\n', pc->out);
+	}
+	return 0;
+}
+
+int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
+{
+	struct print_ctx pc = {.format = format, .out = out};
+
+	if (format == TT_EXPORT_CSV)
+		csv_header(out);
+	return tt_flows_read(in, name, print_flow, &pc);
 }
 
 int tt_export(const char *path, int format, FILE *out)
