@@ -66,6 +66,13 @@ struct tt_config {
 	/* Evidence items left out of scoring, bit i for item i of the evidence table
 	 * (measurement only: the CLI's hidden --without-evidence ID, e.g. B3). 0: none. */
 	uint32_t evidence_off;
+	/* Carving (NULL: off): after the outputs are committed, every packet of the flows
+	 * with a verdict (verdict other than none) is written to this pcap, in time order,
+	 * with its original bytes and timestamp; packets of a second link type go to
+	 * write_pcap.<linktype>.pcap. The inputs are read again, so they must be files (not
+	 * standard input). A failed carve leaves no file, keeps the analysis's outputs and
+	 * makes tt_analyze() return TT_STATUS_PARTIAL. See src/lib/carve.c. */
+	const char *write_pcap;
 	int hash_mode;      /* SHA-256 of each input: 1 on, -1 off, 0 auto (on with >= 4 CPUs,
 			     * where the hasher thread has a core of its own) */
 	bool show_progress; /* the CLI's choice to draw a progress bar (on a terminal, or

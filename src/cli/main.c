@@ -65,6 +65,11 @@ static const char usage_text[] =
     "                           than none (default: 0.5); flows with evidence for Tor\n"
     "                           below it are candidates, listed apart and never counted\n"
     "                           as Tor. tor-exit-side, a relay-data fact, is exempt\n"
+    "      --write-pcap FILE    after the analysis, write every packet of the flows with a\n"
+    "                           verdict (score at or above --min-score, or tor-exit-side)\n"
+    "                           to the pcap FILE, in time order, with the original bytes\n"
+    "                           and timestamps; a second link type goes to\n"
+    "                           FILE.<linktype>.pcap. The inputs are read again (not -)\n"
     "      --sha256             record each input file's SHA-256 in the report (default:\n"
     "                           on with 4 or more CPUs, where it costs no time)\n"
     "      --no-hash            never compute it\n"
@@ -164,6 +169,7 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_FLOW_MEMORY,
 		OPT_MIN_SCORE,
 		OPT_WITHOUT_EVIDENCE,
+		OPT_WRITE_PCAP,
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, NULL, 'o'},
@@ -186,6 +192,7 @@ static int cmd_analyze(int argc, char **argv)
 	    {"relays-cache", required_argument, NULL, OPT_RELAYS_CACHE},
 	    {"progress", no_argument, NULL, OPT_PROGRESS},
 	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+	    {"write-pcap", required_argument, NULL, OPT_WRITE_PCAP},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -287,6 +294,9 @@ static int cmd_analyze(int argc, char **argv)
 			break;
 		case OPT_RELAYS_CACHE:
 			cfg.relays_cache = optarg;
+			break;
+		case OPT_WRITE_PCAP:
+			cfg.write_pcap = optarg;
 			break;
 		case OPT_PROGRESS:
 			progress = 1;

@@ -31,6 +31,7 @@
 #include "workers.h"
 #include "aggregate.h"
 #include "relays.h"
+#include "lib.h"
 
 /* Messages per worker-to-aggregator ring. A block is ~256 KiB of records (plus its
  * buffer's slack), so this bounds the records in flight per worker (~16 MiB at 32): with
@@ -245,6 +246,10 @@ static int setup(struct analysis *an)
 		tt_log(TT_LOG_ERROR, "cannot create %s: %s", cfg->out_dir, strerror(-rc));
 		return TT_STATUS_USAGE;
 	}
+	/* Before the analysis, not after it: a carve that cannot be done should not cost the
+	 * time of an analysis first (after OUT is made: FILE may be in it). */
+	if (cfg->write_pcap && tt_carve_check(cfg, an->paths, an->n_paths) < 0)
+		return TT_STATUS_USAGE;
 	an->rd.files = calloc(an->n_paths, sizeof(*an->rd.files));
 	an->workers = calloc(nw, sizeof(*an->workers));
 	an->wt = calloc(nw, sizeof(*an->wt));
@@ -405,7 +410,7 @@ static int drain(struct analysis *an)
 {
 	const struct tt_config *cfg = an->cfg;
 	struct tt_run_info run = {0};
-	bool has_failures = false;
+	bool has_failures = false, is_committed = false;
 	int flows_rc, report_rc = 0, rc;
 
 	pthread_join(an->rt, NULL);
@@ -449,6 +454,7 @@ static int drain(struct analysis *an)
 		has_failures = true;
 	} else if (flows_rc == 0 && report_rc == 0) {
 		sync_dir(cfg->out_dir);
+		is_committed = true;
 	} else if (flows_rc < 0 || report_rc < 0) {
 		bool is_kept =
 		    access(an->flows_final, F_OK) == 0 || access(an->report_final, F_OK) == 0;
@@ -467,6 +473,14 @@ static int drain(struct analysis *an)
 	if (!cfg->is_quiet)
 		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", an->n_paths,
 		    an->agg.n_flows, (double)run.elapsed_ns / 1e9);
+	/* The carve reads the flows just committed, and the inputs again. An interrupted
+	 * run is not carved: the signal asked to stop. */
+	if (cfg->write_pcap && is_committed && !an->rd.is_interrupted &&
+	    tt_carve(cfg, an->flows_final, an->rd.files, an->n_paths) < 0)
+		has_failures = true;
+	else if (cfg->write_pcap && is_committed && an->rd.is_interrupted)
+		tt_log(
+		    TT_LOG_ERROR, "the run was interrupted: %s was not written", cfg->write_pcap);
 	return has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
 }
 
