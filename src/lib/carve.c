@@ -548,6 +548,27 @@ static char *str_cat(const char *a, const char *b)
 	return p;
 }
 
+/* The DLT_ value libpcap takes for a file's LINKTYPE_ value: they differ for a few old
+ * types (pcap-linktype(7)), e.g. LINKTYPE_RAW 101 is DLT_RAW 12 on Linux, and libpcap
+ * writes the LINKTYPE_ back into the file header. */
+static int dlt_of(uint32_t linktype)
+{
+	switch (linktype) {
+	case 100:
+		return DLT_ATM_RFC1483;
+	case 101:
+		return DLT_RAW;
+	case 102:
+		return DLT_SLIP_BSDOS;
+	case 103:
+		return DLT_PPP_BSDOS;
+	case 246:
+		return DLT_PFSYNC;
+	default:
+		return (int)linktype;
+	}
+}
+
 /* The output for linktype, created at its first packet: FILE for the first link type,
  * FILE.<linktype>.pcap for the others. NULL with a message on error. */
 static struct output *output_for(struct carve *cv, uint32_t linktype)
@@ -572,8 +593,8 @@ static struct output *output_for(struct carve *cv, uint32_t linktype)
 		o->path = str_cat(cv->cfg->write_pcap, suffix);
 	}
 	o->tmp = o->path ? str_cat(o->path, ".tmp") : NULL;
-	o->dead =
-	    pcap_open_dead_with_tstamp_precision((int)linktype, (int)SNAPLEN, (u_int)cv->precision);
+	o->dead = pcap_open_dead_with_tstamp_precision(
+	    dlt_of(linktype), (int)SNAPLEN, (u_int)cv->precision);
 	if (!o->path || !o->tmp || !o->dead) {
 		tt_log(TT_LOG_ERROR, "cannot carve: out of memory");
 		return NULL;
