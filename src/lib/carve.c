@@ -473,48 +473,50 @@ static uint32_t heap_pop(struct carve *cv)
  * selected flow's first file to the last selected flow's last file. */
 static int make_streams(struct carve *cv)
 {
-	uint32_t *of_set = malloc(cv->n_files * sizeof(*of_set));
+	/* first[set], last[set]: the file range of a set's selected flows (first UINT32_MAX:
+	 * none). Streams are numbered in input order, the merge's tie-break. */
+	uint32_t *first = malloc(cv->n_files * sizeof(*first) + 1);
+	uint32_t *last = calloc(cv->n_files + 1, sizeof(*last));
+	uint32_t n = 0;
 
-	if (!of_set)
-		return -ENOMEM;
-	for (size_t i = 0; i < cv->n_files; i++)
-		of_set[i] = UINT32_MAX;
-	cv->streams = calloc(cv->n_files ? cv->n_files : 1, sizeof(*cv->streams));
-	cv->heap = calloc(cv->n_files ? cv->n_files : 1, sizeof(*cv->heap));
-	if (!cv->streams || !cv->heap) {
-		free(of_set);
+	if (!first || !last) {
+		free(first);
+		free(last);
 		return -ENOMEM;
 	}
+	for (size_t i = 0; i < cv->n_files; i++)
+		first[i] = UINT32_MAX;
 	for (size_t i = 0; i < cv->sel.n; i++) {
 		const struct sel *e = &cv->sel.v[i];
 		uint32_t set = cv->files[e->file_id].set_id;
-		struct stream *st;
 
 		if (set == TT_NO_SET || set >= cv->n_files)
 			continue; /* cannot be: a flow's first file has packets */
-		if (of_set[set] == UINT32_MAX) {
-			of_set[set] = cv->n_streams;
-			st = &cv->streams[cv->n_streams++];
-			st->set_id = set;
-			st->first_file = e->file_id;
-			st->last_file = e->last_file_id;
-		}
-		st = &cv->streams[of_set[set]];
-		if (e->file_id < st->first_file)
-			st->first_file = e->file_id;
-		if (e->last_file_id > st->last_file)
-			st->last_file = e->last_file_id;
+		n += first[set] == UINT32_MAX;
+		if (e->file_id < first[set])
+			first[set] = e->file_id;
+		if (e->last_file_id > last[set])
+			last[set] = e->last_file_id;
 	}
-	free(of_set);
-	/* Streams in input order (the merge's tie-break), then their earliest timestamps. */
-	for (uint32_t i = 1; i < cv->n_streams; i++)
-		for (uint32_t j = i; j > 0 && cv->streams[j].set_id < cv->streams[j - 1].set_id;
-		     j--) {
-			struct stream t = cv->streams[j];
+	cv->streams = calloc(n ? n : 1, sizeof(*cv->streams));
+	cv->heap = calloc(n ? n : 1, sizeof(*cv->heap));
+	if (!cv->streams || !cv->heap) {
+		free(first);
+		free(last);
+		return -ENOMEM;
+	}
+	for (uint32_t set = 0; set < cv->n_files; set++) {
+		struct stream *st;
 
-			cv->streams[j] = cv->streams[j - 1];
-			cv->streams[j - 1] = t;
-		}
+		if (first[set] == UINT32_MAX)
+			continue;
+		st = &cv->streams[cv->n_streams++];
+		st->set_id = set;
+		st->first_file = first[set];
+		st->last_file = last[set];
+	}
+	free(first);
+	free(last);
 	cv->precision = PCAP_TSTAMP_PRECISION_MICRO;
 	for (uint32_t i = 0; i < cv->n_streams; i++) {
 		struct stream *st = &cv->streams[i];
