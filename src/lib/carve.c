@@ -372,13 +372,18 @@ static int stream_next(struct carve *cv, struct stream *st)
 		}
 		fs = &cv->files[st->cur];
 		st->off = st->src.off;
+		tt_source_ahead(&st->src); /* as the reader: page tables and cache lines ahead */
 		rc = tt_capture_next(&st->cap, &st->src, &st->f);
 		if (rc > 0) {
 			uint64_t now_bytes = 0;
 
-			/* As the reader: touch the record's last byte, so that a file cut under
-			 * its mapping shows now, not as zeros in the output. */
-			(void)*(volatile const uint8_t *)(st->f.data + st->f.caplen - 1);
+			/* A file cut under its mapping reads as zero pages (the SIGBUS guard):
+			 * the fault count moves when the headers just parsed were in one. A
+			 * frame to be written has its last byte touched first (as the reader
+			 * does), so that a cut shows now, not as zeros in the output; the
+			 * others are not touched beyond their headers (a cache miss each). */
+			if (tt_mapguard_faults() == st->faults && (rc = frame_matches(cv, st)) > 0)
+				(void)*(volatile const uint8_t *)(st->f.data + st->f.caplen - 1);
 			if (tt_mapguard_faults() != st->faults) {
 				st->faults = tt_mapguard_faults();
 				if (tt_source_shrank(&st->src, &now_bytes)) {
@@ -390,18 +395,18 @@ static int stream_next(struct carve *cv, struct stream *st)
 					close_file(st);
 					return -ESTALE;
 				}
+				rc = frame_matches(cv, st); /* another file's fault: judge it now */
+			}
+			if (rc < 0) {
+				tt_log(TT_LOG_ERROR, "cannot carve: out of memory");
+				return rc;
 			}
 			if (++cv->n_frames % STOP_CHECK == 0 && cv->cfg->stop &&
 			    atomic_load_explicit(cv->cfg->stop, memory_order_relaxed)) {
 				tt_log(TT_LOG_ERROR, "carve interrupted");
 				return -EINTR;
 			}
-			rc = frame_matches(cv, st);
-			if (rc < 0) {
-				tt_log(TT_LOG_ERROR, "cannot carve: out of memory");
-				return rc;
-			}
-			if (rc)
+			if (rc > 0)
 				return 1;
 			continue;
 		}
