@@ -369,6 +369,10 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_bool(&j, !cfg->is_no_chain);
 	tt_json_key(&j, "min_score");
 	tt_json_num(&j, cfg->min_score > 0 ? cfg->min_score : TT_MIN_SCORE_DEFAULT, 3);
+	/* Only when asked: the carve runs after this report is written (its result is on
+	 * stderr and in the exit status), so the report says just that it was requested. */
+	if (cfg->write_pcap)
+		tt_json_kv_str(&j, "write_pcap", cfg->write_pcap);
 	if (cfg->evidence_off) { /* a measurement run: say which items were left out */
 		unsigned n_items;
 		const struct tt_evidence_item *items = tt_evidence_table(&n_items);

@@ -177,6 +177,7 @@ class Carve(TempDirCase):
         got = self.check_carve(carve, flows, self.recs)
         self.assertIn('carved %d packets of %d flows to %s' % (len(got), len(flows), carve),
                       p.stderr)
+        self.assertEqual(self.report()['options']['write_pcap'], carve)
         # -q: nothing on stderr, the same carve.
         c2 = os.path.join(self.dir, 'q.pcap')
         p = self.analyze([SAMPLE], c2, '-q', out=os.path.join(self.dir, 'o2'))
