@@ -290,6 +290,54 @@ class Carve(TempDirCase):
         self.check_carve(c + '.101.pcap', second, rawrecs, linktype=101)
         self.assertIn('of link type 101 to %s.101.pcap' % c, p.stderr)
 
+    def test_reused_ports_are_not_carved(self):
+        """A flow without a verdict on the 5-tuple of a flow with one, after it (the
+        packets of another TCP connection of the sample, moved there): the carve holds
+        the first flow only, not the later one on the same ports."""
+        subprocess.run([TORTRACE, 'analyze', '-q', '--no-hash', '-o', self.out, SAMPLE],
+                       capture_output=True, text=True, check=True)
+        flows = [json.loads(line) for line in subprocess.run(
+            [TORTRACE, 'export', '--jsonl', os.path.join(self.out, 'flows.msgpack')],
+            capture_output=True, text=True, check=True).stdout.splitlines()]
+        tor = next(f for f in flows if f['verdict'] != 'none' and f['proto'] == 'tcp' and
+                   ':' not in f['src_ip'])
+        other = next(f for f in flows if f['verdict'] == 'none' and f['candidate'] == 'none'
+                     and f['proto'] == 'tcp' and f['syn_seen'] and ':' not in f['src_ip'])
+        ti, tr = (ip_bytes(tor['src_ip']), tor['src_port']), \
+            (ip_bytes(tor['dst_ip']), tor['dst_port'])
+        oi, orr = (ip_bytes(other['src_ip']), other['src_port']), \
+            (ip_bytes(other['dst_ip']), other['dst_port'])
+        shift = round(tor['last_ts'] * 1e9) + 30 * 10**9 - round(other['first_ts'] * 1e9)
+        moved = []
+        for r in self.recs:
+            t = five_tuple(1, r[3])
+            if not t or t[0] != 6 or sorted(t[1:]) != sorted((oi, orr)):
+                continue
+            d = bytearray(r[3])
+            ihl = (d[14] & 15) * 4
+            src, dst = (ti, tr) if t[1] == oi else (tr, ti)
+            d[26:30], d[30:34] = src[0], dst[0]
+            d[14 + ihl:14 + ihl + 4] = struct.pack('>HH', src[1], dst[1])
+            moved.append((r[0] + shift, r[1], r[2], bytes(d)))
+        self.assertTrue(moved)
+        recs = sorted(self.recs + moved, key=lambda r: r[0])
+        path = os.path.join(self.dir, 'reused.pcap')
+        write_pcap(path, recs)
+        c = os.path.join(self.dir, 'c.pcap')
+        out = os.path.join(self.dir, 'o2')
+        self.analyze([path], c, '--tcp-timeout', '10', out=out)
+        on_tuple = [f for f in self.verdict_flows(out) if f['src_port'] == tor['src_port'] and
+                    f['dst_port'] == tor['dst_port']]
+        self.assertEqual(len(on_tuple), 1, 'the moved flow must not get a verdict')
+        all_flows = subprocess.run(
+            [TORTRACE, 'export', '--jsonl', os.path.join(out, 'flows.msgpack')],
+            capture_output=True, text=True, check=True).stdout.splitlines()
+        self.assertEqual(sum(1 for line in all_flows
+                             if json.loads(line)['src_port'] == tor['src_port'] and
+                             json.loads(line)['dst_port'] == tor['dst_port']), 2)
+        got = self.check_carve(c, self.verdict_flows(out), recs)
+        self.assertFalse(set(got) & set(moved))
+
     def test_unwritable_fails_before_the_analysis(self):
         bad = [os.path.join(self.dir, 'no-such-folder', 'c.pcap'),  # missing folder
                os.path.join(SAMPLE, 'c.pcap'),                      # under a file
