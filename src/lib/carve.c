@@ -167,10 +167,10 @@ struct stream {
 	uint32_t first_file, last_file; /* the files to read: those of the set in this range */
 	uint32_t cur;                   /* the file being read (or next to open) */
 	uint64_t lower_ts_ns;           /* before it is opened: its files' earliest timestamp */
-	bool is_started, is_file_open, has_frame;
+	bool is_started, is_file_open;  /* is_started: f holds its next frame (when queued) */
 	struct tt_source src;
 	struct tt_capture cap;
-	struct tt_frame f;          /* when has_frame: the next frame to write */
+	struct tt_frame f;          /* the next frame to write */
 	uint64_t off;               /* its offset in the file (decompressed) */
 	uint64_t faults;            /* tt_mapguard_faults() when last checked */
 	struct tt_frag_slot *frags; /* the set's fragment table, made at its first fragment */
@@ -625,6 +625,12 @@ static int output_write(struct carve *cv, const struct tt_frame *f)
 
 	if (!o)
 		return -EIO;
+	if (f->ts_ns / 1000000000u > UINT32_MAX) {
+		tt_log(TT_LOG_ERROR,
+		    "cannot carve: a packet at %" PRIu64 " s (after 2106) does not fit in a pcap",
+		    f->ts_ns / 1000000000u);
+		return -ERANGE;
+	}
 	hdr.ts.tv_sec = (time_t)(f->ts_ns / 1000000000u);
 	hdr.ts.tv_usec =
 	    (suseconds_t)(cv->precision == PCAP_TSTAMP_PRECISION_NANO ? frac : frac / 1000);
@@ -669,11 +675,11 @@ static int outputs_finish(struct carve *cv)
 	return rc;
 }
 
-/* Put the complete outputs in place. */
+/* Put the complete outputs in place, FILE last: when FILE is there, so are the others. */
 static int outputs_commit(struct carve *cv)
 {
-	for (unsigned i = 0; i < cv->n_outs; i++) {
-		struct output *o = &cv->outs[i];
+	for (unsigned n = 0; n < cv->n_outs; n++) {
+		struct output *o = &cv->outs[(n + 1) % cv->n_outs];
 
 		if (rename(o->tmp, o->path) != 0) {
 			int rc = -errno;
