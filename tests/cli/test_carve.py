@@ -222,6 +222,16 @@ class Carve(TempDirCase):
         self.assertEqual(sorted(got), sorted(read_pcap(whole)[2]))
         self.assertTrue(any(r in halves[0] for r in got) and any(r in halves[1] for r in got))
 
+    def test_filter(self):
+        """-f drops packets from the flows; the carve drops them too."""
+        carve = os.path.join(self.dir, 'c.pcap')
+        self.analyze([SAMPLE], carve, '-f', 'len > 100')
+        flows = self.verdict_flows()
+        got = read_pcap(carve)[2]
+        self.assertTrue(flows)
+        self.assertEqual(len(got), sum(f['pkts_fwd'] + f['pkts_rev'] for f in flows))
+        self.assertTrue(all(r[2] > 100 for r in got))
+
     def test_jobs(self):
         carves = []
         for j in ('1', '3'):
