@@ -21,7 +21,10 @@
  *
  * Time order: each capture set (files that continue each other, one timeline) is a
  * stream read in file order, from the first file holding a selected flow to the last such
- * file (a set without selected flows is not read at all). Streams are merged by
+ * file (a set without selected flows is not read at all). Starting late misses a later
+ * fragment only when its first fragment lies in a skipped file and yet the analysis
+ * counted it into a selected flow: one that began on the same 5-tuple between the two
+ * fragments. Streams are merged by
  * timestamp (ties: the set that comes first among the inputs), and a stream is opened
  * only when the merge reaches its earliest timestamp, so captures that do not overlap in
  * time are not open at once. A capture whose own time goes backwards keeps its order.
