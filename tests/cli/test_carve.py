@@ -207,10 +207,19 @@ class Carve(TempDirCase):
         packets of the whole file's carve."""
         whole = os.path.join(self.dir, 'whole.pcap')
         self.analyze([SAMPLE], whole, out=os.path.join(self.dir, 'ow'))
+        # The flows with a verdict alternate between the halves; the others go by parity of
+        # their lower port.
+        side = {}
+        for i, f in enumerate(sorted(self.verdict_flows(os.path.join(self.dir, 'ow')),
+                                     key=lambda f: f['first_ts'])):
+            a = (ip_bytes(f['src_ip']), f['src_port'])
+            b = (ip_bytes(f['dst_ip']), f['dst_port'])
+            side[tuple(sorted((a, b)))] = i % 2
         halves = ([], [])
         for r in self.recs:
             t = five_tuple(1, r[3])
-            halves[hash(tuple(sorted(t[1:]))) % 2 if t else 0].append(r)
+            k = tuple(sorted(t[1:])) if t else None
+            halves[side.get(k, k[0][1] % 2) if t else 0].append(r)
         paths = [os.path.join(self.dir, 'side%d.pcap' % i) for i in (0, 1)]
         for path, recs in zip(paths, halves):
             write_pcap(path, recs)
