@@ -46,11 +46,36 @@ void tt_json_kv_str(struct tt_json *j, const char *key, const char *s);
 
 /* ---- the aggregator thread -------------------------------------------------------------- */
 
-#define TT_REPORT_TOR_MAX  10000 /* Tor flows listed in report.json; all are in flows.msgpack */
+#define TT_REPORT_TOR_MAX    10000 /* Tor flows listed in report.json; all are in flows.msgpack */
 /* Candidates listed in report.json (all are in flows.msgpack, key candidate): fewer, as they
  * are leads, not findings, and each is listed with its evidence explained (10,000 of them
  * made a 17 MB report and cost 8 % of a run on the bench capture). */
-#define TT_REPORT_CAND_MAX 1000
+#define TT_REPORT_CAND_MAX   1000
+/* Hosts and relays listed in report.json (all are counted). */
+#define TT_REPORT_HOSTS_MAX  10000
+#define TT_REPORT_RELAYS_MAX 10000
+
+struct tt_relays;
+
+/* ---- findings (findings.c): hosts, relays, per-file confidence ------------------------
+ * Built by the aggregator thread from every flow with a verdict or a candidate, written
+ * into report.json after the threads are joined. The result depends only on the set of
+ * flows added, not on their order. */
+struct tt_findings;
+
+/* relays (may be NULL) says whether an initiator is a relay itself. NULL without memory. */
+struct tt_findings *tt_findings_new(const struct tt_relays *relays, size_t n_files);
+void tt_findings_free(struct tt_findings *f);
+/* Add one flow (any verdict or candidate; others are ignored but for the per-file
+ * strongest flow). Returns 0 or -ENOMEM, which sticks: tt_findings_write returns it. */
+int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r);
+/* The keys hosts_total, candidate_only_hosts, hosts, relays_total, relays and activity
+ * into the open object of j. Returns 0 or -ENOMEM. */
+int tt_findings_write(struct tt_json *j, struct tt_findings *f);
+/* A file's confidence 0-100 (its strongest flow's score, rounded down) and why, in
+ * words, into reason (f may be NULL: no flow had evidence). */
+void tt_findings_file_confidence(const struct tt_findings *f, size_t file_id, uint64_t n_flows,
+    double min_score, unsigned *confidence, char *reason, size_t len);
 
 struct tt_aggregator {
 	/* set before start */
@@ -59,7 +84,8 @@ struct tt_aggregator {
 	unsigned n_workers;
 	struct tt_file_stats *files;
 	size_t n_files;
-	FILE *flows_out; /* flows.msgpack (temporary name), header already written */
+	FILE *flows_out;              /* flows.msgpack (temporary name), header already written */
+	struct tt_findings *findings; /* made by the caller; this thread adds to it */
 	/* written by the aggregator, read by main after join */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp, n_blocks;
 	/* records with a verdict other than none, for report.json (the first TT_REPORT_TOR_MAX),

@@ -299,6 +299,10 @@ static int setup(struct analysis *an)
 	an->agg.n_workers = nw;
 	an->agg.files = an->rd.files;
 	an->agg.n_files = an->n_paths;
+	if (!cfg->is_no_detect && !(an->agg.findings = tt_findings_new(an->relays, an->n_paths))) {
+		tt_log(TT_LOG_ERROR, "out of memory");
+		return TT_STATUS_USAGE;
+	}
 	return 0;
 }
 
@@ -475,6 +479,7 @@ static void teardown(struct analysis *an)
 {
 	free(an->agg.tor_buf);
 	free(an->agg.cand_buf);
+	tt_findings_free(an->agg.findings);
 	if (an->agg.flows_out) {
 		fclose(an->agg.flows_out);
 		unlink(an->flows_tmp);
