@@ -66,6 +66,10 @@ struct tt_config {
 	/* Evidence items left out of scoring, bit i for item i of the evidence table
 	 * (measurement only: the CLI's hidden --without-evidence ID, e.g. B3). 0: none. */
 	uint32_t evidence_off;
+	/* The history database to record the analysis in (created when missing), or NULL not
+	 * to record it. The CLI's default is $XDG_DATA_HOME/tortrace/history.sqlite. A
+	 * history error is logged and never changes the analysis's status. */
+	const char *history_path;
 	int hash_mode;      /* SHA-256 of each input: 1 on, -1 off, 0 auto (on with >= 4 CPUs,
 			     * where the hasher thread has a core of its own) */
 	bool show_progress; /* the CLI's choice to draw a progress bar (on a terminal, or

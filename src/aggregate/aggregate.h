@@ -151,6 +151,58 @@ struct tt_run_info {
 int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_stats *files,
     size_t n_files, const struct tt_aggregator *agg, const struct tt_run_info *run);
 
+/* ---- history (history.c) ---------------------------------------------------------------
+ * One SQLite database of past analyses. Any thread; each call opens and closes it. Errors
+ * are logged (naming the database) and returned as -errno; a history error never makes an
+ * analysis fail. */
+
+struct tt_history_input {
+	const char *path;
+	uint64_t size;
+	const char *sha256; /* hex, or NULL / "" when not computed */
+	uint64_t packets, tor_flows;
+	const char *error; /* NULL when read completely */
+};
+
+struct tt_history_host {
+	char address[46];
+	char roles[40]; /* "client,relay" */
+	uint64_t tor_flows, tor_bytes;
+	uint64_t first_ns, last_ns;
+	double best_score;
+};
+
+struct tt_history_run {
+	uint64_t started_ns, finished_ns;
+	double elapsed_s;
+	const char *version, *command;
+	int status; /* enum tt_status */
+	bool is_complete;
+	const char *out_dir, *report, *flows;  /* absolute paths */
+	const char *relay_data, *relay_digest; /* NULL without relay data */
+	double min_score;
+	uint64_t files_failed, packets, bytes, flows_total, tor_flows, candidates, hosts_total;
+	uint64_t verdicts[8];
+	const struct tt_history_input *inputs;
+	size_t n_inputs;
+	const struct tt_history_host *hosts;
+	size_t n_hosts;
+};
+
+/* Record one analysis (creating the database and its folder when missing); *id gets its
+ * id. Returns 0 or -errno. */
+int tt_history_record(const char *path, const struct tt_history_run *run, int64_t *id);
+/* Print the analyses started at or after since_ns (0: all) that found host (NULL: any),
+ * newest first, as a table or a JSON array. Returns 0 or -errno. */
+int tt_history_list(const char *path, uint64_t since_ns, const char *host, bool is_json, FILE *out);
+/* Print one analysis: summary, inputs, hosts, outputs. -ENOENT when there is none. */
+int tt_history_show(const char *path, int64_t id, bool is_json, FILE *out);
+
+/* The hosts of the findings in the report's order, the first max into out (may be NULL
+ * when max is 0); returns how many hosts there are. */
+#define TT_HISTORY_HOSTS_MAX 1000
+size_t tt_findings_hosts(const struct tt_findings *f, struct tt_history_host *out, size_t max);
+
 /* ---- export -------------------------------------------------------------------------------- */
 
 enum tt_export_format {

@@ -1009,3 +1009,42 @@ void tt_findings_file_confidence(const struct tt_findings *f, size_t file_id, ui
 		    a, b->sport, d, b->dport, tt_verdict_name(b->candidate), (double)b->score,
 		    min_score, ev);
 }
+
+size_t tt_findings_hosts(const struct tt_findings *f, struct tt_history_host *out, size_t max)
+{
+	static const char *const role_names[] = {"client", "relay", "bridge", "exit-side"};
+	struct order_key *keys;
+	size_t n = 0, k = 0;
+
+	if (!f || !(keys = calloc(f->n_hosts + 1, sizeof(*keys))))
+		return 0;
+	for (size_t i = 0; i < f->n_hosts; i++) {
+		const struct host *h = &f->hosts[i];
+
+		if (!h->flows)
+			continue;
+		keys[n] = (struct order_key){
+		    .flows = h->flows, .bytes = h->bytes, .ver = h->ver, .idx = (uint32_t)i};
+		memcpy(keys[n++].ip, h->ip, 16);
+	}
+	qsort(keys, n, sizeof(*keys), order_cmp);
+	for (; k < n && k < max; k++) {
+		const struct host *h = &f->hosts[keys[k].idx];
+		struct tt_history_host *o = &out[k];
+		size_t len = 0;
+
+		memset(o, 0, sizeof(*o));
+		ip_str(h->ip, h->ver, o->address, sizeof(o->address));
+		for (unsigned r = 0; r < 4; r++)
+			if (h->roles & (1u << r))
+				len += (size_t)snprintf(o->roles + len, sizeof(o->roles) - len,
+				    "%s%s", len ? "," : "", role_names[r]);
+		o->tor_flows = h->flows;
+		o->tor_bytes = h->bytes;
+		o->first_ns = h->first_ns;
+		o->last_ns = h->last_ns;
+		o->best_score = h->best.score;
+	}
+	free(keys);
+	return n;
+}

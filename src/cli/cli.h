@@ -9,4 +9,12 @@
  * 2 usage error or no relay data. */
 int tt_relays_cli(int argc, char **argv);
 
+/* `tortrace history ...` / `tortrace show ID ...`: argv[0] is "history" or "show". Returns
+ * the exit status: 0 done, 1 the database cannot be read or has no such analysis, 2 usage. */
+int tt_history_cli(int argc, char **argv);
+
+/* The default history database: $XDG_DATA_HOME/tortrace/history.sqlite, else
+ * ~/.local/share/tortrace/history.sqlite; malloc()ed, NULL without HOME. */
+char *tt_cli_history_default(void);
+
 #endif /* TT_SRC_CLI_CLI_H */

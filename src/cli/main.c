@@ -48,6 +48,9 @@ static const char usage_text[] =
     "  relays lookup --relays PATH IP[:PORT] [--at TIME]\n"
     "                              was this a Tor relay then? (offline ExoneraTor)\n"
     "  relays info --relays PATH   what the relay data holds\n"
+    "  history [--since DATE] [--host IP] [--json]\n"
+    "                              past analyses, newest first\n"
+    "  show ID [--json]            one past analysis: summary, inputs, hosts, outputs\n"
     "  version                     print the version\n"
     "\n"
     "analyze options:\n"
@@ -57,6 +60,11 @@ static const char usage_text[] =
     "      --relays PATH        relay data (consensus, exit list, IP list; file or folder)\n"
     "                           to match flows against relays at the capture's date\n"
     "      --relays-cache FILE  compiled relay index: used when fresh, rebuilt otherwise\n"
+    "      --history PATH       record the analysis in this history database (default:\n"
+    "                           $XDG_DATA_HOME/tortrace/history.sqlite, or\n"
+    "                           ~/.local/share/tortrace/history.sqlite); a history error\n"
+    "                           is reported and never fails the analysis\n"
+    "      --no-history         do not record it\n"
     "      --no-detect          flows only: no Tor inspection, evidence or verdicts\n"
     "      --no-chain           read every file as a timeline of its own (default: files\n"
     "                           that continue each other, such as rotated captures, are\n"
@@ -86,7 +94,8 @@ static const char usage_text[] =
     "\n"
     "Inputs: pcap (microsecond or nanosecond, either byte order), pcapng, each optionally\n"
     "gzip- or zstd-compressed. Exit status: 0 every input was read, 1 some input failed or\n"
-    "the run was interrupted (the report says which), 2 usage error.\n";
+    "the run was interrupted (the report says which), 2 usage error. history and show:\n"
+    "0 done, 1 the database cannot be read or has no such analysis, 2 usage error.\n";
 
 static void usage(FILE *f)
 {
@@ -127,9 +136,10 @@ static int parse_evidence_ids(const char *s, uint32_t *mask)
 	return 0;
 }
 
+/* "tortrace analyze ARGS...": the command as typed (without shell quoting). */
 static char *join_argv(int argc, char **argv)
 {
-	size_t n = 1;
+	size_t n = sizeof("tortrace ");
 	char *s;
 
 	for (int i = 0; i < argc; i++)
@@ -137,7 +147,7 @@ static char *join_argv(int argc, char **argv)
 	s = malloc(n);
 	if (!s)
 		return NULL;
-	s[0] = '\0';
+	strcpy(s, "tortrace ");
 	for (int i = 0; i < argc; i++) {
 		strcat(s, argv[i]);
 		if (i + 1 < argc)
@@ -164,6 +174,8 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_FLOW_MEMORY,
 		OPT_MIN_SCORE,
 		OPT_WITHOUT_EVIDENCE,
+		OPT_HISTORY,
+		OPT_NO_HISTORY,
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, NULL, 'o'},
@@ -179,6 +191,8 @@ static int cmd_analyze(int argc, char **argv)
 	     * items, e.g. B3, to see what a verdict owes them. */
 	    {"without-evidence", required_argument, NULL, OPT_WITHOUT_EVIDENCE},
 	    {"relays", required_argument, NULL, OPT_RELAYS},
+	    {"history", required_argument, NULL, OPT_HISTORY},
+	    {"no-history", no_argument, NULL, OPT_NO_HISTORY},
 	    {"no-detect", no_argument, NULL, OPT_NO_DETECT},
 	    {"no-chain", no_argument, NULL, OPT_NO_CHAIN},
 	    {"no-hash", no_argument, NULL, OPT_NO_HASH},
@@ -194,8 +208,8 @@ static int cmd_analyze(int argc, char **argv)
 	struct tt_config cfg;
 	unsigned long long v;
 	int c, verbosity = TT_LOG_INFO, progress = -1, status;
-	char *cmdline = join_argv(argc, argv);
-	bool is_drawn = false;
+	char *cmdline = join_argv(argc, argv), *history = NULL;
+	bool is_drawn = false, is_no_history = false;
 
 	tt_config_defaults(&cfg);
 	cfg.out_dir = "tortrace-out";
@@ -288,6 +302,12 @@ static int cmd_analyze(int argc, char **argv)
 		case OPT_RELAYS_CACHE:
 			cfg.relays_cache = optarg;
 			break;
+		case OPT_HISTORY:
+			cfg.history_path = optarg;
+			break;
+		case OPT_NO_HISTORY:
+			is_no_history = true;
+			break;
 		case OPT_PROGRESS:
 			progress = 1;
 			break;
@@ -322,10 +342,15 @@ static int cmd_analyze(int argc, char **argv)
 		cfg.progress = tt_cli_progress;
 		cfg.progress_ctx = &is_drawn;
 	}
+	if (is_no_history)
+		cfg.history_path = NULL;
+	else if (!cfg.history_path)
+		cfg.history_path = history = tt_cli_history_default();
 	cfg.stop = &stop_requested;
 	install_stop_handlers();
 	status = tt_analyze(&cfg);
 	free(cmdline);
+	free(history);
 	return status;
 usage_err:
 	free(cmdline);
@@ -370,6 +395,8 @@ int main(int argc, char **argv)
 		exit(tt_relays_cli(argc - 1, argv + 1));
 	if (strcmp(argv[1], "export") == 0)
 		exit(cmd_export(argc - 1, argv + 1));
+	if (strcmp(argv[1], "history") == 0 || strcmp(argv[1], "show") == 0)
+		exit(tt_history_cli(argc - 1, argv + 1));
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("tortrace %s\n", TT_VERSION);
 		exit(TT_STATUS_OK);

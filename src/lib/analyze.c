@@ -403,14 +403,86 @@ static int run(struct analysis *an)
 	return 0;
 }
 
+/* Add the analysis to the history database (tt_config.history_path). A failure is logged
+ * and never changes the analysis's status: its outputs are complete without it. */
+static void record_history(struct analysis *an, const struct tt_run_info *run, int status)
+{
+	const struct tt_config *cfg = an->cfg;
+	struct tt_history_run h = {0};
+	struct tt_history_input *in = calloc(an->n_paths + 1, sizeof(*in));
+	struct tt_history_host *hosts = calloc(TT_HISTORY_HOSTS_MAX, sizeof(*hosts));
+	char *out_abs = realpath(cfg->out_dir, NULL);
+	char *report = out_abs ? join(out_abs, "report.json") : NULL;
+	char *flows = out_abs ? join(out_abs, "flows.msgpack") : NULL;
+	char *relays_abs = cfg->relays_path ? realpath(cfg->relays_path, NULL) : NULL;
+	int64_t id;
+
+	if (!in || !hosts || !report || !flows) {
+		tt_log(TT_LOG_ERROR, "history %s: out of memory; this analysis is not recorded",
+		    cfg->history_path);
+		goto out;
+	}
+	h.started_ns = run->started_unix_ns;
+	h.finished_ns = run->started_unix_ns + run->elapsed_ns;
+	h.elapsed_s = (double)run->elapsed_ns / 1e9;
+	h.version = TT_VERSION;
+	h.command = cfg->command_line;
+	h.status = status;
+	h.is_complete = run->is_complete;
+	h.out_dir = out_abs;
+	h.report = report;
+	h.flows = flows;
+	h.relay_data = an->relays ? (relays_abs ? relays_abs : cfg->relays_path) : NULL;
+	h.relay_digest = an->relays ? tt_relays_digest(an->relays) : NULL;
+	h.min_score = cfg->min_score > 0 ? cfg->min_score : TT_MIN_SCORE_DEFAULT;
+	h.flows_total = an->agg.n_flows;
+	h.tor_flows = an->agg.n_tor;
+	h.candidates = an->agg.n_cand;
+	for (size_t i = 0; i < an->n_paths; i++) {
+		const struct tt_file_stats *f = &an->rd.files[i];
+
+		in[i] = (struct tt_history_input){.path = f->path,
+		    .size = f->size_bytes,
+		    .sha256 = f->sha256,
+		    .packets = f->n_pkts,
+		    .error = f->error};
+		for (int v = 1; v < 8; v++) {
+			in[i].tor_flows += f->n_verdict[v];
+			h.verdicts[v] += f->n_verdict[v];
+		}
+		h.files_failed += f->error != NULL;
+		h.packets += f->n_pkts;
+		h.bytes += f->n_bytes;
+	}
+	h.inputs = in;
+	h.n_inputs = an->n_paths;
+	h.hosts_total = tt_findings_hosts(an->agg.findings, hosts, TT_HISTORY_HOSTS_MAX);
+	h.n_hosts = h.hosts_total < TT_HISTORY_HOSTS_MAX ? h.hosts_total : TT_HISTORY_HOSTS_MAX;
+	h.hosts = hosts;
+	if (tt_history_record(cfg->history_path, &h, &id) < 0)
+		tt_log(TT_LOG_ERROR,
+		    "history %s: this analysis is not recorded (its outputs are complete in %s)",
+		    cfg->history_path, cfg->out_dir);
+	else if (!cfg->is_quiet)
+		tt_log(
+		    TT_LOG_INFO, "recorded as analysis %" PRId64 " in %s", id, cfg->history_path);
+out:
+	free(in);
+	free(hosts);
+	free(out_abs);
+	free(report);
+	free(flows);
+	free(relays_abs);
+}
+
 /* Join the pipeline as it drains, then write report.json and put both outputs in place
  * (see the top). Returns an enum tt_status. */
 static int drain(struct analysis *an)
 {
 	const struct tt_config *cfg = an->cfg;
 	struct tt_run_info run = {0};
-	bool has_failures = false;
-	int flows_rc, report_rc = 0, rc;
+	bool has_failures = false, is_committed = false;
+	int flows_rc, report_rc = 0, rc, status;
 
 	pthread_join(an->rt, NULL);
 	for (unsigned w = 0; w < an->nw; w++)
@@ -453,6 +525,7 @@ static int drain(struct analysis *an)
 		has_failures = true;
 	} else if (flows_rc == 0 && report_rc == 0) {
 		sync_dir(cfg->out_dir);
+		is_committed = true;
 	} else if (flows_rc < 0 || report_rc < 0) {
 		bool is_kept =
 		    access(an->flows_final, F_OK) == 0 || access(an->report_final, F_OK) == 0;
@@ -468,10 +541,13 @@ static int drain(struct analysis *an)
 	for (size_t i = 0; i < an->n_paths; i++)
 		if (an->rd.files[i].error || !an->rd.files[i].is_read)
 			has_failures = true;
+	status = has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
+	if (cfg->history_path && is_committed)
+		record_history(an, &run, status);
 	if (!cfg->is_quiet)
 		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", an->n_paths,
 		    an->agg.n_flows, (double)run.elapsed_ns / 1e9);
-	return has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
+	return status;
 }
 
 /* Free what setup() made, whatever point it reached; threads are joined by now. */
