@@ -72,6 +72,13 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r);
 /* The keys hosts_total, candidate_only_hosts, hosts, relays_total, relays and activity
  * into the open object of j. Returns 0 or -ENOMEM. */
 int tt_findings_write(struct tt_json *j, struct tt_findings *f);
+/* Call on_host / on_relay (either may be NULL) for every host with a verdict and every
+ * relay, in report order; after tt_findings_write. Returns 0 or -ENOMEM. */
+struct tt_host_finding;
+struct tt_relay_finding;
+int tt_findings_each(const struct tt_findings *f,
+    void (*on_host)(const struct tt_host_finding *h, void *ctx),
+    void (*on_relay)(const struct tt_relay_finding *r, void *ctx), void *ctx);
 /* A file's confidence 0-100 (its strongest flow's score, rounded down) and why, in
  * words, into reason (f may be NULL: no flow had evidence). */
 void tt_findings_file_confidence(const struct tt_findings *f, size_t file_id, uint64_t n_flows,

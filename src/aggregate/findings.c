@@ -22,6 +22,7 @@
 #include <xxhash.h>
 
 #include "relays.h"
+#include "tortrace/tortrace.h"
 
 /* Intervals of Tor activity closer than this merge into one period. */
 #define PERIOD_GAP_NS (300ull * 1000000000ull)
@@ -33,18 +34,7 @@
 #define BUCKET_NS     (60ull * 1000000000ull)
 #define BARS_MAX      120
 
-enum role {
-	ROLE_CLIENT = 1u << 0,
-	ROLE_RELAY = 1u << 1,
-	ROLE_BRIDGE = 1u << 2,
-	ROLE_EXIT_SIDE = 1u << 3,
-};
-
-enum relay_kind {
-	KIND_RELAY = 0, /* a listed relay's ORPort or DirPort */
-	KIND_BRIDGE,    /* an unlisted endpoint of tor-bridge or tor-pt links */
-	KIND_EXIT,      /* a listed exit, seen as the initiator of tor-exit-side flows */
-};
+/* Roles are enum tt_host_role bits, kinds enum tt_relay_finding_kind (tortrace.h). */
 static const char *const kind_names[] = {"relay", "bridge", "exit"};
 
 struct ival {
@@ -527,13 +517,15 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 	if (v == TT_VERDICT_NONE)
 		return 0;
 	if (is_exit_side) {
-		role = ROLE_EXIT_SIDE;
-		kind = KIND_EXIT;
+		role = TT_ROLE_EXIT_SIDE;
+		kind = TT_RELAY_FINDING_EXIT;
 		port = 0;
 	} else {
-		role = r->verdict != TT_VERDICT_NONE && is_listed(f, r) ? ROLE_RELAY : ROLE_CLIENT;
-		kind =
-		    v == TT_VERDICT_TOR_BRIDGE || v == TT_VERDICT_TOR_PT ? KIND_BRIDGE : KIND_RELAY;
+		role = r->verdict != TT_VERDICT_NONE && is_listed(f, r) ? TT_ROLE_RELAY
+									: TT_ROLE_CLIENT;
+		kind = v == TT_VERDICT_TOR_BRIDGE || v == TT_VERDICT_TOR_PT
+			   ? TT_RELAY_FINDING_BRIDGE
+			   : TT_RELAY_FINDING_RELAY;
 		port = r->dst_port;
 	}
 	if (!(h = host_of(f, near, r->ip_version, &hid)))
@@ -568,7 +560,7 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 
 		if (!fh)
 			return f->rc = -ENOMEM;
-		host_count(fh, r, kind == KIND_BRIDGE ? ROLE_BRIDGE : ROLE_RELAY);
+		host_count(fh, r, kind == TT_RELAY_FINDING_BRIDGE ? TT_ROLE_BRIDGE : TT_ROLE_RELAY);
 		if (add_ival(fh, r->first_ts_ns, r->last_ts_ns) < 0)
 			return f->rc = -ENOMEM;
 	}
@@ -702,7 +694,7 @@ static void relay_name(const struct relay *r, char *buf, size_t len)
 	char a[INET6_ADDRSTRLEN];
 
 	ip_str(r->ip, r->ver, a, sizeof(a));
-	if (r->kind == KIND_EXIT)
+	if (r->kind == TT_RELAY_FINDING_EXIT)
 		snprintf(buf, len, "%s", a);
 	else if (r->ver == 6)
 		snprintf(buf, len, "[%s]:%u", a, r->port);
@@ -785,7 +777,7 @@ static void relay_json(
 	tt_json_obj(j);
 	tt_json_kv_str(j, "address", a);
 	tt_json_key(j, "port");
-	if (r->kind == KIND_EXIT)
+	if (r->kind == TT_RELAY_FINDING_EXIT)
 		tt_json_null(j);
 	else
 		tt_json_u64(j, r->port);
@@ -1047,4 +1039,115 @@ size_t tt_findings_hosts(const struct tt_findings *f, struct tt_history_host *ou
 	}
 	free(keys);
 	return n;
+}
+
+/* Hosts (is_relays false) or relays in report order: a malloc()ed array of indexes into
+ * f->hosts / f->relay_v (hosts with a verdict only), *n of them; NULL without memory. */
+static uint32_t *sorted(const struct tt_findings *f, bool is_relays, size_t *n)
+{
+	size_t cap = is_relays ? f->n_relays : f->n_hosts;
+	struct order_key *keys = calloc(cap + 1, sizeof(*keys));
+	uint32_t *idx = calloc(cap + 1, sizeof(*idx));
+
+	*n = 0;
+	if (!keys || !idx) {
+		free(keys);
+		free(idx);
+		return NULL;
+	}
+	for (size_t i = 0; i < cap; i++) {
+		struct order_key *k = &keys[*n];
+
+		if (is_relays) {
+			const struct relay *r = &f->relay_v[i];
+
+			*k = (struct order_key){.flows = r->flows,
+			    .bytes = r->bytes,
+			    .ver = r->ver,
+			    .kind = r->kind,
+			    .port = r->port,
+			    .idx = (uint32_t)i};
+			memcpy(k->ip, r->ip, 16);
+		} else {
+			const struct host *h = &f->hosts[i];
+
+			if (!h->flows)
+				continue;
+			*k = (struct order_key){.flows = h->flows,
+			    .bytes = h->bytes,
+			    .ver = h->ver,
+			    .idx = (uint32_t)i};
+			memcpy(k->ip, h->ip, 16);
+		}
+		(*n)++;
+	}
+	qsort(keys, *n, sizeof(*keys), order_cmp);
+	for (size_t i = 0; i < *n; i++)
+		idx[i] = keys[i].idx;
+	free(keys);
+	return idx;
+}
+
+int tt_findings_each(const struct tt_findings *f,
+    void (*on_host)(const struct tt_host_finding *h, void *ctx),
+    void (*on_relay)(const struct tt_relay_finding *r, void *ctx), void *ctx)
+{
+	char a[INET6_ADDRSTRLEN];
+	uint32_t *idx;
+	size_t n;
+
+	if (on_host) {
+		if (!(idx = sorted(f, false, &n)))
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			const struct host *h = &f->hosts[idx[i]];
+			struct tt_host_finding o = {.address = a,
+			    .roles = h->roles,
+			    .tor_flows = h->flows,
+			    .tor_bytes = h->bytes,
+			    .candidates = h->candidates,
+			    .first_ns = h->first_ns,
+			    .last_ns = h->last_ns,
+			    .best_score = h->best.score,
+			    .best_verdict = h->best.verdict,
+			    .best_evidence = h->best.evidence};
+
+			ip_str(h->ip, h->ver, a, sizeof(a));
+			for (size_t k = 0; k < h->n_iv; k++)
+				o.active_ns += h->iv[k].to - h->iv[k].from;
+			host_edges(f, idx[i], &o.n_relays);
+			on_host(&o, ctx);
+		}
+		free(idx);
+	}
+	if (on_relay) {
+		size_t *n_hosts = calloc(f->n_relays + 1, sizeof(*n_hosts));
+
+		if (!n_hosts || !(idx = sorted(f, true, &n))) {
+			free(n_hosts);
+			return -ENOMEM;
+		}
+		for (size_t e = 0; e < f->n_edges; e++)
+			n_hosts[f->edges[e].relay]++;
+		for (size_t i = 0; i < n; i++) {
+			const struct relay *r = &f->relay_v[idx[i]];
+			struct tt_relay_finding o = {.address = a,
+			    .port = r->kind == TT_RELAY_FINDING_EXIT ? 0 : r->port,
+			    .kind = r->kind,
+			    .nickname = r->has_id && r->id.nickname[0] ? r->id.nickname : NULL,
+			    .fingerprint =
+				r->has_id && r->id.fingerprint[0] ? r->id.fingerprint : NULL,
+			    .tor_flows = r->flows,
+			    .tor_bytes = r->bytes,
+			    .first_ns = r->first_ns,
+			    .last_ns = r->last_ns,
+			    .n_hosts = n_hosts[idx[i]]};
+
+			ip_str(r->ip, r->ver, a, sizeof(a));
+			on_relay(&o, ctx);
+		}
+		free(n_hosts);
+		free(idx);
+	}
+	return 0;
 }

@@ -544,6 +544,9 @@ static int drain(struct analysis *an)
 	status = has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
 	if (cfg->history_path && is_committed)
 		record_history(an, &run, status);
+	if (is_committed && an->agg.findings && (cfg->on_host || cfg->on_relay) &&
+	    tt_findings_each(an->agg.findings, cfg->on_host, cfg->on_relay, cfg->findings_ctx) < 0)
+		tt_log(TT_LOG_ERROR, "out of memory: the findings were not all passed on");
 	if (!cfg->is_quiet)
 		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", an->n_paths,
 		    an->agg.n_flows, (double)run.elapsed_ns / 1e9);
