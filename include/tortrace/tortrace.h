@@ -149,6 +149,24 @@ void tt_config_defaults(struct tt_config *cfg);
  * Returns an enum tt_status. Diagnostics go to stderr, one line per bad input. */
 int tt_analyze(const struct tt_config *cfg);
 
+/* ---- options by name -------------------------------------------------------------------
+ * For programs that cannot lay out struct tt_config (FFIs such as Python's ctypes): an
+ * opaque configuration set by the CLI's long option names. Defaults as
+ * tt_config_defaults(), out "tortrace-out", quiet, no history. */
+struct tt_options;
+
+struct tt_options *tt_options_new(void); /* NULL without memory */
+void tt_options_free(struct tt_options *o);
+/* key: "path" (once per input), "out", "relays", "relays-cache", "filter", "history",
+ * "command" (recorded as the command line), "jobs", "min-score", "tcp-timeout" and
+ * "udp-timeout" (seconds), and "no-detect", "no-chain", "quiet", "sha256" with "1" or "0".
+ * The value is copied. Returns 0, -EINVAL (unknown key or bad value) or -ENOMEM. */
+int tt_options_set(struct tt_options *o, const char *key, const char *value);
+/* tt_analyze() with these options and the findings callbacks (either may be NULL). */
+int tt_options_analyze(struct tt_options *o,
+    void (*on_host)(const struct tt_host_finding *h, void *ctx),
+    void (*on_relay)(const struct tt_relay_finding *r, void *ctx), void *ctx);
+
 /* ---- reading an analysis's flows ------------------------------------------------------
  * OUT/flows.msgpack record by record, as `tortrace export` reads it: a damaged file gives
  * its records up to the fault, then an error that names the file and the byte offset.
