@@ -146,4 +146,22 @@ int tt_export(const char *path, int format, FILE *out);
  * wrong and at which byte offset. */
 int tt_export_stream(FILE *in, const char *name, int format, FILE *out);
 
+/* ---- reading flows.msgpack ------------------------------------------------------------ */
+
+/* Called by tt_flows_read for each flow record, in file order: r (with r->tls and
+ * r->relay), file (the path of the capture where the flow started) and last_file live
+ * only for the call. Returns 0 to go on, or a negative value, which stops the reading and
+ * is returned. */
+typedef int (*tt_flows_fn)(
+    void *ctx, const struct tt_flow_record *r, const char *file, const char *last_file);
+
+/* Read every flow of the flows.msgpack file at path (export and diagnose share this
+ * reader). Any thread. Returns 0, fn's negative return, or -errno / -EBADMSG with a
+ * message on stderr (tt_log) naming the file and the byte offset; the records before a
+ * fault have been handed to fn. */
+int tt_flows_read(const char *path, tt_flows_fn fn, void *ctx);
+
+/* The same over an open stream; name is used in messages. */
+int tt_flows_read_stream(FILE *in, const char *name, tt_flows_fn fn, void *ctx);
+
 #endif /* TT_SRC_AGGREGATE_AGGREGATE_H */

@@ -291,21 +291,25 @@ void tt_flow_json(
 	tt_json_obj_end(j);
 }
 
-static void print_flow(
-    const struct tt_flow_record *r, const struct header *h, int format, FILE *out)
-{
-	const char *file = r->file_id < h->n_files ? h->files[r->file_id] : "";
-	const char *last = r->last_file_id < h->n_files ? h->files[r->last_file_id] : "";
+struct print_ctx {
+	int format; /* enum tt_export_format */
+	FILE *out;
+};
 
-	if (format == TT_EXPORT_CSV) {
-		csv_row(r, file, last, out);
+static int print_flow(void *ctx, const struct tt_flow_record *r, const char *file, const char *last)
+{
+	const struct print_ctx *pc = ctx;
+
+	if (pc->format == TT_EXPORT_CSV) {
+		csv_row(r, file, last, pc->out);
 	} else {
 		struct tt_json j;
 
-		tt_json_init(&j, out, false);
+		tt_json_init(&j, pc->out, false);
 		tt_flow_json(&j, r, file, last);
-		fputc('\n', out);
+		fputc('\n', pc->out);
 	}
+	return 0;
 }
 
 /* ---- the reader -----------------------------------------------------------------------
@@ -409,7 +413,7 @@ static void report_skim(const struct reader *rd, const struct tt_skim_fault *f, 
 	}
 }
 
-int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
+int tt_flows_read_stream(FILE *in, const char *name, tt_flows_fn fn, void *ctx)
 {
 	struct reader rd = {.in = in, .name = name};
 	struct header h = {0};
@@ -418,8 +422,6 @@ int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
 	int rc = 0;
 
 	msgpack_unpacked_init(&u);
-	if (format == TT_EXPORT_CSV)
-		csv_header(out);
 	for (;;) {
 		struct tt_skim_fault f;
 		uint64_t start = rd.base + rd.pos;
@@ -490,7 +492,10 @@ int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
 				    name, n_obj - 1, start, why);
 				break;
 			}
-			print_flow(&r, &h, format, out);
+			rc = fn(ctx, &r, r.file_id < h.n_files ? h.files[r.file_id] : "",
+			    r.last_file_id < h.n_files ? h.files[r.last_file_id] : "");
+			if (rc < 0)
+				break;
 		}
 	}
 	msgpack_unpacked_destroy(&u);
@@ -499,22 +504,55 @@ int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
 	return rc;
 }
 
-int tt_export(const char *path, int format, FILE *out)
+int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
+{
+	struct print_ctx pc = {.format = format, .out = out};
+
+	if (format == TT_EXPORT_CSV)
+		csv_header(out);
+	return tt_flows_read_stream(in, name, print_flow, &pc);
+}
+
+/* Open a flows file for reading: 0 and *in, or -errno with a message. */
+static int open_flows(const char *path, FILE **in)
 {
 	struct stat st;
-	FILE *in = fopen(path, "rb");
 	int rc;
 
-	if (!in) {
+	*in = fopen(path, "rb");
+	if (!*in) {
 		rc = -errno;
 		tt_log(TT_LOG_ERROR, "%s: cannot open: %s", path, strerror(errno));
 		return rc;
 	}
-	if (fstat(fileno(in), &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (fstat(fileno(*in), &st) == 0 && S_ISDIR(st.st_mode)) {
 		tt_log(TT_LOG_ERROR, "%s: is a directory, not a tortrace flows file", path);
-		fclose(in);
+		fclose(*in);
+		*in = NULL;
 		return -EISDIR;
 	}
+	return 0;
+}
+
+int tt_flows_read(const char *path, tt_flows_fn fn, void *ctx)
+{
+	FILE *in;
+	int rc = open_flows(path, &in);
+
+	if (rc < 0)
+		return rc;
+	rc = tt_flows_read_stream(in, path, fn, ctx);
+	fclose(in);
+	return rc;
+}
+
+int tt_export(const char *path, int format, FILE *out)
+{
+	FILE *in;
+	int rc = open_flows(path, &in);
+
+	if (rc < 0)
+		return rc;
 	rc = tt_export_stream(in, path, format, out);
 	fclose(in);
 	return rc;
