@@ -9,4 +9,11 @@
  * 2 usage error or no relay data. */
 int tt_relays_cli(int argc, char **argv);
 
+/* `tortrace diagnose [--json] [--relays PATH] PATH...`: argv[0] is "diagnose". Main
+ * thread; runs tt_analyze() once per file into a temporary folder (removed after), writes
+ * the diagnosis to stdout and faults to stderr. Returns the exit status: 0 every file
+ * diagnosed, 1 some file unreadable or damaged (the others are still diagnosed), 2 usage
+ * error or unusable relay data. */
+int tt_diagnose_cli(int argc, char **argv);
+
 #endif /* TT_SRC_CLI_CLI_H */
