@@ -543,11 +543,20 @@ static void findings(struct diag *d, const struct relay_data *rd)
 		return;
 	}
 	if (d->n_tor) {
+		char more[160] = "";
+
 		verdict_list(d->verdicts, a, sizeof(a));
+		if (d->n_cand) {
+			verdict_list(d->candidates, b, sizeof(b));
+			snprintf(more, sizeof(more), "; %" PRIu64 " more %s candidate%s (%s)",
+			    d->n_cand, d->n_cand == 1 ? "is a" : "are", d->n_cand == 1 ? "" : "s",
+			    b);
+		}
 		add_finding(d, "tor-found",
-		    "%" PRIu64 " flow%s %s Tor (%s): `tortrace analyze` lists %s with the evidence",
-		    d->n_tor, d->n_tor == 1 ? "" : "s", d->n_tor == 1 ? "is" : "are", a,
-		    d->n_tor == 1 ? "it" : "them");
+		    "%" PRIu64 " flow%s %s Tor (%s)%s: `tortrace analyze` lists %s with the "
+		    "evidence",
+		    d->n_tor, d->n_tor == 1 ? "" : "s", d->n_tor == 1 ? "is" : "are", a, more,
+		    d->n_tor + d->n_cand == 1 ? "it" : "them");
 	}
 	if (d->has_error)
 		add_finding(d, "truncated-file",
@@ -693,9 +702,10 @@ static void print_text(const struct diag *d, const struct relay_data *rd, bool i
 		printf(KEY, "snaplen:");
 		for (uint32_t i = 0; i < d->n_snaplens; i++)
 			printf("%s%" PRIu32, i ? ", " : "", d->snaplens[i]);
-		printf("%s; largest packet %" PRIu32 " bytes, %" PRIu64 " packets cut%s\n",
-		    d->n_snaplens ? "" : "-", d->max_caplen, d->n_cut,
-		    d->n_hello_cut ? " (TLS hellos cut)" : "");
+		printf("%s (file header); largest packet kept %" PRIu32 " bytes; %" PRIu64
+		       " of %" PRIu64 " packets shorter than on the wire%s\n",
+		    d->n_snaplens ? "" : "-", d->max_caplen, d->n_cut, d->n_pkts,
+		    d->n_hello_cut ? ", TLS hellos among them" : "");
 	}
 	if (d->has_error)
 		printf(KEY "%s\n", "error:", d->error);
