@@ -533,6 +533,15 @@ static void relay_cover(struct diag *d, const struct relay_data *rd)
 
 /* ---- findings ----------------------------------------------------------------------------- */
 
+/* Most TCP payload was cut by the snap length (90 % of the packets that carry payload kept
+ * none or only part of it): too little to recognise a protocol. */
+static bool is_payload_cut(const struct diag *d)
+{
+	uint64_t n = d->n_tcp_payload_none + d->n_tcp_payload_cut;
+
+	return d->n_tcp_payload > 0 && n * 10 >= d->n_tcp_payload * 9;
+}
+
 static void findings(struct diag *d, const struct relay_data *rd)
 {
 	char a[128], b[128], c[64];
@@ -585,12 +594,13 @@ static void findings(struct diag *d, const struct relay_data *rd)
 		    "no TCP among %" PRIu64 " IP packets (UDP %" PRIu64 ", other %" PRIu64
 		    "): Tor's links, bridges and pluggable transports run over TCP",
 		    n_ip, d->n_udp, d->n_other_ip + d->n_frags);
-	} else if (d->n_tcp_payload && d->n_tcp_payload_none == d->n_tcp_payload) {
+	} else if (d->n_tls == 0 && is_payload_cut(d)) {
 		add_finding(d, "snaplen-cuts-handshakes",
-		    "snaplen %" PRIu32 " leaves no TCP payload (none of %" PRIu64
-		    " packets with payload kept a byte of it): TLS, fingerprints and cell framing "
-		    "cannot be read; only relay data can match flows",
-		    d->max_caplen, d->n_tcp_payload);
+		    "snaplen %" PRIu32 " leaves too little TCP payload to recognise TLS (%" PRIu64
+		    " of %" PRIu64 " packets with payload kept none of it, %" PRIu64
+		    " part of it): fingerprints and cell framing cannot be read; only relay data "
+		    "can match flows",
+		    d->max_caplen, d->n_tcp_payload_none, d->n_tcp_payload, d->n_tcp_payload_cut);
 	} else if (d->n_hello_cut) {
 		uint64_t n_hs = d->n_hello_cut + d->n_tls_complete;
 
@@ -602,8 +612,7 @@ static void findings(struct diag *d, const struct relay_data *rd)
 		    d->max_caplen, d->n_hello_cut == d->n_tls ? "every" : "some", d->n_hello_cut,
 		    d->n_tls, d->n_tls_complete, n_hs > d->n_tls ? d->n_tls : n_hs);
 	}
-	if (d->n_tcp && d->n_tcp_data && d->n_tls == 0 &&
-	    d->n_tcp_payload_none < d->n_tcp_payload) {
+	if (d->n_tcp && d->n_tcp_data && d->n_tls == 0 && !is_payload_cut(d)) {
 		size_t n = 0;
 
 		a[0] = '\0';
@@ -627,6 +636,20 @@ static void findings(struct diag *d, const struct relay_data *rd)
 				     "(D3/D4) and relay data still apply"
 				   : "no TLS handshake can be read, only mid-stream cell "
 				     "framing (D3/D4) and relay data apply");
+	if (d->n_tor == 0 && d->n_cand) {
+		verdict_list(d->candidates, a, sizeof(a));
+		add_finding(d, "candidates-only",
+		    "no flow reaches a verdict, %" PRIu64 " %s candidate%s (%s): evidence below "
+		    "the threshold; `tortrace analyze` lists %s",
+		    d->n_cand, d->n_cand == 1 ? "is a" : "are", d->n_cand == 1 ? "" : "s", a,
+		    d->n_cand == 1 ? "it" : "them");
+	}
+	if (d->n_tor == 0 && d->n_cand == 0 && d->n_tls_complete > 0 && d->n_hello_cut == 0 &&
+	    !d->has_error)
+		add_finding(d, "no-tor-evidence",
+		    "%" PRIu64 " TLS flows with %" PRIu64 " complete handshakes were read and none "
+		    "looks like Tor",
+		    d->n_tls, d->n_tls_complete);
 	if (!rd->idx) {
 		add_finding(d, "no-relay-data",
 		    "no relay data given (--relays): addresses cannot be matched against the "
@@ -659,24 +682,13 @@ static void findings(struct diag *d, const struct relay_data *rd)
 		    "matches (within a day, weaker) are possible",
 		    a, b);
 	}
-	if (d->n_tor == 0 && d->n_cand) {
-		verdict_list(d->candidates, a, sizeof(a));
-		add_finding(d, "candidates-only",
-		    "no flow reaches a verdict, %" PRIu64 " %s candidate%s (%s): evidence below "
-		    "the threshold; `tortrace analyze` lists %s",
-		    d->n_cand, d->n_cand == 1 ? "is a" : "are", d->n_cand == 1 ? "" : "s", a,
-		    d->n_cand == 1 ? "it" : "them");
-	}
-	if (d->n_tor == 0 && d->n_cand == 0 && d->n_tls_complete > 0 && d->n_hello_cut == 0 &&
-	    !d->has_error)
-		add_finding(d, "no-tor-evidence",
-		    "%" PRIu64 " TLS flows with %" PRIu64 " complete handshakes were read and none "
-		    "looks like Tor",
-		    d->n_tls, d->n_tls_complete);
 	if (!d->has_engine)
 		add_finding(d, "engine-failed",
 		    "the analysis engine produced no flows for this file (status %d)",
 		    d->engine_status);
+	if (d->n_findings == 0)
+		add_finding(d, "no-tor-evidence", "nothing in the %" PRIu64 " flows looks like Tor",
+		    d->n_flows);
 }
 
 /* ---- output -------------------------------------------------------------------------------- */
@@ -998,6 +1010,13 @@ int tt_diagnose_cli(int argc, char **argv)
 		usage(stderr);
 		return TT_STATUS_USAGE;
 	}
+	for (int i = optind; i < argc; i++)
+		if (strcmp(argv[i], "-") == 0) {
+			/* Both passes read the file: a pipe cannot be read twice. */
+			fprintf(stderr, "tortrace: diagnose reads files, not standard input (-): "
+					"save the capture to a file first\n");
+			return TT_STATUS_USAGE;
+		}
 	if (rd.cache && !rd.path) {
 		fprintf(stderr, "tortrace: diagnose: --relays-cache needs --relays\n");
 		return TT_STATUS_USAGE;

@@ -196,15 +196,21 @@ class Diagnose(clitest.TempDirCase):
                          self.diagnose(cut)[0][0]['snaplens'], [96])
 
     def test_snaplen_without_payload_says_so(self):
-        cut = self.path('cut54.pcap')
-        write_pcap(cut, [(ts, us, min(cl, 54), wl, p[:54]) for ts, us, cl, wl, p, _ in
-                         self.recs], snaplen=54)
-        (d,), _ = self.diagnose(cut)
-        self.assertEqual(d['protocols']['tcp_payload_missing'],
-                         d['protocols']['tcp_payload_packets'])
-        self.assertIn('snaplen-cuts-handshakes', self.codes(d))
-        self.assertNotIn('no-tls', self.codes(d))  # not "no TLS": the payload is gone
-        self.assertNotEqual(d['answer'], 'tor-found')
+        # 54: no TCP payload at all; 68: two bytes of it (the sample's TCP headers are 32)
+        for snap in (54, 68):
+            cut = self.path(f'cut{snap}.pcap')
+            write_pcap(cut, [(ts, us, min(cl, snap), wl, p[:snap])
+                             for ts, us, cl, wl, p, _ in self.recs], snaplen=snap)
+            (d,), _ = self.diagnose(cut)
+            pr = d['protocols']
+            if snap == 54:
+                self.assertEqual(pr['tcp_payload_missing'], pr['tcp_payload_packets'])
+            else:
+                self.assertGreater(pr['tcp_payload_cut'], pr['tcp_payload_packets'] * 0.9)
+            self.assertEqual(d['answer'], 'snaplen-cuts-handshakes', snap)
+            self.assertIn(f'snaplen {snap} leaves too little TCP payload to recognise TLS',
+                          d['findings'][0]['text'])
+            self.assertNotIn('no-tls', self.codes(d))  # not "no TLS": the payload is gone
 
     def test_no_tls_and_no_tcp(self):
         write_pcap(self.path('http.pcap'), plain_capture(True))
@@ -342,7 +348,8 @@ class Diagnose(clitest.TempDirCase):
     def test_usage_and_help(self):
         for args in (['diagnose'], ['diagnose', '--bogus', SAMPLE],
                      ['diagnose', '--relays-cache', 'x', SAMPLE],
-                     ['diagnose', '--relays', self.path('nope'), SAMPLE]):
+                     ['diagnose', '--relays', self.path('nope'), SAMPLE],
+                     ['diagnose', SAMPLE, '-']):
             r = run(*args)
             self.assertEqual(r.returncode, 2, f'{args}: {r.stderr}')
             self.assertTrue(r.stderr.strip(), args)
