@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +64,7 @@ struct diag {
 	uint64_t n_pkts, n_bytes, n_cap_bytes, n_cut, n_over_snaplen;
 	uint64_t n_ipv4, n_ipv6, n_non_ip, n_hdr_truncated, n_bad_link;
 	uint64_t n_tcp, n_udp, n_frags, n_other_ip;
+	uint64_t n_tunnelled; /* packets inside a UDP tunnel (also counted as the outer) */
 	uint64_t ip_protos[256];
 	uint64_t n_tcp_payload;      /* TCP packets with payload on the wire */
 	uint64_t n_tcp_payload_none; /* ... of which no payload byte was captured */
@@ -191,6 +191,25 @@ static void set_error(
 		    s->comp > TT_COMP_PLAIN ? " of the decompressed data" : "");
 }
 
+/* A decoded TCP packet: does it carry payload on the wire, and was it kept? */
+static void note_tcp_payload(struct diag *d, const struct tt_decoded *dec)
+{
+	uint32_t hdr, pay_wire, cap_l4;
+
+	if (dec->proto != 6 || dec->l3_caplen < (uint32_t)dec->l4_off + 13)
+		return;
+	hdr = (uint32_t)(dec->l3[dec->l4_off + 12] >> 4) * 4;
+	pay_wire = dec->l4_len > hdr ? dec->l4_len - hdr : 0;
+	cap_l4 = dec->l3_caplen - dec->l4_off;
+	if (pay_wire == 0)
+		return;
+	d->n_tcp_payload++;
+	if (cap_l4 <= hdr)
+		d->n_tcp_payload_none++;
+	else if (cap_l4 - hdr < pay_wire)
+		d->n_tcp_payload_cut++;
+}
+
 static void note_frame(struct diag *d, const struct tt_frame *f)
 {
 	struct tt_decoded dec;
@@ -221,30 +240,23 @@ static void note_frame(struct diag *d, const struct tt_frame *f)
 		else
 			d->n_ipv4++;
 	}
-	/* Count what a tunnel carries as the reader does: the innermost packet. */
-	for (int depth = 0; rc == TT_DEC_FLOW && dec.proto == 17 && depth < MAX_TUNNELS; depth++)
-		if (tt_decode_tunnel(&dec, &dec) < 0)
-			break;
 	switch (rc) {
 	case TT_DEC_FLOW:
-		if (dec.proto == 17) {
+		if (dec.proto == 17)
 			d->n_udp++;
-		} else if (dec.proto == 6) {
-			uint32_t hdr, pay_wire, cap_l4;
-
+		else if (dec.proto == 6)
 			d->n_tcp++;
-			if (dec.l3_caplen < (uint32_t)dec.l4_off + 13)
+		note_tcp_payload(d, &dec);
+		/* UDP tunnels: the packet counts once, as the outer protocol (as in analyze's
+		 * report); a TCP packet inside is checked for its payload like any other. */
+		for (int depth = 0; rc == TT_DEC_FLOW && dec.proto == 17 && depth < MAX_TUNNELS;
+		     depth++) {
+			rc = tt_decode_tunnel(&dec, &dec);
+			if (rc < 0)
 				break;
-			hdr = (uint32_t)(dec.l3[dec.l4_off + 12] >> 4) * 4;
-			pay_wire = dec.l4_len > hdr ? dec.l4_len - hdr : 0;
-			cap_l4 = dec.l3_caplen - dec.l4_off;
-			if (pay_wire == 0)
-				break;
-			d->n_tcp_payload++;
-			if (cap_l4 <= hdr)
-				d->n_tcp_payload_none++;
-			else if (cap_l4 - hdr < pay_wire)
-				d->n_tcp_payload_cut++;
+			d->n_tunnelled++;
+			if (rc == TT_DEC_FLOW)
+				note_tcp_payload(d, &dec);
 		}
 		break;
 	case TT_DEC_FRAG:
@@ -589,7 +601,7 @@ static void findings(struct diag *d, const struct relay_data *rd)
 			    d->n_pkts, d->n_non_ip, d->n_hdr_truncated);
 		return;
 	}
-	if (d->n_tcp == 0) {
+	if (d->n_tcp == 0 && d->n_flows_tcp == 0) {
 		add_finding(d, "no-tcp",
 		    "no TCP among %" PRIu64 " IP packets (UDP %" PRIu64 ", other %" PRIu64
 		    "): Tor's links, bridges and pluggable transports run over TCP",
@@ -713,7 +725,8 @@ static void print_text(const struct diag *d, const struct relay_data *rd, bool i
 		printf("%s\n", d->n_linktypes ? "" : "-");
 		printf(KEY, "snaplen:");
 		for (uint32_t i = 0; i < d->n_snaplens; i++)
-			printf("%s%" PRIu32, i ? ", " : "", d->snaplens[i]);
+			printf("%s%" PRIu32 "%s", i ? ", " : "", d->snaplens[i],
+			    d->snaplens[i] ? "" : " (no limit)");
 		printf("%s (file header); largest packet kept %" PRIu32 " bytes; %" PRIu64
 		       " of %" PRIu64 " packets shorter than on the wire%s\n",
 		    d->n_snaplens ? "" : "-", d->max_caplen, d->n_cut, d->n_pkts,
@@ -861,6 +874,7 @@ static void print_json(struct tt_json *j, const struct diag *d, const struct rel
 	tt_json_kv_u64(j, "udp", d->n_udp);
 	tt_json_kv_u64(j, "other_ip", d->n_other_ip);
 	tt_json_kv_u64(j, "fragments", d->n_frags);
+	tt_json_kv_u64(j, "tunnelled", d->n_tunnelled);
 	tt_json_kv_u64(j, "headers_truncated", d->n_hdr_truncated);
 	tt_json_kv_u64(j, "link_not_decoded", d->n_bad_link);
 	tt_json_kv_u64(j, "tcp_payload_packets", d->n_tcp_payload);
