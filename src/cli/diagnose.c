@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -278,15 +279,23 @@ static void note_frame(struct diag *d, const struct tt_frame *f)
 	}
 }
 
-static void header_pass(struct diag *d)
+static void header_pass(struct diag *d, const atomic_bool *stop)
 {
 	struct tt_source s;
 	struct tt_capture cap;
 	struct tt_frame f;
+	struct stat st;
 	int rc;
 
 	memset(&cap, 0, sizeof(cap));
 	d->format = -1;
+	/* Both passes read the file: a pipe or a device would give the second nothing. */
+	if (stat(d->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		d->has_error = true;
+		snprintf(d->error, sizeof(d->error),
+		    "not a regular file (diagnose reads each file twice)");
+		return;
+	}
 	rc = tt_source_open(&s, d->path, release, NULL);
 	if (rc < 0) {
 		d->has_error = true;
@@ -301,8 +310,11 @@ static void header_pass(struct diag *d)
 	}
 	d->is_opened = true;
 	d->format = cap.format;
-	while ((rc = tt_capture_next(&cap, &s, &f)) == 1)
+	while ((rc = tt_capture_next(&cap, &s, &f)) == 1) {
 		note_frame(d, &f);
+		if ((d->n_pkts & 4095) == 0 && stop && atomic_load(stop))
+			break;
+	}
 	if (rc < 0)
 		set_error(d, cap.err, cap.err_off, &s, cap.is_source_err);
 	d->n_over_snaplen = cap.n_caplen_over_snaplen;
@@ -397,7 +409,8 @@ static void remove_dir(const char *dir)
 /* Run tt_analyze() on the file alone into a fresh folder under $TMPDIR, read its flows,
  * remove the folder. The engine's own messages are silenced: the header pass already
  * names the file's fault and its offset. */
-static void engine_pass(struct diag *d, const struct relay_data *rd, int log_level)
+static void engine_pass(
+    struct diag *d, const struct relay_data *rd, int log_level, const atomic_bool *stop)
 {
 	const char *tmp = getenv("TMPDIR");
 	char dir[4096], flows[4096 + 16];
@@ -420,6 +433,7 @@ static void engine_pass(struct diag *d, const struct relay_data *rd, int log_lev
 	cfg.is_quiet = true;
 	cfg.is_no_chain = true;
 	cfg.hash_mode = -1;
+	cfg.stop = stop;
 	tt_log_set_level(-1);
 	d->engine_status = tt_analyze(&cfg);
 	tt_log_set_level(log_level);
@@ -978,11 +992,12 @@ static void usage(FILE *f)
 	      "                       checked against each capture's time span\n"
 	      "  --relays-cache FILE  compiled relay index, as for analyze\n"
 	      "Exit status: 0 every file was diagnosed, 1 some file is unreadable or damaged\n"
-	      "(named with the byte offset; the others are still diagnosed), 2 usage error.\n",
+	      "(named with the byte offset; the others are still diagnosed) or the run was\n"
+	      "interrupted (Ctrl-C: the temporary folder is removed), 2 usage error.\n",
 	    f);
 }
 
-int tt_diagnose_cli(int argc, char **argv)
+int tt_diagnose_cli(int argc, char **argv, const atomic_bool *stop)
 {
 	enum { OPT_JSON = 256, OPT_RELAYS, OPT_RELAYS_CACHE };
 	static const struct option opts[] = {
@@ -1060,9 +1075,16 @@ int tt_diagnose_cli(int argc, char **argv)
 			break;
 		}
 		d->path = paths[i];
-		header_pass(d);
+		header_pass(d, stop);
 		if (d->is_opened)
-			engine_pass(d, &rd, log_level);
+			engine_pass(d, &rd, log_level, stop);
+		if (stop && atomic_load(stop)) {
+			fprintf(
+			    stderr, "tortrace: diagnose: interrupted while reading %s\n", d->path);
+			free(d);
+			has_failed = true;
+			break;
+		}
 		relay_cover(d, &rd);
 		findings(d, &rd);
 		if (d->has_error) {

@@ -375,8 +375,10 @@ int main(int argc, char **argv)
 		exit(cmd_analyze(argc - 1, argv + 1));
 	if (strcmp(argv[1], "relays") == 0)
 		exit(tt_relays_cli(argc - 1, argv + 1));
-	if (strcmp(argv[1], "diagnose") == 0)
-		exit(tt_diagnose_cli(argc - 1, argv + 1));
+	if (strcmp(argv[1], "diagnose") == 0) {
+		install_stop_handlers();
+		exit(tt_diagnose_cli(argc - 1, argv + 1, &stop_requested));
+	}
 	if (strcmp(argv[1], "export") == 0)
 		exit(cmd_export(argc - 1, argv + 1));
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

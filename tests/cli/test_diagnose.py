@@ -5,7 +5,7 @@ TCP, the sample cut mid-stream, relay data of other dates, a truncated file besi
 one, pcapng and gzip input, --json, usage and exit statuses.
 usage: test_diagnose.py TORTRACE SAMPLE_PCAP CORPUS_DIR"""
 import clitest
-import gzip, json, os, shutil, struct, subprocess, sys, unittest
+import gzip, json, os, shutil, signal, struct, subprocess, sys, time, unittest
 
 TORTRACE = SAMPLE = CORPUS = None
 
@@ -343,6 +343,41 @@ class Diagnose(clitest.TempDirCase):
         env = dict(os.environ, TMPDIR=tmp)
         r = run('diagnose', SAMPLE, env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.listdir(tmp), [])
+
+    def test_fifo_is_refused_and_others_diagnosed(self):
+        fifo = self.path('cap.fifo')
+        os.mkfifo(fifo)
+        (f, good), r = self.diagnose(fifo, SAMPLE, want_rc=1)
+        self.assertFalse(f['readable'])
+        self.assertIn('not a regular file', f['error'])
+        self.assertEqual(good['answer'], 'tor-found')
+
+    def test_interrupt_removes_the_temporary_folder(self):
+        # A capture the engine takes a while over: the sample 40 times, shifted in time.
+        big = self.path('big.pcap')
+        span = self.recs[-1][0] - self.recs[0][0] + 10
+        with open(big, 'wb') as f:
+            f.write(self.hdr)
+            for k in range(40):
+                f.write(b''.join(struct.pack('<IIII', ts + k * span, us, cl, wl) + p
+                                 for ts, us, cl, wl, p, _ in self.recs))
+        tmp = self.path('tmp')
+        os.mkdir(tmp)
+        p = subprocess.Popen([TORTRACE, 'diagnose', '--json', big, SAMPLE],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, TMPDIR=tmp))
+        deadline = time.monotonic() + 60
+        while not os.listdir(tmp) and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if p.poll() is not None:
+            p.communicate()
+            self.skipTest('diagnose finished before it could be interrupted')
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn(f'interrupted while reading {big}', err)
+        self.assertEqual(json.loads(out), [])  # a valid document; the sample was not begun
         self.assertEqual(os.listdir(tmp), [])
 
     def test_usage_and_help(self):
