@@ -69,6 +69,12 @@ enum tt_flow_initiator {
  * writes (a segment shorter than the first before the last), over obfs4's 8192-byte
  * handshake ceiling, or a client flight of 1537 bytes (RTMP's C0+C1; evidence F-). */
 #define TT_FLOW_NOT_OBFS4_HS  (1u << 8)
+/* A direction's first payload was a TLS handshake record (0x16 0x03: a ClientHello or
+ * ServerHello) in a packet captured shorter than it was on the wire, and the captured
+ * bytes end inside the record: the capture's snap length cut the hello, so its
+ * fingerprint, SNI and certificate cannot be read (`tortrace diagnose` counts these). A
+ * hello merely split over several TCP segments does not set it. */
+#define TT_FLOW_HELLO_CUT     (1u << 9)
 
 /* Verdicts (TOR-DETECTION.md §6): what the evidence says the flow is. */
 enum tt_verdict {

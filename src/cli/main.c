@@ -1,4 +1,5 @@
-/* The tortrace command: subcommands analyze, export, version. The only exit(). */
+/* The tortrace command: subcommands analyze, diagnose, export, relays, version. The only
+ * exit(). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -44,6 +45,12 @@ static const char usage_text[] =
     "commands:\n"
     "  analyze [options] PATH...   analyse capture files, folders (recursively) and globs;\n"
     "                              - reads standard input\n"
+    "  diagnose [--json] [--relays PATH] PATH...\n"
+    "                              explain each capture without a full report: format,\n"
+    "                              link types, snaplen, damage, time span, protocol mix,\n"
+    "                              TLS, relay-data dates, and why no Tor was found\n"
+    "                              (`tortrace diagnose --help`; exit status 0 all files\n"
+    "                              diagnosed, 1 some file unreadable or damaged, 2 usage)\n"
     "  export --jsonl|--csv FILE   print the flows of OUT/flows.msgpack, one per line\n"
     "  relays lookup --relays PATH IP[:PORT] [--at TIME]\n"
     "                              was this a Tor relay then? (offline ExoneraTor)\n"
@@ -53,6 +60,9 @@ static const char usage_text[] =
     "  show ID [--json]            one past analysis: summary, inputs, hosts, outputs\n"
     "  version                     print the version\n"
     "\n"
+    "";
+
+static const char usage_analyze[] =
     "analyze options:\n"
     "  -o, --out DIR            write report.json and flows.msgpack here (default: tortrace-out)\n"
     "  -j, --jobs N             worker threads (default: online CPUs - 1, at least 1)\n"
@@ -100,6 +110,7 @@ static const char usage_text[] =
 static void usage(FILE *f)
 {
 	fputs(usage_text, f);
+	fputs(usage_analyze, f);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -393,6 +404,10 @@ int main(int argc, char **argv)
 		exit(cmd_analyze(argc - 1, argv + 1));
 	if (strcmp(argv[1], "relays") == 0)
 		exit(tt_relays_cli(argc - 1, argv + 1));
+	if (strcmp(argv[1], "diagnose") == 0) {
+		install_stop_handlers();
+		exit(tt_diagnose_cli(argc - 1, argv + 1, &stop_requested));
+	}
 	if (strcmp(argv[1], "export") == 0)
 		exit(cmd_export(argc - 1, argv + 1));
 	if (strcmp(argv[1], "history") == 0 || strcmp(argv[1], "show") == 0)
