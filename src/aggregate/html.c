@@ -1017,10 +1017,10 @@ static void out_files(struct html *h)
 		out(h, "</td><td class=\"m b\">");
 		if (gets(e, "sha256"))
 			esc(h, gets(e, "sha256"));
+		else if (json_is_true(get(e, "changed_during_read")))
+			out(h, "none: the file changed while it was read");
 		else
-			out(h, json_is_true(get(get(h->root, "options"), "sha256"))
-				   ? "not computed"
-				   : "not computed (--sha256)");
+			out(h, "not computed");
 		out(h, "</td>");
 		td_int(h, "packets", geti(e, "packets"));
 		td_int(h, "flows", geti(e, "flows"));
@@ -1097,7 +1097,8 @@ static void out_provenance(struct html *h)
 	    json_is_false(get(opts, "chain")) ? "off (--no-chain)"
 					      : "files that continue each "
 						"other are one timeline");
-	kv(h, "SHA-256 of inputs", json_is_true(get(opts, "sha256")) ? "computed" : "not computed");
+	kv(h, "SHA-256 of inputs",
+	    json_is_true(get(opts, "sha256")) ? "computed" : "not computed (--sha256 computes it)");
 	if (json_array_size(get(opts, "without_evidence"))) {
 		out(h, "<dt>Evidence left out (measurement run)</dt><dd>");
 		json_array_foreach(get(opts, "without_evidence"), i, x)
