@@ -12,7 +12,7 @@
    report.html: X s") against the run's elapsed time.
 
 usage: python3 bench/html_bench.py [BUILD_DIR=build] [BENCH_PCAP] [REPEAT=5]"""
-import os, re, shutil, statistics, subprocess, sys, tempfile, time
+import os, re, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, 'build')
@@ -22,13 +22,30 @@ TT = os.path.join(BUILD, 'tortrace')
 CONSENSUS = os.path.join(ROOT, 'samples', 'tornet-default-s1', 'consensus')
 
 
+CPU = []  # CPU seconds (user + system) of each timed command, all its processes
+
+
+def cpu_children():
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def timed(cmd, **kw):
+    """Wall seconds and the result; the command's CPU seconds are appended to CPU (on a
+    loaded machine wall time mostly measures the load, CPU time much less so)."""
+    c = cpu_children()
     t = time.monotonic()
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     dt = time.monotonic() - t
+    CPU.append(cpu_children() - c)
     if r.returncode != 0:
         sys.exit('failed: %s\n%s' % (' '.join(cmd), r.stderr[-2000:]))
     return dt, r
+
+
+def cpu_of(n):
+    """Median CPU seconds of the last n timed commands."""
+    return statistics.median(CPU[-n:])
 
 
 def chromium_load(path, profile):
@@ -55,21 +72,26 @@ def main():
         js = os.path.getsize(os.path.join(out, 'report.json'))
         ht = os.path.getsize(os.path.join(out, 'report.html'))
         renders = [timed([TT, 'report', out])[0] for _ in range(REPEAT)]
+        render_cpu = cpu_of(REPEAT)
         empty = os.path.join(tmp, 'empty.html')
         with open(empty, 'w') as f:
             f.write('<!DOCTYPE html><title>x</title>')
         base = [chromium_load(empty, os.path.join(tmp, 'prof')) for _ in range(3)]
+        base_cpu = cpu_of(3) if None not in base else 0
         loads = [chromium_load(os.path.join(out, 'report.html'), os.path.join(tmp, 'prof'))
                  for _ in range(3)]
+        load_cpu = cpu_of(3) if None not in loads else 0
         print('100,000 Tor flows (%s, %.1f MB): run %.2f s' % (os.path.basename(cap),
                                                                os.path.getsize(cap) / 1e6,
                                                                dt_run))
         print('  report.json %.1f MB, report.html %.2f MB' % (js / 1e6, ht / 1e6))
-        print('  tortrace report (render): median %.3f s of %d (min %.3f, max %.3f)' % (
-            statistics.median(renders), len(renders), min(renders), max(renders)))
+        print('  tortrace report (render): median %.3f s of %d (min %.3f, max %.3f); CPU '
+              '%.3f s' % (statistics.median(renders), len(renders), min(renders),
+                          max(renders), render_cpu))
         if None not in loads:
-            print('  chromium --dump-dom: median %.2f s (an empty page: %.2f s)' % (
-                statistics.median(loads), statistics.median(base)))
+            print('  chromium --dump-dom: median %.2f s, CPU %.2f s (an empty page: %.2f s, '
+                  'CPU %.2f s)' % (statistics.median(loads), load_cpu,
+                                   statistics.median(base), base_cpu))
         else:
             print('  chromium not installed: load time not measured')
 
@@ -80,6 +102,7 @@ def main():
             return
         subprocess.run(['cat', PCAP], stdout=subprocess.DEVNULL, check=True)  # page cache
         runs = {'html': [], 'no-html': []}
+        cpus = {'html': [], 'no-html': []}
         logged = []
         for i in range(REPEAT):
             order = ('html', 'no-html') if i % 2 == 0 else ('no-html', 'html')
@@ -88,6 +111,7 @@ def main():
                 extra = ['--no-html'] if what == 'no-html' else ['-v']
                 dt, r = timed([TT, 'analyze', '--no-progress', '-o', o] + extra + [PCAP])
                 runs[what].append(dt)
+                cpus[what].append(CPU[-1])
                 m = re.search(r'report\.html: ([0-9.]+) s', r.stderr)
                 if m:
                     logged.append(float(m.group(1)))
@@ -103,6 +127,9 @@ def main():
         print('  --no-html:        median %.2f s  %s' % (n, ' '.join('%.2f' % x
                                                                       for x in runs['no-html'])))
         print('  difference of medians: %+.2f s (%+.1f %%)' % (a - n, (a - n) / n * 100))
+        ca, cn = statistics.median(cpus['html']), statistics.median(cpus['no-html'])
+        print('  CPU time, medians: %.2f s with, %.2f s without: %+.1f %%' % (
+            ca, cn, (ca - cn) / cn * 100))
         if logged:
             print('  render time logged by the runs: median %.3f s = %.1f %% of the '
                   '--no-html median' % (statistics.median(logged),

@@ -158,11 +158,13 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
  * string is HTML-escaped, tables are bounded (the first rows, and how many there are). The
  * output depends only on the report.json, so rendering it again gives the same bytes. */
 
-/* Write the page for report_json_path to out. Returns 0, -ENOENT (cannot open it), -EBADMSG
- * (not JSON, or not a tortrace.report/1; logged), -ENOMEM or -EIO (a write to out failed). */
+/* Write the page for report_json_path to out. Returns 0, -EBADMSG (it cannot be read, is not
+ * JSON or not a tortrace.report/1: logged, naming it), -ENOMEM, or -EIO (a write to out
+ * failed). */
 int tt_report_html(const char *report_json_path, FILE *out);
 /* The same into a new file html_path (created or truncated), flushed, fsync()ed and closed;
- * the caller renames it into place. Returns 0 or as above, with the write's own -errno. */
+ * the caller renames it into place. Returns 0 or as above, with the write's own -errno
+ * (not logged). */
 int tt_report_html_write(const char *report_json_path, const char *html_path);
 
 /* ---- export -------------------------------------------------------------------------------- */

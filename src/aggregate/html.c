@@ -99,13 +99,28 @@ static json_t *get(const json_t *o, const char *key)
 	return json_is_object(o) ? json_object_get(o, key) : NULL;
 }
 
+/* A double as an integer, without undefined behaviour for values out of range (the
+ * report may be any file given to `tortrace report`). */
+static long long to_ll(double d)
+{
+	if (!(d > -9e18 && d < 9e18))
+		return 0;
+	return (long long)d;
+}
+
 static long long geti(const json_t *o, const char *key)
 {
 	json_t *v = get(o, key);
 
 	if (json_is_integer(v))
 		return json_integer_value(v);
-	return json_is_real(v) ? (long long)json_real_value(v) : 0;
+	return json_is_real(v) ? to_ll(json_real_value(v)) : 0;
+}
+
+/* A plausible Unix time (1970 to about 5000): others are ignored by the charts. */
+static bool is_time(double t)
+{
+	return t >= 0 && t < 1e11;
 }
 
 static double getd(const json_t *o, const char *key)
@@ -173,7 +188,8 @@ static void esc(struct html *h, const char *s)
 static const char *fmt_int(char buf[32], long long v)
 {
 	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%lld", v < 0 ? -v : v), k = 0;
+	unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+	int n = snprintf(tmp, sizeof(tmp), "%llu", u), k = 0;
 
 	if (v < 0)
 		buf[k++] = '-';
@@ -204,11 +220,11 @@ static void td_int(struct html *h, const char *key, long long v)
 /* Unix seconds as 2026-11-26 14:21:07.175 (UTC). */
 static const char *fmt_ts(char buf[48], double ts, bool with_ms)
 {
-	time_t s = (time_t)floor(ts);
+	time_t s = is_time(ts) ? (time_t)floor(ts) : 0;
 	struct tm tm;
 	int ms = (int)((ts - floor(ts)) * 1000.0);
 
-	if (!isfinite(ts) || !gmtime_r(&s, &tm)) {
+	if (!is_time(ts) || !gmtime_r(&s, &tm)) {
 		snprintf(buf, 48, "?");
 		return buf;
 	}
@@ -238,7 +254,9 @@ static void out_ts(struct html *h, const json_t *o, const char *key)
 /* A duration in words: 0.061 s, 41.3 s, 12 min 5 s, 3 h 02 min, 2 d 4 h. */
 static const char *fmt_dur(char buf[48], double s)
 {
-	if (s >= 60 && fmod(s, 3600) == 0)
+	if (!(s >= 0 && s < 1e9))
+		snprintf(buf, 48, "%g s", s);
+	else if (s >= 60 && fmod(s, 3600) == 0)
 		snprintf(buf, 48, "%d h", (int)(s / 3600));
 	else if (s >= 60 && fmod(s, 60) == 0 && s < 3600)
 		snprintf(buf, 48, "%d min", (int)(s / 60));
@@ -606,6 +624,7 @@ static void out_time_axis(struct html *h, double y_top, double y_axis)
 	static const double steps[] = {0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
 	    1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000, 31536000};
 	double span = h->t1 - h->t0, step = steps[0];
+	int n_ticks = 0;
 	char buf[48];
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -615,7 +634,8 @@ static void out_time_axis(struct html *h, double y_top, double y_axis)
 	}
 	outf(h, "<line class=\"ax\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
 	    CHART_LABEL, y_axis, CHART_W - CHART_RIGHT, y_axis);
-	for (double t = ceil(h->t0 / step) * step; t <= h->t1 + 1e-9; t += step) {
+	for (double t = ceil(h->t0 / step) * step; t <= h->t1 + 1e-9 && n_ticks < 40;
+	     t += step, n_ticks++) {
 		double x = x_of(h, t);
 		const char *label = fmt_ts(buf, t, step < 1);
 
@@ -666,8 +686,12 @@ static void out_timeline(struct html *h)
 		 * of periods costs at most one rectangle per pixel. */
 		json_array_foreach(per, j, p)
 		{
-			double x0 = x_of(h, json_number_value(json_array_get(p, 0)));
-			double x1 = x_of(h, json_number_value(json_array_get(p, 1)));
+			double p0 = json_number_value(json_array_get(p, 0));
+			double p1 = json_number_value(json_array_get(p, 1));
+			double x0 = x_of(h, p0), x1 = x_of(h, p1);
+
+			if (!is_time(p0) || !is_time(p1) || p0 > p1)
+				continue;
 
 			if (x1 < x0 + 1)
 				x1 = x0 + 1;
@@ -706,23 +730,24 @@ static void out_activity(struct html *h)
 	char buf[48], a[32];
 
 	out(h, "<section id=\"activity\">\n<h2>Tor bytes over time</h2>\n");
-	if (!json_array_size(bars) || bar_s <= 0) {
+	if (!json_array_size(bars) || !(bar_s > 0 && bar_s < 1e9)) {
 		out(h, "<p>No Tor bytes.</p>\n</section>\n");
 		return;
 	}
 	json_array_foreach(bars, i, bar)
 	{
-		double v = json_number_value(json_array_get(bar, 1));
+		long long v = to_ll(json_number_value(json_array_get(bar, 1)));
 
-		if (v > max)
-			max = v;
-		sum += (long long)v;
+		if ((double)v > max)
+			max = (double)v;
+		if (v < 0 || __builtin_add_overflow(sum, v, &sum))
+			sum = -1; /* not a report tortrace wrote */
 	}
 	outf(h,
 	    "<p class=\"note\">Bytes of flows with a verdict, each flow's bytes spread evenly "
 	    "over the minutes it lasted, in bars of %s. Highest bar: <span "
 	    "id=\"activity-max\">%s</span> bytes; all bars: <span id=\"activity-sum\">",
-	    fmt_dur(buf, bar_s), fmt_int(a, (long long)max));
+	    fmt_dur(buf, bar_s), fmt_int(a, to_ll(max)));
 	out_int(h, sum);
 	out(h, "</span> bytes.</p>\n");
 	outf(h,
@@ -732,15 +757,18 @@ static void out_activity(struct html *h)
 	outf(h,
 	    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s B</text>"
 	    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">0</text>\n",
-	    CHART_LABEL - 6, y0 + 10, fmt_int(a, (long long)max), CHART_LABEL - 6, y0 + plot_h);
+	    CHART_LABEL - 6, y0 + 10, fmt_int(a, to_ll(max)), CHART_LABEL - 6, y0 + plot_h);
 	outf(h, "<line class=\"ax\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
 	    CHART_LABEL, y0, CHART_LABEL, y0 + plot_h);
 	out_time_axis(h, y0, y0 + plot_h);
 	json_array_foreach(bars, i, bar)
 	{
 		double t = json_number_value(json_array_get(bar, 0));
-		long long v = (long long)json_number_value(json_array_get(bar, 1));
+		long long v = to_ll(json_number_value(json_array_get(bar, 1)));
 		double x0 = x_of(h, t), x1 = x_of(h, t + bar_s);
+
+		if (!is_time(t))
+			continue;
 		double bh = max > 0 ? (double)v / max * plot_h : 0;
 
 		if (x1 - x0 > 2)
@@ -1188,9 +1216,9 @@ static void find_span(struct html *h)
 	for (size_t l = 0; l < 2 && !(t0 <= t1); l++)
 		json_array_foreach(get(h->root, lists[l]), i, e)
 		{
-			if (json_is_number(get(e, "first_ts")) && getd(e, "first_ts") < t0)
+			if (is_time(getd(e, "first_ts")) && getd(e, "first_ts") < t0)
 				t0 = getd(e, "first_ts");
-			if (json_is_number(get(e, "last_ts")) && getd(e, "last_ts") > t1)
+			if (is_time(getd(e, "last_ts")) && getd(e, "last_ts") > t1)
 				t1 = getd(e, "last_ts");
 		}
 	if (t0 <= t1) {
@@ -1201,16 +1229,23 @@ static void find_span(struct html *h)
 	{
 		json_array_foreach(get(e, "active_periods"), j, p)
 		{
-			t0 = fmin(t0, json_number_value(json_array_get(p, 0)));
-			t1 = fmax(t1, json_number_value(json_array_get(p, 1)));
+			double a = json_number_value(json_array_get(p, 0));
+			double b = json_number_value(json_array_get(p, 1));
+
+			if (is_time(a) && is_time(b) && a <= b) {
+				t0 = fmin(t0, a);
+				t1 = fmax(t1, b);
+			}
 		}
 	}
 	json_array_foreach(get(get(h->root, "activity"), "bars"), i, p)
 	{
 		double t = json_number_value(json_array_get(p, 0));
 
-		t0 = fmin(t0, t);
-		t1 = fmax(t1, t + bar_s);
+		if (is_time(t) && bar_s > 0 && bar_s < 1e9) {
+			t0 = fmin(t0, t);
+			t1 = fmax(t1, t + bar_s);
+		}
 	}
 	if (!(t0 <= t1))
 		t0 = t1 = 0;
@@ -1236,7 +1271,7 @@ int tt_report_html(const char *report_json_path, FILE *f)
 		tt_log(TT_LOG_ERROR, "cannot read %s: %s (line %d, column %d)", report_json_path,
 		    err.text, err.line, err.column);
 		free(h);
-		return json_error_code(&err) == json_error_cannot_open_file ? -ENOENT : -EBADMSG;
+		return -EBADMSG;
 	}
 	schema = gets(h->root, "schema");
 	if (!schema || strcmp(schema, "tortrace.report/1") != 0) {

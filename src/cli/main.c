@@ -398,7 +398,7 @@ static int cmd_report(int argc, char **argv)
 		rc = -errno;
 	if (rc < 0) {
 		unlink(tmp);
-		/* A report.json that is not one was named by the renderer already. */
+		/* A report.json that cannot be read or is not one was named by the renderer. */
 		if (rc != -EBADMSG)
 			fprintf(stderr, "tortrace: cannot write %s from %s: %s\n", final, json,
 			    strerror(-rc));

@@ -368,6 +368,26 @@ class HtmlCase(clitest.TempDirCase):
         os.rmdir(os.path.join(self.out, 'report.html.tmp'))
         self.assertEqual(read_all(self.out), before)
 
+    def test_odd_values_do_not_break_the_renderer(self):
+        """`tortrace report` takes any file: absurd times and sizes give a page, not a hang
+        or undefined behaviour (the ASan+UBSan build runs this too)."""
+        self.analyze([os.path.join(SAMPLE_DIR, 'tornet-client.pcap')], self.out,
+                     os.path.join(SAMPLE_DIR, 'consensus'))
+        rep = self.report()
+        rep['hosts'][0]['active_periods'] = [[1e300, -5], [-1e300, 1e300], [5, 4]]
+        rep['hosts'][1]['first_ts'] = 1e300
+        rep['activity'] = {'bar_s': 1e-300, 'bars': [[1e300, 1e300], [-1, -1e30]]}
+        rep['files'][0]['first_ts'] = -1e300
+        rep['tor_flows'][0]['duration_s'] = 1e300
+        rep['tor_flows'][0]['bytes'] = 1e300
+        rep['run']['elapsed_s'] = -1e300
+        with open(os.path.join(self.out, 'report.json'), 'w') as f:
+            json.dump(rep, f)
+        r = subprocess.run([TORTRACE, 'report', self.out], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_static(self.html(self.out))
+
     def test_large_report_is_bounded(self):
         """A report.json with more of everything than the page shows: the tables stop at
         their bounds and say how many there are; the file stays small."""
