@@ -146,8 +146,9 @@ static int write_report(const char *tmp, const struct tt_config *cfg, const stru
 	return finish_file(f, rc);
 }
 
-/* Put the complete temporary outputs in place: report.json last (see the top). html_tmp
- * NULL: no report.html (--no-html), and an old one is removed. */
+/* Put the complete temporary outputs in place: report.json last (see the top). The old
+ * report.json and report.html go first, so that a failure part way leaves no page or report
+ * beside flows they do not describe. html_tmp NULL: no report.html (--no-html). */
 static int commit_outputs(const char *flows_tmp, const char *flows_final, const char *report_tmp,
     const char *report_final, const char *html_tmp, const char *html_final)
 {
@@ -155,10 +156,11 @@ static int commit_outputs(const char *flows_tmp, const char *flows_final, const 
 
 	if (unlink(report_final) != 0 && errno != ENOENT)
 		rc = -errno;
+	else if (unlink(html_final) != 0 && errno != ENOENT)
+		rc = -errno;
 	else if (rename(flows_tmp, flows_final) != 0)
 		rc = -errno;
-	else if (html_tmp ? rename(html_tmp, html_final) != 0
-			  : unlink(html_final) != 0 && errno != ENOENT)
+	else if (html_tmp && rename(html_tmp, html_final) != 0)
 		rc = -errno;
 	else if (rename(report_tmp, report_final) != 0)
 		rc = -errno;
