@@ -8,9 +8,9 @@
  * (unless --no-html) is rendered from that report.json. All are written under temporary
  * names (*.tmp), and every write, flush, fsync and close is checked; report.html is
  * rendered from report.json.tmp, so it is made before anything is put in place. Only when
- * all are complete is the old report.json removed, flows.msgpack and report.html renamed
- * into place, then report.json last (with --no-html an old report.html is removed
- * instead: it would describe other flows). If anything fails (a full disk), the temporary
+ * all are complete are the old report.json and report.html removed, flows.msgpack and
+ * report.html renamed into place, then report.json last (with --no-html no page takes the
+ * old one's place: it would describe other flows). If anything fails (a full disk), the temporary
  * files are removed and the previous outputs stay as they were. A crash between the
  * renames can leave new outputs without a report.json, never beside a report.json that
  * describes other flows: when report.json exists, the outputs are consistent. */
