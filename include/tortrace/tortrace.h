@@ -1,7 +1,8 @@
 /* tortrace public API: analyse packet captures and write a consolidated report.
  *
  * One call, tt_analyze(), runs the whole pipeline (reader thread → worker threads →
- * aggregator) over a list of paths and writes OUT/report.json and OUT/flows.msgpack.
+ * aggregator) over a list of paths and writes OUT/report.json, OUT/flows.msgpack and
+ * OUT/report.html (a page rendered from report.json).
  * The flow record schema shared by every stage is in <tortrace/record.h>.
  */
 #ifndef TT_TORTRACE_H
@@ -100,6 +101,10 @@ struct tt_config {
 	bool is_no_chain;           /* every file is a timeline of its own: files that
 				     * continue each other (rotated captures) are not read
 				     * as one set */
+	bool is_no_html;            /* write no OUT/report.html (by default it is rendered
+				     * from report.json and put in place with it; with this
+				     * set, a report.html left by an earlier run is removed,
+				     * so that it never describes other outputs) */
 	/* The score a flow needs for a verdict other than none (tor-exit-side, a relay-data
 	 * fact, excepted): in (0, 1]; 0 means TT_MIN_SCORE_DEFAULT. A flow with positive
 	 * evidence below it is a candidate (its record's candidate field), never a verdict. */

@@ -210,6 +210,22 @@ int tt_history_show(const char *path, int64_t id, bool is_json, FILE *out);
 #define TT_HISTORY_HOSTS_MAX 1000
 size_t tt_findings_hosts(const struct tt_findings *f, struct tt_history_host *out, size_t max);
 
+/* ---- report.html (html.c) ----------------------------------------------------------------
+ * Rendered from a report.json (any thread; reads nothing else): summary, hosts, a timeline
+ * per host and Tor bytes over time as inline SVG, relays, Tor flows and candidates with
+ * their evidence, files, provenance. One self-contained file: nothing is fetched, every
+ * string is HTML-escaped, tables are bounded (the first rows, and how many there are). The
+ * output depends only on the report.json, so rendering it again gives the same bytes. */
+
+/* Write the page for report_json_path to out. Returns 0, -EBADMSG (it cannot be read, is not
+ * JSON or not a tortrace.report/1: logged, naming it), -ENOMEM, or -EIO (a write to out
+ * failed). */
+int tt_report_html(const char *report_json_path, FILE *out);
+/* The same into a new file html_path (created or truncated), flushed, fsync()ed and closed;
+ * the caller renames it into place. Returns 0 or as above, with the write's own -errno
+ * (not logged). */
+int tt_report_html_write(const char *report_json_path, const char *html_path);
+
 /* ---- export -------------------------------------------------------------------------------- */
 
 enum tt_export_format {

@@ -1,4 +1,5 @@
-/* The tortrace command: subcommands analyze, diagnose, export, relays, version. The only
+/* The tortrace command: subcommands analyze, diagnose, export, report, relays, history,
+ * show, version. The only
  * exit(). */
 #include <errno.h>
 #include <getopt.h>
@@ -52,6 +53,7 @@ static const char usage_text[] =
     "                              (`tortrace diagnose --help`; exit status 0 all files\n"
     "                              diagnosed, 1 some file unreadable or damaged, 2 usage)\n"
     "  export --jsonl|--csv FILE   print the flows of OUT/flows.msgpack, one per line\n"
+    "  report OUT                  render OUT/report.html again from OUT/report.json\n"
     "  relays lookup --relays PATH IP[:PORT] [--at TIME]\n"
     "                              was this a Tor relay then? (offline ExoneraTor)\n"
     "  relays info --relays PATH   what the relay data holds\n"
@@ -64,7 +66,10 @@ static const char usage_text[] =
 
 static const char usage_analyze[] =
     "analyze options:\n"
-    "  -o, --out DIR            write report.json and flows.msgpack here (default: tortrace-out)\n"
+    "  -o, --out DIR            write report.json, flows.msgpack and report.html here\n"
+    "                           (default: tortrace-out)\n"
+    "      --no-html            write no report.html (the page for people: summary, hosts,\n"
+    "                           timeline, relays, Tor flows with their evidence, files)\n"
     "  -j, --jobs N             worker threads (default: online CPUs - 1, at least 1)\n"
     "  -f, --filter EXPR        only packets matching this libpcap filter expression\n"
     "      --relays PATH        relay data (consensus, exit list, IP list; file or folder)\n"
@@ -187,6 +192,7 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_WITHOUT_EVIDENCE,
 		OPT_HISTORY,
 		OPT_NO_HISTORY,
+		OPT_NO_HTML,
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, NULL, 'o'},
@@ -206,6 +212,7 @@ static int cmd_analyze(int argc, char **argv)
 	    {"no-history", no_argument, NULL, OPT_NO_HISTORY},
 	    {"no-detect", no_argument, NULL, OPT_NO_DETECT},
 	    {"no-chain", no_argument, NULL, OPT_NO_CHAIN},
+	    {"no-html", no_argument, NULL, OPT_NO_HTML},
 	    {"no-hash", no_argument, NULL, OPT_NO_HASH},
 	    {"sha256", no_argument, NULL, OPT_SHA256},
 	    {"relays-cache", required_argument, NULL, OPT_RELAYS_CACHE},
@@ -307,6 +314,9 @@ static int cmd_analyze(int argc, char **argv)
 		case OPT_NO_CHAIN:
 			cfg.is_no_chain = true;
 			break;
+		case OPT_NO_HTML:
+			cfg.is_no_html = true;
+			break;
 		case OPT_RELAYS:
 			cfg.relays_path = optarg;
 			break;
@@ -390,6 +400,54 @@ static int cmd_export(int argc, char **argv)
 	return TT_STATUS_USAGE;
 }
 
+/* dir/name in a new string, or NULL. */
+static char *path_in(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "%s/%s", dir, name);
+	return s;
+}
+
+/* tortrace report OUT: OUT/report.html rendered again from OUT/report.json, written under a
+ * temporary name and renamed into place (an error keeps the previous report.html). */
+static int cmd_report(int argc, char **argv)
+{
+	char *json = NULL, *tmp = NULL, *final = NULL;
+	int rc, status = TT_STATUS_PARTIAL;
+
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: tortrace report OUT (the folder of report.json)\n");
+		return TT_STATUS_USAGE;
+	}
+	json = path_in(argv[1], "report.json");
+	tmp = path_in(argv[1], "report.html.tmp");
+	final = path_in(argv[1], "report.html");
+	if (!json || !tmp || !final) {
+		fprintf(stderr, "tortrace: out of memory\n");
+		goto out;
+	}
+	rc = tt_report_html_write(json, tmp);
+	if (rc == 0 && rename(tmp, final) != 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlink(tmp);
+		/* A report.json that cannot be read or is not one was named by the renderer. */
+		if (rc != -EBADMSG)
+			fprintf(stderr, "tortrace: cannot write %s from %s: %s\n", final, json,
+			    strerror(-rc));
+		goto out;
+	}
+	status = TT_STATUS_OK;
+out:
+	free(json);
+	free(tmp);
+	free(final);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("TT_LOG_LEVEL");
@@ -412,6 +470,8 @@ int main(int argc, char **argv)
 		exit(cmd_export(argc - 1, argv + 1));
 	if (strcmp(argv[1], "history") == 0 || strcmp(argv[1], "show") == 0)
 		exit(tt_history_cli(argc - 1, argv + 1));
+	if (strcmp(argv[1], "report") == 0)
+		exit(cmd_report(argc - 1, argv + 1));
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("tortrace %s\n", TT_VERSION);
 		exit(TT_STATUS_OK);

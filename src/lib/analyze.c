@@ -4,13 +4,16 @@
  * everything down: setup(), run(), drain(), teardown() over one struct analysis. The
  * library draws nothing: the CLI's progress bar is in src/cli/progress.c.
  *
- * Outputs are a pair: report.json describes the flows.msgpack beside it. Both are written
- * under temporary names (*.tmp), and every write, flush, fsync and close is checked. Only
- * when both are complete is the old report.json removed, flows.msgpack renamed into place,
- * then report.json last. If anything fails (a full disk), the temporary files are removed
- * and the previous outputs stay as they were. A crash between the renames can leave the
- * new flows.msgpack without a report.json, never beside a report.json that describes other
- * flows: when report.json exists, the pair is consistent. */
+ * Outputs are a pair: report.json describes the flows.msgpack beside it, and report.html
+ * (unless --no-html) is rendered from that report.json. All are written under temporary
+ * names (*.tmp), and every write, flush, fsync and close is checked; report.html is
+ * rendered from report.json.tmp, so it is made before anything is put in place. Only when
+ * all are complete are the old report.json and report.html removed, flows.msgpack and
+ * report.html renamed into place, then report.json last (with --no-html no page takes the
+ * old one's place: it would describe other flows). If anything fails (a full disk), the temporary
+ * files are removed and the previous outputs stay as they were. A crash between the
+ * renames can leave new outputs without a report.json, never beside a report.json that
+ * describes other flows: when report.json exists, the outputs are consistent. */
 #include "tortrace/tortrace.h"
 
 #include <errno.h>
@@ -143,21 +146,30 @@ static int write_report(const char *tmp, const struct tt_config *cfg, const stru
 	return finish_file(f, rc);
 }
 
-/* Put the complete temporary outputs in place: report.json last (see the top). */
+/* Put the complete temporary outputs in place: report.json last (see the top). The old
+ * report.json and report.html go first, so that a failure part way leaves no page or report
+ * beside flows they do not describe. html_tmp NULL: no report.html (--no-html). */
 static int commit_outputs(const char *flows_tmp, const char *flows_final, const char *report_tmp,
-    const char *report_final)
+    const char *report_final, const char *html_tmp, const char *html_final)
 {
 	int rc = 0;
 
 	if (unlink(report_final) != 0 && errno != ENOENT)
 		rc = -errno;
-	else if (rename(flows_tmp, flows_final) != 0 || rename(report_tmp, report_final) != 0)
+	else if (unlink(html_final) != 0 && errno != ENOENT)
+		rc = -errno;
+	else if (rename(flows_tmp, flows_final) != 0)
+		rc = -errno;
+	else if (html_tmp && rename(html_tmp, html_final) != 0)
+		rc = -errno;
+	else if (rename(report_tmp, report_final) != 0)
 		rc = -errno;
 	/* Whatever happened, no temporary file stays behind: after a failed rename, the
-	 * folder holds at most flows.msgpack without report.json, never an inconsistent
-	 * pair. */
+	 * folder holds no report.json, never an inconsistent set. */
 	unlink(flows_tmp);
 	unlink(report_tmp);
+	if (html_tmp)
+		unlink(html_tmp);
 	return rc;
 }
 
@@ -193,7 +205,7 @@ struct analysis {
 	bool is_hashing;
 	bool is_guarded; /* the SIGBUS guard of mapped captures is installed */
 	uint64_t *wpkts, *wflows;
-	char *flows_tmp, *flows_final, *report_tmp, *report_final;
+	char *flows_tmp, *flows_final, *report_tmp, *report_final, *html_tmp, *html_final;
 };
 
 /* Check the options, load the relay data, expand the inputs, allocate the rings and
@@ -256,9 +268,11 @@ static int setup(struct analysis *an)
 	an->flows_final = join(cfg->out_dir, "flows.msgpack");
 	an->report_tmp = join(cfg->out_dir, "report.json.tmp");
 	an->report_final = join(cfg->out_dir, "report.json");
+	an->html_tmp = join(cfg->out_dir, "report.html.tmp");
+	an->html_final = join(cfg->out_dir, "report.html");
 	if (!an->rd.files || !an->workers || !an->wt || !an->in_rings || !an->out_rings ||
 	    !an->wpkts || !an->wflows || !an->flows_tmp || !an->flows_final || !an->report_tmp ||
-	    !an->report_final) {
+	    !an->report_final || !an->html_tmp || !an->html_final) {
 		tt_log(TT_LOG_ERROR, "out of memory");
 		return TT_STATUS_USAGE;
 	}
@@ -482,7 +496,8 @@ static int drain(struct analysis *an)
 	const struct tt_config *cfg = an->cfg;
 	struct tt_run_info run = {0};
 	bool has_failures = false, is_committed = false;
-	int flows_rc, report_rc = 0, rc, status;
+	int flows_rc, report_rc = 0, html_rc = 0, rc, status;
+	const char *html_tmp = cfg->is_no_html ? NULL : an->html_tmp;
 
 	pthread_join(an->rt, NULL);
 	for (unsigned w = 0; w < an->nw; w++)
@@ -517,24 +532,37 @@ static int drain(struct analysis *an)
 	run.is_hashed = an->is_hashing;
 	if (flows_rc == 0)
 		report_rc = write_report(an->report_tmp, cfg, &an->rd, &an->agg, &run);
-	if (flows_rc == 0 && report_rc == 0 &&
-	    (rc = commit_outputs(
-		 an->flows_tmp, an->flows_final, an->report_tmp, an->report_final)) < 0) {
+	/* From the report.json just written, before anything is put in place. */
+	if (flows_rc == 0 && report_rc == 0 && html_tmp) {
+		uint64_t t = tt_now_ns();
+
+		html_rc = tt_report_html_write(an->report_tmp, html_tmp);
+		tt_log(TT_LOG_DEBUG, "report.html: %.3f s", (double)(tt_now_ns() - t) / 1e9);
+	}
+	if (flows_rc == 0 && report_rc == 0 && html_rc == 0 &&
+	    (rc = commit_outputs(an->flows_tmp, an->flows_final, an->report_tmp, an->report_final,
+		 html_tmp, an->html_final)) < 0) {
 		tt_log(TT_LOG_ERROR, "cannot rename the outputs into %s: %s", cfg->out_dir,
 		    strerror(-rc));
 		has_failures = true;
-	} else if (flows_rc == 0 && report_rc == 0) {
+	} else if (flows_rc == 0 && report_rc == 0 && html_rc == 0) {
 		sync_dir(cfg->out_dir);
 		is_committed = true;
-	} else if (flows_rc < 0 || report_rc < 0) {
-		bool is_kept =
-		    access(an->flows_final, F_OK) == 0 || access(an->report_final, F_OK) == 0;
+	} else {
+		bool is_kept = access(an->flows_final, F_OK) == 0 ||
+			       access(an->report_final, F_OK) == 0 ||
+			       access(an->html_final, F_OK) == 0;
+		const char *what = flows_rc < 0    ? an->flows_final
+				   : report_rc < 0 ? an->report_final
+						   : an->html_final;
 
 		unlink(an->flows_tmp);
 		unlink(an->report_tmp);
-		tt_log(TT_LOG_ERROR, "cannot write %s: %s; %s",
-		    flows_rc < 0 ? an->flows_final : an->report_final,
-		    strerror(-(flows_rc < 0 ? flows_rc : report_rc)),
+		unlink(an->html_tmp);
+		tt_log(TT_LOG_ERROR, "cannot write %s: %s; %s", what,
+		    strerror(-(flows_rc < 0    ? flows_rc
+			       : report_rc < 0 ? report_rc
+					       : html_rc)),
 		    is_kept ? "the previous outputs are kept" : "no outputs were written");
 		has_failures = true;
 	}
@@ -581,6 +609,8 @@ static void teardown(struct analysis *an)
 	free(an->flows_final);
 	free(an->report_tmp);
 	free(an->report_final);
+	free(an->html_tmp);
+	free(an->html_final);
 	tt_inputs_free(an->paths, an->n_paths);
 	tt_relays_free(an->relays);
 }
