@@ -116,7 +116,7 @@ def analyze(paths, relays=None, jobs=None, out=None, *, min_score=None, history=
     plist = [os.fsencode(p) for p in _paths(paths)]
     if not plist:
         raise TortraceUsageError('tortrace: no input paths')
-    opts = [(b'path', p, 'PATH') for p in plist]
+    opts = [(b'path', p, 'paths') for p in plist]
 
     def opt(key, value, cli):
         if value is None:
@@ -129,17 +129,17 @@ def analyze(paths, relays=None, jobs=None, out=None, *, min_score=None, history=
             v = os.fsencode(value)
         opts.append((key.encode(), v, cli))
 
-    opt('relays', relays, '--relays')
-    opt('relays-cache', relays_cache, '--relays-cache')
-    opt('jobs', jobs, '-j/jobs')
-    opt('min-score', min_score, '--min-score')
-    opt('history', history, '--history')
-    opt('filter', filter, '-f/filter')
-    opt('tcp-timeout', tcp_timeout, '--tcp-timeout')
-    opt('udp-timeout', udp_timeout, '--udp-timeout')
-    opt('no-detect', not detect, '--no-detect')
-    opt('no-chain', not chain, '--no-chain')
-    opt('sha256', sha256, '--sha256')
+    opt('relays', relays, 'relays')
+    opt('relays-cache', relays_cache, 'relays_cache')
+    opt('jobs', jobs, 'jobs')
+    opt('min-score', min_score, 'min_score')
+    opt('history', history, 'history')
+    opt('filter', filter, 'filter')
+    opt('tcp-timeout', tcp_timeout, 'tcp_timeout')
+    opt('udp-timeout', udp_timeout, 'udp_timeout')
+    opt('no-detect', not detect, 'detect')
+    opt('no-chain', not chain, 'chain')
+    opt('sha256', sha256, 'sha256')
     opt('command', command, 'command')
 
     owned = out is None
@@ -156,7 +156,7 @@ def analyze(paths, relays=None, jobs=None, out=None, *, min_score=None, history=
             if rc == -12:  # ENOMEM
                 raise MemoryError('tortrace: out of memory')
             if rc != 0:
-                raise TortraceUsageError('tortrace: bad value for %s: %r' %
+                raise TortraceUsageError('tortrace.analyze: bad value for %s: %r' %
                                          (cli, os.fsdecode(value)))
         report_json = os.path.join(out_dir, 'report.json')
         before = _stat(report_json)

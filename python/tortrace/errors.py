@@ -1,7 +1,8 @@
 """The exceptions of the tortrace package."""
 import re
 
-_OFFSET = re.compile(r'byte offset (\d+)')
+# "at byte offset N" (records), "byte N: ..." (the header)
+_OFFSET = re.compile(r'\bbyte (?:offset )?(\d+)')
 
 
 class TortraceError(Exception):

@@ -22,11 +22,13 @@ class Flows:
     the file before the end; it closes itself at the end, on an error and when collected.
     Use one iterator from one thread at a time."""
 
+    buffer_size = 16384  # the first JSON buffer; grown when a record needs more
+
     def __init__(self, path, owner=None):
         self.path = os.fspath(path)
         self._owner = owner  # a Report whose temporary folder must outlive the iterator
         self._lock = threading.Lock()
-        self._buf = ctypes.create_string_buffer(16384)
+        self._buf = ctypes.create_string_buffer(self.buffer_size)
         self._rec = ctypes.c_void_p()
         it = ctypes.c_void_p()
         rc = _L.tt_flows_open(os.fsencode(self.path), ctypes.byref(it))
