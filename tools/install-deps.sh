@@ -4,7 +4,8 @@
 #   tools/install-deps.sh --ci     also clang, libFuzzer and clang-format for CI
 set -euo pipefail
 pkgs=(gcc meson ninja-build pkg-config python3 libpcap-dev libxxhash-dev libmsgpack-dev
-      libcriterion-dev zlib1g-dev libzstd-dev zstd libssl-dev libsqlite3-dev tcpdump)
+      libcriterion-dev zlib1g-dev libzstd-dev zstd libssl-dev libsqlite3-dev tcpdump
+      python3-pytest python3-setuptools python3-wheel python3-pip)
 if [ "${1:-}" = "--ci" ]; then
   pkgs+=(clang libfuzzer-14-dev libclang-rt-14-dev clang-format)
 fi
