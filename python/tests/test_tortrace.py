@@ -299,3 +299,30 @@ def test_offline_install(tmp_path):
     assert p.returncode == 0, p.stderr
     n, m = p.stdout.split()
     assert n == m and int(n) > 0
+
+
+def test_outputs_not_written_raise_not_a_stale_report(tmp_path):
+    """When the outputs cannot be written (a full disk, here RLIMIT_FSIZE), the analysis
+    raises TortraceError with the library's message, and a report.json left by an earlier
+    run in the same folder is not passed off as this run's."""
+    out = str(tmp_path / 'out')
+    tortrace.analyze(SAMPLE, out=out).close()
+    code = '''if 1:
+        import resource, signal, sys, tortrace
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        try:
+            tortrace.analyze(sys.argv[1], out=sys.argv[2])
+        except tortrace.CaptureError as e:
+            print('CaptureError', e)
+        except tortrace.TortraceError as e:
+            print('TortraceError', e)
+        else:
+            print('no error')'''
+    for where in (out, str(tmp_path / 'fresh')):
+        p = subprocess.run([sys.executable, '-c', code, SAMPLE, where], capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.startswith('TortraceError tortrace: the analysis wrote no report')
+        assert 'cannot write %s/flows.msgpack: File too large' % where in p.stdout
+    assert os.path.getsize(os.path.join(out, 'report.json')) > 0  # the earlier one, kept
