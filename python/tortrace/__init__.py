@@ -13,7 +13,7 @@ flows.msgpack. The library is found through $TORTRACE_LIB, else the repository's
 folder (build/ or build-test/ beside python/), else an installed libtortrace.so.0."""
 import contextlib
 import os
-import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -142,13 +142,12 @@ def analyze(paths, relays=None, jobs=None, out=None, *, min_score=None, history=
     opt('sha256', sha256, 'sha256')
     opt('command', command, 'command')
 
-    owned = out is None
-    out_dir = tempfile.mkdtemp(prefix='tortrace-') if owned else os.fspath(out)
-    opts.append((b'out', os.fsencode(out_dir), 'out'))
-
     o = _L.tt_options_new()
     if not o:
         raise MemoryError('tortrace: out of memory')
+    owned = out is None
+    out_dir = tempfile.mkdtemp(prefix='tortrace-') if owned else os.fspath(out)
+    opts.append((b'out', os.fsencode(out_dir), 'out'))
     box = []
     try:
         for key, value, cli in opts:
@@ -164,7 +163,6 @@ def analyze(paths, relays=None, jobs=None, out=None, *, min_score=None, history=
             status = _L.tt_options_analyze(o, None, None, None)
     except BaseException:
         if owned:
-            import shutil
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
     finally:
@@ -175,7 +173,6 @@ def analyze(paths, relays=None, jobs=None, out=None, *, min_score=None, history=
         sys.stderr.write(diag)
     if status == 2 or _stat(report_json) in (None, before):
         if owned:
-            import shutil
             shutil.rmtree(out_dir, ignore_errors=True)
         errs = _errors_in(diag)
         if status == 2:
