@@ -530,8 +530,13 @@ static int drain(struct analysis *an)
 	run.worker_max_flows = an->wflows;
 	run.relays = an->relays;
 	run.is_hashed = an->is_hashing;
-	if (flows_rc == 0)
+	if (flows_rc == 0) {
+		uint64_t t = tt_now_ns();
+
 		report_rc = write_report(an->report_tmp, cfg, &an->rd, &an->agg, &run);
+		tt_log(TT_LOG_DEBUG, "report.json (findings included): %.3f s",
+		    (double)(tt_now_ns() - t) / 1e9);
+	}
 	/* From the report.json just written, before anything is put in place. */
 	if (flows_rc == 0 && report_rc == 0 && html_tmp) {
 		uint64_t t = tt_now_ns();
