@@ -47,6 +47,9 @@ class Api(clitest.TempDirCase):
         flags = subprocess.run(['pkg-config', '--cflags', '--libs', 'tortrace'], env=env,
                                capture_output=True, text=True, check=True).stdout.split()
         exe = os.path.join(self.dir, 'example')
+        sanitize = os.environ.get('TORTRACE_SANITIZE', 'none')
+        if sanitize not in ('', 'none'):  # the library's runtime must come first
+            flags = ['-fsanitize=' + sanitize] + flags
         c = subprocess.run([cc, '-std=c11', '-Wall', '-Werror',
                             os.path.join(SRC, 'docs', 'example.c'), '-o', exe] + flags,
                            capture_output=True, text=True)
