@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "tortrace/record.h"
+#include "core.h" /* the record codec */
 
 static double now_s(void)
 {

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages tortrace needs to build and test (root, or sudo).
 #   tools/install-deps.sh          build + tests
-#   tools/install-deps.sh --ci     also clang, libFuzzer and clang-format for CI
+#   tools/install-deps.sh --ci     also clang, libFuzzer, clang-format and chromium for CI
 set -euo pipefail
+# libjansson-dev: report.html is rendered from report.json, parsed with jansson.
 pkgs=(gcc meson ninja-build pkg-config python3 libpcap-dev libxxhash-dev libmsgpack-dev
-      libcriterion-dev zlib1g-dev libzstd-dev zstd libssl-dev tcpdump)
+      libcriterion-dev zlib1g-dev libzstd-dev zstd libssl-dev libsqlite3-dev libjansson-dev
+      tcpdump python3-pytest python3-setuptools python3-wheel python3-pip)
 if [ "${1:-}" = "--ci" ]; then
-  pkgs+=(clang libfuzzer-14-dev libclang-rt-14-dev clang-format)
+  # chromium: tests/cli/test_html.py opens report.html in it (skipped without it)
+  pkgs+=(clang libfuzzer-14-dev libclang-rt-14-dev clang-format chromium)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

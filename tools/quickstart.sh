@@ -14,6 +14,7 @@ t = r['totals']
 print(f"report: out/sample/report.json  ({t['files']} file, {t['packets']} packets, "
       f"{t['flows']} flows: {t['flows_tcp']} TCP, {t['flows_udp']} UDP)")
 PY
+echo "page:   out/sample/report.html (open it in a browser)"
 echo "flows:  ./build/tortrace export --csv out/sample/flows.msgpack | head"
 # No `| head` here: under pipefail, head's early exit would kill export with SIGPIPE and
 # make the script fail (141) after printing the right output. sed reads to the end.

@@ -16,8 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <msgpack.h>
-
 #define TT_RECORD_SCHEMA 1
 
 /* Direction index of the per-direction counters. */
@@ -71,6 +69,12 @@ enum tt_flow_initiator {
  * writes (a segment shorter than the first before the last), over obfs4's 8192-byte
  * handshake ceiling, or a client flight of 1537 bytes (RTMP's C0+C1; evidence F-). */
 #define TT_FLOW_NOT_OBFS4_HS  (1u << 8)
+/* A direction's first payload was a TLS handshake record (0x16 0x03: a ClientHello or
+ * ServerHello) in a packet captured shorter than it was on the wire, and the captured
+ * bytes end inside the record: the capture's snap length cut the hello, so its
+ * fingerprint, SNI and certificate cannot be read (`tortrace diagnose` counts these). A
+ * hello merely split over several TCP segments does not set it. */
+#define TT_FLOW_HELLO_CUT     (1u << 9)
 
 /* Verdicts (TOR-DETECTION.md §6): what the evidence says the flow is. */
 enum tt_verdict {
@@ -189,49 +193,6 @@ const char *tt_initiator_name(unsigned initiator);
  * "other", "" for 0), as export prints them. */
 const char *tt_proto_name(unsigned proto);
 const char *tt_tls_version_name(unsigned version);
-
-/* Encode r as one msgpack map into buf (at least TT_RECORD_MAX_BYTES); returns the
- * length. Any thread. */
-size_t tt_record_encode(const struct tt_flow_record *r, uint8_t *buf);
-
-/* Append r to pk as one msgpack map. Returns 0 or -ENOMEM. Any thread. */
-int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r);
-
-/* Decode one msgpack map into *r (unknown keys are skipped). A "tls" entry is decoded into
- * *tls and r->tls points to it (when tls is NULL it is skipped). Returns 0, or -EBADMSG
- * when obj is not a record. Any thread. */
-int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls,
-    struct tt_flow_relay *relay);
-
-/* Like tt_record_unpack; on -EBADMSG, why (if not NULL) says what is wrong: 'key "tls.sni"
- * is an unsigned integer, expected a string', 'no key "ipv"'. */
-int tt_record_unpack_why(const msgpack_object *obj, struct tt_flow_record *r,
-    struct tt_flow_tls *tls, struct tt_flow_relay *relay, char *why, size_t why_len);
-
-/* What tt_record_skim found wrong. */
-enum tt_skim_fault_kind {
-	TT_SKIM_OK = 0,
-	TT_SKIM_TRUNCATED, /* the data ends inside the object */
-	TT_SKIM_BAD_BYTE,  /* 0xc1 or another byte that starts no msgpack value */
-	TT_SKIM_TOO_DEEP,  /* containers nested deeper than msgpack-c accepts */
-	TT_SKIM_OVERSIZE,  /* a string or bin longer than its key allows (n, max) */
-};
-
-struct tt_skim_fault {
-	int kind;   /* enum tt_skim_fault_kind */
-	size_t off; /* offset in p of the value at fault */
-	uint64_t n; /* TT_SKIM_OVERSIZE: the string's length, and the most the key allows */
-	uint64_t max;
-	char key[40]; /* the schema key being read ("tls.sni"), or "" */
-};
-
-/* Walk the one msgpack object at p (n bytes available) without allocating: returns 0 and
- * its length in *end; -EAGAIN when p ends inside it (f says where); -EBADMSG when it is
- * not msgpack msgpack-c would read, or (is_record) a string is longer than its schema
- * key allows. After 0, msgpack_unpack_next on those bytes allocates at most about 16 times
- * their length. Any thread. */
-int tt_record_skim(
-    const uint8_t *p, size_t n, bool is_record, size_t *end, struct tt_skim_fault *f);
 
 /* Order records by file, first timestamp, then 5-tuple: a total order for equal inputs,
  * suitable for qsort. */

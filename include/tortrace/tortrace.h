@@ -1,7 +1,8 @@
 /* tortrace public API: analyse packet captures and write a consolidated report.
  *
  * One call, tt_analyze(), runs the whole pipeline (reader thread → worker threads →
- * aggregator) over a list of paths and writes OUT/report.json and OUT/flows.msgpack.
+ * aggregator) over a list of paths and writes OUT/report.json, OUT/flows.msgpack and
+ * OUT/report.html (a page rendered from report.json).
  * The flow record schema shared by every stage is in <tortrace/record.h>.
  */
 #ifndef TT_TORTRACE_H
@@ -11,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "tortrace/record.h"
 
 #define TT_VERSION "0.1.0"
 
@@ -30,6 +33,45 @@ struct tt_progress {
 	size_t files_total;   /* inputs after folders and globs were expanded */
 	uint64_t elapsed_ns;  /* since tt_analyze() was called */
 	bool is_final;        /* the last call: every thread has finished; no call follows */
+};
+
+/* What the findings say about one host (report.json "hosts"; docs/report-schema.md), for
+ * struct tt_config's on_host. Strings are valid during the call only. */
+enum tt_host_role {
+	TT_ROLE_CLIENT = 1u << 0,    /* initiated Tor links while not listed as a relay */
+	TT_ROLE_RELAY = 1u << 1,     /* initiated links while listed, or accepted them */
+	TT_ROLE_BRIDGE = 1u << 2,    /* a private address that accepted bridge links */
+	TT_ROLE_EXIT_SIDE = 1u << 3, /* reached from a Tor exit */
+};
+
+struct tt_host_finding {
+	const char *address;
+	unsigned roles; /* enum tt_host_role bits */
+	uint64_t tor_flows, tor_bytes, candidates;
+	uint64_t first_ns, last_ns; /* Unix time of its Tor flows' first and last packet */
+	uint64_t active_ns;         /* the length of its merged active periods */
+	size_t n_relays;            /* relays and bridges it used */
+	double best_score;
+	unsigned best_verdict;  /* enum tt_verdict of its strongest flow (TT_VERDICT_NONE:
+				 * a candidate) */
+	uint32_t best_evidence; /* the evidence bits of its strongest flow */
+};
+
+/* One relay, bridge or exit of the findings (report.json "relays"), for on_relay. */
+enum tt_relay_finding_kind {
+	TT_RELAY_FINDING_RELAY = 0, /* a relay's ORPort or DirPort */
+	TT_RELAY_FINDING_BRIDGE,    /* the responder of tor-bridge or tor-pt links */
+	TT_RELAY_FINDING_EXIT,      /* a listed exit that initiated tor-exit-side flows */
+};
+
+struct tt_relay_finding {
+	const char *address;
+	uint16_t port;                      /* 0 for an exit */
+	unsigned kind;                      /* enum tt_relay_finding_kind */
+	const char *nickname, *fingerprint; /* NULL when relay data does not name it */
+	uint64_t tor_flows, tor_bytes;
+	uint64_t first_ns, last_ns;
+	size_t n_hosts;
 };
 
 /* Options of one analysis. Filled by the caller (the CLI parses argv into it), read-only
@@ -59,6 +101,10 @@ struct tt_config {
 	bool is_no_chain;           /* every file is a timeline of its own: files that
 				     * continue each other (rotated captures) are not read
 				     * as one set */
+	bool is_no_html;            /* write no OUT/report.html (by default it is rendered
+				     * from report.json and put in place with it; with this
+				     * set, a report.html left by an earlier run is removed,
+				     * so that it never describes other outputs) */
 	/* The score a flow needs for a verdict other than none (tor-exit-side, a relay-data
 	 * fact, excepted): in (0, 1]; 0 means TT_MIN_SCORE_DEFAULT. A flow with positive
 	 * evidence below it is a candidate (its record's candidate field), never a verdict. */
@@ -73,6 +119,10 @@ struct tt_config {
 	 * standard input). A failed carve leaves no file, keeps the analysis's outputs and
 	 * makes tt_analyze() return TT_STATUS_PARTIAL. See src/lib/carve.c. */
 	const char *write_pcap;
+	/* The history database to record the analysis in (created when missing), or NULL not
+	 * to record it. The CLI's default is $XDG_DATA_HOME/tortrace/history.sqlite. A
+	 * history error is logged and never changes the analysis's status. */
+	const char *history_path;
 	int hash_mode;      /* SHA-256 of each input: 1 on, -1 off, 0 auto (on with >= 4 CPUs,
 			     * where the hasher thread has a core of its own) */
 	bool show_progress; /* the CLI's choice to draw a progress bar (on a terminal, or
@@ -84,6 +134,13 @@ struct tt_config {
 	 * sampling does). ctx is progress_ctx. The library never draws progress itself. */
 	void (*progress)(const struct tt_progress *p, void *ctx);
 	void *progress_ctx;
+	/* Called, when not NULL, on the thread that called tt_analyze() after the outputs are
+	 * written, once per host and per relay of the findings in report.json's order (also
+	 * those past the report's listing limit). ctx is findings_ctx. Not called with
+	 * is_no_detect. */
+	void (*on_host)(const struct tt_host_finding *h, void *ctx);
+	void (*on_relay)(const struct tt_relay_finding *r, void *ctx);
+	void *findings_ctx;
 	/* Set by a signal handler to stop early: the pipeline drains and the report is
 	 * marked incomplete. May be NULL. */
 	const atomic_bool *stop;
@@ -103,5 +160,46 @@ void tt_config_defaults(struct tt_config *cfg);
 /* Run one analysis with cfg. Any thread; blocks until the report is written.
  * Returns an enum tt_status. Diagnostics go to stderr, one line per bad input. */
 int tt_analyze(const struct tt_config *cfg);
+
+/* ---- options by name -------------------------------------------------------------------
+ * For programs that cannot lay out struct tt_config (FFIs such as Python's ctypes): an
+ * opaque configuration set by the CLI's long option names. Defaults as
+ * tt_config_defaults(), out "tortrace-out", quiet, no history. */
+struct tt_options;
+
+struct tt_options *tt_options_new(void); /* NULL without memory */
+void tt_options_free(struct tt_options *o);
+/* key: "path" (once per input), "out", "relays", "relays-cache", "filter", "history",
+ * "command" (recorded as the command line), "jobs", "min-score", "tcp-timeout" and
+ * "udp-timeout" (seconds), and "no-detect", "no-chain", "quiet", "sha256" with "1" or "0".
+ * The value is copied. Returns 0, -EINVAL (unknown key or bad value) or -ENOMEM. */
+int tt_options_set(struct tt_options *o, const char *key, const char *value);
+/* tt_analyze() with these options and the findings callbacks (either may be NULL). */
+int tt_options_analyze(struct tt_options *o,
+    void (*on_host)(const struct tt_host_finding *h, void *ctx),
+    void (*on_relay)(const struct tt_relay_finding *r, void *ctx), void *ctx);
+
+/* ---- reading an analysis's flows ------------------------------------------------------
+ * OUT/flows.msgpack record by record, as `tortrace export` reads it: a damaged file gives
+ * its records up to the fault, then an error that names the file and the byte offset.
+ * One iterator belongs to one thread. */
+struct tt_flows;
+
+/* Open path and read its header. *out is set (NULL only without memory) and must be
+ * closed; returns 0, or -errno / -EBADMSG with tt_flows_error() saying why. */
+int tt_flows_open(const char *path, struct tt_flows **out);
+/* The next record into *r (valid until the next call): 1, 0 at the end, or -errno /
+ * -EBADMSG (tt_flows_error() says what and where). */
+int tt_flows_next(struct tt_flows *it, const struct tt_flow_record **r);
+/* "PATH: truncated record at byte offset N ...", or NULL when there was no error. */
+const char *tt_flows_error(const struct tt_flows *it);
+/* The analysis's inputs: a record's file_id and last_file_id index them. */
+size_t tt_flows_n_files(const struct tt_flows *it);
+const char *tt_flows_file(const struct tt_flows *it, uint32_t file_id);
+/* The record as one JSON object, the line `tortrace export --jsonl` prints, into buf
+ * (NUL-terminated, cut to len - 1); returns the length it needed (0 without memory). */
+size_t tt_flows_json(
+    const struct tt_flows *it, const struct tt_flow_record *r, char *buf, size_t len);
+void tt_flows_close(struct tt_flows *it);
 
 #endif /* TT_TORTRACE_H */

@@ -46,11 +46,43 @@ void tt_json_kv_str(struct tt_json *j, const char *key, const char *s);
 
 /* ---- the aggregator thread -------------------------------------------------------------- */
 
-#define TT_REPORT_TOR_MAX  10000 /* Tor flows listed in report.json; all are in flows.msgpack */
+#define TT_REPORT_TOR_MAX    10000 /* Tor flows listed in report.json; all are in flows.msgpack */
 /* Candidates listed in report.json (all are in flows.msgpack, key candidate): fewer, as they
  * are leads, not findings, and each is listed with its evidence explained (10,000 of them
  * made a 17 MB report and cost 8 % of a run on the bench capture). */
-#define TT_REPORT_CAND_MAX 1000
+#define TT_REPORT_CAND_MAX   1000
+/* Hosts and relays listed in report.json (all are counted). */
+#define TT_REPORT_HOSTS_MAX  10000
+#define TT_REPORT_RELAYS_MAX 10000
+
+struct tt_relays;
+
+/* ---- findings (findings.c): hosts, relays, per-file confidence ------------------------
+ * Built by the aggregator thread from every flow with a verdict or a candidate, written
+ * into report.json after the threads are joined. The result depends only on the set of
+ * flows added, not on their order. */
+struct tt_findings;
+
+/* relays (may be NULL) says whether an initiator is a relay itself. NULL without memory. */
+struct tt_findings *tt_findings_new(const struct tt_relays *relays, size_t n_files);
+void tt_findings_free(struct tt_findings *f);
+/* Add one flow (any verdict or candidate; others are ignored but for the per-file
+ * strongest flow). Returns 0 or -ENOMEM, which sticks: tt_findings_write returns it. */
+int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r);
+/* The keys hosts_total, candidate_only_hosts, hosts, relays_total, relays and activity
+ * into the open object of j. Returns 0 or -ENOMEM. */
+int tt_findings_write(struct tt_json *j, struct tt_findings *f);
+/* Call on_host / on_relay (either may be NULL) for every host with a verdict and every
+ * relay, in report order; after tt_findings_write. Returns 0 or -ENOMEM. */
+struct tt_host_finding;
+struct tt_relay_finding;
+int tt_findings_each(const struct tt_findings *f,
+    void (*on_host)(const struct tt_host_finding *h, void *ctx),
+    void (*on_relay)(const struct tt_relay_finding *r, void *ctx), void *ctx);
+/* A file's confidence 0-100 (its strongest flow's score, rounded down) and why, in
+ * words, into reason (f may be NULL: no flow had evidence). */
+void tt_findings_file_confidence(const struct tt_findings *f, size_t file_id, uint64_t n_flows,
+    double min_score, unsigned *confidence, char *reason, size_t len);
 
 struct tt_aggregator {
 	/* set before start */
@@ -59,7 +91,8 @@ struct tt_aggregator {
 	unsigned n_workers;
 	struct tt_file_stats *files;
 	size_t n_files;
-	FILE *flows_out; /* flows.msgpack (temporary name), header already written */
+	FILE *flows_out;              /* flows.msgpack (temporary name), header already written */
+	struct tt_findings *findings; /* made by the caller; this thread adds to it */
 	/* written by the aggregator, read by main after join */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp, n_blocks;
 	/* records with a verdict other than none, for report.json (the first TT_REPORT_TOR_MAX),
@@ -125,6 +158,74 @@ struct tt_run_info {
 int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_stats *files,
     size_t n_files, const struct tt_aggregator *agg, const struct tt_run_info *run);
 
+/* ---- history (history.c) ---------------------------------------------------------------
+ * One SQLite database of past analyses. Any thread; each call opens and closes it. Errors
+ * are logged (naming the database) and returned as -errno; a history error never makes an
+ * analysis fail. */
+
+struct tt_history_input {
+	const char *path;
+	uint64_t size;
+	const char *sha256; /* hex, or NULL / "" when not computed */
+	uint64_t packets, tor_flows;
+	const char *error; /* NULL when read completely */
+};
+
+struct tt_history_host {
+	char address[46];
+	char roles[40]; /* "client,relay" */
+	uint64_t tor_flows, tor_bytes;
+	uint64_t first_ns, last_ns;
+	double best_score;
+};
+
+struct tt_history_run {
+	uint64_t started_ns, finished_ns;
+	double elapsed_s;
+	const char *version, *command;
+	int status; /* enum tt_status */
+	bool is_complete;
+	const char *out_dir, *report, *flows;  /* absolute paths */
+	const char *relay_data, *relay_digest; /* NULL without relay data */
+	double min_score;
+	uint64_t files_failed, packets, bytes, flows_total, tor_flows, candidates, hosts_total;
+	uint64_t verdicts[8];
+	const struct tt_history_input *inputs;
+	size_t n_inputs;
+	const struct tt_history_host *hosts;
+	size_t n_hosts;
+};
+
+/* Record one analysis (creating the database and its folder when missing); *id gets its
+ * id. Returns 0 or -errno. */
+int tt_history_record(const char *path, const struct tt_history_run *run, int64_t *id);
+/* Print the analyses started at or after since_ns (0: all) that found host (NULL: any),
+ * newest first, as a table or a JSON array. Returns 0 or -errno. */
+int tt_history_list(const char *path, uint64_t since_ns, const char *host, bool is_json, FILE *out);
+/* Print one analysis: summary, inputs, hosts, outputs. -ENOENT when there is none. */
+int tt_history_show(const char *path, int64_t id, bool is_json, FILE *out);
+
+/* The hosts of the findings in the report's order, the first max into out (may be NULL
+ * when max is 0); returns how many hosts there are. */
+#define TT_HISTORY_HOSTS_MAX 1000
+size_t tt_findings_hosts(const struct tt_findings *f, struct tt_history_host *out, size_t max);
+
+/* ---- report.html (html.c) ----------------------------------------------------------------
+ * Rendered from a report.json (any thread; reads nothing else): summary, hosts, a timeline
+ * per host and Tor bytes over time as inline SVG, relays, Tor flows and candidates with
+ * their evidence, files, provenance. One self-contained file: nothing is fetched, every
+ * string is HTML-escaped, tables are bounded (the first rows, and how many there are). The
+ * output depends only on the report.json, so rendering it again gives the same bytes. */
+
+/* Write the page for report_json_path to out. Returns 0, -EBADMSG (it cannot be read, is not
+ * JSON or not a tortrace.report/1: logged, naming it), -ENOMEM, or -EIO (a write to out
+ * failed). */
+int tt_report_html(const char *report_json_path, FILE *out);
+/* The same into a new file html_path (created or truncated), flushed, fsync()ed and closed;
+ * the caller renames it into place. Returns 0 or as above, with the write's own -errno
+ * (not logged). */
+int tt_report_html_write(const char *report_json_path, const char *html_path);
+
 /* ---- export -------------------------------------------------------------------------------- */
 
 enum tt_export_format {
@@ -140,18 +241,6 @@ void tt_flow_json(
 /* Print every flow of a flows.msgpack file to out. Returns 0, or -errno / -EBADMSG with a
  * message on stderr naming the file and the record. */
 int tt_export(const char *path, int format, FILE *out);
-
-/* Called by tt_flows_read for each record, in the file's order. r (and what it points to)
- * and files (the header's list of input paths, n_files of them) are valid during the call
- * only. A negative return stops the walk and is what tt_flows_read returns. */
-typedef int (*tt_flow_fn)(
-    const struct tt_flow_record *r, const char *const *files, size_t n_files, void *ctx);
-
-/* Read a flows.msgpack stream (name is used in messages) and call fn for each record.
- * Any thread. Returns 0, fn's negative return, or -errno / -EBADMSG with a message on
- * stderr that says what is wrong and at which byte offset (fn has then been called for
- * the records before the fault). */
-int tt_flows_read(FILE *in, const char *name, tt_flow_fn fn, void *ctx);
 
 /* The same over an open stream; name is used in messages. Records before a fault are
  * printed. Returns 0, or -errno / -EBADMSG with a message on stderr that says what is

@@ -218,6 +218,25 @@ static struct tt_file_stats *start_file(
 	return &st->a->files[id];
 }
 
+/* A flow with a verdict or a candidate, to the findings (hosts, relays). */
+static int add_finding(struct tt_aggregator *a, const struct tt_rec_ref *ref)
+{
+	msgpack_unpacked u;
+	size_t off = 0;
+	struct tt_flow_record rec;
+	struct tt_flow_tls tls;
+	struct tt_flow_relay relay;
+	int rc = 0;
+
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, (const char *)ref->data, ref->len, &off) ==
+		MSGPACK_UNPACK_SUCCESS &&
+	    tt_record_unpack(&u.data, &rec, &tls, &relay) == 0)
+		rc = tt_findings_add(a->findings, &rec);
+	msgpack_unpacked_destroy(&u);
+	return rc;
+}
+
 static int emit_record(void *ctx, const struct tt_rec_ref *r)
 {
 	struct astate *st = ((struct emit_ctx *)ctx)->st;
@@ -238,6 +257,9 @@ static int emit_record(void *ctx, const struct tt_rec_ref *r)
 			a->n_tor_kept++;
 		}
 	}
+	if ((r->verdict != TT_VERDICT_NONE || r->candidate != TT_VERDICT_NONE) && a->findings &&
+	    (rc = add_finding(a, r)) < 0)
+		return rc;
 	if (r->candidate != TT_VERDICT_NONE) {
 		a->n_cand++;
 		if (a->n_cand_kept < TT_REPORT_CAND_MAX &&

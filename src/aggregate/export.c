@@ -2,8 +2,10 @@
 #include "aggregate.h"
 
 #include "relays.h"
+#include "tortrace/tortrace.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -291,6 +293,23 @@ void tt_flow_json(
 	tt_json_obj_end(j);
 }
 
+static void print_flow(
+    const struct tt_flow_record *r, const struct header *h, int format, FILE *out)
+{
+	const char *file = r->file_id < h->n_files ? h->files[r->file_id] : "";
+	const char *last = r->last_file_id < h->n_files ? h->files[r->last_file_id] : "";
+
+	if (format == TT_EXPORT_CSV) {
+		csv_row(r, file, last, out);
+	} else {
+		struct tt_json j;
+
+		tt_json_init(&j, out, false);
+		tt_flow_json(&j, r, file, last);
+		fputc('\n', out);
+	}
+}
+
 /* ---- the reader -----------------------------------------------------------------------
  * Objects are read from a sliding buffer. Each is first walked by tt_record_skim, which
  * finds its end (or what is wrong with it, and where) without allocating, and only then
@@ -340,9 +359,39 @@ static int fill(struct reader *rd)
 	return 0;
 }
 
-static void report_skim(const struct reader *rd, const struct tt_skim_fault *f, uint64_t start,
+/* The iterator of include/tortrace/tortrace.h over one flows file. */
+struct tt_flows {
+	struct reader rd;
+	struct header h;
+	msgpack_unpacked u;
+	uint64_t n_obj; /* objects read, the header included */
+	struct tt_flow_record r;
+	struct tt_flow_tls tls;
+	struct tt_flow_relay relay;
+	bool is_own; /* rd.in was opened here */
+	int rc;      /* sticky: the first error, or 1 at the end */
+	char *name;
+	char error[384];
+};
+
+static void set_error(struct tt_flows *it, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_error(struct tt_flows *it, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(it->error, sizeof(it->error), "%s: ", it->name);
+
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(it->error))
+		vsnprintf(it->error + n, sizeof(it->error) - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static void report_skim(struct tt_flows *it, const struct tt_skim_fault *f, uint64_t start,
     uint64_t n_rec, bool is_too_large)
 {
+	const struct reader *rd = &it->rd;
 	char what[48], key[64] = "";
 	uint64_t at = start + f->off;
 
@@ -354,184 +403,267 @@ static void report_skim(const struct reader *rd, const struct tt_skim_fault *f, 
 		snprintf(key, sizeof(key), ", in key \"%s\"", f->key);
 	switch (f->kind) {
 	case TT_SKIM_OVERSIZE:
-		tt_log(TT_LOG_ERROR,
-		    "%s: string of %" PRIu64 " bytes in key \"%s\" at byte offset %" PRIu64
+		set_error(it,
+		    "string of %" PRIu64 " bytes in key \"%s\" at byte offset %" PRIu64
 		    " exceeds the schema (at most %" PRIu64 "; %s)",
-		    rd->name, f->n, f->key, at, f->max, what);
+		    f->n, f->key, at, f->max, what);
 		break;
 	case TT_SKIM_BAD_BYTE:
 		if (!n_rec && f->off == 0)
-			tt_log(TT_LOG_ERROR,
-			    "%s: not a tortrace flows file (byte 0: 0x%02x is not msgpack)",
-			    rd->name, rd->buf[rd->pos + f->off]);
+			set_error(it, "not a tortrace flows file (byte 0: 0x%02x is not msgpack)",
+			    rd->buf[rd->pos + f->off]);
 		else
-			tt_log(TT_LOG_ERROR,
-			    "%s: byte 0x%02x at byte offset %" PRIu64 " is not msgpack (%s%s)",
-			    rd->name, rd->buf[rd->pos + f->off], at, what, key);
+			set_error(it,
+			    "byte 0x%02x at byte offset %" PRIu64 " is not msgpack (%s%s)",
+			    rd->buf[rd->pos + f->off], at, what, key);
 		break;
 	case TT_SKIM_TOO_DEEP:
-		tt_log(TT_LOG_ERROR,
-		    "%s: containers nested too deep at byte offset %" PRIu64 " (%s%s)", rd->name,
-		    at, what, key);
+		set_error(it, "containers nested too deep at byte offset %" PRIu64 " (%s%s)", at,
+		    what, key);
 		break;
 	default:
 		if (is_too_large)
-			tt_log(TT_LOG_ERROR,
-			    "%s: %s at byte offset %" PRIu64 " is larger than %d bytes", rd->name,
-			    what, start, n_rec ? MAX_RECORD_BYTES : MAX_HEADER_BYTES);
+			set_error(it, "%s at byte offset %" PRIu64 " is larger than %d bytes", what,
+			    start, n_rec ? MAX_RECORD_BYTES : MAX_HEADER_BYTES);
 		else if (n_rec)
-			tt_log(TT_LOG_ERROR,
-			    "%s: truncated record at byte offset %" PRIu64 " (record %" PRIu64
+			set_error(it,
+			    "truncated record at byte offset %" PRIu64 " (record %" PRIu64
 			    "): the file ends at byte %" PRIu64 "%s",
-			    rd->name, start, n_rec, rd->base + rd->len, key);
+			    start, n_rec, rd->base + rd->len, key);
 		else
-			tt_log(TT_LOG_ERROR,
-			    "%s: truncated header: the file ends at byte %" PRIu64
+			set_error(it,
+			    "truncated header: the file ends at byte %" PRIu64
 			    ", not a whole tortrace flows file",
-			    rd->name, rd->base + rd->len);
+			    rd->base + rd->len);
 	}
 }
 
-int tt_flows_read(FILE *in, const char *name, tt_flow_fn fn, void *ctx)
+/* Read the next object: 1 and its start offset, 0 at the end, or -errno / -EBADMSG with
+ * it->error set. */
+static int next_object(struct tt_flows *it, uint64_t *start)
 {
-	struct reader rd = {.in = in, .name = name};
-	struct header h = {0};
-	msgpack_unpacked u;
-	uint64_t n_obj = 0;
-	int rc = 0;
+	struct reader *rd = &it->rd;
+	int rc;
 
-	msgpack_unpacked_init(&u);
 	for (;;) {
 		struct tt_skim_fault f;
-		uint64_t start = rd.base + rd.pos;
 		size_t end = 0, off = 0, lim, avail;
-		char why[160];
 
-		if (rd.pos == rd.len && !rd.is_eof && (rc = fill(&rd)) < 0) {
-			tt_log(TT_LOG_ERROR, "%s: read error at byte offset %" PRIu64 ": %s", name,
-			    rd.base + rd.len, strerror(-rc));
-			break;
+		*start = rd->base + rd->pos;
+		if (rd->pos == rd->len && !rd->is_eof && (rc = fill(rd)) < 0) {
+			set_error(it, "read error at byte offset %" PRIu64 ": %s",
+			    rd->base + rd->len, strerror(-rc));
+			return rc;
 		}
-		if (rd.pos == rd.len) {
-			if (n_obj == 0) {
-				rc = -EBADMSG;
-				tt_log(TT_LOG_ERROR, "%s: empty file, not a tortrace flows file",
-				    name);
+		if (rd->pos == rd->len) {
+			if (it->n_obj == 0) {
+				set_error(it, "empty file, not a tortrace flows file");
+				return -EBADMSG;
 			}
-			break;
+			return 0;
 		}
 		/* An object is at most lim bytes, wherever the buffer happens to end. */
-		lim = n_obj ? MAX_RECORD_BYTES : MAX_HEADER_BYTES;
-		avail = rd.len - rd.pos < lim ? rd.len - rd.pos : lim;
-		rc = tt_record_skim(rd.buf + rd.pos, avail, n_obj > 0, &end, &f);
-		if (rc == -EAGAIN && !rd.is_eof && avail < lim) {
-			if ((rc = fill(&rd)) < 0) {
-				tt_log(TT_LOG_ERROR,
-				    "%s: read error at byte offset %" PRIu64 ": %s", name,
-				    rd.base + rd.len, strerror(-rc));
-				break;
+		lim = it->n_obj ? MAX_RECORD_BYTES : MAX_HEADER_BYTES;
+		avail = rd->len - rd->pos < lim ? rd->len - rd->pos : lim;
+		rc = tt_record_skim(rd->buf + rd->pos, avail, it->n_obj > 0, &end, &f);
+		if (rc == -EAGAIN && !rd->is_eof && avail < lim) {
+			if ((rc = fill(rd)) < 0) {
+				set_error(it, "read error at byte offset %" PRIu64 ": %s",
+				    rd->base + rd->len, strerror(-rc));
+				return rc;
 			}
 			continue;
 		}
 		if (rc < 0) {
-			report_skim(&rd, &f, start, n_obj, avail == lim);
-			rc = -EBADMSG;
-			break;
+			report_skim(it, &f, *start, it->n_obj, avail == lim);
+			return -EBADMSG;
 		}
-		if (msgpack_unpack_next(&u, (const char *)rd.buf + rd.pos, end, &off) !=
+		if (msgpack_unpack_next(&it->u, (const char *)rd->buf + rd->pos, end, &off) !=
 			MSGPACK_UNPACK_SUCCESS ||
 		    off != end) {
-			rc = -EBADMSG;
-			tt_log(TT_LOG_ERROR,
-			    "%s: msgpack-c cannot read the object at byte offset %" PRIu64, name,
-			    start);
-			break;
+			set_error(
+			    it, "msgpack-c cannot read the object at byte offset %" PRIu64, *start);
+			return -EBADMSG;
 		}
-		if (n_obj++ == 0) {
-			rd.pos += end;
-			rc = read_header(&u.data, rd.buf[0], &h, why, sizeof(why));
-			if (rc < 0) {
-				if (rc == -EBADMSG)
-					tt_log(TT_LOG_ERROR, "%s: %s", name, why);
-				break;
-			}
-			continue;
-		}
-		rd.pos += end;
-		{
-			struct tt_flow_record r;
-			struct tt_flow_tls tls;
-			struct tt_flow_relay relay;
-
-			if (tt_record_unpack_why(&u.data, &r, &tls, &relay, why, sizeof(why)) < 0) {
-				rc = -EBADMSG;
-				tt_log(TT_LOG_ERROR,
-				    "%s: record %" PRIu64 " at byte offset %" PRIu64
-				    " is not a flow record: %s",
-				    name, n_obj - 1, start, why);
-				break;
-			}
-			rc = fn(&r, (const char *const *)h.files, h.n_files, ctx);
-			if (rc < 0)
-				break;
-		}
+		rd->pos += end;
+		it->n_obj++;
+		return 1;
 	}
-	msgpack_unpacked_destroy(&u);
-	free_header(&h);
-	free(rd.buf);
-	return rc;
 }
 
-struct print_ctx {
-	int format;
-	FILE *out;
-};
-
-static int print_flow(
-    const struct tt_flow_record *r, const char *const *files, size_t n_files, void *ctx)
+static struct tt_flows *flows_new(FILE *in, const char *name, bool is_own)
 {
-	const struct print_ctx *pc = ctx;
-	const char *file = r->file_id < n_files ? files[r->file_id] : "";
-	const char *last = r->last_file_id < n_files ? files[r->last_file_id] : "";
+	struct tt_flows *it = calloc(1, sizeof(*it));
 
-	if (pc->format == TT_EXPORT_CSV) {
-		csv_row(r, file, last, pc->out);
-	} else {
-		struct tt_json j;
-
-		tt_json_init(&j, pc->out, false);
-		tt_flow_json(&j, r, file, last);
-		fputc('\n', pc->out);
+	if (!it || !(it->name = strdup(name))) {
+		free(it);
+		return NULL;
 	}
-	return 0;
+	it->rd.in = in;
+	it->rd.name = it->name;
+	it->is_own = is_own;
+	msgpack_unpacked_init(&it->u);
+	return it;
+}
+
+/* Read the header; 0 or a negative errno with it->error set (sticky). */
+static int flows_start(struct tt_flows *it)
+{
+	uint64_t start;
+	char why[160];
+	int rc = next_object(it, &start);
+
+	if (rc == 0) { /* cannot happen: an empty file is an error */
+		rc = -EBADMSG;
+	} else if (rc > 0) {
+		rc = read_header(&it->u.data, it->rd.buf[0], &it->h, why, sizeof(why));
+		if (rc == -EBADMSG)
+			set_error(it, "%s", why);
+		else if (rc < 0)
+			set_error(it, "%s", strerror(-rc));
+	}
+	return it->rc = rc < 0 ? rc : 0;
+}
+
+int tt_flows_open(const char *path, struct tt_flows **out)
+{
+	struct stat st;
+	FILE *in = fopen(path, "rb");
+	struct tt_flows *it;
+	int err = errno;
+
+	*out = it = flows_new(in, path, true);
+	if (!it) {
+		if (in)
+			fclose(in);
+		return -ENOMEM;
+	}
+	if (!in) {
+		set_error(it, "cannot open: %s", strerror(err));
+		return it->rc = -err;
+	}
+	if (fstat(fileno(in), &st) == 0 && S_ISDIR(st.st_mode)) {
+		set_error(it, "is a directory, not a tortrace flows file");
+		return it->rc = -EISDIR;
+	}
+	return flows_start(it);
+}
+
+int tt_flows_next(struct tt_flows *it, const struct tt_flow_record **r)
+{
+	uint64_t start;
+	char why[160];
+	int rc;
+
+	*r = NULL;
+	if (it->rc)
+		return it->rc < 0 ? it->rc : 0;
+	rc = next_object(it, &start);
+	if (rc <= 0) {
+		it->rc = rc < 0 ? rc : 1;
+		return rc;
+	}
+	if (tt_record_unpack_why(&it->u.data, &it->r, &it->tls, &it->relay, why, sizeof(why)) < 0) {
+		set_error(it,
+		    "record %" PRIu64 " at byte offset %" PRIu64 " is not a flow record: %s",
+		    it->n_obj - 1, start, why);
+		return it->rc = -EBADMSG;
+	}
+	*r = &it->r;
+	return 1;
+}
+
+const char *tt_flows_error(const struct tt_flows *it)
+{
+	return it && it->rc < 0 ? it->error : NULL;
+}
+
+size_t tt_flows_n_files(const struct tt_flows *it)
+{
+	return it ? it->h.n_files : 0;
+}
+
+const char *tt_flows_file(const struct tt_flows *it, uint32_t file_id)
+{
+	return it && file_id < it->h.n_files ? it->h.files[file_id] : NULL;
+}
+
+size_t tt_flows_json(
+    const struct tt_flows *it, const struct tt_flow_record *r, char *buf, size_t len)
+{
+	const char *file = tt_flows_file(it, r->file_id),
+		   *last = tt_flows_file(it, r->last_file_id);
+	char *mem = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&mem, &n);
+	struct tt_json j;
+
+	if (!f)
+		return 0;
+	tt_json_init(&j, f, false);
+	tt_flow_json(&j, r, file ? file : "", last ? last : "");
+	fclose(f);
+	if (len > 0) {
+		size_t k = n < len - 1 ? n : len - 1;
+
+		memcpy(buf, mem, k);
+		buf[k] = 0;
+	}
+	free(mem);
+	return n;
+}
+
+void tt_flows_close(struct tt_flows *it)
+{
+	if (!it)
+		return;
+	msgpack_unpacked_destroy(&it->u);
+	free_header(&it->h);
+	free(it->rd.buf);
+	if (it->is_own && it->rd.in)
+		fclose(it->rd.in);
+	free(it->name);
+	free(it);
 }
 
 int tt_export_stream(FILE *in, const char *name, int format, FILE *out)
 {
-	struct print_ctx pc = {.format = format, .out = out};
+	struct tt_flows *it = flows_new(in, name, false);
+	const struct tt_flow_record *r;
+	int rc;
 
+	if (!it) {
+		tt_log(TT_LOG_ERROR, "%s: out of memory", name);
+		return -ENOMEM;
+	}
 	if (format == TT_EXPORT_CSV)
 		csv_header(out);
-	return tt_flows_read(in, name, print_flow, &pc);
+	if ((rc = flows_start(it)) == 0)
+		while ((rc = tt_flows_next(it, &r)) > 0)
+			print_flow(r, &it->h, format, out);
+	if (rc < 0)
+		tt_log(TT_LOG_ERROR, "%s", it->error);
+	tt_flows_close(it);
+	return rc < 0 ? rc : 0;
 }
 
 int tt_export(const char *path, int format, FILE *out)
 {
-	struct stat st;
-	FILE *in = fopen(path, "rb");
-	int rc;
+	struct tt_flows *it = NULL;
+	const struct tt_flow_record *r;
+	int rc = tt_flows_open(path, &it);
 
-	if (!in) {
-		rc = -errno;
-		tt_log(TT_LOG_ERROR, "%s: cannot open: %s", path, strerror(errno));
-		return rc;
+	if (!it) {
+		tt_log(TT_LOG_ERROR, "%s: out of memory", path);
+		return -ENOMEM;
 	}
-	if (fstat(fileno(in), &st) == 0 && S_ISDIR(st.st_mode)) {
-		tt_log(TT_LOG_ERROR, "%s: is a directory, not a tortrace flows file", path);
-		fclose(in);
-		return -EISDIR;
-	}
-	rc = tt_export_stream(in, path, format, out);
-	fclose(in);
-	return rc;
+	if (rc == 0 && format == TT_EXPORT_CSV)
+		csv_header(out);
+	if (rc == 0)
+		while ((rc = tt_flows_next(it, &r)) > 0)
+			print_flow(r, &it->h, format, out);
+	if (rc < 0)
+		tt_log(TT_LOG_ERROR, "%s", it->error);
+	tt_flows_close(it);
+	return rc < 0 ? rc : 0;
 }

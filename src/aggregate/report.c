@@ -250,9 +250,11 @@ static void sets(struct tt_json *j, const struct tt_file_stats *files, size_t n_
 	tt_json_arr_end(j);
 }
 
-static void file_entry(struct tt_json *j, const struct tt_file_stats *f, uint64_t timeout_ns)
+static void file_entry(struct tt_json *j, const struct tt_file_stats *f, size_t id,
+    const struct tt_config *cfg, const struct tt_findings *findings)
 {
-	char when[40], why[160];
+	char when[40], why[256];
+	unsigned confidence;
 
 	tt_json_obj(j);
 	tt_json_kv_str(j, "path", f->path);
@@ -310,8 +312,15 @@ static void file_entry(struct tt_json *j, const struct tt_file_stats *f, uint64_
 		tt_json_null(j);
 	else
 		tt_json_u64(j, f->set_id);
-	chain_reason(f, timeout_ns, why, sizeof(why));
+	chain_reason(f, cfg->tcp_timeout_ns, why, sizeof(why));
 	tt_json_kv_str(j, "chain", why);
+	if (findings) {
+		tt_findings_file_confidence(findings, id, f->n_flows,
+		    cfg->min_score > 0 ? cfg->min_score : TT_MIN_SCORE_DEFAULT, &confidence, why,
+		    sizeof(why));
+		tt_json_kv_u64(j, "confidence", confidence);
+		tt_json_kv_str(j, "confidence_reason", why);
+	}
 	tt_json_obj_end(j);
 }
 
@@ -406,6 +415,14 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_kv_u64(&j, "flows_evicted", all->n_flows_evicted);
 	tt_json_obj_end(&j);
 
+	if (agg->findings) { /* none with --no-detect */
+		int rc = tt_findings_write(&j, agg->findings);
+
+		if (rc < 0) {
+			free(all);
+			return rc;
+		}
+	}
 	tor_flows(&j, agg, files, n_files);
 
 	sets(&j, files, n_files);
@@ -413,7 +430,7 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 	tt_json_key(&j, "files");
 	tt_json_arr(&j);
 	for (size_t i = 0; i < n_files; i++)
-		file_entry(&j, &files[i], cfg->tcp_timeout_ns);
+		file_entry(&j, &files[i], i, cfg, agg->findings);
 	tt_json_arr_end(&j);
 
 	/* Timing and machine-dependent facts: the only part that differs between runs. */

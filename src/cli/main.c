@@ -1,4 +1,6 @@
-/* The tortrace command: subcommands analyze, export, version. The only exit(). */
+/* The tortrace command: subcommands analyze, diagnose, export, report, relays, history,
+ * show, version. The only
+ * exit(). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -44,19 +46,40 @@ static const char usage_text[] =
     "commands:\n"
     "  analyze [options] PATH...   analyse capture files, folders (recursively) and globs;\n"
     "                              - reads standard input\n"
+    "  diagnose [--json] [--relays PATH] PATH...\n"
+    "                              explain each capture without a full report: format,\n"
+    "                              link types, snaplen, damage, time span, protocol mix,\n"
+    "                              TLS, relay-data dates, and why no Tor was found\n"
+    "                              (`tortrace diagnose --help`; exit status 0 all files\n"
+    "                              diagnosed, 1 some file unreadable or damaged, 2 usage)\n"
     "  export --jsonl|--csv FILE   print the flows of OUT/flows.msgpack, one per line\n"
+    "  report OUT                  render OUT/report.html again from OUT/report.json\n"
     "  relays lookup --relays PATH IP[:PORT] [--at TIME]\n"
     "                              was this a Tor relay then? (offline ExoneraTor)\n"
     "  relays info --relays PATH   what the relay data holds\n"
+    "  history [--since DATE] [--host IP] [--json]\n"
+    "                              past analyses, newest first\n"
+    "  show ID [--json]            one past analysis: summary, inputs, hosts, outputs\n"
     "  version                     print the version\n"
     "\n"
+    "";
+
+static const char usage_analyze[] =
     "analyze options:\n"
-    "  -o, --out DIR            write report.json and flows.msgpack here (default: tortrace-out)\n"
+    "  -o, --out DIR            write report.json, flows.msgpack and report.html here\n"
+    "                           (default: tortrace-out)\n"
+    "      --no-html            write no report.html (the page for people: summary, hosts,\n"
+    "                           timeline, relays, Tor flows with their evidence, files)\n"
     "  -j, --jobs N             worker threads (default: online CPUs - 1, at least 1)\n"
     "  -f, --filter EXPR        only packets matching this libpcap filter expression\n"
     "      --relays PATH        relay data (consensus, exit list, IP list; file or folder)\n"
     "                           to match flows against relays at the capture's date\n"
     "      --relays-cache FILE  compiled relay index: used when fresh, rebuilt otherwise\n"
+    "      --history PATH       record the analysis in this history database (default:\n"
+    "                           $XDG_DATA_HOME/tortrace/history.sqlite, or\n"
+    "                           ~/.local/share/tortrace/history.sqlite); a history error\n"
+    "                           is reported and never fails the analysis\n"
+    "      --no-history         do not record it\n"
     "      --no-detect          flows only: no Tor inspection, evidence or verdicts\n"
     "      --no-chain           read every file as a timeline of its own (default: files\n"
     "                           that continue each other, such as rotated captures, are\n"
@@ -91,11 +114,13 @@ static const char usage_text[] =
     "\n"
     "Inputs: pcap (microsecond or nanosecond, either byte order), pcapng, each optionally\n"
     "gzip- or zstd-compressed. Exit status: 0 every input was read, 1 some input failed or\n"
-    "the run was interrupted (the report says which), 2 usage error.\n";
+    "the run was interrupted (the report says which), 2 usage error. history and show:\n"
+    "0 done, 1 the database cannot be read or has no such analysis, 2 usage error.\n";
 
 static void usage(FILE *f)
 {
 	fputs(usage_text, f);
+	fputs(usage_analyze, f);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -132,9 +157,10 @@ static int parse_evidence_ids(const char *s, uint32_t *mask)
 	return 0;
 }
 
+/* "tortrace analyze ARGS...": the command as typed (without shell quoting). */
 static char *join_argv(int argc, char **argv)
 {
-	size_t n = 1;
+	size_t n = sizeof("tortrace ");
 	char *s;
 
 	for (int i = 0; i < argc; i++)
@@ -142,7 +168,7 @@ static char *join_argv(int argc, char **argv)
 	s = malloc(n);
 	if (!s)
 		return NULL;
-	s[0] = '\0';
+	strcpy(s, "tortrace ");
 	for (int i = 0; i < argc; i++) {
 		strcat(s, argv[i]);
 		if (i + 1 < argc)
@@ -169,6 +195,9 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_FLOW_MEMORY,
 		OPT_MIN_SCORE,
 		OPT_WITHOUT_EVIDENCE,
+		OPT_HISTORY,
+		OPT_NO_HISTORY,
+		OPT_NO_HTML,
 		OPT_WRITE_PCAP,
 	};
 	static const struct option opts[] = {
@@ -185,8 +214,11 @@ static int cmd_analyze(int argc, char **argv)
 	     * items, e.g. B3, to see what a verdict owes them. */
 	    {"without-evidence", required_argument, NULL, OPT_WITHOUT_EVIDENCE},
 	    {"relays", required_argument, NULL, OPT_RELAYS},
+	    {"history", required_argument, NULL, OPT_HISTORY},
+	    {"no-history", no_argument, NULL, OPT_NO_HISTORY},
 	    {"no-detect", no_argument, NULL, OPT_NO_DETECT},
 	    {"no-chain", no_argument, NULL, OPT_NO_CHAIN},
+	    {"no-html", no_argument, NULL, OPT_NO_HTML},
 	    {"no-hash", no_argument, NULL, OPT_NO_HASH},
 	    {"sha256", no_argument, NULL, OPT_SHA256},
 	    {"relays-cache", required_argument, NULL, OPT_RELAYS_CACHE},
@@ -201,8 +233,8 @@ static int cmd_analyze(int argc, char **argv)
 	struct tt_config cfg;
 	unsigned long long v;
 	int c, verbosity = TT_LOG_INFO, progress = -1, status;
-	char *cmdline = join_argv(argc, argv);
-	bool is_drawn = false;
+	char *cmdline = join_argv(argc, argv), *history = NULL;
+	bool is_drawn = false, is_no_history = false;
 
 	tt_config_defaults(&cfg);
 	cfg.out_dir = "tortrace-out";
@@ -289,11 +321,20 @@ static int cmd_analyze(int argc, char **argv)
 		case OPT_NO_CHAIN:
 			cfg.is_no_chain = true;
 			break;
+		case OPT_NO_HTML:
+			cfg.is_no_html = true;
+			break;
 		case OPT_RELAYS:
 			cfg.relays_path = optarg;
 			break;
 		case OPT_RELAYS_CACHE:
 			cfg.relays_cache = optarg;
+			break;
+		case OPT_HISTORY:
+			cfg.history_path = optarg;
+			break;
+		case OPT_NO_HISTORY:
+			is_no_history = true;
 			break;
 		case OPT_WRITE_PCAP:
 			cfg.write_pcap = optarg;
@@ -332,10 +373,15 @@ static int cmd_analyze(int argc, char **argv)
 		cfg.progress = tt_cli_progress;
 		cfg.progress_ctx = &is_drawn;
 	}
+	if (is_no_history)
+		cfg.history_path = NULL;
+	else if (!cfg.history_path)
+		cfg.history_path = history = tt_cli_history_default();
 	cfg.stop = &stop_requested;
 	install_stop_handlers();
 	status = tt_analyze(&cfg);
 	free(cmdline);
+	free(history);
 	return status;
 usage_err:
 	free(cmdline);
@@ -364,6 +410,54 @@ static int cmd_export(int argc, char **argv)
 	return TT_STATUS_USAGE;
 }
 
+/* dir/name in a new string, or NULL. */
+static char *path_in(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "%s/%s", dir, name);
+	return s;
+}
+
+/* tortrace report OUT: OUT/report.html rendered again from OUT/report.json, written under a
+ * temporary name and renamed into place (an error keeps the previous report.html). */
+static int cmd_report(int argc, char **argv)
+{
+	char *json = NULL, *tmp = NULL, *final = NULL;
+	int rc, status = TT_STATUS_PARTIAL;
+
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: tortrace report OUT (the folder of report.json)\n");
+		return TT_STATUS_USAGE;
+	}
+	json = path_in(argv[1], "report.json");
+	tmp = path_in(argv[1], "report.html.tmp");
+	final = path_in(argv[1], "report.html");
+	if (!json || !tmp || !final) {
+		fprintf(stderr, "tortrace: out of memory\n");
+		goto out;
+	}
+	rc = tt_report_html_write(json, tmp);
+	if (rc == 0 && rename(tmp, final) != 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlink(tmp);
+		/* A report.json that cannot be read or is not one was named by the renderer. */
+		if (rc != -EBADMSG)
+			fprintf(stderr, "tortrace: cannot write %s from %s: %s\n", final, json,
+			    strerror(-rc));
+		goto out;
+	}
+	status = TT_STATUS_OK;
+out:
+	free(json);
+	free(tmp);
+	free(final);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("TT_LOG_LEVEL");
@@ -378,8 +472,16 @@ int main(int argc, char **argv)
 		exit(cmd_analyze(argc - 1, argv + 1));
 	if (strcmp(argv[1], "relays") == 0)
 		exit(tt_relays_cli(argc - 1, argv + 1));
+	if (strcmp(argv[1], "diagnose") == 0) {
+		install_stop_handlers();
+		exit(tt_diagnose_cli(argc - 1, argv + 1, &stop_requested));
+	}
 	if (strcmp(argv[1], "export") == 0)
 		exit(cmd_export(argc - 1, argv + 1));
+	if (strcmp(argv[1], "history") == 0 || strcmp(argv[1], "show") == 0)
+		exit(tt_history_cli(argc - 1, argv + 1));
+	if (strcmp(argv[1], "report") == 0)
+		exit(cmd_report(argc - 1, argv + 1));
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("tortrace %s\n", TT_VERSION);
 		exit(TT_STATUS_OK);

@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <msgpack.h>
+
+#include "tortrace/record.h"
 
 /* ---- invariants -------------------------------------------------------------------- */
 
@@ -452,5 +455,50 @@ static inline uint64_t tt_mapguard_faults(void)
 {
 	return atomic_load_explicit(&tt_mapguard_n_faults_, memory_order_relaxed);
 }
+
+/* ---- the record codec (record.c): flow records as msgpack maps -------------------------
+ * Internal: the public headers carry no msgpack types. */
+/* Encode r as one msgpack map into buf (at least TT_RECORD_MAX_BYTES); returns the
+ * length. Any thread. */
+size_t tt_record_encode(const struct tt_flow_record *r, uint8_t *buf);
+
+/* Append r to pk as one msgpack map. Returns 0 or -ENOMEM. Any thread. */
+int tt_record_pack(msgpack_packer *pk, const struct tt_flow_record *r);
+
+/* Decode one msgpack map into *r (unknown keys are skipped). A "tls" entry is decoded into
+ * *tls and r->tls points to it (when tls is NULL it is skipped). Returns 0, or -EBADMSG
+ * when obj is not a record. Any thread. */
+int tt_record_unpack(const msgpack_object *obj, struct tt_flow_record *r, struct tt_flow_tls *tls,
+    struct tt_flow_relay *relay);
+
+/* Like tt_record_unpack; on -EBADMSG, why (if not NULL) says what is wrong: 'key "tls.sni"
+ * is an unsigned integer, expected a string', 'no key "ipv"'. */
+int tt_record_unpack_why(const msgpack_object *obj, struct tt_flow_record *r,
+    struct tt_flow_tls *tls, struct tt_flow_relay *relay, char *why, size_t why_len);
+
+/* What tt_record_skim found wrong. */
+enum tt_skim_fault_kind {
+	TT_SKIM_OK = 0,
+	TT_SKIM_TRUNCATED, /* the data ends inside the object */
+	TT_SKIM_BAD_BYTE,  /* 0xc1 or another byte that starts no msgpack value */
+	TT_SKIM_TOO_DEEP,  /* containers nested deeper than msgpack-c accepts */
+	TT_SKIM_OVERSIZE,  /* a string or bin longer than its key allows (n, max) */
+};
+
+struct tt_skim_fault {
+	int kind;   /* enum tt_skim_fault_kind */
+	size_t off; /* offset in p of the value at fault */
+	uint64_t n; /* TT_SKIM_OVERSIZE: the string's length, and the most the key allows */
+	uint64_t max;
+	char key[40]; /* the schema key being read ("tls.sni"), or "" */
+};
+
+/* Walk the one msgpack object at p (n bytes available) without allocating: returns 0 and
+ * its length in *end; -EAGAIN when p ends inside it (f says where); -EBADMSG when it is
+ * not msgpack msgpack-c would read, or (is_record) a string is longer than its schema
+ * key allows. After 0, msgpack_unpack_next on those bytes allocates at most about 16 times
+ * their length. Any thread. */
+int tt_record_skim(
+    const uint8_t *p, size_t n, bool is_record, size_t *end, struct tt_skim_fault *f);
 
 #endif /* TT_SRC_CORE_CORE_H */

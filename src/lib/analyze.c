@@ -4,13 +4,16 @@
  * everything down: setup(), run(), drain(), teardown() over one struct analysis. The
  * library draws nothing: the CLI's progress bar is in src/cli/progress.c.
  *
- * Outputs are a pair: report.json describes the flows.msgpack beside it. Both are written
- * under temporary names (*.tmp), and every write, flush, fsync and close is checked. Only
- * when both are complete is the old report.json removed, flows.msgpack renamed into place,
- * then report.json last. If anything fails (a full disk), the temporary files are removed
- * and the previous outputs stay as they were. A crash between the renames can leave the
- * new flows.msgpack without a report.json, never beside a report.json that describes other
- * flows: when report.json exists, the pair is consistent. */
+ * Outputs are a pair: report.json describes the flows.msgpack beside it, and report.html
+ * (unless --no-html) is rendered from that report.json. All are written under temporary
+ * names (*.tmp), and every write, flush, fsync and close is checked; report.html is
+ * rendered from report.json.tmp, so it is made before anything is put in place. Only when
+ * all are complete are the old report.json and report.html removed, flows.msgpack and
+ * report.html renamed into place, then report.json last (with --no-html no page takes the
+ * old one's place: it would describe other flows). If anything fails (a full disk), the temporary
+ * files are removed and the previous outputs stay as they were. A crash between the
+ * renames can leave new outputs without a report.json, never beside a report.json that
+ * describes other flows: when report.json exists, the outputs are consistent. */
 #include "tortrace/tortrace.h"
 
 #include <errno.h>
@@ -144,21 +147,30 @@ static int write_report(const char *tmp, const struct tt_config *cfg, const stru
 	return finish_file(f, rc);
 }
 
-/* Put the complete temporary outputs in place: report.json last (see the top). */
+/* Put the complete temporary outputs in place: report.json last (see the top). The old
+ * report.json and report.html go first, so that a failure part way leaves no page or report
+ * beside flows they do not describe. html_tmp NULL: no report.html (--no-html). */
 static int commit_outputs(const char *flows_tmp, const char *flows_final, const char *report_tmp,
-    const char *report_final)
+    const char *report_final, const char *html_tmp, const char *html_final)
 {
 	int rc = 0;
 
 	if (unlink(report_final) != 0 && errno != ENOENT)
 		rc = -errno;
-	else if (rename(flows_tmp, flows_final) != 0 || rename(report_tmp, report_final) != 0)
+	else if (unlink(html_final) != 0 && errno != ENOENT)
+		rc = -errno;
+	else if (rename(flows_tmp, flows_final) != 0)
+		rc = -errno;
+	else if (html_tmp && rename(html_tmp, html_final) != 0)
+		rc = -errno;
+	else if (rename(report_tmp, report_final) != 0)
 		rc = -errno;
 	/* Whatever happened, no temporary file stays behind: after a failed rename, the
-	 * folder holds at most flows.msgpack without report.json, never an inconsistent
-	 * pair. */
+	 * folder holds no report.json, never an inconsistent set. */
 	unlink(flows_tmp);
 	unlink(report_tmp);
+	if (html_tmp)
+		unlink(html_tmp);
 	return rc;
 }
 
@@ -194,7 +206,7 @@ struct analysis {
 	bool is_hashing;
 	bool is_guarded; /* the SIGBUS guard of mapped captures is installed */
 	uint64_t *wpkts, *wflows;
-	char *flows_tmp, *flows_final, *report_tmp, *report_final;
+	char *flows_tmp, *flows_final, *report_tmp, *report_final, *html_tmp, *html_final;
 };
 
 /* Check the options, load the relay data, expand the inputs, allocate the rings and
@@ -261,9 +273,11 @@ static int setup(struct analysis *an)
 	an->flows_final = join(cfg->out_dir, "flows.msgpack");
 	an->report_tmp = join(cfg->out_dir, "report.json.tmp");
 	an->report_final = join(cfg->out_dir, "report.json");
+	an->html_tmp = join(cfg->out_dir, "report.html.tmp");
+	an->html_final = join(cfg->out_dir, "report.html");
 	if (!an->rd.files || !an->workers || !an->wt || !an->in_rings || !an->out_rings ||
 	    !an->wpkts || !an->wflows || !an->flows_tmp || !an->flows_final || !an->report_tmp ||
-	    !an->report_final) {
+	    !an->report_final || !an->html_tmp || !an->html_final) {
 		tt_log(TT_LOG_ERROR, "out of memory");
 		return TT_STATUS_USAGE;
 	}
@@ -304,6 +318,10 @@ static int setup(struct analysis *an)
 	an->agg.n_workers = nw;
 	an->agg.files = an->rd.files;
 	an->agg.n_files = an->n_paths;
+	if (!cfg->is_no_detect && !(an->agg.findings = tt_findings_new(an->relays, an->n_paths))) {
+		tt_log(TT_LOG_ERROR, "out of memory");
+		return TT_STATUS_USAGE;
+	}
 	return 0;
 }
 
@@ -404,6 +422,78 @@ static int run(struct analysis *an)
 	return 0;
 }
 
+/* Add the analysis to the history database (tt_config.history_path). A failure is logged
+ * and never changes the analysis's status: its outputs are complete without it. */
+static void record_history(struct analysis *an, const struct tt_run_info *run, int status)
+{
+	const struct tt_config *cfg = an->cfg;
+	struct tt_history_run h = {0};
+	struct tt_history_input *in = calloc(an->n_paths + 1, sizeof(*in));
+	struct tt_history_host *hosts = calloc(TT_HISTORY_HOSTS_MAX, sizeof(*hosts));
+	char *out_abs = realpath(cfg->out_dir, NULL);
+	char *report = out_abs ? join(out_abs, "report.json") : NULL;
+	char *flows = out_abs ? join(out_abs, "flows.msgpack") : NULL;
+	char *relays_abs = cfg->relays_path ? realpath(cfg->relays_path, NULL) : NULL;
+	int64_t id;
+
+	if (!in || !hosts || !report || !flows) {
+		tt_log(TT_LOG_ERROR, "history %s: out of memory; this analysis is not recorded",
+		    cfg->history_path);
+		goto out;
+	}
+	h.started_ns = run->started_unix_ns;
+	h.finished_ns = run->started_unix_ns + run->elapsed_ns;
+	h.elapsed_s = (double)run->elapsed_ns / 1e9;
+	h.version = TT_VERSION;
+	h.command = cfg->command_line;
+	h.status = status;
+	h.is_complete = run->is_complete;
+	h.out_dir = out_abs;
+	h.report = report;
+	h.flows = flows;
+	h.relay_data = an->relays ? (relays_abs ? relays_abs : cfg->relays_path) : NULL;
+	h.relay_digest = an->relays ? tt_relays_digest(an->relays) : NULL;
+	h.min_score = cfg->min_score > 0 ? cfg->min_score : TT_MIN_SCORE_DEFAULT;
+	h.flows_total = an->agg.n_flows;
+	h.tor_flows = an->agg.n_tor;
+	h.candidates = an->agg.n_cand;
+	for (size_t i = 0; i < an->n_paths; i++) {
+		const struct tt_file_stats *f = &an->rd.files[i];
+
+		in[i] = (struct tt_history_input){.path = f->path,
+		    .size = f->size_bytes,
+		    .sha256 = f->sha256,
+		    .packets = f->n_pkts,
+		    .error = f->error};
+		for (int v = 1; v < 8; v++) {
+			in[i].tor_flows += f->n_verdict[v];
+			h.verdicts[v] += f->n_verdict[v];
+		}
+		h.files_failed += f->error != NULL;
+		h.packets += f->n_pkts;
+		h.bytes += f->n_bytes;
+	}
+	h.inputs = in;
+	h.n_inputs = an->n_paths;
+	h.hosts_total = tt_findings_hosts(an->agg.findings, hosts, TT_HISTORY_HOSTS_MAX);
+	h.n_hosts = h.hosts_total < TT_HISTORY_HOSTS_MAX ? h.hosts_total : TT_HISTORY_HOSTS_MAX;
+	h.hosts = hosts;
+	if (tt_history_record(cfg->history_path, &h, &id) < 0)
+		tt_log(TT_LOG_ERROR,
+		    "history %s: this analysis is not recorded (its outputs are complete in %s)",
+		    cfg->history_path, cfg->out_dir);
+	else if (!cfg->is_quiet)
+		tt_log(
+		    TT_LOG_INFO, "recorded as analysis %" PRId64 " in %s", id, cfg->history_path);
+out:
+	free(in);
+	free(hosts);
+	free(out_abs);
+	free(report);
+	free(flows);
+	free(relays_abs);
+}
+
 /* Join the pipeline as it drains, then write report.json and put both outputs in place
  * (see the top). Returns an enum tt_status. */
 static int drain(struct analysis *an)
@@ -411,7 +501,8 @@ static int drain(struct analysis *an)
 	const struct tt_config *cfg = an->cfg;
 	struct tt_run_info run = {0};
 	bool has_failures = false, is_committed = false;
-	int flows_rc, report_rc = 0, rc;
+	int flows_rc, report_rc = 0, html_rc = 0, rc, status;
+	const char *html_tmp = cfg->is_no_html ? NULL : an->html_tmp;
 
 	pthread_join(an->rt, NULL);
 	for (unsigned w = 0; w < an->nw; w++)
@@ -444,35 +535,50 @@ static int drain(struct analysis *an)
 	run.worker_max_flows = an->wflows;
 	run.relays = an->relays;
 	run.is_hashed = an->is_hashing;
-	if (flows_rc == 0)
+	if (flows_rc == 0) {
+		uint64_t t = tt_now_ns();
+
 		report_rc = write_report(an->report_tmp, cfg, &an->rd, &an->agg, &run);
-	if (flows_rc == 0 && report_rc == 0 &&
-	    (rc = commit_outputs(
-		 an->flows_tmp, an->flows_final, an->report_tmp, an->report_final)) < 0) {
+		tt_log(TT_LOG_DEBUG, "report.json (findings included): %.3f s",
+		    (double)(tt_now_ns() - t) / 1e9);
+	}
+	/* From the report.json just written, before anything is put in place. */
+	if (flows_rc == 0 && report_rc == 0 && html_tmp) {
+		uint64_t t = tt_now_ns();
+
+		html_rc = tt_report_html_write(an->report_tmp, html_tmp);
+		tt_log(TT_LOG_DEBUG, "report.html: %.3f s", (double)(tt_now_ns() - t) / 1e9);
+	}
+	if (flows_rc == 0 && report_rc == 0 && html_rc == 0 &&
+	    (rc = commit_outputs(an->flows_tmp, an->flows_final, an->report_tmp, an->report_final,
+		 html_tmp, an->html_final)) < 0) {
 		tt_log(TT_LOG_ERROR, "cannot rename the outputs into %s: %s", cfg->out_dir,
 		    strerror(-rc));
 		has_failures = true;
-	} else if (flows_rc == 0 && report_rc == 0) {
+	} else if (flows_rc == 0 && report_rc == 0 && html_rc == 0) {
 		sync_dir(cfg->out_dir);
 		is_committed = true;
-	} else if (flows_rc < 0 || report_rc < 0) {
-		bool is_kept =
-		    access(an->flows_final, F_OK) == 0 || access(an->report_final, F_OK) == 0;
+	} else {
+		bool is_kept = access(an->flows_final, F_OK) == 0 ||
+			       access(an->report_final, F_OK) == 0 ||
+			       access(an->html_final, F_OK) == 0;
+		const char *what = flows_rc < 0    ? an->flows_final
+				   : report_rc < 0 ? an->report_final
+						   : an->html_final;
 
 		unlink(an->flows_tmp);
 		unlink(an->report_tmp);
-		tt_log(TT_LOG_ERROR, "cannot write %s: %s; %s",
-		    flows_rc < 0 ? an->flows_final : an->report_final,
-		    strerror(-(flows_rc < 0 ? flows_rc : report_rc)),
+		unlink(an->html_tmp);
+		tt_log(TT_LOG_ERROR, "cannot write %s: %s; %s", what,
+		    strerror(-(flows_rc < 0    ? flows_rc
+			       : report_rc < 0 ? report_rc
+					       : html_rc)),
 		    is_kept ? "the previous outputs are kept" : "no outputs were written");
 		has_failures = true;
 	}
 	for (size_t i = 0; i < an->n_paths; i++)
 		if (an->rd.files[i].error || !an->rd.files[i].is_read)
 			has_failures = true;
-	if (!cfg->is_quiet)
-		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", an->n_paths,
-		    an->agg.n_flows, (double)run.elapsed_ns / 1e9);
 	/* The carve reads the flows just committed, and the inputs again. An interrupted
 	 * run is not carved: the signal asked to stop. */
 	if (cfg->write_pcap && is_committed && !an->rd.is_interrupted &&
@@ -481,7 +587,16 @@ static int drain(struct analysis *an)
 	else if (cfg->write_pcap && is_committed && an->rd.is_interrupted)
 		tt_log(
 		    TT_LOG_ERROR, "the run was interrupted: %s was not written", cfg->write_pcap);
-	return has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
+	status = has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
+	if (cfg->history_path && is_committed)
+		record_history(an, &run, status);
+	if (is_committed && an->agg.findings && (cfg->on_host || cfg->on_relay) &&
+	    tt_findings_each(an->agg.findings, cfg->on_host, cfg->on_relay, cfg->findings_ctx) < 0)
+		tt_log(TT_LOG_ERROR, "out of memory: the findings were not all passed on");
+	if (!cfg->is_quiet)
+		tt_log(TT_LOG_INFO, "%zu files, %" PRIu64 " flows, %.2f s", an->n_paths,
+		    an->agg.n_flows, (double)run.elapsed_ns / 1e9);
+	return status;
 }
 
 /* Free what setup() made, whatever point it reached; threads are joined by now. */
@@ -489,6 +604,7 @@ static void teardown(struct analysis *an)
 {
 	free(an->agg.tor_buf);
 	free(an->agg.cand_buf);
+	tt_findings_free(an->agg.findings);
 	if (an->agg.flows_out) {
 		fclose(an->agg.flows_out);
 		unlink(an->flows_tmp);
@@ -511,6 +627,8 @@ static void teardown(struct analysis *an)
 	free(an->flows_final);
 	free(an->report_tmp);
 	free(an->report_final);
+	free(an->html_tmp);
+	free(an->html_final);
 	tt_inputs_free(an->paths, an->n_paths);
 	tt_relays_free(an->relays);
 }

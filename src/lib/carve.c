@@ -148,12 +148,8 @@ struct select_ctx {
 	bool is_bad_file; /* a record names a file the analysis did not have */
 };
 
-static int select_flow(
-    const struct tt_flow_record *r, const char *const *files, size_t n_files, void *ctx)
+static int select_flow(const struct tt_flow_record *r, size_t n_files, struct select_ctx *c)
 {
-	struct select_ctx *c = ctx;
-
-	(void)files;
 	if (r->verdict == TT_VERDICT_NONE)
 		return 0;
 	if (r->file_id >= c->n_files || r->last_file_id >= c->n_files || n_files != c->n_files) {
@@ -738,17 +734,21 @@ static void sync_parent(const char *path)
 static int read_selection(struct carve *cv, const char *flows_path)
 {
 	struct select_ctx sc = {.sel = &cv->sel, .n_files = cv->n_files};
-	FILE *in = fopen(flows_path, "rb");
-	int rc;
+	struct tt_flows *it = NULL;
+	const struct tt_flow_record *r;
+	int rc = tt_flows_open(flows_path, &it);
 
-	if (!in) {
-		rc = -errno;
-		tt_log(
-		    TT_LOG_ERROR, "cannot carve: cannot open %s: %s", flows_path, strerror(errno));
-		return rc;
+	if (!it) {
+		tt_log(TT_LOG_ERROR, "cannot carve: out of memory");
+		return -ENOMEM;
 	}
-	rc = tt_flows_read(in, flows_path, select_flow, &sc);
-	fclose(in);
+	if (rc == 0)
+		while ((rc = tt_flows_next(it, &r)) > 0 &&
+		       (rc = select_flow(r, tt_flows_n_files(it), &sc)) == 0)
+			;
+	if (rc < 0 && tt_flows_error(it))
+		tt_log(TT_LOG_ERROR, "cannot carve: %s", tt_flows_error(it));
+	tt_flows_close(it);
 	if (sc.is_bad_file)
 		tt_log(TT_LOG_ERROR, "cannot carve: %s names files the analysis did not read",
 		    flows_path);

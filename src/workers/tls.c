@@ -2078,6 +2078,7 @@ void tt_tls_flow_init(struct tt_tls_flow *f)
 	}
 	f->n_recs = 0;
 	f->n_app[0] = f->n_app[1] = 0;
+	f->n_restarts[0] = f->n_restarts[1] = 0;
 	f->is_keep_bytes = false;
 	f->has_ch = f->has_sh = f->has_cert = false;
 	f->is_ch_bad = f->is_sh_bad = f->is_cert_bad = false;
@@ -2115,6 +2116,32 @@ static void flow_record(struct tt_tls_flow *f, unsigned d, const struct tt_tls_r
 		f->app_lens[d][f->n_app[d]++] = r->length;
 }
 
+/* A direction of a flow seen without its start may lose data (a capture that dropped
+ * packets, a file of a rotated set missing): the header follower stops at the first
+ * header it cannot read, and a buffer that never synchronised waits for bytes that will
+ * not come. Either is restarted on the segment at hand, resynchronising as at a mid-stream
+ * start, with an empty window (records on both sides of a gap are not one burst
+ * sequence). A flow that showed its handshake is never restarted: its D1/D2 window is
+ * read before any later loss matters. */
+#define TT_TLS_MAX_RESTARTS 4
+
+static bool may_restart(const struct tt_tls_flow *f, unsigned d)
+{
+	const struct tt_tls_stream *s = &f->st[d];
+
+	return f->n_restarts[d] < TT_TLS_MAX_RESTARTS && f->n_app[d] < TT_TLS_FOLLOW_RECS &&
+	       ((s->flags & TT_TLS_STREAM_RESYNC) ||
+		   ((s->flags & TT_TLS_STREAM_MIDSTREAM) && !f->has_ch && !f->has_sh));
+}
+
+static void restart(struct tt_tls_flow *f, unsigned d)
+{
+	tt_tls_stream_init(&f->st[d]);
+	f->st[d].flags = TT_TLS_STREAM_RESYNC;
+	f->n_app[d] = 0;
+	f->n_restarts[d]++;
+}
+
 void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const uint8_t *payload,
     uint32_t len, bool is_syn)
 {
@@ -2124,10 +2151,18 @@ void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const 
 	struct tt_tls_hs_msg m;
 
 	if (s->flags & TT_TLS_STREAM_FOLLOW) {
+		int rc = 0;
+
 		while (f->n_app[d] < TT_TLS_FOLLOW_RECS &&
-		       tt_tls_stream_follow(s, seq, payload, len, &r) == 1)
+		       (rc = tt_tls_stream_follow(s, seq, payload, len, &r)) == 1)
 			flow_record(f, d, &r);
-		return;
+		if (rc >= 0 || !may_restart(f, d))
+			return;
+		restart(f, d); /* this segment starts the new stream */
+	} else if ((s->flags & TT_TLS_STREAM_RESYNC) && !(s->flags & TT_TLS_STREAM_SYNCED) &&
+		   s->has_base && len > 0 && s->len < TT_TLS_STREAM_CAP &&
+		   (int32_t)(seq - s->base_seq) >= (int32_t)TT_TLS_STREAM_CAP && may_restart(f, d)) {
+		restart(f, d); /* data went past a hole the buffer waits on */
 	}
 	if (tt_tls_stream_add(s, seq, payload, len, is_syn) == 0)
 		return;
@@ -2141,10 +2176,12 @@ void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const 
 	while (tt_tls_hs_next(&f->hs[d], &m) == 1)
 		flow_message(f, is_server, &m);
 	/* Once a direction is encrypted only record headers matter: stop copying its bytes
-	 * and follow the headers (the walker has read every complete record buffered). The
-	 * segment just added may reach past the buffer, so it is followed too. */
+	 * and follow the headers (the walker has read every complete record buffered; after
+	 * a restart, not before the resync found a boundary). The segment just added may
+	 * reach past the buffer, so it is followed too. */
 	if (f->hs[d].is_encrypted && !f->is_keep_bytes &&
 	    !(s->flags & (TT_TLS_STREAM_NOT_TLS | TT_TLS_STREAM_FOLLOW)) &&
+	    (s->flags & (TT_TLS_STREAM_RESYNC | TT_TLS_STREAM_SYNCED)) != TT_TLS_STREAM_RESYNC &&
 	    (s->walk_off <= s->len || s->len == TT_TLS_STREAM_CAP)) {
 		tt_tls_stream_start_follow(s);
 		while (f->n_app[d] < TT_TLS_FOLLOW_RECS &&

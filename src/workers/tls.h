@@ -593,6 +593,7 @@ struct tt_tls_flow {
 	 * headers only once the direction is encrypted (the mid-stream window). */
 	uint16_t app_lens[2][TT_TLS_FOLLOW_RECS];
 	uint16_t n_app[2];
+	uint8_t n_restarts[2]; /* mid-stream resyncs after a loss, per direction */
 	uint8_t n_recs;
 	bool is_keep_bytes; /* set after init: keep copying each direction's first
 			     * TT_TLS_STREAM_CAP bytes instead of following headers once it is

@@ -394,6 +394,16 @@ static void start_flow(
 	f->rec.file_id = st->cur_file;
 }
 
+/* A first payload of n captured bytes (of wire_len on the wire) that starts a TLS
+ * handshake record the snap length cut: the packet is short and the captured bytes end
+ * inside the record (TT_FLOW_HELLO_CUT). */
+static bool is_hello_cut(const uint8_t *pay, uint32_t n, uint32_t wire_len)
+{
+	if (n >= wire_len || pay[0] != 0x16)
+		return false;
+	return n < 5 || 5u + ((uint32_t)pay[3] << 8 | pay[4]) > n;
+}
+
 static void on_packet(struct wstate *st, const struct tt_pkt *p)
 {
 	const uint8_t *l3 = p->l3;
@@ -484,6 +494,9 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		if (payload > 0 && f->rec.app[dir] == TT_APP_NONE && p->caplen > pay_off) {
 			f->rec.app[dir] = (uint8_t)tt_inspect_first_payload(
 			    p->proto, p->sport, p->dport, l3 + pay_off, p->caplen - pay_off);
+			if (f->rec.app[dir] == TT_APP_TLS && p->proto == 6 &&
+			    is_hello_cut(l3 + pay_off, p->caplen - pay_off, payload))
+				f->rec.flags |= TT_FLOW_HELLO_CUT;
 			if (f->rec.app[dir] == TT_APP_TLS && p->proto == 6 &&
 			    !st->w->cfg->is_no_detect)
 				tls_open(st, f, false);

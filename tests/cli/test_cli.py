@@ -60,7 +60,8 @@ class Cli(clitest.TempDirCase):
         self.assertEqual(sum(int(r['packets']) for r in rows), rep['totals']['tcp_packets'] +
                          rep['totals']['udp_packets'])
         # no temporary files left behind
-        self.assertEqual(sorted(os.listdir(self.out)), ['flows.msgpack', 'report.json'])
+        self.assertEqual(sorted(os.listdir(self.out)),
+                         ['flows.msgpack', 'report.html', 'report.json'])
 
     def test_min_score_and_candidates_in_the_report(self):
         r = run('analyze', '-q', '-o', self.out, SAMPLE)

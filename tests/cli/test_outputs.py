@@ -50,7 +50,7 @@ class Outputs(clitest.TempDirCase):
         r = run('analyze', '-q', '--no-progress', '-j1', '-o', self.out, SAMPLE)
         self.assertEqual(r.returncode, 0, r.stderr)
         before = snapshot(self.out)
-        self.assertEqual(sorted(before), ['flows.msgpack', 'report.json'])
+        self.assertEqual(sorted(before), ['flows.msgpack', 'report.html', 'report.json'])
         return before
 
     def assert_kept(self, before, r, what):
@@ -106,7 +106,8 @@ class Outputs(clitest.TempDirCase):
         os.makedirs(os.path.join(flows, 'x'))  # rename(2) onto a non-empty folder fails
         r = run('analyze', '-q', '--no-progress', '-j1', '-o', self.out, SAMPLE)
         self.assertEqual(r.returncode, 1, r.stderr)
-        # no report.json describing flows that are not there, nothing temporary
+        # no report.json or report.html describing flows that are not there, nothing
+        # temporary
         self.assertEqual(sorted(os.listdir(self.out)), ['flows.msgpack'])
         self.assertIn('cannot rename the outputs', r.stderr)
 

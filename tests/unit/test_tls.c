@@ -1712,3 +1712,87 @@ Test(tls, an_echo_of_tiny_records_is_not_cell_bursts)
 	cr_expect_not(st.dir[1].is_d4);
 	cr_expect_not(st.is_bursts);
 }
+
+/* Feed buf[from, to) of a direction as 1448-byte segments, stream offset = buffer offset
+ * (sequence numbers start at seq0). */
+static void feed_range(
+    struct tt_tls_flow *f, bool is_server, const uint8_t *buf, size_t from, size_t to, uint32_t seq0)
+{
+	for (size_t o = from; o < to; o += 1448) {
+		uint32_t k = (uint32_t)(to - o < 1448 ? to - o : 1448);
+
+		tt_tls_flow_add(f, is_server, seq0 + (uint32_t)o, buf + o, k, false);
+	}
+}
+
+/* Tor's bulk pattern of 4 KB records with a short one every fifth, n records. */
+static uint8_t *bulk_records(unsigned n, uint16_t *lens, uint32_t *offs, size_t *len)
+{
+	uint8_t *buf = malloc((size_t)n * 4100);
+
+	cr_assert(buf);
+	for (unsigned i = 0; i < n; i++)
+		lens[i] = (uint16_t)(i % 5 == 4 ? 273 + (i % 7) * 256 : 4065);
+	*len = put_cipher_records(buf, (size_t)n * 4100, lens, n, 11, offs);
+	return buf;
+}
+
+Test(tls, midstream_follower_resynchronises_after_a_loss)
+{
+	enum { N = 400 };
+	uint16_t lens[N];
+	uint32_t offs[N];
+	size_t n;
+	uint8_t *buf = bulk_records(N, lens, offs, &n);
+	struct tt_tls_flow *f = new_midstream_flow();
+	size_t gap_from = offs[20] + 100, gap_to = offs[120] + 2000; /* 400 KB lost */
+	unsigned first = 0;
+
+	/* From inside record 0 to inside record 20, then nothing until inside record 120. */
+	feed_range(f, true, buf, 700, gap_from, 5000);
+	cr_assert(f->st[1].flags & TT_TLS_STREAM_FOLLOW);
+	cr_assert_eq(f->n_restarts[1], 0);
+	feed_range(f, true, buf, gap_to, n, 5000);
+	cr_assert_eq(f->n_restarts[1], 1);
+	cr_assert(f->st[1].flags & TT_TLS_STREAM_FOLLOW);
+	/* The window restarted on a true boundary past the gap and holds the records after
+	 * it, in order, as far as it goes. */
+	cr_assert_geq(f->n_app[1], 200, "only %u records after the loss", f->n_app[1]);
+	while (first < N && !(offs[first] > gap_to && lens[first] == f->app_lens[1][0] &&
+				lens[first + 1] == f->app_lens[1][1] &&
+				lens[first + 2] == f->app_lens[1][2]))
+		first++;
+	cr_assert_lt(first, N, "the window does not start on a record after the gap");
+	for (unsigned i = 0; i < f->n_app[1] && first + i < N; i++)
+		cr_assert_eq(f->app_lens[1][i], lens[first + i], "record %u after the restart", i);
+	free(f);
+	free(buf);
+}
+
+Test(tls, a_flow_with_its_handshake_is_not_restarted_and_restarts_are_bounded)
+{
+	enum { N = 1000 };
+	uint16_t lens[N];
+	uint32_t offs[N];
+	size_t n;
+	uint8_t *buf = bulk_records(N, lens, offs, &n);
+	struct tt_tls_flow *f = malloc(sizeof(*f));
+
+	cr_assert(f);
+	/* From the SYN: a loss stops the follower for good. */
+	tt_tls_flow_init(f);
+	tt_tls_flow_add(f, true, 4999, NULL, 0, true);
+	feed_range(f, true, buf, 0, offs[20] + 100, 5000);
+	feed_range(f, true, buf, offs[120] + 2000, n, 5000);
+	cr_expect_eq(f->n_restarts[1], 0);
+	cr_expect(f->st[1].flags & TT_TLS_STREAM_LOST);
+	cr_expect_leq(f->n_app[1], 21);
+	/* Mid-stream, 20 records then 80 lost (about 290 KB, past what reordering explains),
+	 * nine times: at most TT_TLS_MAX_RESTARTS (4) restarts. */
+	tt_tls_flow_init_midstream(f);
+	for (unsigned k = 0; k + 100 <= N; k += 100)
+		feed_range(f, true, buf, offs[k] + 300, offs[k + 20], 5000);
+	cr_expect_eq(f->n_restarts[1], 4);
+	free(f);
+	free(buf);
+}
