@@ -186,6 +186,7 @@ struct tt_history_run {
 	int status; /* enum tt_status */
 	bool is_complete;
 	const char *out_dir, *report, *flows;  /* absolute paths */
+	const char *html, *pcap;               /* report.html, the carved pcap, or NULL */
 	const char *relay_data, *relay_digest; /* NULL without relay data */
 	double min_score;
 	uint64_t files_failed, packets, bytes, flows_total, tor_flows, candidates, hosts_total;

@@ -25,7 +25,7 @@ static const char schema_sql[] =
     " started_ns INTEGER NOT NULL, started_at TEXT NOT NULL,"
     " finished_ns INTEGER NOT NULL, elapsed_s REAL NOT NULL,"
     " version TEXT NOT NULL, command TEXT, status INTEGER NOT NULL, complete INTEGER NOT NULL,"
-    " out_dir TEXT NOT NULL, report TEXT NOT NULL, flows TEXT NOT NULL,"
+    " out_dir TEXT NOT NULL, report TEXT NOT NULL, flows TEXT NOT NULL, html TEXT, pcap TEXT,"
     " relay_data TEXT, relay_digest TEXT, min_score REAL NOT NULL,"
     " files INTEGER NOT NULL, files_failed INTEGER NOT NULL, packets INTEGER NOT NULL,"
     " bytes INTEGER NOT NULL, flows_total INTEGER NOT NULL, tor_flows INTEGER NOT NULL,"
@@ -166,10 +166,10 @@ int tt_history_record(const char *path, const struct tt_history_run *run, int64_
 	}
 	snprintf(sql, sizeof(sql),
 	    "INSERT INTO analyses (started_ns, started_at, finished_ns, elapsed_s, version, "
-	    "command, status, complete, out_dir, report, flows, relay_data, relay_digest, "
-	    "min_score, files, files_failed, packets, bytes, flows_total, tor_flows, candidates, "
-	    "hosts_total, %s, %s, %s, %s, %s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "command, status, complete, out_dir, report, flows, html, pcap, relay_data, "
+	    "relay_digest, min_score, files, files_failed, packets, bytes, flows_total, tor_flows, "
+	    "candidates, hosts_total, %s, %s, %s, %s, %s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	    verdict_cols[1], verdict_cols[2], verdict_cols[3], verdict_cols[4], verdict_cols[5]);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		rc = fail(db, path, "cannot record");
@@ -187,6 +187,8 @@ int tt_history_record(const char *path, const struct tt_history_run *run, int64_
 	bind_text(st, k++, run->out_dir);
 	bind_text(st, k++, run->report);
 	bind_text(st, k++, run->flows);
+	bind_text(st, k++, run->html);
+	bind_text(st, k++, run->pcap);
 	bind_text(st, k++, run->relay_data);
 	bind_text(st, k++, run->relay_digest);
 	sqlite3_bind_double(st, k++, run->min_score);
@@ -280,7 +282,7 @@ out:
 
 static const char list_cols[] =
     "id, started_ns, started_at, elapsed_s, version, command, status, complete, out_dir, "
-    "report, flows, relay_data, relay_digest, min_score, files, files_failed, packets, "
+    "report, flows, html, pcap, relay_data, relay_digest, min_score, files, files_failed, packets, "
     "bytes, flows_total, tor_flows, candidates, hosts_total, v_tor, v_tor_bridge, v_tor_pt, "
     "v_tor_dir, v_tor_exit_side";
 
@@ -296,6 +298,8 @@ enum {
 	C_OUT_DIR,
 	C_REPORT,
 	C_FLOWS,
+	C_HTML,
+	C_PCAP,
 	C_RELAY_DATA,
 	C_RELAY_DIGEST,
 	C_MIN_SCORE,
@@ -362,6 +366,8 @@ static void json_analysis(struct tt_json *j, sqlite3_stmt *st)
 	tt_json_kv_str(j, "out_dir", text(st, C_OUT_DIR));
 	tt_json_kv_str(j, "report", text(st, C_REPORT));
 	tt_json_kv_str(j, "flows_file", text(st, C_FLOWS));
+	tt_json_kv_str(j, "html", text(st, C_HTML));
+	tt_json_kv_str(j, "pcap", text(st, C_PCAP));
 	tt_json_kv_str(j, "relay_data", text(st, C_RELAY_DATA));
 	tt_json_kv_str(j, "relay_digest", text(st, C_RELAY_DIGEST));
 	tt_json_key(j, "min_score");
@@ -545,6 +551,10 @@ int tt_history_show(const char *path, int64_t id, bool is_json, FILE *out)
 	    u64(st, C_V_TOR + 1), u64(st, C_V_TOR + 2), u64(st, C_V_TOR + 3), u64(st, C_V_TOR + 4),
 	    u64(st, C_CANDIDATES));
 	fprintf(out, "  outputs:    %s\n              %s\n", text(st, C_REPORT), text(st, C_FLOWS));
+	if (text(st, C_HTML))
+		fprintf(out, "              %s\n", text(st, C_HTML));
+	if (text(st, C_PCAP))
+		fprintf(out, "              %s (carved)\n", text(st, C_PCAP));
 	fprintf(out, "  inputs:\n");
 	while (sqlite3_step(in) == SQLITE_ROW)
 		fprintf(out,

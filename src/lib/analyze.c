@@ -424,7 +424,8 @@ static int run(struct analysis *an)
 
 /* Add the analysis to the history database (tt_config.history_path). A failure is logged
  * and never changes the analysis's status: its outputs are complete without it. */
-static void record_history(struct analysis *an, const struct tt_run_info *run, int status)
+static void record_history(
+    struct analysis *an, const struct tt_run_info *run, int status, bool is_carved)
 {
 	const struct tt_config *cfg = an->cfg;
 	struct tt_history_run h = {0};
@@ -434,6 +435,8 @@ static void record_history(struct analysis *an, const struct tt_run_info *run, i
 	char *report = out_abs ? join(out_abs, "report.json") : NULL;
 	char *flows = out_abs ? join(out_abs, "flows.msgpack") : NULL;
 	char *relays_abs = cfg->relays_path ? realpath(cfg->relays_path, NULL) : NULL;
+	char *html = out_abs && !cfg->is_no_html ? join(out_abs, "report.html") : NULL;
+	char *pcap = cfg->write_pcap && is_carved ? realpath(cfg->write_pcap, NULL) : NULL;
 	int64_t id;
 
 	if (!in || !hosts || !report || !flows) {
@@ -451,6 +454,8 @@ static void record_history(struct analysis *an, const struct tt_run_info *run, i
 	h.out_dir = out_abs;
 	h.report = report;
 	h.flows = flows;
+	h.html = html;
+	h.pcap = pcap;
 	h.relay_data = an->relays ? (relays_abs ? relays_abs : cfg->relays_path) : NULL;
 	h.relay_digest = an->relays ? tt_relays_digest(an->relays) : NULL;
 	h.min_score = cfg->min_score > 0 ? cfg->min_score : TT_MIN_SCORE_DEFAULT;
@@ -492,6 +497,8 @@ out:
 	free(report);
 	free(flows);
 	free(relays_abs);
+	free(html);
+	free(pcap);
 }
 
 /* Join the pipeline as it drains, then write report.json and put both outputs in place
@@ -500,7 +507,7 @@ static int drain(struct analysis *an)
 {
 	const struct tt_config *cfg = an->cfg;
 	struct tt_run_info run = {0};
-	bool has_failures = false, is_committed = false;
+	bool has_failures = false, is_committed = false, is_carved = false;
 	int flows_rc, report_rc = 0, html_rc = 0, rc, status;
 	const char *html_tmp = cfg->is_no_html ? NULL : an->html_tmp;
 
@@ -581,15 +588,17 @@ static int drain(struct analysis *an)
 			has_failures = true;
 	/* The carve reads the flows just committed, and the inputs again. An interrupted
 	 * run is not carved: the signal asked to stop. */
-	if (cfg->write_pcap && is_committed && !an->rd.is_interrupted &&
-	    tt_carve(cfg, an->flows_final, an->rd.files, an->n_paths) < 0)
-		has_failures = true;
-	else if (cfg->write_pcap && is_committed && an->rd.is_interrupted)
+	if (cfg->write_pcap && is_committed && !an->rd.is_interrupted) {
+		if (tt_carve(cfg, an->flows_final, an->rd.files, an->n_paths) < 0)
+			has_failures = true;
+		else
+			is_carved = true;
+	} else if (cfg->write_pcap && is_committed && an->rd.is_interrupted)
 		tt_log(
 		    TT_LOG_ERROR, "the run was interrupted: %s was not written", cfg->write_pcap);
 	status = has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
 	if (cfg->history_path && is_committed)
-		record_history(an, &run, status);
+		record_history(an, &run, status, is_carved);
 	if (is_committed && an->agg.findings && (cfg->on_host || cfg->on_relay) &&
 	    tt_findings_each(an->agg.findings, cfg->on_host, cfg->on_relay, cfg->findings_ctx) < 0)
 		tt_log(TT_LOG_ERROR, "out of memory: the findings were not all passed on");

@@ -32,11 +32,14 @@ class History(clitest.TempDirCase):
     def test_recorded_listed_and_shown(self):
         a, b = os.path.join(self.dir, 'a'), os.path.join(self.dir, 'b')
         self.analyze(a)
-        self.analyze(b, '--min-score', '0.9')
+        self.analyze(b, '--min-score', '0.9', '--write-pcap', os.path.join(b, 'tor.pcap'))
         rows = json.loads(self.history('--json').stdout)
         self.assertEqual([r['id'] for r in rows], [2, 1])  # newest first
         self.assertEqual(rows[0]['out_dir'], os.path.realpath(b))
         self.assertEqual(rows[1]['report'], os.path.join(os.path.realpath(a), 'report.json'))
+        self.assertEqual(rows[1]['html'], os.path.join(os.path.realpath(a), 'report.html'))
+        self.assertIsNone(rows[1]['pcap'])
+        self.assertEqual(rows[0]['pcap'], os.path.join(os.path.realpath(b), 'tor.pcap'))
         rep = self.report(a)
         r1 = rows[1]
         self.assertEqual(r1['flows'], rep['totals']['flows'])
