@@ -5,6 +5,7 @@ mid-stream items D3/D4 (bench/midstream_burst_weight.py --negatives DIR).
 usage (root; Linux network namespaces):
   tools/tls_negatives.py [--out /work/tls-neg] [--seed 1] [--sessions 4200]
                          [--lanes 10] [--slots 7] [--minutes 18] [--no-install]
+                         [--mix old|wide] [--skip N --tag T]
 
 Two network namespaces (tlsneg-c, tlsneg-s) joined by a veth pair (MTU 1500, offloads
 off, so the capture is Ethernet with wire-sized segments). Each lane is one server address
@@ -24,6 +25,24 @@ random-size responses), stream (random write sizes and pauses), echo (interactiv
 writes), structured (512/1024/.../16384 and multiples), chunks4k (server-sent 4 KB
 chunks), longlived (15-22 s, heartbeats and bursts); nginx: files (keep-alive fetches of
 random-size files, throttled), smallfiles.
+
+--mix wide (the second set, /work/tls-neg2) puts 11 of every 20 sessions on stacks that
+are not OpenSSL's or GnuTLS's own programs, from helpers in tools/tlsneg/ built into
+OUT/bin at the start (Debian packages only, nothing fetched at run time):
+  node (Node.js 20, its bundled OpenSSL 3): tls sockets; https (HTTP/1.1 keep-alive Agent);
+    h2 (http2, no push); ws (WebSocket, Debian's node-ws library);
+  go (Go 1.19 crypto/tls, dynamic record sizing): tls conns; https and h2 (net/http);
+  java (OpenJDK 17 JSSE): SSLSocket writing each message in one write, or a 4-byte length
+    and body through a BufferedOutputStream flushed per message, or both unbuffered (two
+    writes); https (com.sun.net.httpserver.HttpsServer, java.net.http.HttpClient 1.1);
+  each over TLS 1.3 (the stack's default suite) or TLS 1.2 GCM / ChaCha20 / CBC.
+  New shapes: chat (20-300-byte messages both ways, now and then 1-30 KB), binmsg
+  (length-prefixed records of 60-3000 bytes, in bursts), api (JSON-like GET/POST,
+  log-normal responses), video (Range requests of 200 KB-2 MB segments with pauses), files,
+  sse (server-sent events), h2many (10-60 parallel small requests); HTTP servers write a
+  response whole or in 8/16/64 KB pieces. The rest of the sessions are drawn as in old.
+  --skip N --tag T go on with a stopped run (same seed and --sessions): sessions from N
+  on, captures named T-lLL-bBBBB. SIGTERM lets the lanes finish their batch and stop.
 
 Everything a session does is drawn from random.Random(f"{seed}:{index}") and written to
 OUT/sessions.jsonl; TLS's own randomness (keys, padding of CBC suites) is not seeded.
@@ -491,7 +510,7 @@ def wait_listen(port, timeout=10.0):
                            text=True)
         if r.stdout.strip():
             return True
-        time.sleep(0.1)
+        time.sleep(0.25)  # each look is a process; many lanes wait at once
     return False
 
 
@@ -644,29 +663,37 @@ def teardown_net():
         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
-def lane_worker(lane, queue, lock, out, slots, deadline, log):
+STOP = threading.Event()  # SIGTERM / SIGINT: lanes finish their batch and stop
+
+
+def lane_worker(lane, queue, lock, out, slots, deadline, log, tag=""):
     srv_ip = f"10.77.0.{10 + lane}"
     b = 0
-    while time.time() < deadline:
+    while time.time() < deadline and not STOP.is_set():
         with lock:
             batch = [queue.pop(0) for _ in range(min(slots, len(queue)))]
         if not batch:
             return
-        name = f"l{lane:02d}-b{b:04d}"
+        name = f"{tag}l{lane:02d}-b{b:04d}"
         pcap = os.path.join(out, "pcap", name + ".pcap")
         td = subprocess.Popen(nsx(NS_C, "tcpdump", "-q", "-s", "0", "-U", "-i", VETH_C,
                                   "-w", pcap, "host", srv_ip), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         time.sleep(1.0)
-        procs, rows = [], []
+        procs, rows, starts = [], [], []
         for slot, sp in enumerate(batch):
             if "nginx" in sp["stack"]:
                 vi = [x[0] for x in NGINX_VARIANTS].index(sp["stack"].split("-nginx-")[1])
                 port = nginx_port(vi, lane, slot)
             else:
                 port = 10000 + (b % 40) * 200 + lane * 10 + slot
-            run_session(sp, srv_ip, port, out, procs)
+            # the sessions of a batch start side by side (a JVM may take seconds to listen)
+            starts.append(threading.Thread(target=run_session,
+                                           args=(sp, srv_ip, port, out, procs)))
+            starts[-1].start()
             rows.append((srv_ip, port, sp))
+        for t in starts:
+            t.join()
         end = time.time() + max(sp["dur"] for sp in batch) + 6
         while time.time() < end and any(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -713,6 +740,8 @@ def main():
     slots = opt("--slots", 7)
     minutes = opt("--minutes", 18.0)
     mix = opt("--mix", "old")
+    skip = opt("--skip", 0)  # go on with a stopped run: sessions from SKIP on
+    tag = opt("--tag", "")  # and name its captures TAG-lLL-bBBBB
     if "--no-install" not in a:
         install_deps()
     os.makedirs(os.path.join(out, "pcap"), exist_ok=True)
@@ -741,13 +770,17 @@ def main():
         ngx = subprocess.Popen(nsx(NS_S, "nginx", "-c", conf, "-g", "daemon off;"),
                                stderr=subprocess.DEVNULL)
         time.sleep(1.5)
-        queue = list(specs)
+        queue = list(specs[skip:])
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: STOP.set())
         lock = threading.Lock()
         deadline = time.time() + minutes * 60
         with open(os.path.join(out, "gen.log"), "a") as log:
-            log.write(f"seed {seed} sessions {n} lanes {lanes} slots {slots} mix {mix}\n")
+            log.write(f"seed {seed} sessions {n} lanes {lanes} slots {slots} mix {mix} "
+                      f"skip {skip} tag {tag}\n")
             ts = [threading.Thread(target=lane_worker, args=(lane, queue, lock, out, slots,
-                                                            deadline, log))
+                                                            deadline, log,
+                                                            tag + "-" if tag else ""))
                   for lane in range(lanes)]
             for t in ts:
                 t.start()

@@ -59,7 +59,7 @@ public class TlsNeg {
         if (!suite.equals("-")) p.setCipherSuites(new String[] { suite });
     }
 
-    static void raw(SSLSocket s) throws IOException {
+    static Thread raw(SSLSocket s) throws IOException {
         InputStream in = s.getInputStream();
         Thread t = new Thread(() -> {
             byte[] b = new byte[65536];
@@ -84,6 +84,7 @@ public class TlsNeg {
                 sleep(w[1]);
             }
         } catch (IOException e) { }
+        return t;
     }
 
     public static void main(String[] a) throws Exception {
@@ -111,8 +112,7 @@ public class TlsNeg {
                 params(p, ver, suite);
                 ls.setSSLParameters(p);
                 SSLSocket s = (SSLSocket) ls.accept();
-                raw(s);
-                sleep(dur + 8);
+                raw(s).join();  // until the client closes
             } else {
                 SSLSocket s = null;
                 for (int i = 0; i < 50 && s == null; i++) {
