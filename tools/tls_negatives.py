@@ -5,7 +5,7 @@ mid-stream items D3/D4 (bench/midstream_burst_weight.py --negatives DIR).
 usage (root; Linux network namespaces):
   tools/tls_negatives.py [--out /work/tls-neg] [--seed 1] [--sessions 4200]
                          [--lanes 10] [--slots 7] [--minutes 18] [--no-install]
-                         [--mix old|wide] [--skip N --tag T]
+                         [--mix old|wide|new:IMPL,..] [--skip N --tag T]
 
 Two network namespaces (tlsneg-c, tlsneg-s) joined by a veth pair (MTU 1500, offloads
 off, so the capture is Ethernet with wire-sized segments). Each lane is one server address
@@ -41,7 +41,8 @@ OUT/bin at the start (Debian packages only, nothing fetched at run time):
   log-normal responses), video (Range requests of 200 KB-2 MB segments with pauses), files,
   sse (server-sent events), h2many (10-60 parallel small requests); HTTP servers write a
   response whole or in 8/16/64 KB pieces. The rest of the sessions are drawn as in old.
-  --skip N --tag T go on with a stopped run (same seed and --sessions): sessions from N
+  --mix new:java,node draws only those new stacks (for a run at low concurrency: under
+  a loaded machine a JVM may not start within its batch). --skip N --tag T go on with a stopped run (same seed and --sessions): sessions from N
   on, captures named T-lLL-bBBBB. SIGTERM lets the lanes finish their batch and stop.
 
 Everything a session does is drawn from random.Random(f"{seed}:{index}") and written to
@@ -266,9 +267,10 @@ def sse_events(rng, dur):
     return out
 
 
-def new_session_spec(sp, rng):
+def new_session_spec(sp, rng, impls=("node", "go", "java")):
     """A session of --mix wide's new stacks (Node.js, Go, Java), into sp."""
-    impl, kind, _, shapes = rng.choices(NEW_KINDS, [k[2] for k in NEW_KINDS])[0]
+    kinds = [k for k in NEW_KINDS if k[0] in impls]
+    impl, kind, _, shapes = rng.choices(kinds, [k[2] for k in kinds])[0]
     tvs = [v for v in NEW_TLS[impl] if not (impl == "go" and kind == "h2" and "cbc" in v)]
     tv = rng.choices(tvs, [3] + [1] * (len(tvs) - 1))[0]  # Go's HTTP/2 refuses CBC
     shape = rng.choice(shapes)
@@ -405,6 +407,8 @@ def session_spec(seed, i, n, mix="old"):
     stacks (Node.js, Go, Java), the others drawn as in old."""
     rng = random.Random(f"{seed}:{i}")
     r = i % 20
+    if mix.startswith("new:"):  # e.g. new:java,node: only these new stacks
+        return new_session_spec({"i": i, "seed": f"{seed}:{i}"}, rng, mix[4:].split(","))
     if mix == "wide":
         if r < 11:
             return new_session_spec({"i": i, "seed": f"{seed}:{i}"}, rng)
@@ -756,7 +760,7 @@ def main():
     big, small = make_files(os.path.join(out, "www"), seed)
     FILES[:] = big
     SMALL[:] = small
-    if mix == "wide":
+    if mix != "old":
         build_helpers(out)
     specs = [session_spec(seed, i, n, mix) for i in range(n)]
     with open(os.path.join(out, "sessions.jsonl"), "w") as fh:
