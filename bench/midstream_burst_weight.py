@@ -4,7 +4,7 @@
 now also CBC framings) and D4 (cell-aligned bursts), as bench_midstream reports them.
 
 usage: midstream_burst_weight.py BENCH_MIDSTREAM [CORPUS_DIR] [--runs DIR] [--cache DIR]
-                                 [--negatives DIR]
+                                 [--negatives DIR[,DIR..]]...
 
 Positives (Tor links, unique flows; each flow's rate is its mean over its cut points):
   RUNS/*/client.pcap and RUNS/*/all.pcap (fresh tornet runs, /work/tornet-runs: tor
@@ -17,7 +17,9 @@ Negatives (non-Tor TLS, unique flows; a flow is a false positive if the item fir
   flow of the nDPI, Zeek and Suricata captures (midstream_weight.py's classification);
   with --negatives DIR also every TLS flow of DIR/pcap/*.pcap (tools/tls_negatives.py:
   real TLS stacks on this machine, labelled by server port in *.flows.csv with stack and
-  shape), cut at 10-1000 packets and 5-20 s (NEG_CUTS), reported per stack and shape.
+  shape), cut at 10-1000 packets and 5-20 s (NEG_CUTS), reported per stack and shape;
+  --negatives may be given more than once (or as a comma list): each folder is reported
+  on its own, then all of them together.
 An item's weight is ln(TPR / FPR_95), FPR_95 the one-sided 95 % Clopper-Pearson upper
 bound of the false-positive rate among the negatives on which the item can fire (N
 records in a direction: 6 for D3, 16 for D4); the point estimate is unbounded when no
@@ -90,10 +92,10 @@ def run(bench, path, cut):
     return parse(text)
 
 
-def jobs(corpus, runs, negatives=None):
+def jobs(corpus, runs, negatives=()):
     out = []
-    if negatives:
-        for p in sorted(glob.glob(os.path.join(negatives, "pcap", "*.pcap"))):
+    for neg in negatives:
+        for p in sorted(glob.glob(os.path.join(neg, "pcap", "*.pcap"))):
             if os.path.exists(p[:-len(".pcap")] + ".flows.csv"):
                 out.append(("gen", p, gen_labels(p), NEG_CUTS))
     for rdir in sorted(glob.glob(os.path.join(runs, "*"))):
@@ -121,10 +123,10 @@ def main():
         mw.CACHE = argv[i + 1]
         os.makedirs(mw.CACHE, exist_ok=True)
         del argv[i:i + 2]
-    negatives = None
-    if "--negatives" in argv:
+    negatives = []
+    while "--negatives" in argv:
         i = argv.index("--negatives")
-        negatives = argv[i + 1]
+        negatives += [d.rstrip("/") for d in argv[i + 1].split(",") if d]
         del argv[i:i + 2]
     bench = argv[0]
     corpus = argv[1] if len(argv) > 1 else os.path.join(
@@ -154,9 +156,15 @@ def main():
 
     print(f"# {len(work)} runs of bench_midstream; unique flows per class and part")
     gen = {k: f for k, f in flows.items() if f["part"] == "gen"}
-    if gen:
-        print(f"# --negatives {negatives}: {len(gen)} non-Tor TLS flows of "
-              f"{len({k[1] for k in gen})} captures (tools/tls_negatives.py)")
+
+    def folder(key):  # the --negatives folder of a gen flow's capture
+        return os.path.dirname(os.path.dirname(key[1]))
+    for f in gen:
+        gen[f]["folder"] = folder(f)
+    for neg in negatives:
+        sel = [k for k in gen if folder(k) == neg]
+        print(f"# --negatives {neg}: {len(sel)} non-Tor TLS flows of "
+              f"{len({k[1] for k in sel})} captures (tools/tls_negatives.py)")
     weights = {}
     for item in ("d3", "d4", "both"):
         print(f"\n== {item}")
@@ -190,28 +198,37 @@ def main():
         tpr = (sum(sum(fired(r, item) for r in f["obs"] if ev(r, ev_item)) /
                    max(1, sum(ev(r, ev_item) for r in f["obs"])) for f in evs_t) /
                max(1, len(evs_t)))
-        if gen:
+        for nd in negatives:
             per = {}
             for key, f in gen.items():
+                if f["folder"] != nd:
+                    continue
                 stack, shape = GEN_LABELS.get((key[1],) + f["obs"][0]["srv"], ("?", "?"))
                 for g in (("stack", stack), ("shape", shape)):
                     e = per.setdefault(g, [0, 0, 0])
                     e[0] += 1
                     e[1] += any(ev(r, ev_item) for r in f["obs"])
                     e[2] += any(fired(r, item) for r in f["obs"])
-            print("  --negatives per stack / shape: flows, evaluable, fired (any cut)")
+            print(f"  --negatives {nd} per stack / shape: flows, evaluable, fired (any cut)")
             for g, e in sorted(per.items()):
                 print(f"    {g[0]:5s} {g[1]:30s} {e[0]:5d} {e[1]:5d} {e[2]:4d}")
-            fp = [(key, f) for key, f in gen.items() if any(fired(r, item) for r in f["obs"])]
-            for key, f in fp[:40]:
+            fp = [(key, f) for key, f in gen.items()
+                  if f["folder"] == nd and any(fired(r, item) for r in f["obs"])]
+            shown = fp if item != "d3" else fp[:40]  # D3's are many: the first 40
+            for key, f in shown:
                 r0 = f["obs"][0]
                 cuts = [r for r in f["obs"] if fired(r, item)]
                 print(f"    FP {os.path.basename(key[1])} {r0['srv'][1]} "
                       f"{'/'.join(GEN_LABELS.get((key[1],) + r0['srv'], ('?', '?')))} "
                       f"fired at {len(cuts)} of {len(f['obs'])} cuts")
+            if len(shown) < len(fp):
+                print(f"    ... and {len(fp) - len(shown)} more")
         for name, sel in (("corpus only (without --negatives)",
-                           [f for f in neg + nontls if f["part"] != "gen"]),
-                          ("--negatives only", [f for f in neg if f["part"] == "gen"])):
+                           [f for f in neg + nontls if f["part"] != "gen"]),) + tuple(
+                (f"--negatives {nd} only", [f for f in neg if f.get("folder") == nd])
+                for nd in negatives) + (
+                (("--negatives only (all folders)", [f for f in neg if f["part"] == "gen"]),)
+                if len(negatives) > 1 else ()):
             if not gen:
                 break
             e = [f for f in sel if any(ev(r, ev_item) for r in f["obs"])]

@@ -43,7 +43,14 @@ N_MIN, PCT = 6, 80  # keep in step with TT_TLS_MS_MIN_RECS / TT_TLS_MS_MIN_FIT_P
 
 
 def binom_cdf(k, n, p):
-    return sum(math.comb(n, i) * p**i * (1 - p)**(n - i) for i in range(k + 1))
+    # each term in logs: math.comb(n, i) outgrows a float (e.g. n 3,243, i 188)
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 1.0 if k >= n else 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    return sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) +
+                        i * lp + (n - i) * lq) for i in range(k + 1))
 
 
 def cp_upper(k, n, alpha=0.05):

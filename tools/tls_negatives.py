@@ -5,6 +5,7 @@ mid-stream items D3/D4 (bench/midstream_burst_weight.py --negatives DIR).
 usage (root; Linux network namespaces):
   tools/tls_negatives.py [--out /work/tls-neg] [--seed 1] [--sessions 4200]
                          [--lanes 10] [--slots 7] [--minutes 18] [--no-install]
+                         [--mix old|wide|new:IMPL,..] [--skip N --tag T]
 
 Two network namespaces (tlsneg-c, tlsneg-s) joined by a veth pair (MTU 1500, offloads
 off, so the capture is Ethernet with wire-sized segments). Each lane is one server address
@@ -24,6 +25,25 @@ random-size responses), stream (random write sizes and pauses), echo (interactiv
 writes), structured (512/1024/.../16384 and multiples), chunks4k (server-sent 4 KB
 chunks), longlived (15-22 s, heartbeats and bursts); nginx: files (keep-alive fetches of
 random-size files, throttled), smallfiles.
+
+--mix wide (the second set, /work/tls-neg2) puts 11 of every 20 sessions on stacks that
+are not OpenSSL's or GnuTLS's own programs, from helpers in tools/tlsneg/ built into
+OUT/bin at the start (Debian packages only, nothing fetched at run time):
+  node (Node.js 20, its bundled OpenSSL 3): tls sockets; https (HTTP/1.1 keep-alive Agent);
+    h2 (http2, no push); ws (WebSocket, Debian's node-ws library);
+  go (Go 1.19 crypto/tls, dynamic record sizing): tls conns; https and h2 (net/http);
+  java (OpenJDK 17 JSSE): SSLSocket writing each message in one write, or a 4-byte length
+    and body through a BufferedOutputStream flushed per message, or both unbuffered (two
+    writes); https (com.sun.net.httpserver.HttpsServer, java.net.http.HttpClient 1.1);
+  each over TLS 1.3 (the stack's default suite) or TLS 1.2 GCM / ChaCha20 / CBC.
+  New shapes: chat (20-300-byte messages both ways, now and then 1-30 KB), binmsg
+  (length-prefixed records of 60-3000 bytes, in bursts), api (JSON-like GET/POST,
+  log-normal responses), video (Range requests of 200 KB-2 MB segments with pauses), files,
+  sse (server-sent events), h2many (10-60 parallel small requests); HTTP servers write a
+  response whole or in 8/16/64 KB pieces. The rest of the sessions are drawn as in old.
+  --mix new:java,node draws only those new stacks (for a run at low concurrency: under
+  a loaded machine a JVM may not start within its batch). --skip N --tag T go on with a stopped run (same seed and --sessions): sessions from N
+  on, captures named T-lLL-bBBBB. SIGTERM lets the lanes finish their batch and stop.
 
 Everything a session does is drawn from random.Random(f"{seed}:{index}") and written to
 OUT/sessions.jsonl; TLS's own randomness (keys, padding of CBC suites) is not seeded.
@@ -46,7 +66,8 @@ CLI_IP = "10.77.0.2"
 PY = sys.executable
 ME = os.path.abspath(__file__)
 APT = ["gnutls-bin", "nginx-light", "tcpdump", "openssl", "curl", "wget", "ethtool",
-       "iproute2"]
+       "iproute2", "golang-go", "openjdk-17-jdk-headless", "nodejs", "node-ws"]
+HELPERS = os.path.join(os.path.dirname(ME), "tlsneg")  # neg.js, neg.go, TlsNeg.java
 
 PY_STACKS = {  # name: (max TLS version, TLS 1.2 cipher string, disable EtM)
     "py-tls13": ("1.3", None, False),
@@ -76,6 +97,32 @@ NGINX_VARIANTS = [  # (name, ssl_buffer_size, protocols, ciphers)
     ("b16k-tls12gcm", "16k", "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"),
     ("b4k-tls12cbc", "4k", "TLSv1.2", "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA"),
 ]
+# --mix wide: stacks that are neither OpenSSL's nor GnuTLS's own programs. Each is
+# IMPL-KIND-TLS; KIND says what runs over TLS (tls: the application writes to a TLS socket;
+# https: HTTP/1.1 keep-alive; h2: HTTP/2; ws: WebSocket), TLS the version and suite.
+NEW_TLS = {  # impl: {variant: suite ('-': the stack's default)}
+    "node": {"tls13": "-", "tls12gcm": "ECDHE-RSA-AES128-GCM-SHA256",
+             "tls12cbc": "ECDHE-RSA-AES128-SHA256"},
+    "go": {"tls13": "-", "tls12gcm": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+           "tls12chacha": "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+           "tls12cbc": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"},
+    "java": {"tls13": "-", "tls12gcm": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+             "tls12cbc": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"},
+}
+NEW_KINDS = [  # (impl, kind, weight, shapes)
+    ("node", "tls", 1.0, ["bulk-down", "bulk-up", "reqresp", "stream", "chat", "binmsg",
+                          "longlived"]),
+    ("node", "https", 1.5, ["api", "video", "files", "sse"]),
+    ("node", "h2", 1.5, ["h2many", "api", "video", "sse"]),
+    ("node", "ws", 1.0, ["chat", "binmsg", "stream"]),
+    ("go", "tls", 1.2, ["bulk-down", "bulk-up", "reqresp", "stream", "chat", "binmsg",
+                        "longlived"]),
+    ("go", "https", 1.1, ["api", "video", "files", "sse"]),
+    ("go", "h2", 1.2, ["h2many", "api", "video", "sse"]),
+    ("java", "tls", 1.7, ["bulk-down", "bulk-up", "reqresp", "stream", "chat", "binmsg",
+                          "longlived"]),
+    ("java", "https", 0.8, ["api", "video", "files"]),
+]
 SHAPES = ["bulk-down", "bulk-up", "reqresp", "stream", "echo", "structured", "chunks4k",
           "longlived"]
 
@@ -88,8 +135,10 @@ def install_deps():
     missing = [p for p in APT if subprocess.run(
         ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True,
         text=True).stdout.find("install ok installed") < 0]
-    if "nginx-light" in missing and shutil.which("nginx"):
-        missing.remove("nginx-light")
+    for pkg, prog in (("nginx-light", "nginx"), ("nodejs", "node"),
+                      ("openjdk-17-jdk-headless", "javac"), ("golang-go", "go")):
+        if pkg in missing and shutil.which(prog):
+            missing.remove(pkg)
     if missing:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         sh("apt-get", "install", "-y", "-q", *missing, env=env)
@@ -110,6 +159,8 @@ def writes(shape, side, rng, dur):
 
     main = {"bulk-down": "s", "bulk-up": "c", "chunks4k": "s", "structured": rng.choice("cs"),
             "stream": rng.choice("cs")}.get(shape)
+    if shape == "binmsg":
+        main = rng.choice("cs")
     if shape in ("bulk-down", "bulk-up") and side == main:
         total = int(rng.lognormvariate(13.5, 0.9))  # ~0.7 MB median
         total = min(max(total, 100_000), 12_000_000)
@@ -157,6 +208,22 @@ def writes(shape, side, rng, dur):
                 for _ in range(rng.randint(2, 20)):
                     add(rng.randint(100, 16384), rng.uniform(0, 0.02))
             add(rng.randint(20, 200), rng.uniform(0.2, 1.5))
+    elif shape == "chat":  # small messages both ways, now and then a larger one
+        gap = rng.uniform(0.3, 2.0)
+        while t < dur:
+            n = rng.randint(1000, 30000) if rng.random() < 0.07 else rng.randint(20, 300)
+            add(n, rng.expovariate(1 / gap))
+    elif shape == "binmsg":  # length-prefixed records of 60-3000 bytes, in bursts
+        if side == main:
+            gap = rng.uniform(0.05, 1.0)
+            mu = rng.uniform(5.0, 7.2)
+            while t < dur:
+                for _ in range(rng.randint(1, 30)):
+                    add(min(max(rng.lognormvariate(mu, 0.9), 60), 3000), rng.uniform(0, 0.005))
+                add(min(max(rng.lognormvariate(mu, 0.9), 60), 3000), rng.expovariate(1 / gap))
+        else:
+            while t < dur:
+                add(rng.randint(8, 64), rng.uniform(0.3, 2.0))
     if shape == "chunks4k" and side == "s":
         out.clear()
         t = 0.0
@@ -164,6 +231,69 @@ def writes(shape, side, rng, dur):
         while t < dur:
             add(4096, rng.expovariate(1 / gap))
     return out
+
+
+def requests(shape, rng, dur):
+    """[(response sizes in parallel, request body, pause_after)] of an HTTP client."""
+    out, t = [], 0.0
+    gap = rng.uniform(0.1, 1.0)
+    while t < dur:
+        if shape == "api":  # JSON-like calls, some POSTs
+            r = ([int(min(max(rng.lognormvariate(8, 1.3), 100), 300_000))],
+                 rng.randint(100, 3000) if rng.random() < 0.4 else 0, rng.expovariate(1 / gap))
+        elif shape == "video":  # Range requests of 200 KB - 2 MB segments, with pauses
+            r = ([rng.randint(200_000, 2_000_000)], 0,
+                 rng.uniform(0.02, 0.3) if len(out) < 2 else rng.uniform(0.5, 4.0))
+        elif shape == "files":
+            r = ([int(min(max(rng.lognormvariate(12.5, 1.5), 2000), 8_000_000))], 0,
+                 rng.uniform(0.2, 2.0))
+        elif shape == "h2many":  # many small requests at once, then a pause
+            r = ([int(min(max(rng.lognormvariate(7.5, 1.2), 150), 60_000))
+                  for _ in range(rng.randint(10, 60))], 0, rng.uniform(0.5, 3.0))
+        else:  # sse: one request, the server sends events
+            return [([0], 0, 0.0)]
+        out.append(r)
+        t += r[2]
+    return out
+
+
+def sse_events(rng, dur):
+    out, t = [], 0.0
+    gap = rng.uniform(0.05, 1.5)
+    while t < dur:
+        n = rng.randint(5000, 50000) if rng.random() < 0.05 else rng.randint(30, 2000)
+        out.append((n, rng.expovariate(1 / gap)))
+        t += out[-1][1]
+    return out
+
+
+def new_session_spec(sp, rng, impls=("node", "go", "java")):
+    """A session of --mix wide's new stacks (Node.js, Go, Java), into sp."""
+    kinds = [k for k in NEW_KINDS if k[0] in impls]
+    impl, kind, _, shapes = rng.choices(kinds, [k[2] for k in kinds])[0]
+    tvs = [v for v in NEW_TLS[impl] if not (impl == "go" and kind == "h2" and "cbc" in v)]
+    tv = rng.choices(tvs, [3] + [1] * (len(tvs) - 1))[0]  # Go's HTTP/2 refuses CBC
+    shape = rng.choice(shapes)
+    stack = f"{impl}-{kind}-{tv}"
+    opts = {}
+    if impl == "java" and kind == "tls":
+        opts["write"] = rng.choice(["plain", "buffered", "split"])
+        stack = f"java-tls-{opts['write']}-{tv}"
+    if kind in ("https", "h2"):
+        opts["chunk"] = rng.choice([0, 0, 8192, 16384, 65536])
+        opts["path"] = {"video": "v", "sse": "sse"}.get(shape, "b")
+    if kind == "ws" and shape == "chat":
+        opts["text"] = 1
+    dur = rng.uniform(15, 22) if shape in ("longlived", "sse") else rng.uniform(6, 12)
+    sp.update(stack=stack, shape=shape, dur=round(dur, 2), impl=impl, kind=kind, tls=tv,
+              suite=NEW_TLS[impl][tv], opts=opts)
+    if kind in ("tls", "ws"):
+        sp["wc"] = writes(shape, "c", rng, dur)
+        sp["ws"] = writes(shape, "s", rng, dur)
+    else:
+        sp["reqs"] = requests(shape, rng, dur)
+        sp["ws"] = sse_events(rng, dur) if shape == "sse" else []
+    return sp
 
 
 def payload(rng_bytes, n):
@@ -272,9 +402,17 @@ def py_end(spec, server):
 
 # ---------------------------------------------------------------- sessions
 
-def session_spec(seed, i, n):
+def session_spec(seed, i, n, mix="old"):
+    """mix old: the first set's stacks only; wide: 11 of every 20 sessions on the new
+    stacks (Node.js, Go, Java), the others drawn as in old."""
     rng = random.Random(f"{seed}:{i}")
     r = i % 20
+    if mix.startswith("new:"):  # e.g. new:java,node: only these new stacks
+        return new_session_spec({"i": i, "seed": f"{seed}:{i}"}, rng, mix[4:].split(","))
+    if mix == "wide":
+        if r < 11:
+            return new_session_spec({"i": i, "seed": f"{seed}:{i}"}, rng)
+        r = rng.randrange(20)
     if r < 8:
         stack = rng.choice(list(PY_STACKS))
     elif r < 11:
@@ -376,7 +514,7 @@ def wait_listen(port, timeout=10.0):
                            text=True)
         if r.stdout.strip():
             return True
-        time.sleep(0.1)
+        time.sleep(0.25)  # each look is a process; many lanes wait at once
     return False
 
 
@@ -396,7 +534,38 @@ def run_session(sp, srv_ip, port, out, procs):
     def gen(w, delay=0.0, linger=3.0, tag="g"):
         return tofile({"w": w, "delay": delay, "linger": linger}, tag)
 
-    if st in PY_STACKS:
+    if "impl" in sp:  # Node.js, Go, Java: one helper process per end
+        def spec_file(tag, w, reqs=()):
+            path = os.path.join(out, "spec", f"{sp['i']}.{tag}.txt")
+            with open(path, "w") as fh:
+                for k, v in sp["opts"].items():
+                    fh.write(f"o {k} {v}\n")
+                for n, p in w:
+                    fh.write(f"w {n} {p:.4f}\n")
+                for sizes, body, p in reqs:
+                    fh.write(f"r {','.join(map(str, sizes))} {body} {p:.4f}\n")
+            return path
+        ver = "1.3" if sp["tls"] == "tls13" else "1.2"
+        args = [srv_ip, str(port), ver, sp["suite"]]
+        cli = [spec_file("c", sp.get("wc", []), sp.get("reqs", [])), str(sp["dur"])]
+        srv = [spec_file("s", sp["ws"]), str(sp["dur"])]
+        bind = os.path.join(out, "bin")
+        if sp["impl"] == "node":
+            js = os.path.join(bind, "neg.js")
+            scmd = ["node", js, sp["kind"], "server", *args, *srv, cert, key]
+            ccmd = ["node", js, sp["kind"], "client", *args, *cli]
+        elif sp["impl"] == "go":
+            g = os.path.join(bind, "neggo")
+            scmd = [g, sp["kind"], "server", *args, *srv, cert, key]
+            ccmd = [g, sp["kind"], "client", *args, *cli]
+        else:
+            j = ["java", *JAVA_OPTS, "-cp", bind, "TlsNeg"]
+            scmd = j + [sp["kind"], "server", *args, *srv, os.path.join(out, "key.p12")]
+            ccmd = j + [sp["kind"], "client", *args, *cli]
+        ps.append(subprocess.Popen(nsx(NS_S, *scmd), stdout=subprocess.DEVNULL, stderr=devnull))
+        wait_listen(port, 20)
+        ps.append(subprocess.Popen(nsx(NS_C, *ccmd), stdout=subprocess.DEVNULL, stderr=devnull))
+    elif st in PY_STACKS:
         base = dict(sp, srv_ip=srv_ip, port=port, cert=cert, key=key)
         ps.append(subprocess.Popen(nsx(NS_S, PY, ME, "py-server", tofile(base, "b")),
                                    stdout=subprocess.DEVNULL, stderr=devnull))
@@ -457,6 +626,26 @@ def run_session(sp, srv_ip, port, out, procs):
     return ps
 
 
+# The JVM's own cost per session (two JVMs a session on 2 cores); none of these options
+# touches how JSSE sizes its records.
+JAVA_OPTS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx128m", "-Xshare:auto"]
+
+
+def build_helpers(out):
+    """Node's script, Go's binary and Java's classes into OUT/bin, Java's key store."""
+    bind = os.path.join(out, "bin")
+    os.makedirs(bind, exist_ok=True)
+    shutil.copy(os.path.join(HELPERS, "neg.js"), bind)
+    env = dict(os.environ, GOCACHE=os.path.join(out, "gocache"), GOPATH=os.path.join(out, "gopath"),
+               GO111MODULE="off", GOFLAGS="")
+    sh("go", "build", "-o", os.path.join(bind, "neggo"), os.path.join(HELPERS, "neg.go"), env=env)
+    sh("javac", "-d", bind, os.path.join(HELPERS, "TlsNeg.java"))
+    p12 = os.path.join(out, "key.p12")
+    if not os.path.exists(p12):
+        sh("openssl", "pkcs12", "-export", "-in", os.path.join(out, "cert.pem"), "-inkey",
+           os.path.join(out, "key.pem"), "-out", p12, "-passout", "pass:changeit", "-name", "k")
+
+
 def setup_net(lanes):
     teardown_net()
     sh("ip", "netns", "add", NS_C)
@@ -478,29 +667,37 @@ def teardown_net():
         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
-def lane_worker(lane, queue, lock, out, slots, deadline, log):
+STOP = threading.Event()  # SIGTERM / SIGINT: lanes finish their batch and stop
+
+
+def lane_worker(lane, queue, lock, out, slots, deadline, log, tag=""):
     srv_ip = f"10.77.0.{10 + lane}"
     b = 0
-    while time.time() < deadline:
+    while time.time() < deadline and not STOP.is_set():
         with lock:
             batch = [queue.pop(0) for _ in range(min(slots, len(queue)))]
         if not batch:
             return
-        name = f"l{lane:02d}-b{b:04d}"
+        name = f"{tag}l{lane:02d}-b{b:04d}"
         pcap = os.path.join(out, "pcap", name + ".pcap")
         td = subprocess.Popen(nsx(NS_C, "tcpdump", "-q", "-s", "0", "-U", "-i", VETH_C,
                                   "-w", pcap, "host", srv_ip), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         time.sleep(1.0)
-        procs, rows = [], []
+        procs, rows, starts = [], [], []
         for slot, sp in enumerate(batch):
             if "nginx" in sp["stack"]:
                 vi = [x[0] for x in NGINX_VARIANTS].index(sp["stack"].split("-nginx-")[1])
                 port = nginx_port(vi, lane, slot)
             else:
                 port = 10000 + (b % 40) * 200 + lane * 10 + slot
-            run_session(sp, srv_ip, port, out, procs)
+            # the sessions of a batch start side by side (a JVM may take seconds to listen)
+            starts.append(threading.Thread(target=run_session,
+                                           args=(sp, srv_ip, port, out, procs)))
+            starts[-1].start()
             rows.append((srv_ip, port, sp))
+        for t in starts:
+            t.join()
         end = time.time() + max(sp["dur"] for sp in batch) + 6
         while time.time() < end and any(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -546,6 +743,9 @@ def main():
     lanes = opt("--lanes", 10)
     slots = opt("--slots", 7)
     minutes = opt("--minutes", 18.0)
+    mix = opt("--mix", "old")
+    skip = opt("--skip", 0)  # go on with a stopped run: sessions from SKIP on
+    tag = opt("--tag", "")  # and name its captures TAG-lLL-bBBBB
     if "--no-install" not in a:
         install_deps()
     os.makedirs(os.path.join(out, "pcap"), exist_ok=True)
@@ -560,10 +760,12 @@ def main():
     big, small = make_files(os.path.join(out, "www"), seed)
     FILES[:] = big
     SMALL[:] = small
-    specs = [session_spec(seed, i, n) for i in range(n)]
+    if mix != "old":
+        build_helpers(out)
+    specs = [session_spec(seed, i, n, mix) for i in range(n)]
     with open(os.path.join(out, "sessions.jsonl"), "w") as fh:
         for sp in specs:
-            fh.write(json.dumps({k: v for k, v in sp.items() if k not in ("wc", "ws")}) +
+            fh.write(json.dumps({k: v for k, v in sp.items() if k not in ("wc", "ws", "reqs")}) +
                      "\n")
     setup_net(lanes)
     ngx = None
@@ -572,13 +774,17 @@ def main():
         ngx = subprocess.Popen(nsx(NS_S, "nginx", "-c", conf, "-g", "daemon off;"),
                                stderr=subprocess.DEVNULL)
         time.sleep(1.5)
-        queue = list(specs)
+        queue = list(specs[skip:])
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: STOP.set())
         lock = threading.Lock()
         deadline = time.time() + minutes * 60
         with open(os.path.join(out, "gen.log"), "a") as log:
-            log.write(f"seed {seed} sessions {n} lanes {lanes} slots {slots}\n")
+            log.write(f"seed {seed} sessions {n} lanes {lanes} slots {slots} mix {mix} "
+                      f"skip {skip} tag {tag}\n")
             ts = [threading.Thread(target=lane_worker, args=(lane, queue, lock, out, slots,
-                                                            deadline, log))
+                                                            deadline, log,
+                                                            tag + "-" if tag else ""))
                   for lane in range(lanes)]
             for t in ts:
                 t.start()
