@@ -2161,7 +2161,8 @@ void tt_tls_flow_add(struct tt_tls_flow *f, bool is_server, uint32_t seq, const 
 		restart(f, d); /* this segment starts the new stream */
 	} else if ((s->flags & TT_TLS_STREAM_RESYNC) && !(s->flags & TT_TLS_STREAM_SYNCED) &&
 		   s->has_base && len > 0 && s->len < TT_TLS_STREAM_CAP &&
-		   (int32_t)(seq - s->base_seq) >= (int32_t)TT_TLS_STREAM_CAP && may_restart(f, d)) {
+		   (int32_t)(seq - s->base_seq) >= (int32_t)TT_TLS_STREAM_CAP &&
+		   may_restart(f, d)) {
 		restart(f, d); /* data went past a hole the buffer waits on */
 	}
 	if (tt_tls_stream_add(s, seq, payload, len, is_syn) == 0)

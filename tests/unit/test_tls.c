@@ -1715,8 +1715,8 @@ Test(tls, an_echo_of_tiny_records_is_not_cell_bursts)
 
 /* Feed buf[from, to) of a direction as 1448-byte segments, stream offset = buffer offset
  * (sequence numbers start at seq0). */
-static void feed_range(
-    struct tt_tls_flow *f, bool is_server, const uint8_t *buf, size_t from, size_t to, uint32_t seq0)
+static void feed_range(struct tt_tls_flow *f, bool is_server, const uint8_t *buf, size_t from,
+    size_t to, uint32_t seq0)
 {
 	for (size_t o = from; o < to; o += 1448) {
 		uint32_t k = (uint32_t)(to - o < 1448 ? to - o : 1448);
@@ -1758,9 +1758,9 @@ Test(tls, midstream_follower_resynchronises_after_a_loss)
 	/* The window restarted on a true boundary past the gap and holds the records after
 	 * it, in order, as far as it goes. */
 	cr_assert_geq(f->n_app[1], 200, "only %u records after the loss", f->n_app[1]);
-	while (first < N && !(offs[first] > gap_to && lens[first] == f->app_lens[1][0] &&
-				lens[first + 1] == f->app_lens[1][1] &&
-				lens[first + 2] == f->app_lens[1][2]))
+	while (first < N &&
+	       !(offs[first] > gap_to && lens[first] == f->app_lens[1][0] &&
+		   lens[first + 1] == f->app_lens[1][1] && lens[first + 2] == f->app_lens[1][2]))
 		first++;
 	cr_assert_lt(first, N, "the window does not start on a record after the gap");
 	for (unsigned i = 0; i < f->n_app[1] && first + i < N; i++)
