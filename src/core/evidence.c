@@ -62,37 +62,40 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"initiator is a Tor exit at the flow's time (exit list or Exit flag): traffic leaving "
 	"the Tor network, not Tor's protocol. A relay-data fact, not a likelihood: the "
 	"tor-exit-side verdict is exempt from --min-score and the weight is 0"},
-    [TT_EV_D3] = {"D3", 'D', 1.9,
+    [TT_EV_D3] = {"D3", 'D', 2.2,
 	"mid-stream: at least 80 % of at least 6 application-data records in one direction are "
 	"whole cells (514n + 17/24/16/9, or AES-CBC framings of TLS 1.0-1.2) among each "
 	"direction's first 256 records after resynchronising on TLS record headers; "
 	"measured (bench/midstream_burst_weight.py --negatives, cuts at 5-20 s and 10-1000 "
-	"packets): 106 of 1677 non-Tor flows where it can fire (0 of 167 in the corpus; 106 "
-	"of 1510 real TLS flows recorded by tools/tls_negatives.py: OpenSSL 3.0 via python "
-	"ssl and s_client/s_server, GnuTLS 3.7, nginx 1.22 with curl and wget, TLS 1.3 and "
-	"1.2 GCM/ChaCha20/CBC), every one a TLS 1.2 CBC flow writing 4 KB (nginx "
-	"ssl_buffer_size 4k, 4 KB chunks, bulk): under another MAC or IV size a CBC record of "
-	"4096 bytes is 8 cells. Tor links 0.54 of 1501 (ln of 0.54 over the 95 % bound "
-	"0.074); checked: tor 0.4.9 TLS 1.3 (47 fresh tornet runs + corpus, 1501 links), "
-	"2022 (tor_bl.pcap, 1.5 of 2), 2013 TLS 1.0 CBC (tor.pcap + tor_legacy, 6.4 of 17 cut "
-	"flows). Loopback traffic of a few stacks does not cover the Internet's diversity "
-	"(browsers, CDNs, video). Not counted beside D4: measured together they are no "
-	"stronger than D4 alone (0.491 of the links, bound 5.36)",
+	"packets): 195 of 3716 non-Tor flows where it can fire (0 of 167 in the corpus; 195 "
+	"of 3549 real TLS flows recorded by tools/tls_negatives.py: OpenSSL 3.0 via python "
+	"ssl and s_client/s_server, GnuTLS 3.7, nginx 1.22 with curl and wget, Node.js 20 "
+	"tls/https/http2/WebSocket, Go 1.19 crypto/tls and net/http, Java 17 JSSE; TLS 1.3 and "
+	"1.2 GCM/ChaCha20/CBC), all but two TLS 1.2 CBC flows writing 4 KB (under another MAC "
+	"or IV size a CBC record of 4096 bytes is 8 cells; the two: Java TLS 1.3 bulk). Tor "
+	"links 0.54 of 1501 (ln of 0.54 over the 95 % bound 0.059); checked: tor 0.4.9 TLS "
+	"1.3 (47 fresh tornet runs + corpus, 1501 links), 2022 (tor_bl.pcap, 1.5 of 2), 2013 "
+	"TLS 1.0 CBC (tor.pcap + tor_legacy, 6.4 of 17 cut flows). Not counted beside D4: "
+	"measured together they are no stronger than D4 alone (0.491 of the links, bound "
+	"6.19)",
 	1u << TT_EV_D4},
-    [TT_EV_D4] = {"D4", 'D', 6.0,
+    [TT_EV_D4] = {"D4", 'D', 6.4,
 	"mid-stream: in one direction's first 256 records (at least 16), at least 80 % lie in "
 	"bursts of at most 8 records whose plaintext (length - 17/24/16/9 each) adds up to "
 	"one or more whole 514-byte cells (tor flushes 32 cells as 4 KB TLS records that cut "
 	"cells), with 3 or more record lengths; measured (bench/midstream_burst_weight.py "
-	"--negatives): 0 of 1293 non-Tor flows where it can fire (71 in the corpus, 1222 real "
+	"--negatives): 1 of 2971 non-Tor flows where it can fire (71 in the corpus, 2900 real "
 	"TLS flows recorded by tools/tls_negatives.py: OpenSSL 3.0, GnuTLS 3.7, nginx 1.22 + "
-	"curl/wget, TLS 1.3 and 1.2 GCM/ChaCha20/CBC, bulk, chunked, echo, streaming, "
-	"structured 512-16384-byte writes); before bursts had to carry a cell, 11 echoes of "
-	"1-7 byte writes fired. Tor links 0.984 of 1392 (ln of 0.984 over the 95 % bound "
-	"0.0023 = 6.05); checked: tor 0.4.9 TLS 1.3 (47 fresh tornet runs + corpus, 1392 "
-	"links), 2022 (tor_bl.pcap, 2 of 2); not CBC (2013: 0 of 17). Beside D4, D3 adds "
-	"nothing (both together: 0.491 of the links, bound 5.36). Loopback traffic of a few "
-	"stacks does not cover the Internet's diversity (browsers, CDNs, video)"},
+	"curl/wget, Node.js 20 tls/https/http2/WebSocket, Go 1.19 crypto/tls and net/http, "
+	"Java 17 JSSE; TLS 1.3 and 1.2 GCM/ChaCha20/CBC; bulk, chunked, echo, streaming, chat, "
+	"length-prefixed messages, API calls, video segments, server-sent events, HTTP/2 "
+	"fan-out, structured 512-16384-byte writes). The one: TLS 1.2 AES-GCM writing "
+	"multiples of 1024 bytes, in a 29-record window at the 1000-packet cut only. Tor "
+	"links 0.984 of 1392 (ln of 0.984 over the 95 % bound 0.0016 = 6.42); checked: tor "
+	"0.4.9 TLS 1.3 (47 fresh tornet runs + corpus, 1392 links), 2022 (tor_bl.pcap, 2 of "
+	"2); not CBC (2013: 0 of 17). Beside D4, D3 adds nothing (both together: 0.491 of the "
+	"links, bound 6.19). Loopback traffic of some stacks does not cover the Internet's "
+	"diversity (browsers, CDNs)"},
     [TT_EV_G1] = {"G1", 'G', 3.55,
 	"after the fully encrypted first flights, among the first 256 segments each direction "
 	"has a full one (>= 1024 B) and at least 8 distinct sizes below its largest, one of "
