@@ -585,6 +585,11 @@ int tt_relays_cli(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	for (int i = 2; i < argc; i++) /* `relays lookup --help`: the usage, not an error */
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return EXIT_FOUND;
+		}
 	if (parse_opts(argc, argv, &o) < 0) {
 		usage(stderr);
 		goto out;

@@ -431,6 +431,7 @@ static void record_history(
 	struct tt_history_run h = {0};
 	struct tt_history_input *in = calloc(an->n_paths + 1, sizeof(*in));
 	struct tt_history_host *hosts = calloc(TT_HISTORY_HOSTS_MAX, sizeof(*hosts));
+	char **abs_paths = calloc(an->n_paths + 1, sizeof(*abs_paths));
 	char *out_abs = realpath(cfg->out_dir, NULL);
 	char *report = out_abs ? join(out_abs, "report.json") : NULL;
 	char *flows = out_abs ? join(out_abs, "flows.msgpack") : NULL;
@@ -439,7 +440,7 @@ static void record_history(
 	char *pcap = cfg->write_pcap && is_carved ? realpath(cfg->write_pcap, NULL) : NULL;
 	int64_t id;
 
-	if (!in || !hosts || !report || !flows) {
+	if (!in || !hosts || !abs_paths || !report || !flows) {
 		tt_log(TT_LOG_ERROR, "history %s: out of memory; this analysis is not recorded",
 		    cfg->history_path);
 		goto out;
@@ -465,7 +466,8 @@ static void record_history(
 	for (size_t i = 0; i < an->n_paths; i++) {
 		const struct tt_file_stats *f = &an->rd.files[i];
 
-		in[i] = (struct tt_history_input){.path = f->path,
+		abs_paths[i] = realpath(f->path, NULL); /* NULL for "-": kept as given */
+		in[i] = (struct tt_history_input){.path = abs_paths[i] ? abs_paths[i] : f->path,
 		    .size = f->size_bytes,
 		    .sha256 = f->sha256,
 		    .packets = f->n_pkts,
@@ -491,6 +493,9 @@ static void record_history(
 		tt_log(
 		    TT_LOG_INFO, "recorded as analysis %" PRId64 " in %s", id, cfg->history_path);
 out:
+	for (size_t i = 0; abs_paths && i < an->n_paths; i++)
+		free(abs_paths[i]);
+	free(abs_paths);
 	free(in);
 	free(hosts);
 	free(out_abs);

@@ -57,7 +57,7 @@ class History(clitest.TempDirCase):
         self.assertEqual(rows[0]['min_score'], 0.9)
         # show, as text and JSON
         s = json.loads(run('show', '1', '--json', '--history', self.db).stdout)
-        self.assertEqual(s['inputs'][0]['path'], SAMPLE)
+        self.assertEqual(s['inputs'][0]['path'], os.path.realpath(SAMPLE))  # absolute
         self.assertEqual(s['inputs'][0]['size'], os.path.getsize(SAMPLE))
         self.assertEqual(s['inputs'][0]['packets'], rep['files'][0]['packets'])
         t = run('show', '1', '--history', self.db)
