@@ -886,161 +886,6 @@ static const struct edge *host_edges(const struct tt_findings *f, uint32_t h, si
 	return f->edges + lo;
 }
 
-int tt_findings_write(struct tt_json *j, struct tt_findings *f)
-{
-	size_t n_keys = f->n_hosts > f->n_relays ? f->n_hosts : f->n_relays;
-	struct order_key *keys = calloc(n_keys + 1, sizeof(*keys));
-	struct order_key *hk = calloc(f->n_edges + 1, sizeof(*hk));
-	size_t n_listed = 0, *start = calloc(f->n_relays + 2, sizeof(*start));
-	int rc = f->rc;
-
-	if (!rc && (!keys || !hk || !start))
-		rc = -ENOMEM;
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < f->n_hosts; i++)
-		f->hosts[i].n_iv = merge_ivals(f->hosts[i].iv, f->hosts[i].n_iv);
-	f->n_edges = dedup_edges(f->edges, f->n_edges);
-	f->edges_compact_at = SIZE_MAX;
-
-	/* hosts with a verdict; hosts with candidates only are counted apart */
-	for (size_t i = 0; i < f->n_hosts; i++) {
-		const struct host *h = &f->hosts[i];
-
-		if (!h->flows)
-			continue;
-		keys[n_listed] = (struct order_key){
-		    .flows = h->flows, .bytes = h->bytes, .ver = h->ver, .idx = (uint32_t)i};
-		memcpy(keys[n_listed++].ip, h->ip, 16);
-	}
-	qsort(keys, n_listed, sizeof(*keys), order_cmp);
-	tt_json_kv_u64(j, "hosts_total", n_listed);
-	tt_json_kv_u64(j, "candidate_only_hosts", f->n_hosts - n_listed);
-	tt_json_key(j, "hosts");
-	tt_json_arr(j);
-	for (size_t i = 0; i < n_listed && i < TT_REPORT_HOSTS_MAX; i++) {
-		size_t n_e;
-		const struct edge *e = host_edges(f, keys[i].idx, &n_e);
-
-		host_json(j, f, &f->hosts[keys[i].idx], e, n_e);
-	}
-	tt_json_arr_end(j);
-
-	/* relays, each with its hosts: the edges regrouped by relay (a counting sort), each
-	 * relay's hosts in address order */
-	for (size_t i = 0; i < f->n_edges; i++)
-		start[f->edges[i].relay + 2]++;
-	for (size_t r = 0; r < f->n_relays; r++)
-		start[r + 2] += start[r + 1];
-	for (size_t i = 0; i < f->n_edges; i++) {
-		const struct host *h = &f->hosts[f->edges[i].host];
-		struct order_key *k = &hk[start[f->edges[i].relay + 1]++];
-
-		k->ver = h->ver;
-		k->idx = f->edges[i].host;
-		memcpy(k->ip, h->ip, 16);
-	}
-	/* start[r] .. start[r + 1] are now relay r's hosts */
-	for (size_t r = 0; r < f->n_relays; r++)
-		qsort(hk + start[r], start[r + 1] - start[r], sizeof(*hk), addr_cmp);
-	for (size_t i = 0; i < f->n_relays; i++) {
-		const struct relay *r = &f->relay_v[i];
-
-		keys[i] = (struct order_key){.flows = r->flows,
-		    .bytes = r->bytes,
-		    .ver = r->ver,
-		    .kind = r->kind,
-		    .port = r->port,
-		    .idx = (uint32_t)i};
-		memcpy(keys[i].ip, r->ip, 16);
-	}
-	qsort(keys, f->n_relays, sizeof(*keys), order_cmp);
-	tt_json_kv_u64(j, "relays_total", f->n_relays);
-	tt_json_key(j, "relays");
-	tt_json_arr(j);
-	for (size_t i = 0; i < f->n_relays && i < TT_REPORT_RELAYS_MAX; i++) {
-		uint32_t r = keys[i].idx;
-
-		relay_json(j, &f->relay_v[r], hk + start[r], start[r + 1] - start[r]);
-	}
-	tt_json_arr_end(j);
-	rc = activity(j, f);
-out:
-	free(keys);
-	free(hk);
-	free(start);
-	return rc;
-}
-
-void tt_findings_file_confidence(const struct tt_findings *f, size_t file_id, uint64_t n_flows,
-    double min_score, unsigned *confidence, char *reason, size_t len)
-{
-	const struct best *b = f && file_id < f->n_files ? &f->file_best[file_id] : NULL;
-	char a[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], ev[96];
-
-	if (!b || !b->is_set) {
-		*confidence = 0;
-		snprintf(reason, len, "no flow with evidence of Tor among %llu flows",
-		    (unsigned long long)n_flows);
-		return;
-	}
-	/* Rounded down, so that a candidate never reads as the threshold's percentage. */
-	*confidence = (unsigned)(b->score * 100.0f);
-	if (*confidence > 100)
-		*confidence = 100;
-	ip_str(b->src, b->ver, a, sizeof(a));
-	ip_str(b->dst, b->ver, d, sizeof(d));
-	evidence_words(b->evidence, ev, sizeof(ev));
-	if (b->verdict != TT_VERDICT_NONE)
-		snprintf(reason, len, "strongest flow %s:%u -> %s:%u is %s (score %.4f: %s)", a,
-		    b->sport, d, b->dport, tt_verdict_name(b->verdict), (double)b->score, ev);
-	else
-		snprintf(reason, len,
-		    "no verdict: the strongest flow %s:%u -> %s:%u is a %s candidate (score %.4f "
-		    "< %.2f: %s)",
-		    a, b->sport, d, b->dport, tt_verdict_name(b->candidate), (double)b->score,
-		    min_score, ev);
-}
-
-size_t tt_findings_hosts(const struct tt_findings *f, struct tt_history_host *out, size_t max)
-{
-	static const char *const role_names[] = {"client", "relay", "bridge", "exit-side"};
-	struct order_key *keys;
-	size_t n = 0, k = 0;
-
-	if (!f || !(keys = calloc(f->n_hosts + 1, sizeof(*keys))))
-		return 0;
-	for (size_t i = 0; i < f->n_hosts; i++) {
-		const struct host *h = &f->hosts[i];
-
-		if (!h->flows)
-			continue;
-		keys[n] = (struct order_key){
-		    .flows = h->flows, .bytes = h->bytes, .ver = h->ver, .idx = (uint32_t)i};
-		memcpy(keys[n++].ip, h->ip, 16);
-	}
-	qsort(keys, n, sizeof(*keys), order_cmp);
-	for (; k < n && k < max; k++) {
-		const struct host *h = &f->hosts[keys[k].idx];
-		struct tt_history_host *o = &out[k];
-		size_t len = 0;
-
-		memset(o, 0, sizeof(*o));
-		ip_str(h->ip, h->ver, o->address, sizeof(o->address));
-		for (unsigned r = 0; r < 4; r++)
-			if (h->roles & (1u << r))
-				len += (size_t)snprintf(o->roles + len, sizeof(o->roles) - len,
-				    "%s%s", len ? "," : "", role_names[r]);
-		o->tor_flows = h->flows;
-		o->tor_bytes = h->bytes;
-		o->first_ns = h->first_ns;
-		o->last_ns = h->last_ns;
-		o->best_score = h->best.score;
-	}
-	free(keys);
-	return n;
-}
-
 /* Hosts (is_relays false) or relays in report order: a malloc()ed array of indexes into
  * f->hosts / f->relay_v (hosts with a verdict only), *n of them; NULL without memory. */
 static uint32_t *sorted(const struct tt_findings *f, bool is_relays, size_t *n)
@@ -1086,6 +931,131 @@ static uint32_t *sorted(const struct tt_findings *f, bool is_relays, size_t *n)
 		idx[i] = keys[i].idx;
 	free(keys);
 	return idx;
+}
+
+int tt_findings_write(struct tt_json *j, struct tt_findings *f)
+{
+	struct order_key *hk = calloc(f->n_edges + 1, sizeof(*hk));
+	size_t n_listed = 0, n_relays = 0, *start = calloc(f->n_relays + 2, sizeof(*start));
+	uint32_t *host_idx = NULL, *relay_idx = NULL;
+	int rc = f->rc;
+
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < f->n_hosts; i++)
+		f->hosts[i].n_iv = merge_ivals(f->hosts[i].iv, f->hosts[i].n_iv);
+	f->n_edges = dedup_edges(f->edges, f->n_edges);
+	f->edges_compact_at = SIZE_MAX;
+	/* hosts with a verdict; hosts with candidates only are counted apart */
+	if (!hk || !start || !(host_idx = sorted(f, false, &n_listed)) ||
+	    !(relay_idx = sorted(f, true, &n_relays))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	tt_json_kv_u64(j, "hosts_total", n_listed);
+	tt_json_kv_u64(j, "candidate_only_hosts", f->n_hosts - n_listed);
+	tt_json_key(j, "hosts");
+	tt_json_arr(j);
+	for (size_t i = 0; i < n_listed && i < TT_REPORT_HOSTS_MAX; i++) {
+		size_t n_e;
+		const struct edge *e = host_edges(f, host_idx[i], &n_e);
+
+		host_json(j, f, &f->hosts[host_idx[i]], e, n_e);
+	}
+	tt_json_arr_end(j);
+
+	/* relays, each with its hosts: the edges regrouped by relay (a counting sort), each
+	 * relay's hosts in address order */
+	for (size_t i = 0; i < f->n_edges; i++)
+		start[f->edges[i].relay + 2]++;
+	for (size_t r = 0; r < f->n_relays; r++)
+		start[r + 2] += start[r + 1];
+	for (size_t i = 0; i < f->n_edges; i++) {
+		const struct host *h = &f->hosts[f->edges[i].host];
+		struct order_key *k = &hk[start[f->edges[i].relay + 1]++];
+
+		k->ver = h->ver;
+		k->idx = f->edges[i].host;
+		memcpy(k->ip, h->ip, 16);
+	}
+	/* start[r] .. start[r + 1] are now relay r's hosts */
+	for (size_t r = 0; r < f->n_relays; r++)
+		qsort(hk + start[r], start[r + 1] - start[r], sizeof(*hk), addr_cmp);
+	tt_json_kv_u64(j, "relays_total", n_relays);
+	tt_json_key(j, "relays");
+	tt_json_arr(j);
+	for (size_t i = 0; i < n_relays && i < TT_REPORT_RELAYS_MAX; i++) {
+		uint32_t r = relay_idx[i];
+
+		relay_json(j, &f->relay_v[r], hk + start[r], start[r + 1] - start[r]);
+	}
+	tt_json_arr_end(j);
+	rc = activity(j, f);
+out:
+	free(host_idx);
+	free(relay_idx);
+	free(hk);
+	free(start);
+	return rc;
+}
+
+void tt_findings_file_confidence(const struct tt_findings *f, size_t file_id, uint64_t n_flows,
+    double min_score, unsigned *confidence, char *reason, size_t len)
+{
+	const struct best *b = f && file_id < f->n_files ? &f->file_best[file_id] : NULL;
+	char a[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], ev[96];
+
+	if (!b || !b->is_set) {
+		*confidence = 0;
+		snprintf(reason, len, "no flow with evidence of Tor among %llu flows",
+		    (unsigned long long)n_flows);
+		return;
+	}
+	/* Rounded down, so that a candidate never reads as the threshold's percentage. */
+	*confidence = (unsigned)(b->score * 100.0f);
+	if (*confidence > 100)
+		*confidence = 100;
+	ip_str(b->src, b->ver, a, sizeof(a));
+	ip_str(b->dst, b->ver, d, sizeof(d));
+	evidence_words(b->evidence, ev, sizeof(ev));
+	if (b->verdict != TT_VERDICT_NONE)
+		snprintf(reason, len, "strongest flow %s:%u -> %s:%u is %s (score %.4f: %s)", a,
+		    b->sport, d, b->dport, tt_verdict_name(b->verdict), (double)b->score, ev);
+	else
+		snprintf(reason, len,
+		    "no verdict: the strongest flow %s:%u -> %s:%u is a %s candidate (score %.4f "
+		    "< %.2f: %s)",
+		    a, b->sport, d, b->dport, tt_verdict_name(b->candidate), (double)b->score,
+		    min_score, ev);
+}
+
+size_t tt_findings_hosts(const struct tt_findings *f, struct tt_history_host *out, size_t max)
+{
+	static const char *const role_names[] = {"client", "relay", "bridge", "exit-side"};
+	uint32_t *idx;
+	size_t n = 0;
+
+	if (!f || !(idx = sorted(f, false, &n)))
+		return 0;
+	for (size_t k = 0; k < n && k < max; k++) {
+		const struct host *h = &f->hosts[idx[k]];
+		struct tt_history_host *o = &out[k];
+		size_t len = 0;
+
+		memset(o, 0, sizeof(*o));
+		ip_str(h->ip, h->ver, o->address, sizeof(o->address));
+		for (unsigned r = 0; r < 4; r++)
+			if (h->roles & (1u << r))
+				len += (size_t)snprintf(o->roles + len, sizeof(o->roles) - len,
+				    "%s%s", len ? "," : "", role_names[r]);
+		o->tor_flows = h->flows;
+		o->tor_bytes = h->bytes;
+		o->first_ns = h->first_ns;
+		o->last_ns = h->last_ns;
+		o->best_score = h->best.score;
+	}
+	free(idx);
+	return n;
 }
 
 int tt_findings_each(const struct tt_findings *f,
