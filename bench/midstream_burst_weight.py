@@ -79,7 +79,7 @@ def run(bench, path, cut):
     text = None
     cpath = None
     if mw.CACHE:
-        cpath = os.path.join(mw.CACHE, path.replace("/", "_") + f".b{kind}{v}.tsv")
+        cpath = mw.cache_path(path, f"b{kind}{v}")
         if os.path.exists(cpath):
             with open(cpath) as fh:
                 text = fh.read()

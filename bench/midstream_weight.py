@@ -69,7 +69,16 @@ def cp_upper(k, n, alpha=0.05):
     return hi
 
 
-CACHE = None  # --cache DIR: keep each run's output there and reuse it
+CACHE = None  # --cache DIR: keep each run's output there and reuse it (see run)
+
+
+def cache_path(path, tag):
+    """Where --cache keeps a run's output: keyed by the capture's path, size and
+    modification time (a capture made again at the same path is run again) and tag (the
+    cut). Delete the folder when bench_midstream changes."""
+    st = os.stat(path)
+    return os.path.join(CACHE, path.replace("/", "_") +
+                        f".{tag}.{st.st_size}-{st.st_mtime_ns}.tsv")
 
 
 def run(bench, path, cut):
@@ -77,7 +86,7 @@ def run(bench, path, cut):
     args = [bench, "--skip-pkts" if kind == "pkts" else "--skip-s", str(v), path]
     text = None
     if CACHE:
-        cpath = os.path.join(CACHE, (path.replace("/", "_") + f".{kind}{v}.tsv"))
+        cpath = cache_path(path, f"{kind}{v}")
         if os.path.exists(cpath):
             with open(cpath) as fh:
                 text = fh.read()
