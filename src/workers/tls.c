@@ -1851,7 +1851,7 @@ static void score_dir(const uint16_t *lens, unsigned n, struct tt_tls_midstream_
 	if (n >= TT_TLS_BURST_MIN_RECS) {
 		unsigned best_need = n;
 
-		for (unsigned j = 0; j < TT_TLS_MS_N_FIXED; j++) {
+		for (unsigned j = 0; j < TT_TLS_BURST_N_OVERHEADS; j++) {
 			unsigned n_lens, c, need;
 
 			burst_cover(lens, n, ms_framings[j].fixed, &c, &need, &n_lens);

@@ -483,11 +483,20 @@ enum {
  * back to one residue modulo 514 at every burst end. The item: in one direction, at least
  * TT_TLS_BURST_MIN_RECS records, and at least TT_TLS_BURST_MIN_PCT % of them lie in
  * bursts of at most TT_TLS_BURST_MAX_RECS records that begin and end on that residue (a
- * record of whole cells is a burst of one), for one AEAD overhead, among records of at
- * least 3 different lengths (a flow of one constant length is D3's risk, not this one's).
- * Random lengths put a given pair of record ends within 8 records on one residue with
- * p = 1/514. CBC suites are not tested: their padding hides the exact plaintext. */
+ * record of whole cells is a burst of one), for one AEAD overhead (TT_TLS_BURST_N_OVERHEADS), among
+ * records of at least 3 different lengths (a flow of one constant length is D3's risk, not this
+ * one's). Random lengths put a given pair of record ends within 8 records on one residue with p =
+ * 1/514. CBC suites are not tested: their padding hides the exact plaintext. */
 enum {
+	/* The AEAD overheads D4 tries, the first of the candidates: 17 (TLS 1.3, any suite)
+	 * and 24 (TLS 1.2 AES-GCM). Those are the only AEAD framings tor negotiates: its
+	 * TLS 1.2 server list (tortls.c) puts ECDHE-RSA-AES256/128-GCM first and its
+	 * clients always offer them, so CHACHA20-POLY1305 (16) is never chosen, and
+	 * OpenSSL never enables TLS 1.3's AES-CCM_8 (9) by default. Each extra overhead is a
+	 * second chance for a non-Tor flow to fit: a TLS 1.2 GCM record of 2,048 bytes is
+	 * 2,072 bytes long, exactly 4 cells under 16; a TLS 1.3 one is 2,065, 4 cells under
+	 * 9. D3 still tries every candidate. */
+	TT_TLS_BURST_N_OVERHEADS = 2,
 	TT_TLS_BURST_MIN_RECS = 16,
 	TT_TLS_BURST_MIN_PCT = 80,
 	TT_TLS_BURST_MAX_RECS = 8,
