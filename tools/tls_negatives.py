@@ -5,7 +5,7 @@ mid-stream items D3/D4 (bench/midstream_burst_weight.py --negatives DIR).
 usage (root; Linux network namespaces):
   tools/tls_negatives.py [--out /work/tls-neg] [--seed 1] [--sessions 4200]
                          [--lanes 10] [--slots 7] [--minutes 18] [--no-install]
-                         [--mix old|wide|new:IMPL,..] [--skip N --tag T]
+                         [--mix old|wide|new:IMPL,..] [--skip N --tag T] [--force]
 
 Two network namespaces (tlsneg-c, tlsneg-s) joined by a veth pair (MTU 1500, offloads
 off, so the capture is Ethernet with wire-sized segments). Each lane is one server address
@@ -44,10 +44,13 @@ OUT/bin at the start (Debian packages only, nothing fetched at run time):
   --mix new:java,node draws only those new stacks (for a run at low concurrency: under
   a loaded machine a JVM may not start within its batch). --skip N --tag T go on with a stopped run (same seed and --sessions): sessions from N
   on, captures named T-lLL-bBBBB. SIGTERM lets the lanes finish their batch and stop.
+  A folder that already holds captures is refused unless --tag goes on with it or --force
+  overwrites it; an unknown option is an error (-h prints this).
 
 Everything a session does is drawn from random.Random(f"{seed}:{index}") and written to
 OUT/sessions.jsonl; TLS's own randomness (keys, padding of CBC suites) is not seeded.
 Every session lasts 6-12 s (throttled; longlived 15-22 s), so that cuts at 5-15 s leave records to judge."""
+import glob
 import json
 import os
 import random
@@ -733,6 +736,20 @@ def main():
             gen_main(json.load(fh))
         return
 
+    if "-h" in a or "--help" in a:
+        print(__doc__)
+        return
+    valued = ("--out", "--seed", "--sessions", "--lanes", "--slots", "--minutes", "--mix",
+              "--skip", "--tag")
+    i = 0
+    while i < len(a):  # an unknown or incomplete option is an error, never a run
+        if a[i] in valued and i + 1 < len(a):
+            i += 2
+        elif a[i] in ("--no-install", "--force"):
+            i += 1
+        else:
+            sys.exit(f"tls_negatives.py: unknown or incomplete option {a[i]!r} (see --help)")
+
     def opt(name, default):
         if name in a:
             return type(default)(a[a.index(name) + 1])
@@ -746,6 +763,10 @@ def main():
     mix = opt("--mix", "old")
     skip = opt("--skip", 0)  # go on with a stopped run: sessions from SKIP on
     tag = opt("--tag", "")  # and name its captures TAG-lLL-bBBBB
+    if (glob.glob(os.path.join(out, "pcap", "*.pcap")) and not tag and
+            "--force" not in a):
+        sys.exit(f"tls_negatives.py: {out}/pcap already holds captures: go on with "
+                 "--skip N --tag T, or overwrite them with --force")
     if "--no-install" not in a:
         install_deps()
     os.makedirs(os.path.join(out, "pcap"), exist_ok=True)
