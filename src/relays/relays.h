@@ -222,10 +222,11 @@ size_t tt_relays_lookup_range(const struct tt_relays *idx, const uint8_t addr[16
 
 /* Counts and provenance of an index. */
 struct tt_relays_info {
-	uint64_t n_files; /* regular files found under the paths */
-	uint64_t n_docs;  /* files loaded as documents */
+	uint64_t n_files;    /* regular files found under the paths */
+	uint64_t n_archives; /* of them, compressed files and tar archives */
+	uint64_t n_docs;     /* documents loaded (files, compressed files, archive members) */
 	uint64_t n_docs_by_source[TT_RELAYS_SRC_COUNT];
-	uint64_t n_skipped;      /* files of no known kind */
+	uint64_t n_skipped;      /* files and archive members of no known kind */
 	uint64_t n_failed;       /* relay documents that could not be read or were unusable */
 	uint64_t n_relays;       /* distinct identities */
 	uint64_t n_intervals;    /* (address, port, kind, relay) validity intervals */
