@@ -786,10 +786,8 @@ static int arc_open(struct arc *r, const char *path, const char **why)
 	archive_read_support_filter_zstd(r->a);
 	archive_read_support_format_tar(r->a);
 	archive_read_support_format_raw(r->a);
-	if (archive_read_open_fd(r->a, r->fd, 1 << 16) != ARCHIVE_OK) {
-		*why = archive_error_string(r->a) ? archive_error_string(r->a) : "cannot open";
-		return -EBADMSG;
-	}
+	if (archive_read_open_fd(r->a, r->fd, 1 << 16) != ARCHIVE_OK)
+		return -EBADMSG; /* the caller reports it with arc_error() */
 	return 0;
 }
 
@@ -845,16 +843,20 @@ static int arc_read(struct arc *r, char **buf, size_t *cap, size_t *n, size_t ma
 	return 1;
 }
 
-/* "ARCHIVE: damaged archive (libarchive's words) near byte N of it". */
+/* "NAME: damaged archive (libarchive's words) near byte N of the archive; ...". */
 static void arc_error(
     struct builder *b, const char *doc_path, const struct arc *r, const char *what)
 {
 	char msg[512];
 	const char *why = archive_error_string(r->a);
+	int64_t at = archive_filter_bytes(r->a, -1);
+	int n = snprintf(msg, sizeof(msg), "%s (%s)", what, why ? why : "no detail");
 
-	snprintf(msg, sizeof(msg),
-	    "%s (%s) near byte %lld of the archive; the rest of it is not read", what,
-	    why ? why : "no detail", (long long)archive_filter_bytes(r->a, -1));
+	if (at > 0 && n > 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, " near byte %lld of the archive",
+		    (long long)at);
+	n = (int)strlen(msg);
+	snprintf(msg + n, sizeof(msg) - (size_t)n, "; the rest of it is not read");
 	add_error(b, doc_path, 0, msg);
 }
 
@@ -956,7 +958,9 @@ static int probe_archive(struct builder *b, uint32_t src, const char *path, char
 	int rc = arc_open(&r, path, &why);
 
 	if (rc < 0) {
-		rc = failed_doc(b, src, 0, path, why);
+		rc = failed_doc(b, src, 0, path, rc == -EBADMSG ? NULL : why);
+		if (rc == 0 && r.a)
+			arc_error(b, path, &r, "damaged archive");
 		arc_close(&r);
 		return rc < 0 ? rc : 0;
 	}
@@ -1017,7 +1021,9 @@ static int read_archive(struct builder *b, uint32_t src, const char *path, char 
 	int rc = arc_open(&r, path, &why);
 
 	if (rc < 0) {
-		rc = failed_doc(b, src, 0, path, why);
+		rc = failed_doc(b, src, 0, path, rc == -EBADMSG ? NULL : why);
+		if (rc == 0 && r.a)
+			arc_error(b, path, &r, "damaged archive");
 		arc_close(&r);
 		return rc;
 	}
@@ -1373,6 +1379,50 @@ static int renumber_docs(struct builder *b)
 	return 0;
 }
 
+static int cmp_relay_pos(const void *pa, const void *pb)
+{
+	const struct relay_rec *a = pa, *b = pb;
+
+	return memcmp(a->fp, b->fp, 20);
+}
+
+/* Number the relays in fingerprint order, whatever order the documents came in (an
+ * archive's members are read in archive order): the same documents give the same
+ * numbers, packed or not. The relay hash table is not used after this. */
+static int renumber_relays(struct builder *b)
+{
+	struct pos {
+		struct relay_rec r;
+		uint32_t old;
+	} *pos = malloc((b->n_relays ? b->n_relays : 1) * sizeof(*pos));
+	uint32_t *to = malloc((b->n_relays ? b->n_relays : 1) * sizeof(*to));
+
+	if (!pos || !to) {
+		free(pos);
+		free(to);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->n_relays; i++) {
+		pos[i].r = b->relays[i];
+		pos[i].old = (uint32_t)i;
+	}
+	if (b->n_relays > 1) /* fingerprints are unique: the order is total */
+		qsort(pos, b->n_relays, sizeof(*pos), cmp_relay_pos);
+	for (size_t i = 0; i < b->n_relays; i++) {
+		to[pos[i].old] = (uint32_t)i;
+		b->relays[i] = pos[i].r;
+	}
+	for (size_t i = 0; i < b->n_open; i++)
+		if (b->open[i].relay != TT_RELAY_NONE)
+			b->open[i].relay = to[b->open[i].relay];
+	for (size_t i = 0; i < b->n_closed; i++)
+		if (b->closed[i].relay != TT_RELAY_NONE)
+			b->closed[i].relay = to[b->closed[i].relay];
+	free(pos);
+	free(to);
+	return 0;
+}
+
 static int build(const char *const *paths, size_t n_paths, dev_t skip_dev, ino_t skip_ino,
     struct tt_relays **out)
 {
@@ -1484,6 +1534,8 @@ static int build(const char *const *paths, size_t n_paths, dev_t skip_dev, ino_t
 		goto out;
 	}
 	rc = renumber_docs(&b);
+	if (rc == 0)
+		rc = renumber_relays(&b);
 	if (rc < 0)
 		goto out;
 	rc = finish_intervals(&b);
