@@ -557,3 +557,29 @@ Test(relays_archive, cache_is_fresh_until_the_archive_changes)
 	cr_expect_eq(in.n_docs, 2);
 	tt_relays_free(idx);
 }
+
+Test(relays_archive, relay_document_after_many_other_members_is_found)
+{
+	char dir[1024], arc[1024];
+	struct tt_relays *idx;
+	struct tt_relays_info in;
+
+	need_command("xz");
+	/* like microdescs-YYYY-MM.tar.xz when its micro/ members come first: more than the
+	 * first pass looks at (256 members) before the first consensus */
+	snprintf(dir, sizeof(dir), "%s/microdescs-2026-11", tmp);
+	run("mkdir -p '%s/a-micro' '%s/consensus-microdesc' && cd '%s/a-micro' && "
+	    "for i in $(seq 1 300); do printf '@type microdescriptor 1.0\\nonion-key\\n' > m$i; "
+	    "done && cp '%s/client-cached-microdesc-consensus' '%s/consensus-microdesc/'",
+	    dir, dir, dir, SAMPLE_CONSENSUS, dir);
+	snprintf(arc, sizeof(arc), "%s/microdescs-2026-11.tar.xz", tmp);
+	run("cd '%s' && tar --sort=name -cf - microdescs-2026-11 | xz > '%s'", tmp, arc);
+	idx = build(arc);
+	tt_relays_get_info(idx, &in);
+	cr_expect_eq(in.n_docs, 1);
+	cr_expect_eq(in.n_docs_by_source[TT_RELAYS_SRC_MICRODESC], 1);
+	cr_expect_eq(in.n_skipped, 300, "%llu", (unsigned long long)in.n_skipped);
+	cr_expect_eq(in.n_errors, 0);
+	cr_expect_not(tt_relays_is_empty(idx));
+	tt_relays_free(idx);
+}
