@@ -948,6 +948,10 @@ static int failed_doc(
 	if (new_doc(b, src, member, path, &d) < 0)
 		return -ENOMEM;
 	b->files[d].is_failed = 1;
+	if (member == 0) { /* the whole file */
+		b->files[d].size_bytes = b->srcs[src].size_bytes;
+		b->files[d].mtime_ns = b->srcs[src].mtime_ns;
+	}
 	b->doc_n_logged = 0;
 	if (msg)
 		add_error(b, path, 0, msg);
