@@ -4,9 +4,10 @@
 #   tools/install-deps.sh --ci     also clang, libFuzzer, clang-format and chromium for CI
 set -euo pipefail
 # libjansson-dev: report.html is rendered from report.json, parsed with jansson.
+# libarchive-dev: --relays reads CollecTor's .tar.xz archives and single .xz/.gz/.zst files.
 pkgs=(gcc meson ninja-build pkg-config python3 libpcap-dev libxxhash-dev libmsgpack-dev
       libcriterion-dev zlib1g-dev libzstd-dev zstd libssl-dev libsqlite3-dev libjansson-dev
-      tcpdump python3-pytest python3-setuptools python3-wheel python3-pip)
+      libarchive-dev xz-utils tcpdump python3-pytest python3-setuptools python3-wheel python3-pip)
 if [ "${1:-}" = "--ci" ]; then
   # chromium: tests/cli/test_html.py opens report.html in it (skipped without it)
   pkgs+=(clang libfuzzer-14-dev libclang-rt-14-dev clang-format chromium)

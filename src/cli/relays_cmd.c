@@ -37,6 +37,9 @@ static void usage(FILE *f)
 	    "\n"
 	    "PATH: a consensus, exit list or address list, a folder of them (walked\n"
 	    "      recursively), or a tor DataDirectory. Kinds are detected from content.\n"
+	    "      Compressed files (.xz, .gz, .zst, .bz2) and tar archives such as\n"
+	    "      CollecTor's consensuses-2024-05.tar.xz are read as they are: each member\n"
+	    "      is a document, named ARCHIVE:MEMBER.\n"
 	    "--cache FILE: compiled index; used when the sources are unchanged, rebuilt\n"
 	    "      otherwise. With --cache and no --relays the cache is used as it is.\n"
 	    "ADDRESS: 192.0.2.1, 192.0.2.1:9001, 2001:db8::1, [2001:db8::1]:443.\n"
@@ -480,10 +483,10 @@ static int cmd_info(const struct opts *o, struct tt_relays *idx)
 	fmt_time(in.earliest_ns, t0, sizeof(t0));
 	fmt_time(in.latest_ns, t1, sizeof(t1));
 	if (o->is_json) {
-		printf("{\"digest\": \"xxh3-128:%s\", \"files\": %llu, \"documents\": %llu, "
-		       "\"documents_by_kind\": {",
+		printf("{\"digest\": \"xxh3-128:%s\", \"files\": %llu, \"archives\": %llu, "
+		       "\"documents\": %llu, \"documents_by_kind\": {",
 		    tt_relays_digest(idx), (unsigned long long)in.n_files,
-		    (unsigned long long)in.n_docs);
+		    (unsigned long long)in.n_archives, (unsigned long long)in.n_docs);
 		for (unsigned s = 1; s < TT_RELAYS_SRC_COUNT; s++)
 			printf("%s\"%s\": %llu", s > 1 ? ", " : "", tt_relays_source_name(s),
 			    (unsigned long long)in.n_docs_by_source[s]);
@@ -539,8 +542,11 @@ static int cmd_info(const struct opts *o, struct tt_relays *idx)
 	for (unsigned s = 1; s < TT_RELAYS_SRC_COUNT; s++)
 		printf("%s%s %llu", s > 1 ? ", " : "", tt_relays_source_name(s),
 		    (unsigned long long)in.n_docs_by_source[s]);
-	printf("); %llu files, %llu skipped, %llu failed\n", (unsigned long long)in.n_files,
-	    (unsigned long long)in.n_skipped, (unsigned long long)in.n_failed);
+	printf("); %llu files", (unsigned long long)in.n_files);
+	if (in.n_archives)
+		printf(" (%llu compressed or archives)", (unsigned long long)in.n_archives);
+	printf(", %llu skipped, %llu failed\n", (unsigned long long)in.n_skipped,
+	    (unsigned long long)in.n_failed);
 	printf("relays:     %llu identities, %llu addresses, %llu intervals\n",
 	    (unsigned long long)in.n_relays, (unsigned long long)in.n_addresses,
 	    (unsigned long long)in.n_intervals);

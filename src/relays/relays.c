@@ -21,32 +21,57 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <xxhash.h>
 
 #include "core.h"
 
 #define IMG_MAGIC           "TTRELAYS"
-#define IMG_VERSION         1u
+#define IMG_VERSION         2u
 #define IMG_ENDIAN          0x01020304u
 #define MAX_ERRORS_KEPT     10000
 #define MAX_LOGGED_PER_FILE 3
 #define MAX_DEPTH           64
 #define HEAD_BYTES          4096
+#define MAX_MEMBER_BYTES    (1ull << 30) /* one archive member (a consensus is ~3 MB) */
+#define PROBE_MEMBERS       256          /* pass 1 looks this far into an archive ... */
+#define PROBE_BYTES         (64u << 20)  /* ... and no further (decompressed bytes) */
 
 /* ---- image records (cache file layout; change IMG_VERSION with any of them) ---------- */
 
+/* One document: a plain file, a single compressed file, or one member of an archive. */
 struct file_rec {
-	uint64_t size_bytes, mtime_ns;
+	uint64_t size_bytes, mtime_ns; /* the document's (a member's: from its tar header) */
 	uint64_t va_ns, fu_ns, vu_ns;
 	uint64_t n_routers, n_entries, n_bad_lines;
-	uint8_t digest[16]; /* XXH128 canonical (big-endian) form */
-	uint32_t path_off;  /* into the string pool */
+	uint8_t digest[16]; /* XXH128 canonical (big-endian) form, of the document's bytes */
+	uint32_t path_off;  /* into the string pool: "PATH", or "ARCHIVE:MEMBER" */
+	uint32_t src;       /* the source file it came from (src_rec) */
+	uint32_t member;    /* ordinal among the archive's regular members; 0 for a file */
 	uint8_t source;     /* enum tt_relays_source */
 	uint8_t is_failed;
 	uint8_t is_read;
 	uint8_t pad;
 };
-_Static_assert(sizeof(struct file_rec) == 88, "file_rec layout");
+_Static_assert(sizeof(struct file_rec) == 96, "file_rec layout");
+
+/* How a source file holds its documents (detected from magic bytes, not the name). */
+enum container {
+	CONT_PLAIN = 0,  /* one document as it is */
+	CONT_COMPRESSED, /* one document, compressed (.xz, .gz, .zst, .bz2) */
+	CONT_ARCHIVE,    /* a tar archive, compressed or not: one document per member */
+};
+
+/* One regular file found under the paths: what the cache's freshness check compares. */
+struct src_rec {
+	uint64_t size_bytes, mtime_ns;
+	uint32_t path_off;
+	uint32_t n_skipped; /* archive members that are not relay documents */
+	uint8_t container;  /* enum container */
+	uint8_t pad[7];
+};
+_Static_assert(sizeof(struct src_rec) == 32, "src_rec layout");
 
 struct relay_rec {
 	uint8_t fp[20];
@@ -75,6 +100,7 @@ struct slot_rec {
 
 enum {
 	SECT_FILES = 0,
+	SECT_SOURCES,
 	SECT_RELAYS,
 	SECT_IVALS,
 	SECT_SLOTS,
@@ -86,6 +112,7 @@ enum {
 
 static const size_t sect_elem[SECT_COUNT] = {
     sizeof(struct file_rec),
+    sizeof(struct src_rec),
     sizeof(struct relay_rec),
     sizeof(struct ival_rec),
     sizeof(struct slot_rec),
@@ -120,12 +147,13 @@ struct tt_relays {
 	ino_t cache_ino;
 	const struct img_hdr *hdr;
 	const struct file_rec *files;
+	const struct src_rec *srcs;
 	const struct relay_rec *relays;
 	const struct ival_rec *ivals;
 	const struct slot_rec *slots;
 	const uint32_t *roots, *errors;
 	const char *strings;
-	size_t n_files, n_relays, n_ivals, n_slots, n_roots, n_errors, n_strings;
+	size_t n_files, n_srcs, n_relays, n_ivals, n_slots, n_roots, n_errors, n_strings;
 	size_t max_probe; /* longest distance of an address from its home slot (attach) */
 	char digest_hex[33];
 };
@@ -323,6 +351,8 @@ static int walk_roots(struct walk *w, const char *const *paths, size_t n_paths, 
 struct builder {
 	struct relay_rec *relays;
 	size_t n_relays, cap_relays;
+	uint64_t *relay_va; /* valid-after of the document that named each relay */
+	size_t cap_relay_va;
 	uint32_t *relay_ht; /* relay index + 1; 0 = empty */
 	size_t relay_ht_mask;
 	struct ival_rec *open; /* the current interval of each key */
@@ -331,8 +361,13 @@ struct builder {
 	size_t open_ht_mask;
 	struct ival_rec *closed;
 	size_t n_closed, cap_closed;
+	uint32_t *closed_key; /* the open slot of each closed interval's key */
+	size_t cap_closed_key;
+	size_t compact_at; /* merge the closed intervals when there are this many */
 	struct file_rec *files;
-	size_t n_files;
+	size_t n_files, cap_files;
+	struct src_rec *srcs;
+	size_t n_srcs;
 	struct strpool strings;
 	uint32_t *errors;
 	size_t n_errors, cap_errors;
@@ -340,6 +375,7 @@ struct builder {
 	/* the document being parsed */
 	uint32_t doc;
 	uint8_t doc_source;
+	uint64_t doc_va; /* its valid-after (consensus), for the latest nickname */
 	const char *doc_path;
 	uint64_t doc_n_logged;
 	uint8_t last_fp[20]; /* the relay of the previous entry */
@@ -371,14 +407,21 @@ static int relay_intern(struct builder *b, const uint8_t fp[20], const char *nic
 		if (v == 0)
 			break;
 		if (memcmp(b->relays[v - 1].fp, fp, 20) == 0) {
-			if (nick[0])
+			/* The nickname of the latest document, whatever the order they come in
+			 * (archive members need not be in time order). */
+			if (nick[0] && b->doc_va >= b->relay_va[v - 1]) {
 				memcpy(b->relays[v - 1].nickname, nick, 20);
+				b->relay_va[v - 1] = b->doc_va;
+			}
 			*out = v - 1;
 			return 0;
 		}
 	}
-	if (grow((void **)&b->relays, &b->cap_relays, b->n_relays + 1, sizeof(*b->relays)) < 0)
+	if (grow((void **)&b->relays, &b->cap_relays, b->n_relays + 1, sizeof(*b->relays)) < 0 ||
+	    grow((void **)&b->relay_va, &b->cap_relay_va, b->n_relays + 1, sizeof(*b->relay_va)) <
+		0)
 		return -ENOMEM;
+	b->relay_va[b->n_relays] = b->doc_va;
 	memcpy(b->relays[b->n_relays].fp, fp, 20);
 	memcpy(b->relays[b->n_relays].nickname, nick, 20);
 	b->relay_ht[h] = (uint32_t)++b->n_relays;
@@ -449,11 +492,108 @@ static int open_rehash(struct builder *b)
 	return 0;
 }
 
-static int push_closed(struct builder *b, const struct ival_rec *r)
+static int cmp_ival(const void *pa, const void *pb);
+
+/* Within one key: by time, then the documents (a fixed order for ties). */
+static int cmp_ival_time(const void *pa, const void *pb)
 {
-	if (grow((void **)&b->closed, &b->cap_closed, b->n_closed + 1, sizeof(*b->closed)) < 0)
+	const struct ival_rec *a = pa, *b = pb;
+
+	if (a->from_ns != b->from_ns)
+		return a->from_ns < b->from_ns ? -1 : 1;
+	if (a->to_ns != b->to_ns)
+		return a->to_ns < b->to_ns ? -1 : 1;
+	if (a->first_doc != b->first_doc)
+		return a->first_doc < b->first_doc ? -1 : 1;
+	return a->last_doc < b->last_doc ? -1 : a->last_doc > b->last_doc;
+}
+
+/* Group the closed intervals by key and join those of one key that overlap or touch. Each
+ * closed interval carries the number of its key's open slot (closed_key), so grouping is
+ * a counting sort (no comparisons; open slots are never removed before the end), and only
+ * the few intervals of one key are sorted by time. The result is grouped by key, not in
+ * address order: the build sorts the merged intervals once at the end. */
+static int merge_closed(struct builder *b)
+{
+	size_t n = b->n_closed, n_keys = b->n_open, w = 0;
+	struct ival_rec *t;
+	uint32_t *tk;
+	size_t *at;
+
+	if (n == 0)
+		return 0;
+	t = malloc(n * sizeof(*t));
+	tk = malloc(n * sizeof(*tk));
+	at = calloc(n_keys + 1, sizeof(*at));
+	if (!t || !tk || !at) {
+		free(t);
+		free(tk);
+		free(at);
 		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		at[b->closed_key[i] + 1]++;
+	for (size_t k = 0; k < n_keys; k++)
+		at[k + 1] += at[k];
+	for (size_t i = 0; i < n; i++) {
+		size_t j = at[b->closed_key[i]]++;
+
+		t[j] = b->closed[i];
+		tk[j] = b->closed_key[i];
+	}
+	for (size_t i = 0; i < n;) { /* each key's run, by time */
+		size_t j = i + 1;
+
+		while (j < n && tk[j] == tk[i])
+			j++;
+		if (j - i > 1)
+			qsort(t + i, j - i, sizeof(*t), cmp_ival_time);
+		i = j;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ival_rec *r = &t[i];
+
+		if (w > 0 && b->closed_key[w - 1] == tk[i] &&
+		    r->from_ns <= b->closed[w - 1].to_ns) {
+			struct ival_rec *c = &b->closed[w - 1];
+
+			if (r->to_ns > c->to_ns) {
+				c->to_ns = r->to_ns;
+				c->last_doc = r->last_doc;
+			}
+			c->flags |= r->flags;
+			c->sources |= r->sources;
+			continue;
+		}
+		b->closed[w] = *r;
+		b->closed_key[w++] = tk[i];
+	}
+	b->n_closed = w;
+	free(t);
+	free(tk);
+	free(at);
+	return 0;
+}
+
+#define COMPACT_MIN (1u << 19) /* closed intervals (28 MiB) before the first merge */
+
+/* Documents out of time order (archive members in the order tar stored them) close an
+ * interval per listing and document; merging them whenever their number has doubled
+ * keeps the memory near that of the merged result, in amortised linear time. key: the
+ * number of the key's open slot. */
+static int push_closed(struct builder *b, const struct ival_rec *r, uint32_t key)
+{
+	if (grow((void **)&b->closed, &b->cap_closed, b->n_closed + 1, sizeof(*b->closed)) < 0 ||
+	    grow((void **)&b->closed_key, &b->cap_closed_key, b->n_closed + 1,
+		sizeof(*b->closed_key)) < 0)
+		return -ENOMEM;
+	b->closed_key[b->n_closed] = key;
 	b->closed[b->n_closed++] = *r;
+	if (b->n_closed >= b->compact_at) {
+		if (merge_closed(b) < 0)
+			return -ENOMEM;
+		b->compact_at = b->n_closed * 2 > COMPACT_MIN ? b->n_closed * 2 : COMPACT_MIN;
+	}
 	return 0;
 }
 
@@ -491,12 +631,12 @@ static int add_interval(struct builder *b, const struct ival_rec *n)
 			return 0;
 		}
 		if (n->from_ns > cur->to_ns) {
-			if (push_closed(b, cur) < 0)
+			if (push_closed(b, cur, v - 1) < 0)
 				return -ENOMEM;
 			*cur = *n;
 			return 0;
 		}
-		return push_closed(b, n);
+		return push_closed(b, n, v - 1);
 	}
 	if (grow((void **)&b->open, &b->cap_open, b->n_open + 1, sizeof(*b->open)) < 0)
 		return -ENOMEM;
@@ -643,9 +783,394 @@ static ssize_t read_file(const char *path, char **buf, size_t *cap, size_t max)
 	return (ssize_t)n;
 }
 
+/* ---- sources: plain files, compressed files, archives ---------------------------------- */
+
+/* What the first bytes of a file say about how it holds documents. Relay documents are
+ * text, so none of these magic numbers can start one. */
+static uint8_t sniff_container(const char *buf, size_t n)
+{
+	static const uint8_t xz[6] = {0xFD, '7', 'z', 'X', 'Z', 0x00};
+	static const uint8_t zst[4] = {0x28, 0xB5, 0x2F, 0xFD};
+	const uint8_t *p = (const uint8_t *)buf;
+
+	if ((n >= 6 && memcmp(p, xz, 6) == 0) || (n >= 4 && memcmp(p, zst, 4) == 0) ||
+	    (n >= 2 && p[0] == 0x1F && p[1] == 0x8B) ||
+	    (n >= 4 && p[0] == 'B' && p[1] == 'Z' && p[2] == 'h' && p[3] >= '1' && p[3] <= '9'))
+		return CONT_COMPRESSED; /* a tar inside is found when it is opened */
+	if (n >= 262 && memcmp(p + 257, "ustar", 5) == 0)
+		return CONT_ARCHIVE;
+	return CONT_PLAIN;
+}
+
+/* An open archive (libarchive): tar, compressed or not, or one compressed document
+ * (libarchive's "raw" format). Only the decompressors built into libarchive are enabled:
+ * never an external program. One member's data is read at a time. */
+struct arc {
+	struct archive *a;
+	int fd;
+	bool is_raw; /* one compressed document, not a tar */
+};
+
+static void arc_close(struct arc *r)
+{
+	if (r->a)
+		archive_read_free(r->a);
+	if (r->fd >= 0)
+		close(r->fd); /* archive_read_open_fd does not close it */
+	r->a = NULL;
+	r->fd = -1;
+}
+
+/* 0, or -errno with a message in why (static or r's error string, valid until close). */
+static int arc_open(struct arc *r, const char *path, const char **why)
+{
+	struct stat st;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = open_regular(path, &st);
+	if (r->fd < 0) {
+		int rc = r->fd;
+
+		*why = read_error(rc);
+		return rc;
+	}
+	r->a = archive_read_new();
+	if (!r->a) {
+		arc_close(r);
+		*why = strerror(ENOMEM);
+		return -ENOMEM;
+	}
+	archive_read_support_filter_bzip2(r->a);
+	archive_read_support_filter_gzip(r->a);
+	archive_read_support_filter_xz(r->a);
+	archive_read_support_filter_zstd(r->a);
+	archive_read_support_format_tar(r->a);
+	archive_read_support_format_raw(r->a);
+	if (archive_read_open_fd(r->a, r->fd, 1 << 16) != ARCHIVE_OK)
+		return -EBADMSG; /* the caller reports it with arc_error() */
+	return 0;
+}
+
+/* The next regular member: 1 and its name, 0 at the end, -EBADMSG when damaged. */
+static int arc_next(struct arc *r, const char **name, struct archive_entry **out)
+{
+	for (;;) {
+		struct archive_entry *e;
+		int rc = archive_read_next_header(r->a, &e);
+
+		if (rc == ARCHIVE_EOF)
+			return 0;
+		if (rc < ARCHIVE_WARN)
+			return -EBADMSG;
+		r->is_raw = archive_format(r->a) == ARCHIVE_FORMAT_RAW;
+		if (!r->is_raw && archive_entry_filetype(e) != AE_IFREG)
+			continue;
+		*name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "?";
+		*out = e;
+		return 1;
+	}
+}
+
+/* Append the current member's data to (*buf)[*n..] until it ends or *n reaches max: 0 at
+ * its end, 1 when stopped at max, -EBADMSG when damaged, -ENOMEM. */
+static int arc_read(struct arc *r, char **buf, size_t *cap, size_t *n, size_t max)
+{
+	while (*n < max) {
+		la_ssize_t got;
+
+		if (*n + 65536 > *cap) {
+			size_t want = *cap ? *cap * 2 : 1u << 22;
+			char *nb;
+
+			while (want < *n + 65536)
+				want *= 2;
+			nb = realloc(*buf, want);
+			if (!nb)
+				return -ENOMEM;
+			*buf = nb;
+			*cap = want;
+		}
+		got = archive_read_data(r->a, *buf + *n, (max - *n) < 65536 ? (max - *n) : 65536);
+		if (got == 0)
+			return 0;
+		if (got < 0) {
+			if (got == ARCHIVE_WARN || got == ARCHIVE_RETRY)
+				continue;
+			return -EBADMSG;
+		}
+		*n += (size_t)got;
+	}
+	return 1;
+}
+
+/* "NAME: damaged archive (libarchive's words) near byte N of the archive; ...". */
+static void arc_error(
+    struct builder *b, const char *doc_path, const struct arc *r, const char *what)
+{
+	char msg[512];
+	const char *why = archive_error_string(r->a);
+	int64_t at = archive_filter_bytes(r->a, -1);
+	int n = snprintf(msg, sizeof(msg), "%s (%s)", what, why ? why : "no detail");
+
+	if (at > 0 && n > 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, " near byte %lld of the archive",
+		    (long long)at);
+	n = (int)strlen(msg);
+	snprintf(msg + n, sizeof(msg) - (size_t)n, "; the rest of it is not read");
+	add_error(b, doc_path, 0, msg);
+}
+
+/* A new document record (zeroed); its index, or -ENOMEM. */
+static int new_doc(
+    struct builder *b, uint32_t src, uint32_t member, const char *path, uint32_t *out)
+{
+	struct file_rec *f;
+	uint32_t off = str_add(&b->strings, path);
+
+	if (off == UINT32_MAX ||
+	    grow((void **)&b->files, &b->cap_files, b->n_files + 1, sizeof(*b->files)) < 0)
+		return -ENOMEM;
+	f = &b->files[b->n_files];
+	memset(f, 0, sizeof(*f));
+	f->path_off = off;
+	f->src = src;
+	f->member = member;
+	*out = (uint32_t)b->n_files++;
+	return 0;
+}
+
+/* A document that could not be read: its record, failed, and the error. */
+static int failed_doc(
+    struct builder *b, uint32_t src, uint32_t member, const char *path, const char *msg)
+{
+	uint32_t d;
+
+	if (new_doc(b, src, member, path, &d) < 0)
+		return -ENOMEM;
+	b->files[d].is_failed = 1;
+	if (member == 0) { /* the whole file */
+		b->files[d].size_bytes = b->srcs[src].size_bytes;
+		b->files[d].mtime_ns = b->srcs[src].mtime_ns;
+	}
+	b->doc_n_logged = 0;
+	if (msg)
+		add_error(b, path, 0, msg);
+	return b->rc;
+}
+
+/* Parse one whole document (buf[0..n)) into the index as document d. */
+static int parse_doc(struct builder *b, uint32_t d, const char *path, const char *buf, size_t n,
+    uint8_t source, uint64_t va_ns, uint64_t *n_source_bytes)
+{
+	struct tt_relays_parse_ops ops = {on_entry, on_error};
+	struct file_rec *f = &b->files[d];
+	struct tt_relays_doc_stats st;
+	XXH128_canonical_t c;
+
+	b->doc = d;
+	b->doc_path = path;
+	b->doc_n_logged = 0;
+	b->doc_source = source;
+	b->doc_va = va_ns;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(buf, n));
+	memcpy(f->digest, c.digest, 16);
+	f->is_read = 1;
+	/* The callbacks add intervals and errors, never documents: f stays valid. */
+	if (tt_relays_parse(buf, n, &ops, b, &st) < 0)
+		f->is_failed = 1;
+	else
+		*n_source_bytes += (uint64_t)n;
+	if (b->rc < 0)
+		return b->rc;
+	f->source = (uint8_t)st.source;
+	f->va_ns = st.valid_after_ns;
+	f->fu_ns = st.fresh_until_ns;
+	f->vu_ns = st.valid_until_ns;
+	f->n_routers = st.n_routers;
+	f->n_entries = st.n_entries;
+	f->n_bad_lines = st.n_bad_lines;
+	if (b->doc_n_logged > MAX_LOGGED_PER_FILE)
+		tt_log(TT_LOG_WARN, "%s: %llu more bad lines not shown", path,
+		    (unsigned long long)(b->doc_n_logged - MAX_LOGGED_PER_FILE));
+	return 0;
+}
+
+/* "ARCHIVE:MEMBER" (or ARCHIVE alone for one compressed document) into name. */
+static void member_name(
+    char *name, size_t len, const char *path, const struct arc *r, const char *member)
+{
+	if (r->is_raw)
+		snprintf(name, len, "%s", path);
+	else
+		snprintf(name, len, "%s:%s", path, member);
+}
+
+/* Pass 1 for an archive: the kind and valid-after of its first relay document, found
+ * within PROBE_MEMBERS members and PROBE_BYTES (so only the start is decompressed). 1 and
+ * *head when found; 0 when the archive holds none (its members are counted as skipped,
+ * and a non-relay compressed document gets its record); 2 when the probe gave up; <0 on
+ * -ENOMEM. A damaged or unreadable archive is recorded as failed and returns 0. */
+static int probe_archive(struct builder *b, uint32_t src, const char *path, char **buf, size_t *cap,
+    struct tt_relays_doc_head *head)
+{
+	struct arc r;
+	const char *why, *member = NULL;
+	struct archive_entry *e;
+	uint32_t n_members = 0, n_skipped = 0;
+	char name[PATH_MAX + 256];
+	bool is_in_member = false;
+	int rc = arc_open(&r, path, &why);
+
+	if (rc < 0) {
+		rc = failed_doc(b, src, 0, path, rc == -EBADMSG ? NULL : why);
+		if (rc == 0 && r.a)
+			arc_error(b, path, &r, "damaged archive");
+		arc_close(&r);
+		return rc < 0 ? rc : 0;
+	}
+	snprintf(name, sizeof(name), "%s", path); /* where damage is reported */
+	while ((rc = arc_next(&r, &member, &e)) == 1) {
+		size_t n = 0;
+
+		n_members++;
+		b->srcs[src].container = r.is_raw ? CONT_COMPRESSED : CONT_ARCHIVE;
+		member_name(name, sizeof(name), path, &r, member);
+		is_in_member = true;
+		rc = arc_read(&r, buf, cap, &n, HEAD_BYTES);
+		if (rc < 0)
+			break;
+		is_in_member = false;
+		tt_relays_detect(*buf, n, head);
+		if (head->source != TT_RELAYS_SRC_NONE) {
+			arc_close(&r);
+			return 1;
+		}
+		tt_log(TT_LOG_DEBUG, "%s: skipped (%s)", name, head->why_none);
+		n_skipped++;
+		if (r.is_raw) { /* one compressed file that is not a relay document */
+			uint32_t d;
+
+			rc = new_doc(b, src, 0, path, &d);
+			arc_close(&r);
+			return rc;
+		}
+		if (n_members >= PROBE_MEMBERS ||
+		    (uint64_t)archive_filter_bytes(r.a, 0) > PROBE_BYTES) {
+			arc_close(&r);
+			return 2;
+		}
+		snprintf(name, sizeof(name), "%s (after member %u)", path, n_members);
+	}
+	b->srcs[src].n_skipped = n_skipped;
+	if (rc == -EBADMSG) {
+		rc = failed_doc(b, src, n_members + 1, is_in_member ? name : path, NULL);
+		if (rc == 0)
+			arc_error(b, name, &r, "damaged archive");
+	}
+	arc_close(&r);
+	return rc < 0 ? rc : 0;
+}
+
+/* Pass 2 for an archive: every member in archive order, one at a time (the buffer holds
+ * one member). A member that is not a relay document is skipped and counted; damage ends
+ * the archive with an error naming the member and the byte, and what came before stays. */
+static int read_archive(struct builder *b, uint32_t src, const char *path, char **buf, size_t *cap,
+    uint64_t *n_source_bytes)
+{
+	struct arc r;
+	const char *why, *member;
+	struct archive_entry *e;
+	uint32_t n_members = 0;
+	char name[PATH_MAX + 256];
+	int rc = arc_open(&r, path, &why);
+
+	if (rc < 0) {
+		rc = failed_doc(b, src, 0, path, rc == -EBADMSG ? NULL : why);
+		if (rc == 0 && r.a)
+			arc_error(b, path, &r, "damaged archive");
+		arc_close(&r);
+		return rc;
+	}
+	b->srcs[src].n_skipped = 0;
+	while ((rc = arc_next(&r, &member, &e)) == 1) {
+		struct tt_relays_doc_head head;
+		size_t n = 0;
+		uint32_t d;
+
+		n_members++;
+		member_name(name, sizeof(name), path, &r, member);
+		rc = arc_read(&r, buf, cap, &n, HEAD_BYTES);
+		if (rc >= 0) {
+			tt_relays_detect(*buf, n, &head);
+			if (head.source == TT_RELAYS_SRC_NONE) {
+				tt_log(TT_LOG_DEBUG, "%s: skipped (%s)", name, head.why_none);
+				if (r.is_raw) {
+					rc = new_doc(b, src, 0, name, &d);
+					break;
+				}
+				b->srcs[src].n_skipped++;
+				continue;
+			}
+			if (rc == 1)
+				rc = arc_read(&r, buf, cap, &n, MAX_MEMBER_BYTES);
+		}
+		if (rc == -ENOMEM)
+			break;
+		if (rc < 0) {
+			rc = failed_doc(b, src, n_members, name, NULL);
+			if (rc == 0)
+				arc_error(b, name, &r, "damaged archive");
+			break;
+		}
+		if (rc == 1) {
+			rc = failed_doc(
+			    b, src, n_members, name, "member larger than 1 GiB, skipped");
+			if (rc < 0)
+				break;
+			continue;
+		}
+		rc = new_doc(b, src, r.is_raw ? 0 : n_members, name, &d);
+		if (rc < 0)
+			break;
+		b->files[d].size_bytes = n;
+		b->files[d].mtime_ns = r.is_raw ? b->srcs[src].mtime_ns
+						: (uint64_t)archive_entry_mtime(e) * 1000000000u +
+						      (uint64_t)archive_entry_mtime_nsec(e);
+		rc = parse_doc(
+		    b, d, name, *buf, n, (uint8_t)head.source, head.valid_after_ns, n_source_bytes);
+		if (rc < 0)
+			break;
+	}
+	if (rc == -EBADMSG) { /* between members */
+		if (n_members == 0)
+			snprintf(name, sizeof(name), "%s", path);
+		else
+			snprintf(name, sizeof(name), "%s (after member %u)", path, n_members);
+		rc = failed_doc(b, src, n_members + 1, path, NULL);
+		if (rc == 0)
+			arc_error(b, name, &r, "damaged archive");
+	}
+	arc_close(&r);
+	return rc < 0 ? rc : 0;
+}
+
+/* The build reads consensus documents in valid-after order, then exit lists, then plain
+ * lists (struct order). A plain file's place comes from its head (pass 1). An archive is
+ * read in one pass, members in the order the archive stores them, at the place of its
+ * first relay document: decompressing it twice (once for the heads, once to parse), or
+ * holding its output, would cost more than the order is worth. CollecTor's monthly
+ * tarballs do not overlap in time, so they come in order of each other. Members out of
+ * order within an archive (GNU tar stores a folder's entries in readdir order unless told
+ * --sort=name) or two archives of one month (ns and microdesc) are what add_interval()
+ * tolerates: the listings merge into the same intervals, the nickname is the latest
+ * document's, and only the order of the error list and which of two same-time documents
+ * an interval names can differ from reading them unpacked. The cost: every out-of-order
+ * listing is a closed interval until merge_closed() joins them (a week of hourly
+ * consensuses in shuffled order: 1.7x the CPU of the same week in order; bench/RESULTS.md). */
 struct order {
 	uint64_t key; /* valid-after for consensus documents */
-	uint32_t file;
+	uint32_t doc; /* plain file: its record; archive: UINT32_MAX */
+	uint32_t src; /* the source file */
 	uint8_t source;
 };
 
@@ -662,7 +1187,7 @@ static int cmp_order(const void *pa, const void *pb)
 		return ra < rb ? -1 : 1;
 	if (a->key != b->key)
 		return a->key < b->key ? -1 : 1;
-	return a->file < b->file ? -1 : a->file > b->file;
+	return a->src < b->src ? -1 : a->src > b->src;
 }
 
 static int cmp_ival(const void *pa, const void *pb)
@@ -683,7 +1208,13 @@ static int cmp_ival(const void *pa, const void *pb)
 		return a->relay < b->relay ? -1 : 1;
 	if (a->from_ns != b->from_ns)
 		return a->from_ns < b->from_ns ? -1 : 1;
-	return a->to_ns < b->to_ns ? -1 : a->to_ns > b->to_ns;
+	if (a->to_ns != b->to_ns)
+		return a->to_ns < b->to_ns ? -1 : 1;
+	/* Ties (the ns and microdesc flavours of one hour) in a fixed order, so that which
+	 * document an interval names does not depend on qsort. */
+	if (a->first_doc != b->first_doc)
+		return a->first_doc < b->first_doc ? -1 : 1;
+	return a->last_doc < b->last_doc ? -1 : a->last_doc > b->last_doc;
 }
 
 static int cmp_digest(const void *a, const void *b)
@@ -787,6 +1318,7 @@ static int assemble(struct builder *b, char **roots, size_t n_roots, uint64_t n_
 	h.n_errors_total = b->n_errors_total;
 	h.n_addresses = n_addr;
 	h.sect[SECT_FILES].count = b->n_files;
+	h.sect[SECT_SOURCES].count = b->n_srcs;
 	h.sect[SECT_RELAYS].count = b->n_relays;
 	h.sect[SECT_IVALS].count = b->n_closed;
 	h.sect[SECT_SLOTS].count = n_slots;
@@ -794,6 +1326,7 @@ static int assemble(struct builder *b, char **roots, size_t n_roots, uint64_t n_
 	h.sect[SECT_ERRORS].count = b->n_errors;
 	h.sect[SECT_STRINGS].count = b->strings.n;
 	src[SECT_FILES] = b->files;
+	src[SECT_SOURCES] = b->srcs;
 	src[SECT_RELAYS] = b->relays;
 	src[SECT_IVALS] = b->closed;
 	src[SECT_SLOTS] = slots;
@@ -838,45 +1371,125 @@ out:
 static void builder_free(struct builder *b)
 {
 	free(b->relays);
+	free(b->relay_va);
+	free(b->srcs);
 	free(b->relay_ht);
 	free(b->open);
 	free(b->open_ht);
 	free(b->closed);
+	free(b->closed_key);
 	free(b->files);
 	free(b->strings.p);
 	free(b->errors);
 }
 
-/* Merge the intervals closed during the build with the open ones: sort by key and time,
- * then join those of one key that overlap or touch. */
+/* Merge the intervals closed during the build with the open ones: group by key, sort by
+ * time, and join those of one key that overlap or touch (merge_closed). */
 static int finish_intervals(struct builder *b)
 {
-	size_t w = 0;
+	int rc;
 
+	b->compact_at = SIZE_MAX; /* one merge, at the end */
 	for (size_t i = 0; i < b->n_open; i++)
-		if (push_closed(b, &b->open[i]) < 0)
+		if (push_closed(b, &b->open[i], (uint32_t)i) < 0)
 			return -ENOMEM;
+	rc = merge_closed(b); /* needs n_open: the number of keys */
 	b->n_open = 0;
-	if (b->n_closed > 1) /* no entries: closed is NULL, and qsort(NULL, 0) is undefined */
-		qsort(b->closed, b->n_closed, sizeof(*b->closed), cmp_ival);
-	for (size_t i = 0; i < b->n_closed; i++) {
-		struct ival_rec *r = &b->closed[i];
+	return rc;
+}
 
-		if (w > 0 && same_key(&b->closed[w - 1], r) &&
-		    r->from_ns <= b->closed[w - 1].to_ns) {
-			struct ival_rec *c = &b->closed[w - 1];
+struct doc_pos {
+	uint32_t src, member, old;
+};
 
-			if (r->to_ns > c->to_ns) {
-				c->to_ns = r->to_ns;
-				c->last_doc = r->last_doc;
-			}
-			c->flags |= r->flags;
-			c->sources |= r->sources;
-			continue;
-		}
-		b->closed[w++] = *r;
+static int cmp_doc_pos(const void *pa, const void *pb)
+{
+	const struct doc_pos *a = pa, *b = pb;
+
+	if (a->src != b->src)
+		return a->src < b->src ? -1 : 1;
+	return a->member < b->member ? -1 : a->member > b->member;
+}
+
+/* Number the documents in walk order, an archive's members in archive order (they were
+ * recorded in the order they were parsed), and renumber the intervals to match. */
+static int renumber_docs(struct builder *b)
+{
+	struct doc_pos *pos = malloc((b->n_files ? b->n_files : 1) * sizeof(*pos));
+	struct file_rec *nf = malloc((b->n_files ? b->n_files : 1) * sizeof(*nf));
+	uint32_t *to = malloc((b->n_files ? b->n_files : 1) * sizeof(*to));
+
+	if (!pos || !nf || !to) {
+		free(pos);
+		free(nf);
+		free(to);
+		return -ENOMEM;
 	}
-	b->n_closed = w;
+	for (size_t i = 0; i < b->n_files; i++)
+		pos[i] = (struct doc_pos){b->files[i].src, b->files[i].member, (uint32_t)i};
+	if (b->n_files > 1)
+		qsort(pos, b->n_files, sizeof(*pos), cmp_doc_pos);
+	for (size_t i = 0; i < b->n_files; i++) {
+		to[pos[i].old] = (uint32_t)i;
+		nf[i] = b->files[pos[i].old];
+	}
+	for (size_t i = 0; i < b->n_open; i++) {
+		b->open[i].first_doc = to[b->open[i].first_doc];
+		b->open[i].last_doc = to[b->open[i].last_doc];
+	}
+	for (size_t i = 0; i < b->n_closed; i++) {
+		b->closed[i].first_doc = to[b->closed[i].first_doc];
+		b->closed[i].last_doc = to[b->closed[i].last_doc];
+	}
+	free(b->files);
+	b->files = nf;
+	b->cap_files = b->n_files;
+	free(pos);
+	free(to);
+	return 0;
+}
+
+static int cmp_relay_pos(const void *pa, const void *pb)
+{
+	const struct relay_rec *a = pa, *b = pb;
+
+	return memcmp(a->fp, b->fp, 20);
+}
+
+/* Number the relays in fingerprint order, whatever order the documents came in (an
+ * archive's members are read in archive order): the same documents give the same
+ * numbers, packed or not. The relay hash table is not used after this. */
+static int renumber_relays(struct builder *b)
+{
+	struct pos {
+		struct relay_rec r;
+		uint32_t old;
+	} *pos = malloc((b->n_relays ? b->n_relays : 1) * sizeof(*pos));
+	uint32_t *to = malloc((b->n_relays ? b->n_relays : 1) * sizeof(*to));
+
+	if (!pos || !to) {
+		free(pos);
+		free(to);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->n_relays; i++) {
+		pos[i].r = b->relays[i];
+		pos[i].old = (uint32_t)i;
+	}
+	if (b->n_relays > 1) /* fingerprints are unique: the order is total */
+		qsort(pos, b->n_relays, sizeof(*pos), cmp_relay_pos);
+	for (size_t i = 0; i < b->n_relays; i++) {
+		to[pos[i].old] = (uint32_t)i;
+		b->relays[i] = pos[i].r;
+	}
+	for (size_t i = 0; i < b->n_open; i++)
+		if (b->open[i].relay != TT_RELAY_NONE)
+			b->open[i].relay = to[b->open[i].relay];
+	for (size_t i = 0; i < b->n_closed; i++)
+		if (b->closed[i].relay != TT_RELAY_NONE)
+			b->closed[i].relay = to[b->closed[i].relay];
+	free(pos);
+	free(to);
 	return 0;
 }
 
@@ -894,6 +1507,7 @@ static int build(const char *const *paths, size_t n_paths, dev_t skip_dev, ino_t
 
 	memset(&b, 0, sizeof(b));
 	b.last_relay = TT_RELAY_NONE;
+	b.compact_at = COMPACT_MIN;
 	*out = NULL;
 	if (!roots)
 		return -ENOMEM;
@@ -904,37 +1518,58 @@ static int build(const char *const *paths, size_t n_paths, dev_t skip_dev, ino_t
 	if (ht_init(&b.relay_ht, &b.relay_ht_mask, 1024) < 0 ||
 	    ht_init(&b.open_ht, &b.open_ht_mask, 4096) < 0)
 		goto out;
-	b.files = calloc(w.n ? w.n : 1, sizeof(*b.files));
+	b.srcs = calloc(w.n ? w.n : 1, sizeof(*b.srcs));
 	ord = calloc(w.n ? w.n : 1, sizeof(*ord));
-	if (!b.files || !ord)
+	if (!b.srcs || !ord)
 		goto out;
-	b.n_files = w.n;
+	b.n_srcs = w.n;
 	/* Pass 1: classify each file from its head, to read consensuses in time order. */
 	for (size_t i = 0; i < w.n; i++) {
-		struct file_rec *f = &b.files[i];
+		struct src_rec *s = &b.srcs[i];
 		struct tt_relays_doc_head head;
+		const char *path = w.f[i].path;
+		uint32_t d;
 		ssize_t n;
 
-		f->size_bytes = w.f[i].size_bytes;
-		f->mtime_ns = w.f[i].mtime_ns;
-		f->path_off = str_add(&b.strings, w.f[i].path);
-		if (f->path_off == UINT32_MAX)
+		s->size_bytes = w.f[i].size_bytes;
+		s->mtime_ns = w.f[i].mtime_ns;
+		s->path_off = str_add(&b.strings, path);
+		if (s->path_off == UINT32_MAX)
 			goto out;
-		n = read_file(w.f[i].path, &buf, &cap, HEAD_BYTES);
+		n = read_file(path, &buf, &cap, HEAD_BYTES);
 		if (n < 0) {
-			b.doc_n_logged = 0;
-			add_error(&b, w.f[i].path, 0, read_error(n));
-			f->is_failed = 1;
+			if (failed_doc(&b, (uint32_t)i, 0, path, read_error(n)) < 0)
+				goto out;
 			continue;
 		}
-		tt_relays_detect(buf, (size_t)n, &head);
-		f->source = (uint8_t)head.source;
-		if (head.source == TT_RELAYS_SRC_NONE) {
-			tt_log(TT_LOG_DEBUG, "%s: skipped (%s)", w.f[i].path, head.why_none);
-			continue;
+		s->container = sniff_container(buf, (size_t)n);
+		if (s->container == CONT_PLAIN) {
+			if (new_doc(&b, (uint32_t)i, 0, path, &d) < 0)
+				goto out;
+			b.files[d].size_bytes = s->size_bytes;
+			b.files[d].mtime_ns = s->mtime_ns;
+			tt_relays_detect(buf, (size_t)n, &head);
+			b.files[d].source = (uint8_t)head.source;
+			if (head.source == TT_RELAYS_SRC_NONE) {
+				tt_log(TT_LOG_DEBUG, "%s: skipped (%s)", path, head.why_none);
+				continue;
+			}
+			ord[n_ord].doc = d;
+		} else {
+			int got = probe_archive(&b, (uint32_t)i, path, &buf, &cap, &head);
+
+			if (got < 0)
+				goto out;
+			if (got == 0) /* nothing to parse in it */
+				continue;
+			if (got == 2) { /* no relay document near the start: after the others */
+				head.source = TT_RELAYS_SRC_NS;
+				head.valid_after_ns = UINT64_MAX;
+			}
+			ord[n_ord].doc = UINT32_MAX;
 		}
 		ord[n_ord].key = head.valid_after_ns;
-		ord[n_ord].file = (uint32_t)i;
+		ord[n_ord].src = (uint32_t)i;
 		ord[n_ord].source = (uint8_t)head.source;
 		n_ord++;
 	}
@@ -942,51 +1577,43 @@ static int build(const char *const *paths, size_t n_paths, dev_t skip_dev, ino_t
 		qsort(ord, n_ord, sizeof(*ord), cmp_order);
 	/* Pass 2: parse in that order. */
 	for (size_t k = 0; k < n_ord; k++) {
-		struct tt_relays_parse_ops ops = {on_entry, on_error};
-		struct file_rec *f = &b.files[ord[k].file];
-		struct tt_relays_doc_stats st;
-		XXH128_canonical_t c;
+		const char *path = w.f[ord[k].src].path;
+		uint32_t d = ord[k].doc;
 		ssize_t n;
 
-		b.doc = ord[k].file;
-		b.doc_path = w.f[b.doc].path;
-		b.doc_n_logged = 0;
-		n = read_file(b.doc_path, &buf, &cap, SIZE_MAX);
-		if (n < 0) {
-			add_error(&b, b.doc_path, 0, read_error(n));
-			f->is_failed = 1;
+		if (d == UINT32_MAX) {
+			rc = read_archive(&b, ord[k].src, path, &buf, &cap, &n_source_bytes);
+			if (rc < 0)
+				goto out;
 			continue;
 		}
-		XXH128_canonicalFromHash(&c, XXH3_128bits(buf, (size_t)n));
-		memcpy(f->digest, c.digest, 16);
-		f->is_read = 1;
-		b.doc_source = (uint8_t)ord[k].source;
-		if (tt_relays_parse(buf, (size_t)n, &ops, &b, &st) < 0)
-			f->is_failed = 1;
-		else
-			n_source_bytes += (uint64_t)n;
-		if (b.rc < 0) {
-			rc = b.rc;
-			goto out;
+		n = read_file(path, &buf, &cap, SIZE_MAX);
+		if (n < 0) {
+			b.doc_n_logged = 0;
+			add_error(&b, path, 0, read_error(n));
+			b.files[d].is_failed = 1;
+			continue;
 		}
-		f->source = (uint8_t)st.source;
-		f->va_ns = st.valid_after_ns;
-		f->fu_ns = st.fresh_until_ns;
-		f->vu_ns = st.valid_until_ns;
-		f->n_routers = st.n_routers;
-		f->n_entries = st.n_entries;
-		f->n_bad_lines = st.n_bad_lines;
-		if (b.doc_n_logged > MAX_LOGGED_PER_FILE)
-			tt_log(TT_LOG_WARN, "%s: %llu more bad lines not shown", b.doc_path,
-			    (unsigned long long)(b.doc_n_logged - MAX_LOGGED_PER_FILE));
+		rc = parse_doc(
+		    &b, d, path, buf, (size_t)n, ord[k].source, ord[k].key, &n_source_bytes);
+		if (rc < 0)
+			goto out;
 	}
 	if (b.rc < 0) {
 		rc = b.rc;
 		goto out;
 	}
+	/* Merge (grouped by key), renumber the merged intervals' documents and relays, and
+	 * only then sort them in address order: relay and document numbers are sort keys. */
 	rc = finish_intervals(&b);
+	if (rc == 0)
+		rc = renumber_docs(&b);
+	if (rc == 0)
+		rc = renumber_relays(&b);
 	if (rc < 0)
 		goto out;
+	if (b.n_closed > 1)
+		qsort(b.closed, b.n_closed, sizeof(*b.closed), cmp_ival);
 	rc = assemble(&b, roots, n_paths, n_source_bytes, out);
 out:
 	free(buf);
@@ -1106,6 +1733,7 @@ static int attach(struct tt_relays *idx, uint8_t *img, size_t len)
 	idx->hdr = h;
 #define SECT(s) ((const void *)(img + h->sect[s].off))
 	idx->files = SECT(SECT_FILES);
+	idx->srcs = SECT(SECT_SOURCES);
 	idx->relays = SECT(SECT_RELAYS);
 	idx->ivals = SECT(SECT_IVALS);
 	idx->slots = SECT(SECT_SLOTS);
@@ -1114,6 +1742,7 @@ static int attach(struct tt_relays *idx, uint8_t *img, size_t len)
 	idx->strings = SECT(SECT_STRINGS);
 #undef SECT
 	idx->n_files = h->sect[SECT_FILES].count;
+	idx->n_srcs = h->sect[SECT_SOURCES].count;
 	idx->n_relays = h->sect[SECT_RELAYS].count;
 	idx->n_ivals = h->sect[SECT_IVALS].count;
 	idx->n_slots = h->sect[SECT_SLOTS].count;
@@ -1128,7 +1757,10 @@ static int attach(struct tt_relays *idx, uint8_t *img, size_t len)
 		return -EBADMSG;
 	for (size_t i = 0; i < idx->n_files; i++)
 		if (!str_ok(idx, idx->files[i].path_off) ||
-		    idx->files[i].source >= TT_RELAYS_SRC_COUNT)
+		    idx->files[i].source >= TT_RELAYS_SRC_COUNT || idx->files[i].src >= idx->n_srcs)
+			return -EBADMSG;
+	for (size_t i = 0; i < idx->n_srcs; i++)
+		if (!str_ok(idx, idx->srcs[i].path_off) || idx->srcs[i].container > CONT_ARCHIVE)
 			return -EBADMSG;
 	for (size_t i = 0; i < idx->n_roots; i++)
 		if (!str_ok(idx, idx->roots[i]))
@@ -1325,13 +1957,13 @@ static int is_fresh(const struct tt_relays *idx, const char *const *paths, size_
 	if (rc < 0)
 		goto out;
 	rc = 0;
-	if (n_paths != idx->n_roots || w.n != idx->n_files)
+	if (n_paths != idx->n_roots || w.n != idx->n_srcs)
 		goto out;
 	for (size_t i = 0; i < n_paths; i++)
 		if (strcmp(roots[i], idx->strings + idx->roots[i]) != 0)
 			goto out;
 	for (size_t i = 0; i < w.n; i++) {
-		const struct file_rec *f = &idx->files[i];
+		const struct src_rec *f = &idx->srcs[i];
 
 		if (f->size_bytes != w.f[i].size_bytes || f->mtime_ns != w.f[i].mtime_ns ||
 		    strcmp(w.f[i].path, idx->strings + f->path_off) != 0)
@@ -1597,7 +2229,12 @@ size_t tt_relays_lookup(const struct tt_relays *idx, const uint8_t addr[16], uin
 void tt_relays_get_info(const struct tt_relays *idx, struct tt_relays_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->n_files = idx->n_files;
+	out->n_files = idx->n_srcs;
+	for (size_t i = 0; i < idx->n_srcs; i++) {
+		out->n_skipped += idx->srcs[i].n_skipped;
+		if (idx->srcs[i].container != CONT_PLAIN)
+			out->n_archives++;
+	}
 	for (size_t i = 0; i < idx->n_files; i++) {
 		const struct file_rec *f = &idx->files[i];
 

@@ -5,10 +5,14 @@
  *     document, a folder tree of them, or a tor DataDirectory with cached-consensus and
  *     cached-microdesc-consensus);
  *   - exit lists in TorDNSEL format (ExitNode / Published / LastStatus / ExitAddress);
- *   - plain address lists (one IPv4 or IPv6 address a line, '#' comments, blank lines).
- * Any other file is skipped and counted. A bad line is reported as "path:line: message"
- * (kept in the index's error list and logged with tt_log) and the rest of the document
- * and of the folder still loads.
+ *   - plain address lists (one IPv4 or IPv6 address a line, '#' comments, blank lines);
+ * each of them as it is, compressed (.xz, .gz, .zst, .bz2: one document), or as members
+ * of a tar archive, compressed or not (CollecTor's monthly .tar.xz): compression and tar
+ * are recognised by magic bytes, and each member is a document named "ARCHIVE:MEMBER".
+ * Any other file or member is skipped and counted. A bad line is reported as
+ * "path:line: message" (kept in the index's error list and logged with tt_log) and the
+ * rest of the document and of the folder still loads; a damaged archive is reported with
+ * the member and byte offset, and the members before the damage are kept.
  *
  * Validity intervals, all [from, to) in Unix nanoseconds:
  *   - consensus entry: [valid-after, valid-until). The same relay at the same address,
@@ -168,10 +172,10 @@ int tt_relays_load_cache(const char *path, struct tt_relays **out);
  * -EBADMSG or -ENOMEM. */
 int tt_relays_load_mem(const void *buf, size_t len, struct tt_relays **out);
 
-/* 1 when idx was built from exactly these paths and every file under them still has the
- * recorded size and mtime (and no file was added or removed), 0 when stale, -errno when
- * a path cannot be read. Walks the paths (one stat per file); read-only on idx, any
- * thread. */
+/* 1 when idx was built from exactly these paths and every file under them (an archive
+ * as a whole) still has the recorded size and mtime (and no file was added or removed), 0 when
+ * stale, -errno when a path cannot be read. Walks the paths (one stat per file); read-only on idx,
+ * any thread. */
 int tt_relays_is_fresh(const struct tt_relays *idx, const char *const *paths, size_t n_paths);
 
 /* Load cache_path when it is fresh for paths; otherwise build from paths and, when
@@ -222,10 +226,11 @@ size_t tt_relays_lookup_range(const struct tt_relays *idx, const uint8_t addr[16
 
 /* Counts and provenance of an index. */
 struct tt_relays_info {
-	uint64_t n_files; /* regular files found under the paths */
-	uint64_t n_docs;  /* files loaded as documents */
+	uint64_t n_files;    /* regular files found under the paths */
+	uint64_t n_archives; /* of them, compressed files and tar archives */
+	uint64_t n_docs;     /* documents loaded (files, compressed files, archive members) */
 	uint64_t n_docs_by_source[TT_RELAYS_SRC_COUNT];
-	uint64_t n_skipped;      /* files of no known kind */
+	uint64_t n_skipped;      /* files and archive members of no known kind */
 	uint64_t n_failed;       /* relay documents that could not be read or were unusable */
 	uint64_t n_relays;       /* distinct identities */
 	uint64_t n_intervals;    /* (address, port, kind, relay) validity intervals */
@@ -252,8 +257,10 @@ size_t tt_relays_describe_empty(const struct tt_relays *idx, char *buf, size_t l
 /* Hex XXH3-128 (32 characters) over the multiset of the loaded documents' contents: the
  * XXH3-128 of the sorted list of each document's own XXH3-128 in canonical (big-endian)
  * form, which is what `xxh128sum FILE` prints (see tt_relays_doc). Independent of file
- * names, paths and order. XXH3 is not a cryptographic hash: it identifies the data for
- * provenance, it does not authenticate it. Any thread; the string lives in idx. */
+ * names, paths and order, and of packing: a compressed document or an archive member is
+ * digested decompressed, so a tarball gives the digest of its members unpacked. XXH3 is not a
+ * cryptographic hash: it identifies the data for provenance, it does not authenticate it. Any
+ * thread; the string lives in idx. */
 const char *tt_relays_digest(const struct tt_relays *idx);
 
 /* Bad lines and files as "path:line: message" (or "path: message"), in the order they
@@ -264,19 +271,21 @@ const char *tt_relays_digest(const struct tt_relays *idx);
 size_t tt_relays_n_errors(const struct tt_relays *idx);
 const char *tt_relays_error(const struct tt_relays *idx, size_t i);
 
-/* One file found under the paths. */
+/* One document: a file found under the paths, or one member of an archive. */
 struct tt_relays_doc {
-	const char *path; /* as walked; points into the index */
+	const char *path; /* as walked ("ARCHIVE:MEMBER" for a member); points into the index */
 	int source;       /* enum tt_relays_source; NONE for skipped files */
 	bool is_failed;   /* a relay document that could not be used */
-	uint64_t size_bytes, mtime_ns;
+	uint64_t size_bytes, mtime_ns; /* of the document (a member's: its tar header's) */
 	uint64_t valid_after_ns, fresh_until_ns, valid_until_ns;
 	uint64_t n_routers, n_entries, n_bad_lines;
-	char digest[33]; /* hex XXH3-128 of the file, "" when not read */
+	char digest[33]; /* hex XXH3-128 of the document's bytes, "" when not read */
 };
 
-/* Number of files, and file i (0 <= i < n) in walk order (sorted paths); the document
- * numbers of struct tt_relay_match index this list. Any thread. Returns 0 or -ERANGE. */
+/* Number of documents, and document i (0 <= i < n) in walk order (sorted paths; an
+ * archive's members in archive order, at the archive's place; members that are not relay
+ * documents have no entry, only a count in n_skipped); the document numbers of struct
+ * tt_relay_match index this list. Any thread. Returns 0 or -ERANGE. */
 size_t tt_relays_n_docs(const struct tt_relays *idx);
 int tt_relays_doc(const struct tt_relays *idx, size_t i, struct tt_relays_doc *out);
 

@@ -1,7 +1,7 @@
 /* Recompute the checksum of a tortrace relay cache in place, as anyone who edits one can
  * (XXH3 is not a MAC): tests/cli/test_relays_cli.py uses it to make a cache whose
  * structure is broken but whose checksum is right. usage: cache_rehash FILE
- * The checksum is the XXH3-64 of the bytes after the 216-byte header, at offset 32. */
+ * The checksum is the XXH3-64 of the bytes after the 232-byte header, at offset 32. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 #include <xxhash.h>
 
-#define HDR_BYTES    216
+#define HDR_BYTES    232
 #define CHECKSUM_OFF 32
 
 int main(int argc, char **argv)

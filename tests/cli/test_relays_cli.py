@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end tests of relay data handling in the tortrace command: unusable relay data is
 announced and recorded in the report, a FIFO as the relay cache fails fast, a tampered
-cache does not hang a lookup.
+cache does not hang a lookup, a .tar.xz of consensuses is read as the folder it came from.
 usage: test_relays_cli.py TORTRACE SAMPLE_PCAP CORPUS_DIR CACHE_REHASH"""
 import clitest
 import json, os, random, struct, subprocess, sys, tempfile, unittest
@@ -68,6 +68,55 @@ class RelaysCli(clitest.TempDirCase):
         r = run('relays', 'info', '--relays', self.consensus())
         self.assertNotIn('no relay entries', r.stderr)
 
+    def sample_tarball(self):
+        """The sample's consensus folder as a CollecTor-like .tar.xz (members in name order)."""
+        folder = os.path.join(os.path.dirname(SAMPLE), 'consensus')
+        tarball = os.path.join(self.dir, 'consensuses-2026-11.tar.xz')
+        names = sorted(os.listdir(folder))
+        tar = subprocess.run(['tar', '-C', os.path.dirname(folder), '-cf', '-',
+                              *[os.path.join('consensus', n) for n in names]],
+                             capture_output=True, check=True).stdout
+        with open(tarball, 'wb') as f:
+            f.write(subprocess.run(['xz', '-6'], input=tar, capture_output=True,
+                                   check=True).stdout)
+        return folder, tarball, names
+
+    def test_relays_info_lists_archive_members(self):
+        folder, tarball, names = self.sample_tarball()
+        r = run('relays', 'info', '--relays', tarball, '--files')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('documents:  3 (ns 1, microdesc 2, exit-list 0, ip-list 0); 1 files '
+                      '(1 compressed or archives), 0 skipped, 0 failed', r.stdout)
+        for n in names:
+            self.assertIn(f'{tarball}:consensus/{n}\n', r.stdout)
+        j = json.loads(run('relays', 'info', '--relays', tarball, '--json', '--files').stdout)
+        self.assertEqual((j['files'], j['archives'], j['documents']), (1, 1, 3))
+        self.assertEqual([f['path'] for f in j['file_list']],
+                         [f'{tarball}:consensus/{n}' for n in names])
+        unpacked = json.loads(run('relays', 'info', '--relays', folder, '--json').stdout)
+        self.assertEqual(j['digest'], unpacked['digest'], 'digest of the documents, not the xz')
+
+    def test_analyze_with_archive_gives_the_folders_verdicts(self):
+        folder, tarball, _ = self.sample_tarball()
+        reports = []
+        for i, relays in enumerate((folder, tarball)):
+            out = os.path.join(self.dir, f'out{i}')
+            r = run('analyze', '-q', '-j1', '--relays', relays, '-o', out, SAMPLE)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(out, 'report.json')) as f:
+                reports.append(json.load(f))
+        a, b = reports
+        self.assertGreater(a['totals']['verdicts']['tor'], 0)
+        self.assertEqual(a['totals'], b['totals'])
+        self.assertEqual(a['relays'], b['relays'])
+        flows = lambda rep: [(f['src_ip'], f['src_port'], f['dst_ip'], f['dst_port'],
+                              f['verdict'], f['score'], f.get('relay')) for f in rep['tor_flows']]
+        self.assertEqual(flows(a), flows(b))
+        ra, rb = a['options']['relay_data'], b['options']['relay_data']
+        self.assertEqual(rb['path'], tarball)
+        for k in ('used', 'digest_xxh3_128', 'documents', 'relays', 'valid_from', 'valid_until'):
+            self.assertEqual(ra[k], rb[k], k)
+
     def test_fifo_as_relay_cache_exits_promptly(self):
         cons = self.consensus()
         fifo = os.path.join(self.dir, 'cache.fifo')
@@ -107,7 +156,7 @@ class RelaysCli(clitest.TempDirCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(cache, 'rb') as f:
             b = bytearray(f.read())
-        off, n = struct.unpack_from('<QQ', b, 104 + 16 * 3)  # sect[SLOTS] = (off, count)
+        off, n = struct.unpack_from('<QQ', b, 104 + 16 * 4)  # sect[SLOTS] = (off, count)
         for i in range(n):
             struct.pack_into('<II', b, off + 8 * i, 0, 1)
         for args in (['relays', 'lookup', '--relays', cons, '--cache', cache, '192.0.2.77:443'],

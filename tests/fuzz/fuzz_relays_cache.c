@@ -16,14 +16,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* TTRELAYS v1 header: total_bytes at 24, checksum at 32, sect[i] = (off, count) at 104,
- * 216 bytes in all; the intervals (section 2) are 56-byte records with the address at 0,
+/* TTRELAYS v2 header: total_bytes at 24, checksum at 32, sect[i] = (off, count) at 104,
+ * 232 bytes in all; the intervals (section 3) are 56-byte records with the address at 0,
  * from_ns at 16, port at 48 and ip_version at 50. */
-#define HDR_BYTES    216
+#define HDR_BYTES    232
 #define TOTAL_OFF    24
 #define CHECKSUM_OFF 32
 #define SECT_OFF     104
-#define SECT_IVALS   2
+#define SECT_IVALS   3
 #define IVAL_BYTES   56
 
 /* Every address the image lists must be found (attach checked that each address run has

@@ -921,13 +921,13 @@ Test(relays, corrupt_cache_is_refused)
 
 /* ---- hostile caches ---------------------------------------------------------------- */
 
-/* The cache layout as a tamperer sees it (TTRELAYS v1): the header checksum is an XXH3-64
- * of the bytes after the 216-byte header, at offset 32; sect[i] = (off, count) at 104. */
-#define CACHE_HDR      216
+/* The cache layout as a tamperer sees it (TTRELAYS v2): the header checksum is an XXH3-64
+ * of the bytes after the 232-byte header, at offset 32; sect[i] = (off, count) at 104. */
+#define CACHE_HDR      232
 #define CACHE_CHECKSUM 32
 #define CACHE_NADDR    80
 #define CACHE_SECT     104
-enum { C_FILES, C_RELAYS, C_IVALS, C_SLOTS, C_ROOTS, C_ERRORS, C_STRINGS };
+enum { C_FILES, C_SOURCES, C_RELAYS, C_IVALS, C_SLOTS, C_ROOTS, C_ERRORS, C_STRINGS };
 
 static uint64_t rd64(const char *p)
 {
