@@ -1984,6 +1984,23 @@ int tt_relays_is_fresh(const struct tt_relays *idx, const char *const *paths, si
 	    idx, paths, n_paths, idx->cache_dev, idx->is_from_cache ? idx->cache_ino : 0);
 }
 
+/* The layout version a cache file's header names (0: not a cache file, or unreadable),
+ * to tell a cache of another tortrace from a damaged one. */
+static unsigned cache_layout(const char *path)
+{
+	struct img_hdr h;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, &h, sizeof(h));
+	close(fd);
+	if (n < (ssize_t)offsetof(struct img_hdr, endian) || memcmp(h.magic, IMG_MAGIC, 8) != 0)
+		return 0;
+	return h.version;
+}
+
 int tt_relays_open_paths(
     const char *const *paths, size_t n_paths, const char *cache_path, struct tt_relays **out)
 {
@@ -1991,6 +2008,7 @@ int tt_relays_open_paths(
 	struct stat st;
 	dev_t dev = 0;
 	ino_t ino = 0;
+	unsigned v;
 	int rc;
 
 	*out = NULL;
@@ -2020,6 +2038,12 @@ int tt_relays_open_paths(
 			else
 				tt_log(TT_LOG_INFO, "%s: sources changed, rebuilding", cache_path);
 			tt_relays_free(idx);
+		} else if (rc == -EBADMSG && (v = cache_layout(cache_path)) != 0 &&
+			   v != IMG_VERSION) {
+			tt_log(TT_LOG_WARN,
+			    "%s: relay cache of layout v%u, this tortrace reads v%u (written by "
+			    "another version); rebuilding it from the sources",
+			    cache_path, v, IMG_VERSION);
 		} else if (rc == -EBADMSG) {
 			tt_log(TT_LOG_WARN,
 			    "%s: corrupt relay cache (fails validation), ignored; rebuilding it "

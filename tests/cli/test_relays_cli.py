@@ -175,6 +175,24 @@ class RelaysCli(clitest.TempDirCase):
             r = run('relays', 'info', '--relays', cons, '--cache', cache)
             self.assertIn('loaded from cache', r.stdout, 'the cache was rewritten')
 
+    def test_cache_of_another_layout_is_named_so_and_rebuilt(self):
+        """A cache written by another tortrace (another layout version) is not called
+        corrupt: the warning names both versions, and the cache is rebuilt."""
+        cons = self.consensus()
+        cache = os.path.join(self.dir, 'relays-old.cache')
+        self.assertEqual(run('relays', 'info', '--relays', cons, '--cache', cache).returncode, 0)
+        with open(cache, 'r+b') as f:
+            f.seek(8)
+            (version,) = struct.unpack('<I', f.read(4))
+            f.seek(8)
+            f.write(struct.pack('<I', version - 1))
+        r = run('relays', 'info', '--relays', cons, '--cache', cache)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f'relay cache of layout v{version - 1}, this tortrace reads v{version}',
+                      r.stderr)
+        self.assertNotIn('corrupt', r.stderr)
+        r = run('relays', 'info', '--relays', cons, '--cache', cache)
+        self.assertIn('loaded from cache', r.stdout, 'the cache was rewritten')
 
 if __name__ == '__main__':
     TORTRACE, SAMPLE, CORPUS, REHASH = sys.argv[1:5]
