@@ -913,6 +913,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*con_cls = q;
 		if (strcmp(url, "/login") == 0 && is_get)
 			return send_asset(c, "/login.html");
+		if (strcmp(url, "/app.css") == 0 && is_get) /* the login page's style */
+			return send_asset(c, "/app.css");
 		if (strcmp(url, "/login") == 0 && is_post) {
 			q->kind = REQ_BODY;
 			return MHD_YES;
