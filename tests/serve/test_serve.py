@@ -332,6 +332,39 @@ class Abuse(ServeCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn('--token-file', r.stderr)
 
+    def test_tls(self):
+        if not shutil.which('openssl'):
+            self.skipTest('openssl (the command) is missing: no certificate to test with')
+        cert, key = os.path.join(self.dir, 'c.pem'), os.path.join(self.dir, 'k.pem')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+                        key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1'],
+                       check=True, capture_output=True, timeout=60)
+        s = self.server('--tls-cert', cert, '--tls-key', key)
+        import ssl
+        ctx = ssl.create_default_context(cafile=cert)
+        ctx.check_hostname = False
+        c = http.client.HTTPSConnection('127.0.0.1', s.port, context=ctx, timeout=30)
+        c.request('POST', '/api/jobs?name=tls.pcap', read(sample()))
+        r = c.getresponse()
+        job = json.loads(r.read())
+        self.assertEqual(r.status, 202)
+        c.close()
+        plain = s.conn()
+        with self.assertRaises((http.client.HTTPException, ConnectionError, OSError)):
+            plain.request('GET', '/api/status')
+            plain.getresponse().read()
+        plain.close()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            c = http.client.HTTPSConnection('127.0.0.1', s.port, context=ctx, timeout=30)
+            c.request('GET', '/api/jobs/%d' % job['id'])
+            j = json.loads(c.getresponse().read())
+            c.close()
+            if j['state'] == 'done':
+                break
+            time.sleep(0.1)
+        self.assertEqual((j['state'], j['flows']), ('done', 39))
+
     def test_twenty_uploads_at_once(self):
         s = self.server('--relays', consensus(), '--jobs', '2')
         data = read(sample())

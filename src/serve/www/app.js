@@ -210,7 +210,7 @@ async function showResults(id) {
       el('td', { text: (h.roles || []).join(', ') }),
       el('td', { text: h.tor_flows }),
       el('td', { class: s.verdict && s.verdict !== 'none' ? 'tor' : '', text: s.verdict === 'none' ? 'candidate ' + s.candidate : (s.verdict || '') }),
-      el('td', { text: s.score != null ? s.score.toFixed(4) : '' }),
+      el('td', { text: s.score != null ? s.score.toFixed(6) : '' }),
       el('td', { text: (h.relays || []).map((r) => r.endpoint + (r.nickname ? ' (' + r.nickname + ')' : '')).join(', ') }));
     tb.append(tr);
   }
@@ -244,7 +244,7 @@ async function loadFlows() {
       el('td', { text: f.packets }),
       el('td', { text: fmtBytes(f.bytes) }),
       el('td', { class: f.verdict !== 'none' ? 'tor' : '', text: f.verdict !== 'none' ? f.verdict : (f.candidate !== 'none' ? 'candidate ' + f.candidate : 'none') }),
-      el('td', { text: f.score.toFixed(4) }),
+      el('td', { text: f.score.toFixed(6) }),
       el('td', { text: (f.evidence || []).map((e) => e.id).join(' ') })));
   }
   const last = Math.min(page.total, page.offset + page.flows.length);
@@ -356,7 +356,7 @@ async function loadDashboard() {
   tb.replaceChildren();
   for (const h of [...hosts.values()].sort((a, b) => b.flows - a.flows).slice(0, 50)) {
     tb.append(el('tr', {}, el('td', { text: h.address }), el('td', { text: h.n }), el('td', { text: h.flows }),
-      el('td', { text: h.best.toFixed(4) }), el('td', { text: fmtTime(h.last) })));
+      el('td', { text: h.best.toFixed(6) }), el('td', { text: fmtTime(h.last) })));
   }
   // The map: the most recent analyses with Tor whose job is on this server.
   const recent = withTor.slice(-12).map((r) => jobOfDir(r.out_dir)).filter((x) => x);
