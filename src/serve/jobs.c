@@ -474,6 +474,7 @@ void tt_jobs_load(struct tt_server *s)
 			max_id = id;
 	}
 	closedir(d);
-	qsort(s->jobs, s->n_jobs, sizeof(*s->jobs), cmp_job);
+	if (s->n_jobs > 1) /* qsort wants a non-NULL array even for 0 items */
+		qsort(s->jobs, s->n_jobs, sizeof(*s->jobs), cmp_job);
 	atomic_store(&s->next_id, max_id + 1);
 }

@@ -856,7 +856,7 @@ static enum MHD_Result send_jobs(struct tt_server *s, struct MHD_Connection *c)
 	pthread_mutex_lock(&s->lock);
 	n = s->n_jobs;
 	v = malloc((n ? n : 1) * sizeof(*v));
-	if (v)
+	if (v && n) /* s->jobs is NULL while there are none */
 		memcpy(v, s->jobs, n * sizeof(*v));
 	pthread_mutex_unlock(&s->lock);
 	if (!v) {
