@@ -152,17 +152,31 @@ async function main() {
   await page.evaluate(() => document.querySelector('#results').scrollIntoView());
   await page.screenshot({ path: path.join(shotDir, 'serve-results.png') });
 
+  // A second capture through the file picker, so history and dashboard have two.
+  await (await page.$('#file')).uploadFile(path.join(sampleDir, 'tornet-client.pcap'));
+  await page.waitForFunction(() =>
+    document.querySelectorAll('#jobs tbody tr[data-state="done"]').length === 2, { timeout: 120000 });
+  check(true, 'a capture chosen with the file picker is analysed too');
+
   // History and dashboard.
   await page.click('#tab-history');
-  await page.waitForSelector('#history-table tbody tr[data-id]', { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelectorAll('#history-table tbody tr[data-id]').length === 2,
+    { timeout: 10000 });
   const hist = await page.$$eval('#history-table tbody tr[data-id]', (rows) =>
     rows.map((r) => [...r.children].map((c) => c.textContent)));
-  check(hist.length === 1 && Number(hist[0][5]) === rep.tor_flows_total,
-    `the history shows the analysis with ${rep.tor_flows_total} Tor flows`);
+  check(hist.some((r) => r[2] === path.basename(capture) && Number(r[5]) === rep.tor_flows_total),
+    `the history shows the analysis of ${path.basename(capture)} with ${rep.tor_flows_total} Tor flows`);
   await page.click('#tab-dashboard');
   await page.waitForSelector('#dash-chart svg rect', { timeout: 10000 });
   await page.waitForSelector('#dash-graph svg line', { timeout: 10000 });
   check(true, 'the dashboard draws the trend and the host-relay map');
+  // relay data replaced from the page (POST /api/relays with a path on the server)
+  await page.waitForFunction(() => /load 1\)/.test(document.querySelector('#relay-info').textContent));
+  await page.type('#relay-path', path.resolve(relays));
+  await page.click('#relay-form button');
+  await page.waitForFunction(() => /load 2\)/.test(document.querySelector('#relay-info').textContent),
+    { timeout: 20000 });
+  check(true, 'relay data reloaded from the page');
   await page.screenshot({ path: path.join(shotDir, 'serve-dashboard.png'), fullPage: true });
   check(errors.length === 0, 'no console errors' + (errors.length ? ': ' + errors.join(' | ') : ''));
 }

@@ -58,7 +58,10 @@ function show(view) {
   for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.view === view);
   for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== 'view-' + view;
   if (view === 'history') loadHistory().catch((e) => message(e.message));
-  if (view === 'dashboard') loadDashboard().catch((e) => message(e.message));
+  if (view === 'dashboard') {
+    loadDashboard().catch((e) => message(e.message));
+    api('/api/relays').then(showRelays).catch((e) => message(e.message));
+  }
 }
 
 // ---- uploads ---------------------------------------------------------------------------
@@ -372,7 +375,8 @@ function drawTrend(box, rows) {
   const n = rows.length, bw = Math.max(2, Math.min(40, (w - l - r) / n - 4));
   const maxFlows = Math.max(1, ...rows.map((x) => x.tor_flows));
   const s = svg('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: 'img', 'aria-label': 'Tor findings over time' });
-  const x = (i) => l + (w - l - r) * (n === 1 ? 0.5 : i / (n - 1));
+  const pad = bw / 2 + 6; // bars stay inside the axes
+  const x = (i) => l + pad + (w - l - r - 2 * pad) * (n === 1 ? 0.5 : i / (n - 1));
   s.append(svg('line', { x1: l, y1: h - b, x2: w - r, y2: h - b, stroke: '#9aa6bb' }));
   s.append(svg('text', { x: 4, y: t + 4 }, String(maxFlows)));
   s.append(svg('text', { x: 4, y: h - b }, '0'));
@@ -399,6 +403,34 @@ function drawTrend(box, rows) {
   box.append(s);
 }
 
+// ---- relay data ------------------------------------------------------------------------
+function showRelays(rl) {
+  const text = rl.loaded
+    ? `${rl.relays} relays, ${rl.documents} documents from ${rl.path} (digest ${rl.digest}, load ${rl.generation})`
+    : 'no relay data: bridges and handshakes only';
+  $('#relay-info').textContent = text;
+  $('#relays-status').textContent = rl.loaded
+    ? `relay data: ${rl.relays} relays, ${rl.documents} documents (digest ${rl.digest.slice(0, 12)})`
+    : 'no relay data: bridges and handshakes only';
+}
+
+async function loadRelays(e) {
+  e.preventDefault();
+  const file = $('#relay-file').files[0];
+  const path = $('#relay-path').value.trim();
+  try {
+    const rl = file
+      ? await api('/api/relays?name=' + encodeURIComponent(file.name),
+        { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: file })
+      : await api('/api/relays', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ path }) });
+    showRelays(rl);
+    $('#relay-file').value = '';
+  } catch (x) {
+    message('relay data: ' + x.message);
+  }
+}
+
 // ---- start -----------------------------------------------------------------------------
 async function start() {
   for (const b of document.querySelectorAll('.tab')) b.addEventListener('click', () => show(b.dataset.view));
@@ -414,14 +446,12 @@ async function start() {
   $('#flow-filter').addEventListener('submit', (e) => { e.preventDefault(); state.flowsOffset = 0; loadFlows().catch((x) => message(x.message)); });
   $('#prev').addEventListener('click', () => { state.flowsOffset = Math.max(0, state.flowsOffset - LIMIT); loadFlows(); });
   $('#next').addEventListener('click', () => { state.flowsOffset += LIMIT; loadFlows(); });
+  $('#relay-form').addEventListener('submit', loadRelays);
   try {
     state.status = await api('/api/status');
     $('#limits').textContent = `Up to ${fmtBytes(state.status.max_upload)} per file; ` +
       `${state.status.runners} analys${state.status.runners > 1 ? 'es' : 'is'} at a time.`;
-    const rl = state.status.relays;
-    $('#relays-status').textContent = rl.loaded
-      ? `relay data: ${rl.relays} relays, ${rl.documents} documents (digest ${rl.digest.slice(0, 12)})`
-      : 'no relay data: bridges and handshakes only';
+    showRelays(state.status.relays);
     const { jobs } = await api('/api/jobs');
     for (const j of jobs) {
       state.jobs.set(j.id, j);
