@@ -367,8 +367,19 @@ void tt_jobs_fini(struct tt_server *s)
 	/* What is still queued is in the table too: free through the table only. */
 	while (__cds_wfcq_dequeue_blocking(&s->q_head, &s->q_tail))
 		;
-	for (size_t i = 0; i < s->n_jobs; i++)
-		tt_job_free(s->jobs[i]);
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		struct tt_job *job = s->jobs[i];
+
+		/* Never run: say so in its job.json, so a later server lists it as
+		 * cancelled, not as cut short. The runners are joined: no one else writes. */
+		if (atomic_load(&job->state) == TT_JOB_QUEUED) {
+			job->error = strdup("the server stopped before this analysis ran");
+			atomic_store(&job->finished_unix_ns, unix_ns());
+			atomic_store(&job->state, TT_JOB_CANCELLED);
+			save_job(s, job);
+		}
+		tt_job_free(job);
+	}
 	free(s->jobs);
 	free(s->runners);
 	sem_destroy(&s->items);

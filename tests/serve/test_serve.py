@@ -447,13 +447,24 @@ class Abuse(ServeCase):
         data = os.path.join(self.dir, 'keep')
         s = Server(TORTRACE, '--relays', consensus(), data=data)
         job = s.wait(s.upload(sample())['id'])
+        # and jobs still queued or running when it stops
+        big = os.path.join(self.dir, 'flood.pcap')
+        servetest.syn_flood(big, 300000)
+        running = s.upload(read(big), 'flood.pcap')
+        queued = s.upload(sample(), 'queued.pcap')
+        s.wait(running['id'], states=('running', 'done'))
         self.assertEqual(s.stop(), 0)
         s2 = self.server_at(data)
         j = s2.json('GET', '/api/jobs/%d' % job['id'])
         self.assertEqual(j['state'], 'done')
         self.assertEqual(j['tor_flows'], 4)
         self.assertEqual(s2.request('GET', '/api/jobs/%d/report.json' % job['id'])[0], 200)
-        self.assertGreater(s2.upload(sample())['id'], job['id'])
+        q = s2.json('GET', '/api/jobs/%d' % queued['id'])
+        self.assertEqual(q['state'], 'cancelled')
+        self.assertIn('before this analysis ran', q['error'])
+        self.assertIn(s2.json('GET', '/api/jobs/%d' % running['id'])['state'],
+                      ('cancelled', 'done'))
+        self.assertGreater(s2.upload(sample())['id'], queued['id'])
 
     def server_at(self, data):
         s = Server(TORTRACE, data=data)
