@@ -35,6 +35,7 @@ struct tt_progress {
 	size_t files_total;   /* inputs after folders and globs were expanded */
 	uint64_t elapsed_ns;  /* since tt_analyze() was called */
 	bool is_final;        /* the last call: every thread has finished; no call follows */
+	uint64_t pkts_done;   /* packets read so far (all inputs) */
 };
 
 /* What the findings say about one host (report.json "hosts"; docs/report-schema.md), for

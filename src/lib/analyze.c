@@ -352,6 +352,7 @@ static void report_progress(struct analysis *an, bool is_final)
 	    .files_total = an->n_paths,
 	    .elapsed_ns = tt_now_ns() - an->t0,
 	    .is_final = is_final,
+	    .pkts_done = atomic_load_explicit(&an->rd.progress_pkts, memory_order_relaxed),
 	};
 	an->cfg->progress(&p, an->cfg->progress_ctx);
 }
