@@ -136,6 +136,8 @@ json_t *tt_job_json(struct tt_server *s, const struct tt_job *job)
 	    o, "finished_ns", json_integer((json_int_t)atomic_load(&job->finished_unix_ns)));
 	json_object_set_new(o, "bytes_done", json_integer((json_int_t)done));
 	json_object_set_new(o, "bytes_total", json_integer((json_int_t)total));
+	json_object_set_new(
+	    o, "packets_done", json_integer((json_int_t)atomic_load(&job->pkts_done)));
 	json_object_set_new(o, "elapsed_s", json_real(secs));
 	json_object_set_new(o, "throughput_bps", json_real(rate));
 	json_object_set_new(o, "eta_s",
@@ -172,6 +174,7 @@ static void on_progress(const struct tt_progress *p, void *arg)
 
 	atomic_store(&c->job->bytes_done, p->bytes_done);
 	atomic_store(&c->job->bytes_total, p->bytes_total);
+	atomic_store(&c->job->pkts_done, p->pkts_done);
 	atomic_store(&c->job->elapsed_ns, p->elapsed_ns);
 	pthread_mutex_lock(&c->s->lock);
 	pthread_cond_broadcast(&c->s->changed);
@@ -438,6 +441,7 @@ static struct tt_job *load_one(const char *jobs_dir, const char *name, uint64_t 
 	atomic_init(&job->finished_unix_ns, json_u64(o, "finished_ns"));
 	atomic_init(&job->bytes_done, json_u64(o, "bytes_done"));
 	atomic_init(&job->bytes_total, json_u64(o, "bytes_total"));
+	atomic_init(&job->pkts_done, json_u64(o, "packets_done"));
 	atomic_init(
 	    &job->elapsed_ns, (uint64_t)(json_number_value(json_object_get(o, "elapsed_s")) * 1e9));
 	job->status = (int)json_integer_value(json_object_get(o, "status"));

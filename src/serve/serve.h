@@ -112,7 +112,8 @@ struct tt_job {
 	uint64_t created_unix_ns;
 	atomic_int state; /* enum tt_job_state */
 	atomic_bool stop; /* cancel: tt_config.stop of its analysis */
-	atomic_uint_fast64_t bytes_done, bytes_total, elapsed_ns, started_unix_ns, finished_unix_ns;
+	atomic_uint_fast64_t bytes_done, bytes_total, pkts_done, elapsed_ns, started_unix_ns,
+	    finished_unix_ns;
 	/* Results (server.lock): */
 	char *error; /* what went wrong, or NULL */
 	char relay_digest[64];

@@ -171,6 +171,7 @@ class Upload(ServeCase):
         last = events[-1]['data']
         self.assertEqual(last['state'], 'done')
         self.assertEqual(last['bytes_done'], os.path.getsize(sample()))
+        self.assertEqual(last['packets_done'], 1408)  # the sample's packets (README)
         for k in ('bytes_total', 'throughput_bps', 'eta_s', 'elapsed_s'):
             self.assertIn(k, last)
 

@@ -147,7 +147,8 @@ function renderJobs() {
       el('td', { text: typeof j.id === 'number' ? j.id : '' }),
       el('td', { text: j.name }),
       el('td', { class: 'state-' + j.state, text: j.state + (j.error ? ' (see error)' : '') }),
-      el('td', {}, bar, el('span', { class: 'muted', text: ` ${fmtBytes(j.bytes_done)} of ${fmtBytes(j.bytes_total)}` })),
+      el('td', {}, bar, el('span', { class: 'muted', text: ` ${fmtBytes(j.bytes_done)} of ${fmtBytes(j.bytes_total)}` +
+        (j.packets_done ? `, ${j.packets_done.toLocaleString('en')} packets` : '') })),
       el('td', { text: j.throughput_bps ? fmtBytes(j.throughput_bps) + '/s' : '' }),
       el('td', { text: j.state === 'running' ? fmtSecs(j.eta_s) : '' }),
       el('td', { class: j.tor_flows > 0 ? 'tor' : '', text: verdictText(j) }),
