@@ -310,10 +310,11 @@ static enum MHD_Result upload_begin(
 	if (cl && strtoull(cl, NULL, 10) > s->opts->max_upload_bytes) {
 		char msg[160];
 
+		/* The parsed number, not the header's text: only valid UTF-8 goes into JSON. */
 		snprintf(msg, sizeof(msg),
-		    "the upload (%s bytes) is larger than the limit of %" PRIu64
+		    "the upload (%llu bytes) is larger than the limit of %" PRIu64
 		    " bytes (--max-upload)",
-		    cl, s->opts->max_upload_bytes);
+		    strtoull(cl, NULL, 10), s->opts->max_upload_bytes);
 		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
 	}
 	if (kind == REQ_UPLOAD && atomic_load(&s->n_queued) >= s->opts->queue_max)
