@@ -571,6 +571,25 @@ static int verdict_filter(const char *v)
 	return -5;
 }
 
+/* The record as export --jsonl prints it into *line (grown as needed); false without
+ * memory. */
+static bool render_flow(
+    const struct tt_flows *it, const struct tt_flow_record *r, char **line, size_t *cap)
+{
+	size_t need = tt_flows_json(it, r, *line, *cap);
+
+	if (need >= *cap) {
+		char *bigger = realloc(*line, need + 1);
+
+		if (!bigger)
+			return false;
+		*line = bigger;
+		*cap = need + 1;
+		tt_flows_json(it, r, *line, *cap);
+	}
+	return true;
+}
+
 static enum MHD_Result send_flows(
     struct tt_server *s, struct MHD_Connection *c, const struct tt_job *job)
 {
@@ -618,7 +637,7 @@ static enum MHD_Result send_flows(
 	}
 	while ((rc = tt_flows_next(it, &r)) == 1) {
 		char src[64], dst[64];
-		size_t need;
+		bool is_rendered = false;
 
 		if ((vf == -2 && r->verdict != TT_VERDICT_NONE) ||
 		    (vf == -3 && r->candidate == TT_VERDICT_NONE) ||
@@ -626,27 +645,26 @@ static enum MHD_Result send_flows(
 			continue;
 		if (min_score > 0 && r->score < min_score)
 			continue;
-		if (host || sub) {
+		if (host) {
 			tt_record_ip_str(r, false, src, sizeof(src));
 			tt_record_ip_str(r, true, dst, sizeof(dst));
-			if (host && strcmp(src, host) != 0 && strcmp(dst, host) != 0)
+			if (strcmp(src, host) != 0 && strcmp(dst, host) != 0)
 				continue;
-			if (sub && !strstr(src, sub) && !strstr(dst, sub))
+		}
+		/* The search looks through the record's whole text: addresses, ports, SNI,
+		 * JA3/JA4, certificate names, evidence. */
+		if (sub) {
+			if (!render_flow(it, r, &line, &cap))
+				break;
+			is_rendered = true;
+			if (!strstr(line, sub))
 				continue;
 		}
 		total++;
 		if (total <= offset || shown >= limit)
 			continue;
-		need = tt_flows_json(it, r, line, cap);
-		if (need >= cap) {
-			char *bigger = realloc(line, need + 1);
-
-			if (!bigger)
-				break;
-			line = bigger;
-			cap = need + 1;
-			tt_flows_json(it, r, line, cap);
-		}
+		if (!is_rendered && !render_flow(it, r, &line, &cap))
+			break;
 		fprintf(f, "%s%s", shown ? "," : "", line);
 		shown++;
 	}

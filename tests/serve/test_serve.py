@@ -93,6 +93,16 @@ class ServeCase(unittest.TestCase):
             self.assertEqual(len(got), h['tor_flows'], h['address'])
             for f in got:
                 self.assertIn(h['address'], (f['src_ip'], f['dst_ip']))
+        # searched: every flow whose SNI holds the text, and only those
+        for f in tor:
+            sni = (f.get('tls') or {}).get('sni')
+            if sni:
+                found = self.all_flows(s, jid, q=sni[4:12])
+                self.assertEqual(sorted(five_tuple(x) for x in found),
+                                 sorted(five_tuple(x) for x in flows
+                                        if sni[4:12] in json.dumps(x)))
+                self.assertIn(five_tuple(f), [five_tuple(x) for x in found])
+                break
         # by score
         hi = self.all_flows(s, jid, min_score=0.99)
         self.assertEqual(len(hi), sum(1 for f in flows if f['score'] >= 0.99))

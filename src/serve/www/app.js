@@ -220,6 +220,7 @@ async function showResults(id) {
   }
   drawGraph($('#graph'), edgesOf([rep]));
   $('#f-host').value = '';
+  $('#f-q').value = '';
   $('#f-verdict').value = rep.tor_flows_total > 0 ? 'any' : 'all';
   $('#f-score').value = '0';
   await loadFlows();
@@ -235,6 +236,7 @@ async function loadFlows() {
   const id = state.selected;
   const q = new URLSearchParams({ verdict: $('#f-verdict').value, offset: state.flowsOffset, limit: LIMIT });
   if ($('#f-host').value.trim()) q.set('host', $('#f-host').value.trim());
+  if ($('#f-q').value.trim()) q.set('q', $('#f-q').value.trim());
   if (Number($('#f-score').value) > 0) q.set('min_score', $('#f-score').value);
   const page = await api(`/api/jobs/${id}/flows?${q}`);
   const tb = $('#flows-table tbody');
