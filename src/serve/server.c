@@ -249,7 +249,7 @@ static enum MHD_Result do_login(struct tt_server *s, struct MHD_Connection *c, s
 	if (s->token && (!tok || !tt_serve_token_equal(tok, s->token))) {
 		r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 		if (r)
-			MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, "/login?failed=1");
+			MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, "/login#failed");
 		return queue(c, MHD_HTTP_SEE_OTHER, r, NULL, NULL);
 	}
 	session_value(s->token ? s->token : "", want);

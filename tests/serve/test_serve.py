@@ -329,6 +329,7 @@ class Abuse(ServeCase):
         form = {'Content-Type': 'application/x-www-form-urlencoded'}
         st, h, _ = s.request('POST', '/login', b'token=nope', form)
         self.assertNotIn('Set-Cookie', h)
+        self.assertEqual((st, h['Location']), (303, '/login#failed'))
         st, h, _ = s.request('POST', '/login', b'token=correct-horse-battery-staple-42', form)
         self.assertEqual(st, 303)
         cookie = h['Set-Cookie'].split(';')[0]
