@@ -20,8 +20,8 @@ ALLOWED = {
     "workers": {"core", "relays"},
     "aggregate": {"core", "relays"},
     "lib": {"core", "relays", "reader", "workers", "aggregate"},
-    "cli": {"core", "relays", "reader", "workers", "aggregate", "lib"},
-    "web": {"core", "relays", "aggregate", "lib"},
+    "serve": {"core", "relays", "aggregate", "lib"},
+    "cli": {"core", "relays", "reader", "workers", "aggregate", "lib", "serve"},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -5,12 +5,19 @@
 set -euo pipefail
 # libjansson-dev: report.html is rendered from report.json, parsed with jansson.
 # libarchive-dev: --relays reads CollecTor's .tar.xz archives and single .xz/.gz/.zst files.
+# libmicrohttpd-dev, liburcu-dev: tortrace serve (HTTP server library; the jobs' wait-free
+# queue and RCU publication of reloaded relay data).
 pkgs=(gcc meson ninja-build pkg-config python3 libpcap-dev libxxhash-dev libmsgpack-dev
       libcriterion-dev zlib1g-dev libzstd-dev zstd libssl-dev libsqlite3-dev libjansson-dev
-      libarchive-dev xz-utils tcpdump python3-pytest python3-setuptools python3-wheel python3-pip)
+      libarchive-dev xz-utils libmicrohttpd-dev liburcu-dev
+      tcpdump python3-pytest python3-setuptools python3-wheel python3-pip)
 if [ "${1:-}" = "--ci" ]; then
-  # chromium: tests/cli/test_html.py opens report.html in it (skipped without it)
+  # chromium: tests/cli/test_html.py opens report.html in it (skipped without it), and
+  # tests/serve/browser_test.mjs drives it with puppeteer-core (node and npm: `npm ci` in
+  # tests/serve, run by .ci/run; a node that brings its own npm is kept as it is)
   pkgs+=(clang libfuzzer-14-dev libclang-rt-14-dev clang-format chromium)
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

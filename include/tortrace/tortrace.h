@@ -15,6 +15,8 @@
 
 #include "tortrace/record.h"
 
+struct tt_relays;
+
 #define TT_VERSION "0.1.0"
 
 /* Exit statuses of the command line, also returned by tt_analyze(). */
@@ -33,6 +35,7 @@ struct tt_progress {
 	size_t files_total;   /* inputs after folders and globs were expanded */
 	uint64_t elapsed_ns;  /* since tt_analyze() was called */
 	bool is_final;        /* the last call: every thread has finished; no call follows */
+	uint64_t pkts_done;   /* packets read so far (all inputs) */
 };
 
 /* What the findings say about one host (report.json "hosts"; docs/report-schema.md), for
@@ -144,6 +147,15 @@ struct tt_config {
 	/* Set by a signal handler to stop early: the pipeline drains and the report is
 	 * marked incomplete. May be NULL. */
 	const atomic_bool *stop;
+	/* A relay index the caller already loaded (src/relays: tt_relays_open()), used instead
+	 * of loading relays_path, which is then only recorded (report.json, history) and
+	 * should name where the index came from. Borrowed: it must stay valid and unchanged
+	 * until tt_analyze() returns, and it is never freed by the library. Lookups only read
+	 * it, so several analyses at once may share one (tortrace serve publishes reloaded
+	 * indexes with RCU and keeps each one alive while an analysis uses it). NULL: load
+	 * relays_path, if any. For programs linked with the static library only: the shared
+	 * library exports no way to make one. */
+	const struct tt_relays *relays;
 };
 
 /* The default of tt_config.min_score: a verdict needs p >= 0.5, i.e. the evidence must

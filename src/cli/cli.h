@@ -28,4 +28,9 @@ char *tt_cli_history_default(void);
  * (exit status 1). */
 int tt_diagnose_cli(int argc, char **argv, const atomic_bool *stop);
 
+/* `tortrace serve [options]`: argv[0] is "serve". Main thread, before any other thread
+ * exists; runs the web server (src/serve) until SIGINT or SIGTERM. Returns the exit
+ * status: 0 stopped cleanly, 1 failed while running, 2 usage error. */
+int tt_serve_cli(int argc, char **argv);
+
 #endif /* TT_SRC_CLI_CLI_H */

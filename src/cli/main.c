@@ -1,5 +1,5 @@
 /* The tortrace command: subcommands analyze, diagnose, export, report, relays, history,
- * show, version. The only
+ * show, serve, version. The only
  * exit(). */
 #include <errno.h>
 #include <getopt.h>
@@ -60,6 +60,10 @@ static const char usage_text[] =
     "  history [--since DATE] [--host IP] [--json]\n"
     "                              past analyses, newest first\n"
     "  show ID [--json]            one past analysis: summary, inputs, hosts, outputs\n"
+    "  serve [--listen ADDR:PORT] [--data DIR] [--relays PATH] [--jobs N]\n"
+    "                              the web page and JSON API: upload captures, follow\n"
+    "                              each analysis live, results, history, dashboard\n"
+    "                              (default 127.0.0.1:5001; `tortrace serve --help`)\n"
     "  version                     print the version\n"
     "\n"
     "";
@@ -483,6 +487,8 @@ int main(int argc, char **argv)
 		exit(tt_history_cli(argc - 1, argv + 1));
 	if (strcmp(argv[1], "report") == 0)
 		exit(cmd_report(argc - 1, argv + 1));
+	if (strcmp(argv[1], "serve") == 0)
+		exit(tt_serve_cli(argc - 1, argv + 1));
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("tortrace %s\n", TT_VERSION);
 		exit(TT_STATUS_OK);

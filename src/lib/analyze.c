@@ -193,6 +193,7 @@ struct analysis {
 	uint64_t t0, peak_rss;
 	struct timespec wall;
 	struct tt_relays *relays;
+	bool is_relays_borrowed; /* relays is cfg->relays: not ours to free */
 	char **paths;
 	size_t n_paths;
 	uint64_t total_bytes;
@@ -224,7 +225,11 @@ static int setup(struct analysis *an)
 	an->nw = nw = worker_count(cfg);
 	if (cfg->bpf && check_filter(cfg->bpf) < 0)
 		return TT_STATUS_USAGE;
-	if (cfg->relays_path) {
+	if (cfg->relays) {
+		/* Loaded by the caller, who keeps it alive; only read here. */
+		an->relays = (struct tt_relays *)cfg->relays;
+		an->is_relays_borrowed = true;
+	} else if (cfg->relays_path) {
 		rc = tt_relays_open(cfg->relays_path, cfg->relays_cache, &an->relays);
 		if (rc < 0) {
 			tt_log(TT_LOG_ERROR, "cannot load relay data %s: %s", cfg->relays_path,
@@ -347,6 +352,7 @@ static void report_progress(struct analysis *an, bool is_final)
 	    .files_total = an->n_paths,
 	    .elapsed_ns = tt_now_ns() - an->t0,
 	    .is_final = is_final,
+	    .pkts_done = atomic_load_explicit(&an->rd.progress_pkts, memory_order_relaxed),
 	};
 	an->cfg->progress(&p, an->cfg->progress_ctx);
 }
@@ -644,7 +650,8 @@ static void teardown(struct analysis *an)
 	free(an->html_tmp);
 	free(an->html_final);
 	tt_inputs_free(an->paths, an->n_paths);
-	tt_relays_free(an->relays);
+	if (!an->is_relays_borrowed)
+		tt_relays_free(an->relays);
 }
 
 int tt_analyze(const struct tt_config *cfg)

@@ -328,6 +328,7 @@ struct rfile {
 	uint64_t off;         /* its offset */
 	uint64_t faults;      /* tt_mapguard_faults() when last checked */
 	uint64_t done_before; /* progress_bytes when the file was opened */
+	uint64_t pkts_before; /* progress_pkts when the file was opened */
 	int rc;               /* of the last read: 1 a frame, 0 the end, < 0 an error */
 	bool is_open;         /* src (and cap) must be closed */
 };
@@ -364,6 +365,7 @@ static void open_file(struct rstate *st, uint32_t file_id, struct rfile *rf)
 	memset(rf, 0, sizeof(*rf));
 	rf->faults = tt_mapguard_faults();
 	rf->done_before = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
+	rf->pkts_before = atomic_load_explicit(&r->progress_pkts, memory_order_relaxed);
 	fs->format = -1;
 	rc = tt_source_open(&rf->src, fs->path, release_chunk, st);
 	if (rc < 0) {
@@ -426,6 +428,8 @@ static void read_rest(struct rstate *st, uint32_t file_id, struct rfile *rf)
 			    rf->done_before +
 				(rf->src.comp == TT_COMP_NONE ? rf->src.off : rf->src.n_raw_bytes),
 			    memory_order_relaxed);
+			atomic_store_explicit(
+			    &r->progress_pkts, rf->pkts_before + fs->n_pkts, memory_order_relaxed);
 			if (r->cfg->stop && atomic_load(r->cfg->stop)) {
 				r->is_interrupted = true;
 				fs->is_partial = true;
@@ -612,6 +616,8 @@ void *tt_reader_main(void *arg)
 		fs->is_read = !r->is_interrupted || fs->n_pkts > 0;
 		done += fs->size_bytes;
 		atomic_store_explicit(&r->progress_bytes, done, memory_order_relaxed);
+		atomic_store_explicit(
+		    &r->progress_pkts, rf.pkts_before + fs->n_pkts, memory_order_relaxed);
 		atomic_store_explicit(&r->progress_files, (uint32_t)(i + 1), memory_order_relaxed);
 	}
 	if (has_set)

@@ -234,6 +234,7 @@ struct tt_reader {
 	size_t n_files;
 	/* progress, written here with relaxed stores, read by main */
 	_Atomic uint64_t progress_bytes;
+	_Atomic uint64_t progress_pkts; /* packets read (tt_progress.pkts_done) */
 	_Atomic uint32_t progress_files;
 	_Atomic bool is_done; /* set last, when every ring has its STREAM_END */
 	/* result, read after join */
