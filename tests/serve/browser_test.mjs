@@ -5,7 +5,7 @@
 // the verdict, checks the hosts and flows the page shows against the job's report.json,
 // opens the history and the dashboard, fails on any console error, and saves screenshots.
 //
-// usage: node browser_test.mjs TORTRACE SAMPLE_DIR CORPUS_DIR SCREENSHOT_DIR
+// usage: [TT_SCREENSHOTS=DIR] node browser_test.mjs TORTRACE SAMPLE_DIR CORPUS_DIR SCREENSHOT_DIR
 // exit: 0 passed, 1 failed, 77 skipped (no chromium or no node modules: says why)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,7 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 
-const [tortrace, sampleDir, corpusDir, shotDir] = process.argv.slice(2);
+const [tortrace, sampleDir, corpusDir, shotArg] = process.argv.slice(2);
+// TT_SCREENSHOTS=DIR saves the screenshots there instead (docs/ to refresh the README's).
+const shotDir = process.env.TT_SCREENSHOTS || shotArg;
+fs.mkdirSync(shotDir, { recursive: true });
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 let passed = 0, failed = 0;
 
