@@ -1818,6 +1818,7 @@ static void score_dir(const uint16_t *lens, unsigned n, struct tt_tls_midstream_
 {
 	unsigned n_app[TT_TLS_MS_N_OVERHEADS] = {0}, fit[TT_TLS_MS_N_OVERHEADS] = {0},
 		 single[TT_TLS_MS_N_OVERHEADS] = {0}, best = 0, best_cover = 0, best_lens = 0;
+	bool is_blocky = true;
 
 	memset(o, 0, sizeof(*o));
 	for (unsigned i = 0; i < n; i++) {
@@ -1848,7 +1849,15 @@ static void score_dir(const uint16_t *lens, unsigned n, struct tt_tls_midstream_
 	}
 	o->is_d3 = n_app[best] >= TT_TLS_MS_MIN_RECS &&
 		   fit[best] * 100u >= n_app[best] * (unsigned)TT_TLS_MS_MIN_FIT_PCT;
-	if (n >= TT_TLS_BURST_MIN_RECS) {
+	/* D4's arithmetic holds for AEAD records only. An AES-CBC suite pads each record to
+	 * its 16-byte block (and TLS 1.1+ adds a 16-byte IV): every length is a multiple of
+	 * 16, which AEAD records of varied plaintexts are by chance with p = 1/16 each, so 16
+	 * of them are not. Not 8: tor's TLS 1.2 GCM bursts (4,048-byte plaintexts and cell
+	 * remainders, + 24) are all multiples of 8. 3DES-CBC (8-byte blocks) is left in:
+	 * tor last used it in 2013, where D4 does not fire. */
+	for (unsigned i = 0; i < n && is_blocky; i++)
+		is_blocky = lens[i] % 16 == 0;
+	if (n >= TT_TLS_BURST_MIN_RECS && !is_blocky) {
 		unsigned best_need = n;
 
 		for (unsigned j = 0; j < TT_TLS_BURST_N_OVERHEADS; j++) {

@@ -1723,6 +1723,28 @@ Test(tls, kib_writes_of_tls12_gcm_are_not_cell_bursts)
 	cr_expect_not(st.dir[1].is_d4);
 }
 
+/* A CBC suite pads every record to its block, so mid-stream its lengths are multiples of
+ * 16 and D4's AEAD arithmetic does not apply (tools/tls_negatives.py: a Go TLS 1.2 CBC
+ * flow fired once). Records of 4, 12, 20 and 28 cells + 24 are such multiples. */
+Test(tls, records_of_a_cbc_suite_are_not_cell_bursts)
+{
+	static const uint16_t cells[] = {4, 12, 20, 28};
+	uint16_t lens[2][TT_TLS_FOLLOW_RECS];
+	const uint16_t *lp[2] = {lens[0], lens[1]};
+	unsigned n[2] = {0, 24};
+	struct tt_tls_midstream_stats st;
+
+	for (unsigned i = 0; i < n[1]; i++)
+		lens[1][i] = (uint16_t)(cells[i % 4] * TT_TLS_CELL_LEN + 24);
+	tt_tls_midstream_score_lens(lp, n, &st);
+	cr_expect_not(st.dir[1].is_d4);
+	/* The same cells in TLS 1.3 records (+17) are bursts. */
+	for (unsigned i = 0; i < n[1]; i++)
+		lens[1][i] = (uint16_t)(lens[1][i] - 7);
+	tt_tls_midstream_score_lens(lp, n, &st);
+	cr_expect(st.dir[1].is_d4);
+}
+
 /* An interactive echo of 1-7 byte writes (tools/tls_negatives.py, TLS 1.3 and TLS 1.2
  * ChaCha20): records of 18-24 bytes carry nothing under overhead 24, so every record
  * ended a "burst" on the same residue. A burst must carry at least one whole cell. */
