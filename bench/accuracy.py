@@ -39,7 +39,7 @@ SYNTH = os.path.join(HERE, '..', 'tools', 'synth_fe.py')
 # The verdicts that are right for a label (a listed relay's link is "tor" with relay data,
 # "tor-bridge" without: both are right).
 # The mid-stream TLS targets without relay data are claimed once D3/D4 can reach a verdict.
-MIDSTREAM_CLAIMED = False
+MIDSTREAM_CLAIMED = True
 
 RIGHT = {'tor-link': {'tor', 'tor-bridge'}, 'tor-dir': {'tor-dir'},
          'tor-bridge': {'tor-bridge'}, 'tor-obfs4': {'tor-pt'},

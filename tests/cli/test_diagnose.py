@@ -241,9 +241,12 @@ class Diagnose(clitest.TempDirCase):
         self.assertGreater(e['tcp_midstream'], 0)
         self.assertGreater(e['tls']['midstream'], 0)
         self.assertEqual(e['tls']['client_hellos'], 0)
-        self.assertEqual(d['answer'], 'midstream-only')
-        self.assertIn(f"every one of the {e['tcp_with_data']} TCP connections",
-                      d['findings'][0]['text'])
+        # D4 (cell bursts) gives the longest link a verdict without its handshake; the
+        # capture is still explained as mid-stream only.
+        self.assertEqual(d['answer'], 'tor-found')
+        mid = [f for f in d['findings'] if f['code'] == 'midstream-only']
+        self.assertEqual(len(mid), 1, self.codes(d))
+        self.assertIn(f"every one of the {e['tcp_with_data']} TCP connections", mid[0]['text'])
 
     def test_relay_data_of_other_dates(self):
         cons = os.path.join(os.path.dirname(SAMPLE), 'consensus')
