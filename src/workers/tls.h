@@ -483,10 +483,11 @@ enum {
  * back to one residue modulo 514 at every burst end. The item: in one direction, at least
  * TT_TLS_BURST_MIN_RECS records, and at least TT_TLS_BURST_MIN_PCT % of them lie in
  * bursts of at most TT_TLS_BURST_MAX_RECS records that begin and end on that residue (a
- * record of whole cells is a burst of one), for one AEAD overhead (TT_TLS_BURST_N_OVERHEADS), among
- * records of at least 3 different lengths (a flow of one constant length is D3's risk, not this
- * one's). Random lengths put a given pair of record ends within 8 records on one residue with p =
- * 1/514. CBC suites are not tested: their padding hides the exact plaintext. */
+ * record of whole cells is a burst of one), for one AEAD overhead (below), among records of
+ * at least 3 different lengths (a flow of one constant length is D3's risk, not this one's).
+ * Random lengths put a given pair of record ends within 8 records on one residue with
+ * p = 1/514. CBC suites are not tested: their padding hides the exact plaintext, so a
+ * direction whose lengths are all multiples of 16 (AES-CBC) is left out (tls.c). */
 enum {
 	/* The AEAD overheads D4 tries, the first of the candidates: 17 (TLS 1.3, any suite)
 	 * and 24 (TLS 1.2 AES-GCM). Those are the only AEAD framings tor negotiates: its
