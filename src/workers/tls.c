@@ -5,6 +5,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1039,14 +1040,32 @@ static unsigned min_u(unsigned a, unsigned b)
 	return a < b ? a : b;
 }
 
-/* Hex digest of s[0, n) with md, truncated to out_hex digits, NUL-terminated. */
-static void digest_hex(const EVP_MD *md, const char *s, size_t n, char *out, unsigned out_hex)
+/* MD5 and SHA-256, fetched from libcrypto's default provider once per process: the
+ * legacy EVP_md5()/EVP_sha256() make every EVP_Digest() fetch the algorithm again (a
+ * lookup under a lock), which cost more than the hashing of a fingerprint string. NULL
+ * when the provider has no such algorithm; digest_hex then writes zeros. */
+static EVP_MD *md5_md, *sha256_md;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void fetch_mds(void)
+{
+	md5_md = EVP_MD_fetch(NULL, "MD5", NULL);
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+enum { DIGEST_MD5, DIGEST_SHA256 };
+
+/* Hex digest of s[0, n) with MD5 or SHA-256, truncated to out_hex digits, NUL-terminated. */
+static void digest_hex(int which, const char *s, size_t n, char *out, unsigned out_hex)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned int dlen = 0;
+	const EVP_MD *md;
 
-	if (!EVP_Digest(s, n, d, &dlen, md, NULL))
+	pthread_once(&md_once, fetch_mds);
+	md = which == DIGEST_MD5 ? md5_md : sha256_md;
+	if (!md || !EVP_Digest(s, n, d, &dlen, md, NULL))
 		dlen = 0; /* libcrypto could not hash: an all-zero fingerprint says so */
 	for (unsigned i = 0; i < out_hex; i++) {
 		unsigned byte = i / 2 < dlen ? d[i / 2] : 0;
@@ -1078,7 +1097,7 @@ int tt_tls_ja3(
 	tmp[b.len] = '\0';
 	if (b.is_full)
 		return -ENOSPC;
-	digest_hex(EVP_md5(), tmp, b.len, md5_hex, 32);
+	digest_hex(DIGEST_MD5, tmp, b.len, md5_hex, 32);
 	if (str) {
 		if (b.len + 1 > str_size)
 			return -ENOSPC;
@@ -1101,7 +1120,7 @@ int tt_tls_ja3s(
 	tmp[b.len] = '\0';
 	if (b.is_full)
 		return -ENOSPC;
-	digest_hex(EVP_md5(), tmp, b.len, md5_hex, 32);
+	digest_hex(DIGEST_MD5, tmp, b.len, md5_hex, 32);
 	if (str) {
 		if (b.len + 1 > str_size)
 			return -ENOSPC;
@@ -1236,7 +1255,7 @@ void tt_tls_ja4(const struct tt_tls_client_hello *ch, char proto, char out[TT_TL
 	if (n_c == 0)
 		memcpy(out + 11, "000000000000", 13);
 	else
-		digest_hex(EVP_sha256(), tmp, b.len, out + 11, 12);
+		digest_hex(DIGEST_SHA256, tmp, b.len, out + 11, 12);
 	out[23] = '_';
 	/* Section c: sorted extensions without SNI and ALPN, then signature algorithms in
 	 * wire order. */
@@ -1252,7 +1271,7 @@ void tt_tls_ja4(const struct tt_tls_client_hello *ch, char proto, char out[TT_TL
 	if (n_e == 0)
 		memcpy(out + 24, "000000000000", 13);
 	else
-		digest_hex(EVP_sha256(), tmp, b.len, out + 24, 12);
+		digest_hex(DIGEST_SHA256, tmp, b.len, out + 24, 12);
 }
 
 /* ---- Tor traits ------------------------------------------------------------------------- */
