@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "tls.h"
 
 static bool starts(const uint8_t *p, uint32_t len, const char *s)
@@ -46,7 +49,95 @@ static void copy_str(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less, struct tt_flow_tls *out)
+/* Append the values of v[0, n) that are not GREASE, after their count, to the key k (of
+ * *len bytes so far): both fingerprints skip GREASE values wherever they are, so hellos that
+ * differ only in their GREASE draws share an entry. False when they do not fit in
+ * TT_FP_KEY_MAX. */
+static bool key_put(uint8_t *k, size_t *len, const uint16_t *v, unsigned n)
+{
+	size_t at = *len, o = at + 2;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (tt_tls_is_grease(v[i]))
+			continue;
+		if (o + 2 > TT_FP_KEY_MAX)
+			return false;
+		memcpy(k + o, &v[i], 2);
+		o += 2;
+	}
+	if (o > TT_FP_KEY_MAX)
+		return false;
+	memcpy(k + at, &(uint16_t){(uint16_t)((o - at - 2) / 2)}, 2);
+	*len = o;
+	return true;
+}
+
+static unsigned min_u(unsigned a, unsigned b)
+{
+	return a < b ? a : b;
+}
+
+/* Every input of tt_tls_ja3 and tt_tls_ja4 (tls.c), as bytes; 0 when they take more than
+ * TT_FP_KEY_MAX. The lists are cut where the fingerprint functions cut them. The point
+ * formats are bytes, never GREASE. */
+static size_t fp_key(const struct tt_tls_client_hello *ch, uint8_t *k)
+{
+	size_t len = 0;
+	uint16_t pf[TT_TLS_MAX_POINT_FORMATS];
+	uint16_t head[6] = {ch->legacy_version, ch->n_alpn, ch->n_alpn > 0 ? ch->alpn[0].len : 0,
+	    ch->n_alpn > 0 ? (uint8_t)ch->alpn[0].name[0] : 0,
+	    ch->n_alpn > 0 ? ch->alpn[0].last : 0, 0};
+
+	for (unsigned i = 0; i < ch->n_point_formats; i++)
+		pf[i] = ch->point_formats[i];
+	if (!key_put(k, &len, head, 6) ||
+	    !key_put(k, &len, ch->ciphers, min_u(ch->n_ciphers, TT_TLS_MAX_CIPHERS)) ||
+	    !key_put(k, &len, ch->exts, min_u(ch->n_exts, TT_TLS_MAX_EXTS)) ||
+	    !key_put(k, &len, ch->groups, min_u(ch->n_groups, TT_TLS_MAX_GROUPS)) ||
+	    !key_put(k, &len, ch->sigalgs, min_u(ch->n_sigalgs, TT_TLS_MAX_SIGALGS)) ||
+	    !key_put(k, &len, ch->versions, min_u(ch->n_versions, TT_TLS_MAX_VERSIONS)) ||
+	    !key_put(k, &len, pf, ch->n_point_formats))
+		return 0;
+	return len;
+}
+
+/* The JA3 (MD5 hex, or "" when its string does not fit) and JA4 of ch. */
+static void fingerprints(const struct tt_tls_client_hello *ch, char ja3_out[33], char ja4_out[37])
+{
+	char ja3[2048], md5[TT_TLS_MD5_HEX];
+
+	ja3_out[0] = '\0';
+	if (tt_tls_ja3(ch, ja3, sizeof(ja3), md5) == 0)
+		copy_str(ja3_out, 33, md5);
+	tt_tls_ja4(ch, 't', ja4_out);
+}
+
+static void fingerprints_cached(
+    struct tt_fp_cache *c, const struct tt_tls_client_hello *ch, char ja3_out[33], char ja4_out[37])
+{
+	uint8_t key[TT_FP_KEY_MAX];
+	size_t len = c ? fp_key(ch, key) : 0;
+	struct tt_fp_entry *e;
+
+	if (len == 0) {
+		fingerprints(ch, ja3_out, ja4_out);
+		return;
+	}
+	e = &c->e[XXH3_64bits(key, len) % TT_FP_CACHE_N];
+	if (e->key_len == len && memcmp(e->key, key, len) == 0) {
+		c->n_hits++;
+	} else {
+		c->n_misses++;
+		fingerprints(ch, e->ja3, e->ja4);
+		memcpy(e->key, key, len);
+		e->key_len = (uint16_t)len;
+	}
+	memcpy(ja3_out, e->ja3, 33);
+	memcpy(ja4_out, e->ja4, 37);
+}
+
+void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less,
+    struct tt_fp_cache *cache, struct tt_flow_tls *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->has_ch = t->has_ch;
@@ -54,13 +145,9 @@ void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less, struc
 	out->has_cert = t->has_cert;
 	out->n_records = t->n_recs;
 	if (t->has_ch) {
-		char ja3[2048], md5[TT_TLS_MD5_HEX];
-
 		out->ch_traits = tt_tls_client_hello_tor_traits(&t->ch);
 		copy_str(out->sni, sizeof(out->sni), t->ch.sni);
-		if (tt_tls_ja3(&t->ch, ja3, sizeof(ja3), md5) == 0)
-			copy_str(out->ja3, sizeof(out->ja3), md5);
-		tt_tls_ja4(&t->ch, 't', out->ja4);
+		fingerprints_cached(cache, &t->ch, out->ja3, out->ja4);
 	}
 	if (t->has_sh) {
 		struct tt_tls_cell_stats cs;

@@ -149,31 +149,41 @@ static double score_of(uint32_t ev)
 {
 	static const double prior_p = 1.0 / (1.0 + 992.27471560502658); /* 1/(1+e^6.9) */
 	double x = PRIOR_LOGIT;
+	double best[26] = {0}, rest[26] = {0};
+	uint32_t groups = 0;
 	unsigned n_items;
 	const struct tt_evidence_item *items = tt_evidence_table(&n_items);
 
-	if (ev == 0) /* most flows: the prior, without 300 steps and an exp() */
+	if (ev == 0) /* most flows: the prior, without the loops and an exp() */
 		return prior_p;
 
-	for (char g = 'A'; g <= 'Z'; g++) {
-		double best = 0, rest = 0;
+	/* One pass over the items that fired, in table order, keeping each group's strongest
+	 * item and the sum of the others; then the groups in order A..Z. The additions are
+	 * the ones a loop over groups, then items, would make, in the same order. */
+	for (uint32_t left = ev; left; left &= left - 1) {
+		unsigned i = (unsigned)__builtin_ctz(left), g;
+		double w;
 
-		for (unsigned i = 0; i < n_items; i++) {
-			double w = items[i].weight;
-
-			/* An item measured to add nothing beside another is not counted
-			 * (evidence.c not_beside, e.g. D3 beside D4); the record still lists
-			 * it. */
-			if (!(ev & (1u << i)) || items[i].group != g || (ev & items[i].not_beside))
-				continue;
-			if (fabs(w) > fabs(best)) {
-				rest += best;
-				best = w;
-			} else {
-				rest += w;
-			}
+		if (i >= n_items || items[i].group < 'A' || items[i].group > 'Z')
+			continue;
+		/* An item measured to add nothing beside another is not counted
+		 * (evidence.c not_beside, e.g. D3 beside D4); the record still lists it. */
+		if (ev & items[i].not_beside)
+			continue;
+		g = (unsigned)(items[i].group - 'A');
+		w = items[i].weight;
+		groups |= 1u << g;
+		if (fabs(w) > fabs(best[g])) {
+			rest[g] += best[g];
+			best[g] = w;
+		} else {
+			rest[g] += w;
 		}
-		x += best + 0.5 * rest;
+	}
+	for (uint32_t left = groups; left; left &= left - 1) {
+		unsigned g = (unsigned)__builtin_ctz(left);
+
+		x += best[g] + 0.5 * rest[g];
 	}
 	if (x > CLAMP)
 		x = CLAMP;

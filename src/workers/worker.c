@@ -17,6 +17,7 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,11 +27,14 @@
 
 #define BURST        64
 #define AHEAD        8 /* descriptors prefetched ahead of the one being handled */
-#define TLS_POOL     64
 /* TLS inspections at once per partition: 4096 in all (~140 MiB when one worker owns every
  * partition). */
 #define TLS_PER_PART 16
-#define BLOCK_BYTES  (256u * 1024)
+/* A block is sent once it holds BLOCK_BYTES; with its slack it stays below glibc's mmap
+ * threshold (128 KiB), so block buffers come from the heap and are reused rather than
+ * mapped and unmapped (and faulted in) one by one. */
+#define BLOCK_BYTES  (96u * 1024)
+#define BLOCK_SLACK  (16u * 1024)
 
 /* The flows of one partition whose TLS is being inspected, and when each was last fed a
  * payload (wstate.n_seen): the one fed least recently gives way to a new TLS flow. */
@@ -38,6 +42,12 @@ struct tls_part {
 	uint32_t flow[TLS_PER_PART]; /* slab index + 1 */
 	uint64_t fed[TLS_PER_PART];
 	uint32_t n;
+};
+
+/* A record's TLS summary (tt_flow_record.tls), or a link of the worker's free list. */
+union tls_sum {
+	struct tt_flow_tls s;
+	union tls_sum *next;
 };
 
 struct wstate {
@@ -56,15 +66,32 @@ struct wstate {
 	struct tls_part *tls; /* [TT_N_PARTITIONS]: the TLS inspections of each partition */
 	/* evictions in the current file, sent with TT_REC_EVICTIONS or TT_REC_FILE_DONE */
 	uint64_t n_flows_evicted, n_tls_evicted;
-	/* Freed inspection states kept for reuse: malloc/free of ~35 KiB for every TLS flow
-	 * made the kernel fault and clear their pages again and again. */
-	struct tt_tls_flow *pool[TLS_POOL];
+	/* Freed inspection states kept for reuse until the worker ends: malloc/free of
+	 * ~35 KiB for every TLS flow made the kernel fault and clear their pages again and
+	 * again. Room for every inspection that can be open at once (TLS_PER_PART per
+	 * partition), so no state is ever freed early: the pool holds at most the peak. */
+	struct tt_tls_flow **pool;
 	unsigned n_pool;
+	union tls_sum *sum_free; /* record TLS summaries kept for reuse, chained */
+	struct tt_fp_cache *fp;  /* JA3/JA4 of recent hello shapes (NULL: none) */
 };
 
 static void send_msg(struct wstate *st, const struct tt_rec_msg *m)
 {
 	tt_ring_push_all(st->w->out, m, 1);
+}
+
+/* Give the empty block buffer its full size at once: grown from msgpack's 8 KiB by
+ * doubling, every block was copied five times over into freshly faulted memory. Without
+ * memory the sbuffer grows by itself as before. */
+static void reserve_block(struct wstate *st)
+{
+	char *p;
+
+	if (st->sbuf.data || !(p = malloc(BLOCK_BYTES + BLOCK_SLACK)))
+		return;
+	st->sbuf.data = p;
+	st->sbuf.alloc = BLOCK_BYTES + BLOCK_SLACK;
 }
 
 static void send_block(struct wstate *st)
@@ -82,6 +109,7 @@ static void send_block(struct wstate *st)
 	st->cap_refs = 0;
 	send_msg(st, &m);
 	st->n_in_block = 0;
+	reserve_block(st);
 }
 
 static uint64_t idle_ns(const struct wstate *st, const struct tt_flow *f)
@@ -148,13 +176,18 @@ static void tls_close(struct wstate *st, struct tt_flow *f)
 		tp->fed[f->tls_slot] = tp->fed[tp->n];
 		st->ft.flows[tp->flow[tp->n] - 1].tls_slot = f->tls_slot;
 	}
-	f->rec.tls = malloc(sizeof(*f->rec.tls));
+	if (st->sum_free) {
+		f->rec.tls = &st->sum_free->s;
+		st->sum_free = st->sum_free->next;
+	} else {
+		union tls_sum *u = malloc(sizeof(*u));
+
+		f->rec.tls = u ? &u->s : NULL;
+	}
 	if (f->rec.tls)
-		tt_inspect_tls_summary(f->tls, f->rec.initiator != TT_INIT_SYN, f->rec.tls);
-	if (st->n_pool < TLS_POOL)
-		st->pool[st->n_pool++] = f->tls;
-	else
-		free(f->tls);
+		tt_inspect_tls_summary(f->tls, f->rec.initiator != TT_INIT_SYN, st->fp, f->rec.tls);
+	TT_BUG_ON(st->n_pool >= TLS_PER_PART * TT_N_PARTITIONS);
+	st->pool[st->n_pool++] = f->tls;
 	f->tls = NULL;
 }
 
@@ -190,7 +223,12 @@ static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 	} else {
 		st->w->n_records++;
 	}
-	free(f->rec.tls);
+	if (f->rec.tls) {
+		union tls_sum *u = (union tls_sum *)f->rec.tls;
+
+		u->next = st->sum_free;
+		st->sum_free = u;
+	}
 	f->rec.tls = NULL;
 	f->rec.relay = NULL; /* pointed at the stack */
 	if (st->sbuf.size >= BLOCK_BYTES)
@@ -575,9 +613,12 @@ void *tt_worker_main(void *arg)
 	w->rc = tt_flow_table_init(&st.ft);
 	st.ft.max_flows = st.flow_cap * (n_parts ? n_parts : 1);
 	st.tls = calloc(TT_N_PARTITIONS, sizeof(*st.tls));
-	if (!st.tls)
+	st.pool = calloc(TLS_PER_PART * TT_N_PARTITIONS, sizeof(*st.pool));
+	st.fp = calloc(1, sizeof(*st.fp)); /* without it, fingerprints are computed each time */
+	if (!st.tls || !st.pool)
 		w->rc = -ENOMEM;
 	msgpack_sbuffer_init(&st.sbuf);
+	reserve_block(&st);
 	msgpack_packer_init(&st.pk, &st.sbuf, msgpack_sbuffer_write);
 	while (!is_done) {
 		uint32_t n = tt_ring_pop(w->in, burst, BURST);
@@ -666,6 +707,18 @@ void *tt_worker_main(void *arg)
 	free(st.refs);
 	while (st.n_pool > 0)
 		free(st.pool[--st.n_pool]);
+	free(st.pool);
+	if (st.fp)
+		tt_log(TT_LOG_DEBUG,
+		    "worker %u: fingerprint cache: %" PRIu64 " hits, %" PRIu64 " misses", w->id,
+		    st.fp->n_hits, st.fp->n_misses);
+	free(st.fp);
+	while (st.sum_free) {
+		union tls_sum *u = st.sum_free;
+
+		st.sum_free = u->next;
+		free(u);
+	}
 	tt_flow_table_fini(&st.ft);
 	free(st.tls);
 	return NULL;

@@ -139,10 +139,32 @@ void tt_evidence_score(struct tt_flow_record *r, const struct tt_relays *relays,
 unsigned tt_worker_orient(const struct tt_relays *relays, uint8_t ip_version, const uint8_t *src,
     uint16_t sport, uint16_t dport, uint64_t ts_ns);
 
+/* The JA3 and JA4 of recently seen ClientHello shapes, one cache per worker: the same
+ * client software opens thousands of connections, and building, sorting and hashing the
+ * fingerprint strings cost more than the rest of a flow's summary. An entry holds the
+ * exact bytes every fingerprint input was made from (versions, the cipher, extension,
+ * group, signature-algorithm and point-format lists without their GREASE values, which
+ * neither fingerprint reads; the first ALPN name's ends), compared in full on a hit, so a cached
+ * fingerprint is the one the functions would compute. Hellos whose inputs take more than
+ * TT_FP_KEY_MAX bytes are computed each time. */
+#define TT_FP_CACHE_N 512
+#define TT_FP_KEY_MAX 496
+struct tt_fp_cache {
+	struct tt_fp_entry {
+		uint16_t key_len; /* 0: empty */
+		char ja3[33];
+		char ja4[37];
+		uint8_t key[TT_FP_KEY_MAX];
+	} e[TT_FP_CACHE_N];
+	uint64_t n_hits, n_misses;
+};
+
 /* Summarise what the TLS inspector saw into the record's tls fields. is_syn_less: the
  * flow's start was not captured (no SYN or SYN-ACK first); its records are then scored
- * for mid-stream framing (D3) when no hello was seen. */
-void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less, struct tt_flow_tls *out);
+ * for mid-stream framing (D3) when no hello was seen. cache may be NULL (fingerprints are
+ * then computed every time); the summary is the same either way. */
+void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less,
+    struct tt_fp_cache *cache, struct tt_flow_tls *out);
 
 /* The fully-encrypted-traffic test of Wu et al. (USENIX Security 2023) on a first
  * payload: true when it is none of the exemptions (popcount per byte outside 3.4-4.6,

@@ -99,7 +99,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (tt_tls_flow_is_done(flow))
 			break;
 	}
-	tt_inspect_tls_summary(flow, false, &summary);
+	tt_inspect_tls_summary(flow, false, NULL, &summary);
+	{
+		/* The fingerprint cache gives what the functions give: a miss, then a hit. */
+		static struct tt_fp_cache cache;
+		struct tt_flow_tls cached;
+
+		for (int k = 0; k < 2; k++) {
+			tt_inspect_tls_summary(flow, false, &cache, &cached);
+			if (memcmp(&cached, &summary, sizeof(cached)) != 0)
+				abort();
+		}
+	}
 	if (is_mid) {
 		struct tt_tls_midstream_stats ms;
 

@@ -11,6 +11,7 @@
 #include <pcap/pcap.h>
 
 #include "../../src/workers/tls.h"
+#include "../../src/workers/workers.h"
 
 /* tests/data and the shared corpus; meson passes both, a hand build finds them from here. */
 #ifndef TT_TEST_DATA
@@ -465,6 +466,58 @@ ParameterizedTest(struct hello_case *c, tls, fingerprints_match_references)
 	cr_expect_eq(f->sh.version, c->version, "%s", c->file);
 	cr_expect_eq(f->sh.cipher, c->cipher, "%s", c->file);
 	walk_free(&w);
+}
+
+/* The worker's fingerprint cache gives what the functions give: for every reference hello,
+ * on a miss and on a hit, with the others between them in one cache; hellos that differ in
+ * GREASE only share an entry, and one cipher more is another entry. */
+Test(tls, fingerprint_cache_equals_the_functions)
+{
+	static const char *const files[] = {"tornet-tor-link.pcap", "tornet-https.pcap",
+	    "tor2013.pcap", "tor2022.pcap", "firefox-tls12.pcap", "bets.pcap",
+	    "chrome-ech-grease.pcap", "dingtalk.pcap"};
+	enum { N = sizeof(files) / sizeof(files[0]) };
+	struct pwalk w[N];
+	struct tt_tls_flow *f[N];
+	struct tt_fp_cache *c = calloc(1, sizeof(*c));
+	struct tt_flow_tls want, got;
+	struct tt_tls_client_hello saved;
+
+	cr_assert(c);
+	for (unsigned i = 0; i < N; i++)
+		f[i] = fixture_flow(&w[i], files[i]);
+	for (unsigned round = 0; round < 2; round++)
+		for (unsigned i = 0; i < N; i++) {
+			tt_inspect_tls_summary(f[i], false, NULL, &want);
+			tt_inspect_tls_summary(f[i], false, c, &got);
+			cr_expect_eq(
+			    memcmp(&want, &got, sizeof(want)), 0, "%s, round %u", files[i], round);
+			cr_expect_str_neq(got.ja4, "", "%s", files[i]);
+		}
+	cr_expect_eq(c->n_misses, N);
+	cr_expect_eq(c->n_hits, N);
+	/* Chrome's hello with other GREASE draws: the same entry, the same fingerprints. */
+	saved = f[6]->ch;
+	cr_assert(f[6]->ch.has_grease);
+	for (unsigned i = 0; i < f[6]->ch.n_ciphers && i < TT_TLS_MAX_CIPHERS; i++)
+		if (tt_tls_is_grease(f[6]->ch.ciphers[i]))
+			f[6]->ch.ciphers[i] = 0xfafa;
+	tt_inspect_tls_summary(f[6], false, NULL, &want);
+	tt_inspect_tls_summary(f[6], false, c, &got);
+	cr_expect_eq(memcmp(&want, &got, sizeof(want)), 0);
+	cr_expect_eq(c->n_hits, N + 1);
+	/* One cipher more (where there is room): a miss, and other fingerprints. */
+	cr_assert_lt(f[6]->ch.n_ciphers, TT_TLS_MAX_CIPHERS);
+	f[6]->ch.ciphers[f[6]->ch.n_ciphers++] = 0x00ff;
+	tt_inspect_tls_summary(f[6], false, NULL, &want);
+	tt_inspect_tls_summary(f[6], false, c, &got);
+	cr_expect_eq(memcmp(&want, &got, sizeof(want)), 0);
+	cr_expect_eq(c->n_misses, N + 1);
+	cr_expect_str_neq(got.ja3, "6820f114cf3b0809ffdcb30cb277848a");
+	f[6]->ch = saved;
+	for (unsigned i = 0; i < N; i++)
+		walk_free(&w[i]);
+	free(c);
 }
 
 Test(tls, ja3_strings_equal_tshark_ja3_full)
