@@ -111,8 +111,18 @@ static void string(FILE *f, const char *str)
 
 	fputc('"', f);
 	while (*s) {
+		const unsigned char *run = s;
 		int n;
 
+		/* A run of bytes written as they are (printable ASCII but the two escaped
+		 * characters), in one call: a call for each byte cost more than everything
+		 * else in writing a report. */
+		while (*s >= 0x20 && *s < 0x80 && *s != '"' && *s != '\\')
+			s++;
+		if (s > run) {
+			fwrite(run, 1, (size_t)(s - run), f);
+			continue;
+		}
 		if (*s == '"' || *s == '\\') {
 			fputc('\\', f);
 			fputc(*s++, f);

@@ -252,9 +252,12 @@ void tt_evidence_score(struct tt_flow_record *r, const struct tt_relays *idx,
 	r->evidence = ev;
 	r->score = (float)p;
 	r->candidate = TT_VERDICT_NONE;
-	for (unsigned i = 0; i < n_items; i++)
-		if (items[i].weight > 0)
+	for (uint32_t left = ev; left; left &= left - 1) {
+		unsigned i = (unsigned)__builtin_ctz(left);
+
+		if (i < n_items && items[i].weight > 0)
 			positive |= 1u << i;
+	}
 	/* Judged on the score as recorded (a float), so that a report never shows a score at
 	 * the threshold without its verdict (-6.9 + 5 + 1.9 is a hair below 0 in doubles). */
 	if (r->score >= (float)min_score) {

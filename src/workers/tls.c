@@ -467,11 +467,6 @@ int tt_tls_hs_next(struct tt_tls_hs *h, struct tt_tls_hs_msg *m)
 
 /* ---- hellos ---------------------------------------------------------------------------- */
 
-bool tt_tls_is_grease(uint16_t v)
-{
-	return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
-}
-
 /* Read a list of 16-bit values filling at most cap entries; *n counts them all. */
 static void read_u16_list(struct rd *r, uint16_t *out, unsigned cap, uint16_t *n, bool *is_trunc)
 {

@@ -195,7 +195,10 @@ enum {
 };
 
 /* GREASE (RFC 8701): 0x0a0a, 0x1a1a, ... 0xfafa. */
-bool tt_tls_is_grease(uint16_t v);
+static inline bool tt_tls_is_grease(uint16_t v)
+{
+	return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
+}
 
 struct tt_tls_alpn {
 	uint8_t len;                         /* true length of the name (1..255) */
