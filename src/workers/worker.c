@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tortrace/tortrace.h"
 #include "tls.h"
@@ -44,6 +45,60 @@ struct tls_part {
 	uint32_t n;
 };
 
+/* Memory for TLS inspection states and record summaries: carved from 4 MiB mappings
+ * advised as huge pages and returned only when the worker ends (the objects themselves are
+ * reused through free lists). malloc gave them 4 KiB pages, and on a VM each first touch
+ * of one is a trap to the hypervisor: with 150,000 TLS flows that cost more than
+ * inspecting them. */
+#define SLAB_MAP_BYTES (4u << 20)
+struct slab {
+	uint8_t *cur, *end; /* the unused rest of the newest mapping */
+	void **maps;
+	size_t n_maps, cap_maps;
+};
+
+/* size bytes (at most SLAB_MAP_BYTES), 64-byte aligned, or NULL without memory. */
+static void *slab_alloc(struct slab *sl, size_t size)
+{
+	void *p;
+
+	size = (size + 63) & ~(size_t)63;
+	if ((size_t)(sl->end - sl->cur) < size) {
+		void *m;
+
+		if (sl->n_maps == sl->cap_maps) {
+			size_t cap = sl->cap_maps ? 2 * sl->cap_maps : 16;
+			void **v = realloc(sl->maps, cap * sizeof(*v));
+
+			if (!v)
+				return NULL;
+			sl->maps = v;
+			sl->cap_maps = cap;
+		}
+		m = mmap(NULL, SLAB_MAP_BYTES, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+#ifdef MADV_HUGEPAGE
+		madvise(m, SLAB_MAP_BYTES, MADV_HUGEPAGE);
+#endif
+		sl->maps[sl->n_maps++] = m;
+		sl->cur = m;
+		sl->end = sl->cur + SLAB_MAP_BYTES;
+	}
+	p = sl->cur;
+	sl->cur += size;
+	return p;
+}
+
+static void slab_free_all(struct slab *sl)
+{
+	for (size_t i = 0; i < sl->n_maps; i++)
+		munmap(sl->maps[i], SLAB_MAP_BYTES);
+	free(sl->maps);
+	memset(sl, 0, sizeof(*sl));
+}
+
 /* A record's TLS summary (tt_flow_record.tls), or a link of the worker's free list. */
 union tls_sum {
 	struct tt_flow_tls s;
@@ -66,13 +121,12 @@ struct wstate {
 	struct tls_part *tls; /* [TT_N_PARTITIONS]: the TLS inspections of each partition */
 	/* evictions in the current file, sent with TT_REC_EVICTIONS or TT_REC_FILE_DONE */
 	uint64_t n_flows_evicted, n_tls_evicted;
-	/* Freed inspection states kept for reuse until the worker ends: malloc/free of
-	 * ~35 KiB for every TLS flow made the kernel fault and clear their pages again and
-	 * again. Room for every inspection that can be open at once (TLS_PER_PART per
-	 * partition), so no state is ever freed early: the pool holds at most the peak. */
+	/* Freed inspection states (from slab), kept for reuse until the worker ends: room for
+	 * every inspection that can be open at once (TLS_PER_PART per partition). */
 	struct tt_tls_flow **pool;
 	unsigned n_pool;
 	union tls_sum *sum_free; /* record TLS summaries kept for reuse, chained */
+	struct slab slab;        /* where the states and summaries come from */
 	struct tt_fp_cache *fp;  /* JA3/JA4 of recent hello shapes (NULL: none) */
 };
 
@@ -180,7 +234,7 @@ static void tls_close(struct wstate *st, struct tt_flow *f)
 		f->rec.tls = &st->sum_free->s;
 		st->sum_free = st->sum_free->next;
 	} else {
-		union tls_sum *u = malloc(sizeof(*u));
+		union tls_sum *u = slab_alloc(&st->slab, sizeof(*u));
 
 		f->rec.tls = u ? &u->s : NULL;
 	}
@@ -298,7 +352,7 @@ static void tls_open(struct wstate *st, struct tt_flow *f, bool is_midstream)
 	if (st->n_pool > 0)
 		f->tls = st->pool[--st->n_pool];
 	else
-		f->tls = malloc(sizeof(*f->tls));
+		f->tls = slab_alloc(&st->slab, sizeof(*f->tls));
 	if (!f->tls) {
 		st->w->rc = -ENOMEM;
 		tt_log(TT_LOG_ERROR, "worker %u: out of memory for a TLS inspection", st->w->id);
@@ -705,20 +759,13 @@ void *tt_worker_main(void *arg)
 	}
 	msgpack_sbuffer_destroy(&st.sbuf);
 	free(st.refs);
-	while (st.n_pool > 0)
-		free(st.pool[--st.n_pool]);
 	free(st.pool);
 	if (st.fp)
 		tt_log(TT_LOG_DEBUG,
 		    "worker %u: fingerprint cache: %" PRIu64 " hits, %" PRIu64 " misses", w->id,
 		    st.fp->n_hits, st.fp->n_misses);
 	free(st.fp);
-	while (st.sum_free) {
-		union tls_sum *u = st.sum_free;
-
-		st.sum_free = u->next;
-		free(u);
-	}
+	slab_free_all(&st.slab);
 	tt_flow_table_fini(&st.ft);
 	free(st.tls);
 	return NULL;
