@@ -29,7 +29,7 @@
 struct pending {
 	struct tt_rec_ref *v; /* the set's records held in memory */
 	size_t n, cap;
-	uint8_t **bufs; /* the blocks they point into */
+	uintptr_t *bufs; /* the blocks they point into; bit 0 set: a mapped block */
 	size_t n_bufs, cap_bufs;
 	size_t n_bytes;         /* held for this file: blocks and refs */
 	struct tt_spill *spill; /* sorted runs spilled to disk, or NULL */
@@ -100,7 +100,7 @@ static int add_block(struct astate *st, const struct tt_rec_msg *m)
 	p = &st->files[m->file_id];
 	if (grow((void **)&p->v, &p->cap, p->n + m->n_records, sizeof(*p->v)) < 0 ||
 	    grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs + 1, sizeof(*p->bufs)) < 0) {
-		free(m->buf);
+		tt_rec_buf_free(m->buf, m->is_mapped);
 		free(m->refs);
 		return -ENOMEM;
 	}
@@ -112,7 +112,7 @@ static int add_block(struct astate *st, const struct tt_rec_msg *m)
 		TT_BUG_ON((uint64_t)r->off + r->len > m->len);
 		r->data = m->buf + r->off;
 	}
-	p->bufs[p->n_bufs++] = m->buf;
+	p->bufs[p->n_bufs++] = (uintptr_t)m->buf | (m->is_mapped ? 1u : 0u);
 	free(m->refs);
 	p->n_bytes += m->len + (size_t)m->n_records * sizeof(*p->v);
 	if (m->file_id > st->last_file)
@@ -139,7 +139,7 @@ static int flush_out(struct astate *st)
 static void free_held(struct astate *st, struct pending *p)
 {
 	for (size_t i = 0; i < p->n_bufs; i++)
-		free(p->bufs[i]);
+		tt_rec_buf_free((uint8_t *)(p->bufs[i] & ~(uintptr_t)1), p->bufs[i] & 1);
 	p->n_bufs = 0;
 	p->n = 0;
 	st->n_held -= p->n_bytes;
@@ -340,7 +340,7 @@ void *tt_aggregator_main(void *arg)
 				case TT_REC_BLOCK:
 					a->n_blocks++;
 					if (a->rc != 0) {
-						free(m->buf);
+						tt_rec_buf_free(m->buf, m->is_mapped);
 						free(m->refs);
 					} else if (add_block(&st, m) < 0) {
 						a->rc = -ENOMEM;

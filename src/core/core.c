@@ -235,3 +235,26 @@ uint64_t tt_rss_anon_bytes(void)
 	fclose(f);
 	return (uint64_t)kb * 1024u;
 }
+
+/* ---- record blocks ------------------------------------------------------------------ */
+
+uint8_t *tt_rec_block_map(void)
+{
+	void *p = mmap(NULL, TT_REC_BLOCK_MAP, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, TT_REC_BLOCK_MAP, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+void tt_rec_buf_free(uint8_t *buf, bool is_mapped)
+{
+	if (is_mapped)
+		munmap(buf, TT_REC_BLOCK_MAP);
+	else
+		free(buf);
+}

@@ -294,14 +294,23 @@ struct tt_rec_ref {
 /* Block messages carry every record of one set of files (rotated captures that continue
  * each other; a file on its own is a set of one) that the worker finished since its last
  * block: all of them belong to the set whose first file is file_id. */
+/* A record block the worker fills in place: TT_REC_BLOCK_MAP bytes mapped and advised as
+ * huge pages (a fault per 4 KiB of records, a trap to the hypervisor on a VM, cost more
+ * than encoding them). NULL without memory. Free with tt_rec_buf_free(buf, true). */
+#define TT_REC_BLOCK_MAP (2u << 20)
+uint8_t *tt_rec_block_map(void);
+/* Free a block's buffer: a TT_REC_BLOCK_MAP mapping when is_mapped, else malloc()ed. */
+void tt_rec_buf_free(uint8_t *buf, bool is_mapped);
+
 struct tt_rec_msg {
-	uint8_t *buf;            /* msgpack records, malloc()ed; ownership moves */
+	uint8_t *buf;            /* msgpack records; ownership moves (tt_rec_buf_free) */
 	struct tt_rec_ref *refs; /* n_records entries, malloc()ed; ownership moves */
 	uint32_t len;
 	uint32_t file_id; /* the set id: the index of the set's first file */
 	uint32_t kind;    /* enum tt_rec_kind */
 	uint32_t n_records;
 	uint32_t last_file_id; /* TT_REC_FILE_DONE: the set's last file */
+	bool is_mapped;        /* buf is a tt_rec_block_map() mapping, else malloc()ed */
 	/* TT_REC_FILE_DONE: what the worker evicted in the file (summed by the aggregator) */
 	uint64_t n_flows_evicted, n_tls_evicted;
 };

@@ -26,16 +26,20 @@
 #include "tls.h"
 #include "relays.h"
 
-#define BURST        64
-#define AHEAD        8 /* descriptors prefetched ahead of the one being handled */
+#define BURST            64
+#define AHEAD            8 /* descriptors prefetched ahead of the one being handled */
 /* TLS inspections at once per partition: 4096 in all (~140 MiB when one worker owns every
  * partition). */
-#define TLS_PER_PART 16
-/* A block is sent once it holds BLOCK_BYTES; with its slack it stays below glibc's mmap
- * threshold (128 KiB), so block buffers come from the heap and are reused rather than
- * mapped and unmapped (and faulted in) one by one. */
-#define BLOCK_BYTES  (96u * 1024)
-#define BLOCK_SLACK  (16u * 1024)
+#define TLS_PER_PART     16
+/* Records are encoded into a TT_REC_BLOCK_MAP mapping (core.h), sent once it holds more
+ * than BLOCK_BYTES: a record is far smaller than the slack left, so the buffer never
+ * needs to grow. Without a mapping, a malloc()ed buffer of BLOCK_BYTES plus the slack. */
+#define BLOCK_SLACK      (64u * 1024)
+#define BLOCK_BYTES      (TT_REC_BLOCK_MAP - BLOCK_SLACK)
+/* A block sent before it is full (a set ended) smaller than this is copied out to a
+ * buffer of its size and the mapping kept, so that sets of a few flows do not each hold
+ * 2 MiB in the aggregator. */
+#define BLOCK_COPY_BELOW (TT_REC_BLOCK_MAP / 2)
 
 /* The flows of one partition whose TLS is being inspected, and when each was last fed a
  * payload (wstate.n_seen): the one fed least recently gives way to a new TLS flow. */
@@ -127,6 +131,7 @@ struct wstate {
 	unsigned n_pool;
 	union tls_sum *sum_free; /* record TLS summaries kept for reuse, chained */
 	struct slab slab;        /* where the states and summaries come from */
+	bool is_block_mapped;    /* sbuf.data is a tt_rec_block_map() mapping */
 	struct tt_fp_cache *fp;  /* JA3/JA4 of recent hello shapes (NULL: none) */
 };
 
@@ -142,10 +147,18 @@ static void reserve_block(struct wstate *st)
 {
 	char *p;
 
-	if (st->sbuf.data || !(p = malloc(BLOCK_BYTES + BLOCK_SLACK)))
+	if (st->sbuf.data)
 		return;
+	if ((p = (char *)tt_rec_block_map()) != NULL) {
+		st->is_block_mapped = true;
+		st->sbuf.alloc = TT_REC_BLOCK_MAP;
+	} else if ((p = malloc(BLOCK_BYTES + BLOCK_SLACK)) != NULL) {
+		st->is_block_mapped = false;
+		st->sbuf.alloc = BLOCK_BYTES + BLOCK_SLACK;
+	} else {
+		return;
+	}
 	st->sbuf.data = p;
-	st->sbuf.alloc = BLOCK_BYTES + BLOCK_SLACK;
 }
 
 static void send_block(struct wstate *st)
@@ -157,7 +170,13 @@ static void send_block(struct wstate *st)
 	m.len = (uint32_t)st->sbuf.size;
 	m.n_records = st->n_in_block;
 	/* Ownership of both arrays moves to the aggregator. */
-	m.buf = (uint8_t *)msgpack_sbuffer_release(&st->sbuf);
+	if (st->is_block_mapped && m.len < BLOCK_COPY_BELOW && (m.buf = malloc(m.len)) != NULL) {
+		memcpy(m.buf, st->sbuf.data, m.len);
+		st->sbuf.size = 0; /* the mapping stays for the next block */
+	} else {
+		m.is_mapped = st->is_block_mapped;
+		m.buf = (uint8_t *)msgpack_sbuffer_release(&st->sbuf);
+	}
 	m.refs = st->refs;
 	st->refs = NULL;
 	st->cap_refs = 0;
@@ -191,8 +210,13 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 		st->refs = r;
 		st->cap_refs = cap;
 	}
+	/* A mapped block is never grown (msgpack would realloc() it): it is sent once past
+	 * BLOCK_BYTES, and a record (fixed fields, strings of at most 255 bytes) is a few
+	 * hundred bytes, far below BLOCK_SLACK. */
+	TT_BUG_ON(st->sbuf.size > BLOCK_BYTES);
 	if (tt_record_pack(&st->pk, &f->rec) < 0)
 		return -ENOMEM;
+
 	ref = &st->refs[st->n_in_block++];
 	TT_BUG_ON(f->rec.file_id < st->set_id);
 	*ref = (struct tt_rec_ref){
@@ -757,7 +781,10 @@ void *tt_worker_main(void *arg)
 			}
 		}
 	}
-	msgpack_sbuffer_destroy(&st.sbuf);
+	if (st.is_block_mapped && st.sbuf.data)
+		tt_rec_buf_free((uint8_t *)st.sbuf.data, true);
+	else
+		msgpack_sbuffer_destroy(&st.sbuf);
 	free(st.refs);
 	free(st.pool);
 	if (st.fp)
