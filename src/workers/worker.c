@@ -103,6 +103,12 @@ static void slab_free_all(struct slab *sl)
 	memset(sl, 0, sizeof(*sl));
 }
 
+/* A flow's segment sizes for G1 (tt_flow.pt), or a link of the worker's free list. */
+union pt_shape {
+	struct tt_pt_shape s;
+	union pt_shape *next;
+};
+
 /* A record's TLS summary (tt_flow_record.tls), or a link of the worker's free list. */
 union tls_sum {
 	struct tt_flow_tls s;
@@ -130,7 +136,8 @@ struct wstate {
 	struct tt_tls_flow **pool;
 	unsigned n_pool;
 	union tls_sum *sum_free; /* record TLS summaries kept for reuse, chained */
-	struct slab slab;        /* where the states and summaries come from */
+	union pt_shape *pt_free; /* G1 segment records kept for reuse, chained */
+	struct slab slab;        /* where the states, summaries and G1 records come from */
 	bool is_block_mapped;    /* sbuf.data is a tt_rec_block_map() mapping */
 	struct tt_fp_cache *fp;  /* JA3/JA4 of recent hello shapes (NULL: none) */
 };
@@ -290,8 +297,13 @@ static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 		if (f->pt && tt_pt_shape_is_obfs4(f->pt))
 			f->rec.flags |= TT_FLOW_PT_SHAPE;
 	}
-	free(f->pt);
-	f->pt = NULL;
+	if (f->pt) {
+		union pt_shape *u = (union pt_shape *)f->pt;
+
+		u->next = st->pt_free;
+		st->pt_free = u;
+		f->pt = NULL;
+	}
 	if (!st->w->cfg->is_no_detect)
 		tt_evidence_score(&f->rec, st->w->relays, st->w->cfg, &relay);
 	f->rec.end = (uint8_t)end;
@@ -392,10 +404,23 @@ static void tls_open(struct wstate *st, struct tt_flow *f, bool is_midstream)
 	tp->fed[tp->n++] = st->n_seen;
 }
 
+/* A zeroed G1 segment record, or NULL without memory (G1 is then not tested). */
+static struct tt_pt_shape *pt_get(struct wstate *st)
+{
+	union pt_shape *u = st->pt_free;
+
+	if (u)
+		st->pt_free = u->next;
+	else if (!(u = slab_alloc(&st->slab, sizeof(*u))))
+		return NULL;
+	memset(&u->s, 0, sizeof(u->s));
+	return &u->s;
+}
+
 /* The first flight of payload and the reply to it, for the obfs4 shape: how long each is
  * and whether its first segment looks fully encrypted. */
-static void track_flight(
-    struct tt_flow *f, int dir, uint32_t payload, const uint8_t *data, uint32_t captured)
+static void track_flight(struct wstate *st, struct tt_flow *f, int dir, uint32_t payload,
+    const uint8_t *data, uint32_t captured)
 {
 	int k;
 	uint16_t len = payload > UINT16_MAX ? UINT16_MAX : (uint16_t)payload;
@@ -410,12 +435,17 @@ static void track_flight(
 		/* Both first flights look fully encrypted: keep the segments that follow for
 		 * the obfs4 shape (G1). Rare, so allocated; without memory G1 is not tested. */
 		if ((f->rec.flags & TT_FLOW_SYN_SEEN) && f->fet[0] && f->fet[1])
-			f->pt = calloc(1, sizeof(*f->pt));
+			f->pt = pt_get(st);
 		return;
 	}
 	k = f->flight_phase - 1;
 	if (f->flight[k] == 0) {
-		f->fet[k] = tt_inspect_is_fully_encrypted(data, captured);
+		/* Only both flights looking fully encrypted counts (end_flow, above): the reply
+		 * is not scanned after a first flight that does not, nor a segment the
+		 * first-payload inspector already named (TLS, HTTP, ...), which the scan would
+		 * exempt the same way. */
+		f->fet[k] = (k == 0 || f->fet[0]) && f->rec.app[dir] == TT_APP_UNKNOWN &&
+			    tt_inspect_is_fully_encrypted(data, captured);
 		f->seg_first[k] = len;
 	} else if (f->seg_prev[k] != f->seg_first[k] || len > f->seg_first[k]) {
 		/* One write is segments of one size and a last one no longer. */
@@ -626,7 +656,7 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		}
 		if (payload > 0 && f->flight_phase < 3 && p->proto == 6 &&
 		    !st->w->cfg->is_no_detect)
-			track_flight(f, dir, payload, l3 + pay_off,
+			track_flight(st, f, dir, payload, l3 + pay_off,
 			    p->caplen > pay_off ? p->caplen - pay_off : 0);
 		/* From the segment that ended the first flights on (track_flight set pt). */
 		if (payload > 0 && f->pt)
