@@ -13,11 +13,33 @@ void tt_json_init(struct tt_json *j, FILE *f, bool is_pretty)
 
 static void newline(struct tt_json *j)
 {
+	static const char spaces[] =
+	    "\n                                                                ";
+	size_t n = 1 + 2 * (size_t)j->depth;
+
 	if (!j->is_pretty)
 		return;
+	/* One write for the line break and the indent (depth is below TT_JSON_DEPTH). */
+	if (n < sizeof(spaces)) {
+		fwrite(spaces, 1, n, j->f);
+		return;
+	}
 	fputc('\n', j->f);
 	for (int i = 0; i < j->depth; i++)
 		fputs("  ", j->f);
+}
+
+/* v in decimal, without printf's format parsing. */
+static void put_u64(FILE *f, uint64_t v)
+{
+	char b[20];
+	size_t i = sizeof(b);
+
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	fwrite(b + i, 1, sizeof(b) - i, f);
 }
 
 /* Before any value: a comma after the previous item, unless it follows a key. */
@@ -159,7 +181,7 @@ void tt_json_str(struct tt_json *j, const char *s)
 void tt_json_u64(struct tt_json *j, uint64_t v)
 {
 	item(j);
-	fprintf(j->f, "%" PRIu64, v);
+	put_u64(j->f, v);
 }
 
 void tt_json_i64(struct tt_json *j, int64_t v)
