@@ -1255,6 +1255,44 @@ static void find_span(struct html *h)
 	h->t1 = t1;
 }
 
+/* The report, read whole and then parsed: json_load_file() reads a byte at a time
+ * through getc(), which took longer than rendering the page. */
+static json_t *load_json(const char *path, json_error_t *err)
+{
+	FILE *in = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	json_t *root = NULL;
+
+	if (!in)
+		return json_load_file(path, JSON_REJECT_DUPLICATES, err); /* says why */
+	for (;;) {
+		size_t got;
+
+		if (len == cap) {
+			char *b = realloc(buf, cap = cap ? 2 * cap : 1u << 20);
+
+			if (!b) {
+				free(buf);
+				fclose(in);
+				return json_load_file(path, JSON_REJECT_DUPLICATES, err);
+			}
+			buf = b;
+		}
+		got = fread(buf + len, 1, cap - len, in);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (!ferror(in))
+		root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, err);
+	else
+		root = json_load_file(path, JSON_REJECT_DUPLICATES, err);
+	fclose(in);
+	free(buf);
+	return root;
+}
+
 int tt_report_html(const char *report_json_path, FILE *f)
 {
 	struct html *h;
@@ -1266,7 +1304,7 @@ int tt_report_html(const char *report_json_path, FILE *f)
 	if (!h)
 		return -ENOMEM;
 	h->f = f;
-	h->root = json_load_file(report_json_path, JSON_REJECT_DUPLICATES, &err);
+	h->root = load_json(report_json_path, &err);
 	if (!h->root) {
 		tt_log(TT_LOG_ERROR, "cannot read %s: %s (line %d, column %d)", report_json_path,
 		    err.text, err.line, err.column);
