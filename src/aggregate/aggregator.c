@@ -46,8 +46,7 @@ struct astate {
 	size_t last_file;      /* the highest set id with records held */
 };
 
-#define OUT_BYTES      (1u << 20)
-#define DEFAULT_BUDGET (128u << 20)
+#define OUT_BYTES (1u << 20)
 
 static int fwrite_cb(void *data, const char *buf, size_t len)
 {
@@ -309,6 +308,23 @@ static void write_set(struct astate *st, size_t id)
 	free_pending(st, p);
 }
 
+/* Fill worker w's block ring (see struct tt_aggregator.blocks). */
+static void make_blocks(struct tt_aggregator *a, unsigned w)
+{
+	if (!a->blocks)
+		return;
+	for (uint32_t room = tt_ring_room(&a->blocks[w]); room > 0; room--) {
+		uint8_t *blk = tt_rec_block_map_populated();
+
+		if (!blk) /* the worker maps its own */
+			return;
+		if (tt_ring_push(&a->blocks[w], &blk, 1) != 1) {
+			tt_rec_buf_free(blk, true);
+			return;
+		}
+	}
+}
+
 void *tt_aggregator_main(void *arg)
 {
 	struct tt_aggregator *a = arg;
@@ -320,11 +336,13 @@ void *tt_aggregator_main(void *arg)
 	st.files = calloc(a->n_files ? a->n_files : 1, sizeof(*st.files));
 	st.n_done = calloc(a->n_files ? a->n_files : 1, sizeof(*st.n_done));
 	st.out = malloc(OUT_BYTES);
-	st.budget = a->cfg->sort_budget_bytes ? a->cfg->sort_budget_bytes : DEFAULT_BUDGET;
+	st.budget = a->cfg->sort_budget_bytes ? a->cfg->sort_budget_bytes : TT_SORT_BUDGET_DEFAULT;
 	if (!st.files || !st.n_done || !st.out) {
 		a->rc = -ENOMEM;
 		tt_log(TT_LOG_ERROR, "aggregator: out of memory");
 	}
+	for (unsigned w = 0; w < a->n_workers; w++)
+		make_blocks(a, w);
 	/* Keep consuming even after an error, so that no worker blocks on a full ring. */
 	while (n_workers_done < a->n_workers) {
 		bool is_progress = false;
@@ -339,6 +357,11 @@ void *tt_aggregator_main(void *arg)
 				switch (m->kind) {
 				case TT_REC_BLOCK:
 					a->n_blocks++;
+					/* The worker took a block from its ring, or made one:
+					 * make the next (a worker sends blocks until it is
+					 * done, so none is made for a worker that ended). */
+					if (m->is_mapped)
+						make_blocks(a, w);
 					if (a->rc != 0) {
 						tt_rec_buf_free(m->buf, m->is_mapped);
 						free(m->refs);

@@ -251,6 +251,20 @@ uint8_t *tt_rec_block_map(void)
 	return p;
 }
 
+uint8_t *tt_rec_block_map_populated(void)
+{
+	uint8_t *p = tt_rec_block_map();
+
+#ifdef MADV_POPULATE_WRITE
+	if (p && madvise(p, TT_REC_BLOCK_MAP, MADV_POPULATE_WRITE) == 0)
+		return p;
+#endif
+	/* Without MADV_POPULATE_WRITE (before Linux 5.14): touch every page. */
+	for (size_t i = 0; p && i < TT_REC_BLOCK_MAP; i += 4096)
+		((volatile uint8_t *)p)[i] = 0;
+	return p;
+}
+
 void tt_rec_buf_free(uint8_t *buf, bool is_mapped)
 {
 	if (is_mapped)

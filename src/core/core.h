@@ -130,6 +130,16 @@ static inline uint32_t tt_ring_push(struct tt_ring *r, const void *src, uint32_t
 	return n;
 }
 
+/* Slots a push could fill now (at least that many: the consumer may free more).
+ * Producer only. */
+static inline uint32_t tt_ring_room(struct tt_ring *r)
+{
+	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+
+	r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+	return r->mask + 1 - (head - r->tail_cache);
+}
+
 /* Copy up to max slots out; returns how many came out (0 when empty). Consumer only. */
 static inline uint32_t tt_ring_pop(struct tt_ring *r, void *dst, uint32_t max)
 {
@@ -299,6 +309,13 @@ struct tt_rec_ref {
  * than encoding them). NULL without memory. Free with tt_rec_buf_free(buf, true). */
 #define TT_REC_BLOCK_MAP (2u << 20)
 uint8_t *tt_rec_block_map(void);
+/* The same, with its memory already faulted in and zeroed (the aggregator makes these
+ * ahead of the workers, on a core with time to spare). NULL without memory. */
+uint8_t *tt_rec_block_map_populated(void);
+/* The records held for sorting when tt_config.sort_budget_bytes is 0. */
+#define TT_SORT_BUDGET_DEFAULT (128u << 20)
+/* Blocks made ahead per worker: the capacity of its block ring (a power of two). */
+#define TT_REC_BLOCKS_AHEAD    2
 /* Free a block's buffer: a TT_REC_BLOCK_MAP mapping when is_mapped, else malloc()ed. */
 void tt_rec_buf_free(uint8_t *buf, bool is_mapped);
 

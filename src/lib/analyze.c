@@ -202,6 +202,8 @@ struct analysis {
 	struct tt_aggregator agg;
 	struct tt_worker *workers;
 	struct tt_ring *in_rings, *out_rings;
+	struct tt_ring *block_rings; /* aggregator → worker: empty record blocks */
+	unsigned n_block_rings;
 	pthread_t *wt, rt, at, ht;
 	struct tt_hasher hasher;
 	bool is_hashing;
@@ -272,6 +274,7 @@ static int setup(struct analysis *an)
 	an->wt = calloc(nw, sizeof(*an->wt));
 	an->in_rings = calloc(nw, sizeof(*an->in_rings));
 	an->out_rings = calloc(nw, sizeof(*an->out_rings));
+	an->block_rings = calloc(nw, sizeof(*an->block_rings));
 	an->wpkts = calloc(nw, sizeof(*an->wpkts));
 	an->wflows = calloc(nw, sizeof(*an->wflows));
 	an->flows_tmp = join(cfg->out_dir, "flows.msgpack.tmp");
@@ -281,8 +284,8 @@ static int setup(struct analysis *an)
 	an->html_tmp = join(cfg->out_dir, "report.html.tmp");
 	an->html_final = join(cfg->out_dir, "report.html");
 	if (!an->rd.files || !an->workers || !an->wt || !an->in_rings || !an->out_rings ||
-	    !an->wpkts || !an->wflows || !an->flows_tmp || !an->flows_final || !an->report_tmp ||
-	    !an->report_final || !an->html_tmp || !an->html_final) {
+	    !an->block_rings || !an->wpkts || !an->wflows || !an->flows_tmp || !an->flows_final ||
+	    !an->report_tmp || !an->report_final || !an->html_tmp || !an->html_final) {
 		tt_log(TT_LOG_ERROR, "out of memory");
 		return TT_STATUS_USAGE;
 	}
@@ -304,7 +307,11 @@ static int setup(struct analysis *an)
 		if (tt_ring_init(
 			&an->out_rings[an->n_out], OUT_RING_SLOTS, sizeof(struct tt_rec_msg)) < 0)
 			break;
-	if (an->n_in < nw || an->n_out < nw) {
+	for (; an->n_block_rings < nw; an->n_block_rings++)
+		if (tt_ring_init(&an->block_rings[an->n_block_rings], TT_REC_BLOCKS_AHEAD,
+			sizeof(uint8_t *)) < 0)
+			break;
+	if (an->n_in < nw || an->n_out < nw || an->n_block_rings < nw) {
 		tt_log(TT_LOG_ERROR, "cannot allocate rings (--ring-slots must be a power of two)");
 		return TT_STATUS_USAGE;
 	}
@@ -320,6 +327,7 @@ static int setup(struct analysis *an)
 	an->rd.rings = an->in_rings;
 	an->rd.n_workers = nw;
 	an->agg.in = an->out_rings;
+	an->agg.blocks = an->block_rings;
 	an->agg.n_workers = nw;
 	an->agg.files = an->rd.files;
 	an->agg.n_files = an->n_paths;
@@ -376,7 +384,8 @@ static int run(struct analysis *an)
 		    .id = n_started,
 		    .n_workers = nw,
 		    .in = &an->in_rings[n_started],
-		    .out = &an->out_rings[n_started]};
+		    .out = &an->out_rings[n_started],
+		    .blocks = &an->block_rings[n_started]};
 		if (pthread_create(
 			&an->wt[n_started], NULL, tt_worker_main, &an->workers[n_started]) != 0)
 			break;
@@ -633,6 +642,14 @@ static void teardown(struct analysis *an)
 		tt_ring_fini(&an->in_rings[w]);
 	for (unsigned w = 0; w < an->n_out; w++)
 		tt_ring_fini(&an->out_rings[w]);
+	/* The threads are joined: the blocks made ahead and not taken are unmapped here. */
+	for (unsigned w = 0; w < an->n_block_rings; w++) {
+		uint8_t *blk;
+
+		while (tt_ring_pop(&an->block_rings[w], &blk, 1) == 1)
+			tt_rec_buf_free(blk, true);
+		tt_ring_fini(&an->block_rings[w]);
+	}
 	if (an->rd.files)
 		for (size_t i = 0; i < an->n_paths; i++)
 			free(an->rd.files[i].error);
@@ -641,6 +658,7 @@ static void teardown(struct analysis *an)
 	free(an->wt);
 	free(an->in_rings);
 	free(an->out_rings);
+	free(an->block_rings);
 	free(an->wpkts);
 	free(an->wflows);
 	free(an->flows_tmp);

@@ -36,6 +36,9 @@
  * needs to grow. Without a mapping, a malloc()ed buffer of BLOCK_BYTES plus the slack. */
 #define BLOCK_SLACK      (64u * 1024)
 #define BLOCK_BYTES      (TT_REC_BLOCK_MAP - BLOCK_SLACK)
+/* ... or sooner, at an eighth of a small --sort-budget (not below BLOCK_MIN), so that the
+ * aggregator's memory stays near the budget and spills as often as before. */
+#define BLOCK_MIN        (64u * 1024)
 /* A block sent before it is full (a set ended) smaller than this is copied out to a
  * buffer of its size and the mapping kept, so that sets of a few flows do not each hold
  * 2 MiB in the aggregator. */
@@ -139,6 +142,7 @@ struct wstate {
 	union pt_shape *pt_free; /* G1 segment records kept for reuse, chained */
 	struct slab slab;        /* where the states, summaries and G1 records come from */
 	bool is_block_mapped;    /* sbuf.data is a tt_rec_block_map() mapping */
+	size_t block_bytes;      /* a block is sent once it holds this many bytes */
 	struct tt_fp_cache *fp;  /* JA3/JA4 of recent hello shapes (NULL: none) */
 };
 
@@ -156,7 +160,8 @@ static void reserve_block(struct wstate *st)
 
 	if (st->sbuf.data)
 		return;
-	if ((p = (char *)tt_rec_block_map()) != NULL) {
+	if ((st->w->blocks && tt_ring_pop(st->w->blocks, &p, 1) == 1) ||
+	    (p = (char *)tt_rec_block_map()) != NULL) {
 		st->is_block_mapped = true;
 		st->sbuf.alloc = TT_REC_BLOCK_MAP;
 	} else if ((p = malloc(BLOCK_BYTES + BLOCK_SLACK)) != NULL) {
@@ -220,7 +225,7 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 	/* A mapped block is never grown (msgpack would realloc() it): it is sent once past
 	 * BLOCK_BYTES, and a record (fixed fields, strings of at most 255 bytes) is a few
 	 * hundred bytes, far below BLOCK_SLACK. */
-	TT_BUG_ON(st->sbuf.size > BLOCK_BYTES);
+	TT_BUG_ON(st->sbuf.size > st->block_bytes);
 	if (tt_record_pack(&st->pk, &f->rec) < 0)
 		return -ENOMEM;
 
@@ -321,7 +326,7 @@ static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 	}
 	f->rec.tls = NULL;
 	f->rec.relay = NULL; /* pointed at the stack */
-	if (st->sbuf.size >= BLOCK_BYTES)
+	if (st->sbuf.size >= st->block_bytes)
 		send_block(st);
 }
 
@@ -708,7 +713,7 @@ void *tt_worker_main(void *arg)
 	bool is_done = false;
 	uint64_t mem =
 	    w->cfg->flow_memory_bytes ? w->cfg->flow_memory_bytes : TT_FLOW_MEMORY_DEFAULT;
-	uint64_t cap = mem / TT_FLOW_COST_BYTES / TT_N_PARTITIONS;
+	uint64_t cap = mem / TT_FLOW_COST_BYTES / TT_N_PARTITIONS, budget;
 	unsigned n_parts = 0;
 
 	/* The same cap for every partition whatever -j is; the slab is sized for the
@@ -725,6 +730,10 @@ void *tt_worker_main(void *arg)
 	st.fp = calloc(1, sizeof(*st.fp)); /* without it, fingerprints are computed each time */
 	if (!st.tls || !st.pool)
 		w->rc = -ENOMEM;
+	budget = w->cfg->sort_budget_bytes ? w->cfg->sort_budget_bytes : TT_SORT_BUDGET_DEFAULT;
+	st.block_bytes = budget / 8 < BLOCK_MIN     ? BLOCK_MIN
+			 : budget / 8 > BLOCK_BYTES ? BLOCK_BYTES
+						    : (size_t)(budget / 8);
 	msgpack_sbuffer_init(&st.sbuf);
 	reserve_block(&st);
 	msgpack_packer_init(&st.pk, &st.sbuf, msgpack_sbuffer_write);

@@ -180,6 +180,8 @@ struct tt_worker {
 	unsigned n_workers;  /* the worker owns partitions p with tt_worker_of_partition(p) == id */
 	struct tt_ring *in;  /* consumer side: from the reader */
 	struct tt_ring *out; /* producer side: to the aggregator */
+	struct tt_ring *blocks;         /* consumer side, or NULL: empty record blocks made ahead by
+					 * the aggregator (struct tt_aggregator.blocks) */
 	const struct tt_relays *relays; /* read-only relay index, or NULL */
 	/* written by the worker, read by main after join */
 	uint64_t n_pkts, n_records, n_max_flows, n_idle_waits;
