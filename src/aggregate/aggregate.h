@@ -88,10 +88,11 @@ struct tt_aggregator {
 	/* set before start */
 	const struct tt_config *cfg;
 	struct tt_ring *in; /* one per worker; this thread is the only consumer */
-	/* One per worker, or NULL: empty record blocks (uint8_t *, tt_rec_block_map_populated)
-	 * this thread makes ahead for the worker, so that the worker does not wait for the
-	 * kernel to zero them; this thread is the only producer. Blocks left in them are
-	 * unmapped by the caller after the threads are joined. */
+	/* One per worker, or NULL: empty 2 MiB blocks (uint8_t *, tt_rec_block_map_populated)
+	 * this thread makes ahead for the worker's records and inspection memory, so that the
+	 * worker does not wait for the kernel to zero them; this thread is the only producer
+	 * and refills them until the worker is done. Blocks left in them are unmapped by the
+	 * caller after the threads are joined. */
 	struct tt_ring *blocks;
 	unsigned n_workers;
 	struct tt_file_stats *files;

@@ -44,6 +44,7 @@ struct astate {
 	size_t n_out;
 	size_t n_held, budget; /* bytes held over all files; the sort budget */
 	size_t last_file;      /* the highest set id with records held */
+	bool *is_worker_done;  /* per worker: its WORKER_DONE came (no blocks made for it) */
 };
 
 #define OUT_BYTES (1u << 20)
@@ -335,6 +336,7 @@ void *tt_aggregator_main(void *arg)
 
 	st.files = calloc(a->n_files ? a->n_files : 1, sizeof(*st.files));
 	st.n_done = calloc(a->n_files ? a->n_files : 1, sizeof(*st.n_done));
+	st.is_worker_done = calloc(a->n_workers ? a->n_workers : 1, sizeof(*st.is_worker_done));
 	st.out = malloc(OUT_BYTES);
 	st.budget = a->cfg->sort_budget_bytes ? a->cfg->sort_budget_bytes : TT_SORT_BUDGET_DEFAULT;
 	if (!st.files || !st.n_done || !st.out) {
@@ -357,11 +359,7 @@ void *tt_aggregator_main(void *arg)
 				switch (m->kind) {
 				case TT_REC_BLOCK:
 					a->n_blocks++;
-					/* The worker took a block from its ring, or made one:
-					 * make the next (a worker sends blocks until it is
-					 * done, so none is made for a worker that ended). */
-					if (m->is_mapped)
-						make_blocks(a, w);
+
 					if (a->rc != 0) {
 						tt_rec_buf_free(m->buf, m->is_mapped);
 						free(m->refs);
@@ -404,12 +402,18 @@ void *tt_aggregator_main(void *arg)
 					break;
 				case TT_REC_WORKER_DONE:
 					n_workers_done++;
+					st.is_worker_done[w] = true;
 					break;
 				default:
 					TT_BUG_ON(1);
 				}
 			}
 		}
+		/* Refill the block rings the workers took from (record blocks and their slab
+		 * memory), but not of a worker that ended. */
+		for (unsigned w = 0; w < a->n_workers; w++)
+			if (st.is_worker_done && !st.is_worker_done[w])
+				make_blocks(a, w);
 		/* Blocks are large and rings deep: polling every millisecond when idle is
 		 * plenty, and costs almost nothing. */
 		if (is_progress) {
@@ -427,6 +431,7 @@ void *tt_aggregator_main(void *arg)
 			free_pending(&st, &st.files[i]);
 	free(st.files);
 	free(st.n_done);
+	free(st.is_worker_done);
 	free(st.out);
 	return NULL;
 }

@@ -52,26 +52,28 @@ struct tls_part {
 	uint32_t n;
 };
 
-/* Memory for TLS inspection states and record summaries: carved from 4 MiB mappings
- * advised as huge pages and returned only when the worker ends (the objects themselves are
- * reused through free lists). malloc gave them 4 KiB pages, and on a VM each first touch
- * of one is a trap to the hypervisor: with 150,000 TLS flows that cost more than
+/* Memory for TLS inspection states, record summaries and G1 records: carved from 2 MiB
+ * mappings advised as huge pages (the aggregator's blocks made ahead, when the ring has
+ * one: zeroed on its core) and returned only when the worker ends (the objects themselves
+ * are reused through free lists). malloc gave them 4 KiB pages, and on a VM each first
+ * touch of one is a trap to the hypervisor: with 150,000 TLS flows that cost more than
  * inspecting them. */
-#define SLAB_MAP_BYTES (4u << 20)
+#define SLAB_MAP_BYTES TT_REC_BLOCK_MAP
 struct slab {
 	uint8_t *cur, *end; /* the unused rest of the newest mapping */
 	void **maps;
 	size_t n_maps, cap_maps;
 };
 
-/* size bytes (at most SLAB_MAP_BYTES), 64-byte aligned, or NULL without memory. */
-static void *slab_alloc(struct slab *sl, size_t size)
+/* size bytes (at most SLAB_MAP_BYTES), 64-byte aligned, or NULL without memory. ahead:
+ * the worker's ring of blocks made ahead, or NULL. */
+static void *slab_alloc(struct slab *sl, struct tt_ring *ahead, size_t size)
 {
 	void *p;
 
 	size = (size + 63) & ~(size_t)63;
 	if ((size_t)(sl->end - sl->cur) < size) {
-		void *m;
+		uint8_t *m;
 
 		if (sl->n_maps == sl->cap_maps) {
 			size_t cap = sl->cap_maps ? 2 * sl->cap_maps : 16;
@@ -82,13 +84,8 @@ static void *slab_alloc(struct slab *sl, size_t size)
 			sl->maps = v;
 			sl->cap_maps = cap;
 		}
-		m = mmap(NULL, SLAB_MAP_BYTES, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (m == MAP_FAILED)
+		if ((!ahead || tt_ring_pop(ahead, &m, 1) != 1) && !(m = tt_rec_block_map()))
 			return NULL;
-#ifdef MADV_HUGEPAGE
-		madvise(m, SLAB_MAP_BYTES, MADV_HUGEPAGE);
-#endif
 		sl->maps[sl->n_maps++] = m;
 		sl->cur = m;
 		sl->end = sl->cur + SLAB_MAP_BYTES;
@@ -101,7 +98,7 @@ static void *slab_alloc(struct slab *sl, size_t size)
 static void slab_free_all(struct slab *sl)
 {
 	for (size_t i = 0; i < sl->n_maps; i++)
-		munmap(sl->maps[i], SLAB_MAP_BYTES);
+		tt_rec_buf_free(sl->maps[i], true);
 	free(sl->maps);
 	memset(sl, 0, sizeof(*sl));
 }
@@ -270,7 +267,7 @@ static void tls_close(struct wstate *st, struct tt_flow *f)
 		f->rec.tls = &st->sum_free->s;
 		st->sum_free = st->sum_free->next;
 	} else {
-		union tls_sum *u = slab_alloc(&st->slab, sizeof(*u));
+		union tls_sum *u = slab_alloc(&st->slab, st->w->blocks, sizeof(*u));
 
 		f->rec.tls = u ? &u->s : NULL;
 	}
@@ -393,7 +390,7 @@ static void tls_open(struct wstate *st, struct tt_flow *f, bool is_midstream)
 	if (st->n_pool > 0)
 		f->tls = st->pool[--st->n_pool];
 	else
-		f->tls = slab_alloc(&st->slab, sizeof(*f->tls));
+		f->tls = slab_alloc(&st->slab, st->w->blocks, sizeof(*f->tls));
 	if (!f->tls) {
 		st->w->rc = -ENOMEM;
 		tt_log(TT_LOG_ERROR, "worker %u: out of memory for a TLS inspection", st->w->id);
@@ -416,7 +413,7 @@ static struct tt_pt_shape *pt_get(struct wstate *st)
 
 	if (u)
 		st->pt_free = u->next;
-	else if (!(u = slab_alloc(&st->slab, sizeof(*u))))
+	else if (!(u = slab_alloc(&st->slab, st->w->blocks, sizeof(*u))))
 		return NULL;
 	memset(&u->s, 0, sizeof(u->s));
 	return &u->s;
