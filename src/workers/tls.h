@@ -5,10 +5,12 @@
  * groups B, C and D of §6.2).
  *
  * Threads and memory: every function is a pure function over memory the caller owns. No
- * globals, no locks, no allocation of ours. The one exception is the digests of the
- * fingerprints (tt_tls_ja3, tt_tls_ja3s, tt_tls_ja4): libcrypto's EVP_Digest allocates a
- * context internally; they run once per handshake, never per packet. Any thread may call
- * anything here on objects it owns; in tortrace that is the worker that owns the flow.
+ * locks, no allocation of ours. The one exception is the digests of the fingerprints
+ * (tt_tls_ja3, tt_tls_ja3s, tt_tls_ja4): MD5 and SHA-256 are fetched from libcrypto once per
+ * process (pthread_once; the one global), and EVP_Digest allocates a context internally;
+ * they run once per handshake shape (the worker caches them, workers.h tt_fp_cache), never
+ * per packet. Any thread may call anything here on objects it owns; in tortrace that is
+ * the worker that owns the flow.
  *
  * Pointers handed out (record fragments, handshake message bodies) point into the
  * stream or handshake buffer they came from. They stay valid until that object is
