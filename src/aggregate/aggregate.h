@@ -109,6 +109,13 @@ struct tt_aggregator {
 
 void *tt_aggregator_main(void *arg);
 
+/* Count one record, in output order, into a's report state: flows, TCP/UDP, the Tor flows
+ * and candidates listed in report.json, the findings (when a->findings). The per-file
+ * counts are not touched. r needs data, len, verdict, candidate and proto. Used by the
+ * aggregator thread for every record it writes, and by the merge of shards (src/lib) for
+ * every record of the parts, so that both build report.json alike. Returns 0 or -ENOMEM. */
+int tt_aggregator_account(struct tt_aggregator *a, const struct tt_rec_ref *r);
+
 /* Write the flows.msgpack header map. Returns 0 or -EIO. */
 int tt_flows_write_header(FILE *f, char *const *paths, size_t n_paths);
 
