@@ -608,7 +608,9 @@ static bool find_prev(struct rstate *st, size_t lo, struct prev_file *prev)
 
 		open_file(st, (uint32_t)k, &rf);
 		has_pkts = rf.rc == 1;
-		if (has_pkts) {
+		/* With --no-chain only whether there is one matters (a set's first file with
+		 * packets is "first", the others "not chained"): no need to read it all. */
+		if (has_pkts && !r->cfg->is_no_chain) {
 			prev->n_linktypes = first_linktypes(&rf, prev->linktypes);
 			prev->last_ts_ns = scan_rest(fs, &rf);
 		}
