@@ -115,6 +115,24 @@ class Shards(unittest.TestCase):
                     self.assert_same(single, merged)
                     self.assertTrue(os.path.exists(os.path.join(merged, 'report.html')))
 
+    def test_sha256_comes_from_the_shard_that_read_the_file(self):
+        single = self.path('single-sha')
+        run(TORTRACE, 'analyze', '-q', '--sha256', '--no-history', '--relays', self.relays,
+            '-o', single, self.inp)
+        self.assertTrue(all(f['sha256'] for f in load_report(single)['files']))
+        parts = []
+        for i in range(3):
+            parts.append(self.path('sha-part%d' % i))
+            run(TORTRACE, 'analyze', '-q', '--sha256', '--no-history', '--relays',
+                self.relays, '--shard', '%d/3' % i, '-o', parts[-1], self.inp)
+        merged = self.path('merged-sha')
+        self.merge(parts, merged)
+        self.assert_same(single, merged)
+        # A part hashed and parts not hashed are not one run.
+        nohash = self.path('sha-part-nohash')
+        self.analyze(nohash, '--shard', '2/3')
+        self.assert_refused(parts[:2] + [nohash], 'sha256 differs')
+
     def test_rotated_set_is_read_whole_by_one_shard(self):
         single = self.path('single')
         self.analyze(single)
