@@ -133,6 +133,43 @@ class Shards(unittest.TestCase):
         self.analyze(nohash, '--shard', '2/3')
         self.assert_refused(parts[:2] + [nohash], 'sha256 differs')
 
+    def test_relays_given_to_the_merge(self):
+        parts = self.shards(2)
+        single = self.path('single-relays')
+        self.analyze(single)
+        copy = self.path('relays-copy')
+        shutil.copytree(self.relays, copy)
+        merged = self.path('merged-relays-copy')
+        self.merge(parts, merged, '--relays', copy)
+        self.assert_same(single, merged)
+        other = os.path.join(CORPUS, 'tornet', 'bridge-s2', 'consensus')
+        p = self.merge(parts, self.path('other-relays'), '--relays', other, check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn('other relay data than theirs', p.stderr)
+
+    def test_damaged_input_is_reported_as_in_one_run(self):
+        bad = self.path('damaged-inputs')
+        os.makedirs(bad)
+        src = os.path.join(CORPUS, 'tornet', 'obfs4-s5', 'client.pcap')
+        shutil.copy(src, os.path.join(bad, 'a.pcap'))
+        with open(src, 'rb') as f:
+            data = f.read()
+        with open(os.path.join(bad, 'b.pcap'), 'wb') as f:
+            f.write(data[:len(data) // 2 + 3])  # cut inside a record
+        single = self.path('single-damaged')
+        p = self.analyze(single, inputs=[bad], check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        parts = []
+        for i in range(2):
+            parts.append(self.path('damaged-part%d' % i))
+            self.analyze(parts[-1], '--shard', '%d/2' % i, inputs=[bad], check=False)
+            self.assertTrue(os.path.exists(os.path.join(parts[-1], 'partial.bin')))
+        merged = self.path('merged-damaged')
+        p = self.merge(parts, merged, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assert_same(single, merged)
+        self.assertIn('byte offset', load_report(merged)['files'][1]['error'])
+
     def test_rotated_set_is_read_whole_by_one_shard(self):
         single = self.path('single')
         self.analyze(single)
