@@ -104,6 +104,14 @@ struct tt_aggregator {
 	uint8_t *cand_buf;
 	size_t cand_len, cand_cap;
 	uint64_t n_cand, n_cand_kept;
+	/* --shard (set before start: is_noting_flagged): where each record with a verdict or
+	 * a candidate lies among the record bytes written after flows.msgpack's header, as
+	 * (offset, length) pairs in output order, so that the merge reads only those. Written
+	 * by the aggregator, read by main after join; flagged is malloc()ed (main frees it). */
+	bool is_noting_flagged;
+	uint64_t *flagged;
+	size_t n_flagged, cap_flagged; /* pairs */
+	uint64_t n_out_bytes;          /* record bytes written after the header */
 	int rc;
 };
 

@@ -131,6 +131,7 @@ static int flush_out(struct astate *st)
 		if (a->rc == 0)
 			a->rc = rc;
 	}
+	a->n_out_bytes += st->n_out;
 	st->n_out = 0;
 	return rc;
 }
@@ -278,6 +279,17 @@ static int emit_record(void *ctx, const struct tt_rec_ref *r)
 
 	if (st->n_out + r->len > OUT_BYTES && (rc = flush_out(st)) < 0)
 		return rc;
+	if (st->a->is_noting_flagged &&
+	    (r->verdict != TT_VERDICT_NONE || r->candidate != TT_VERDICT_NONE)) {
+		struct tt_aggregator *a = st->a;
+
+		if (grow((void **)&a->flagged, &a->cap_flagged, a->n_flagged + 1,
+			2 * sizeof(*a->flagged)) < 0)
+			return -ENOMEM;
+		a->flagged[2 * a->n_flagged] = a->n_out_bytes + st->n_out;
+		a->flagged[2 * a->n_flagged + 1] = r->len;
+		a->n_flagged++;
+	}
 	memcpy(st->out + st->n_out, r->data, r->len);
 	st->n_out += r->len;
 	if ((rc = tt_aggregator_account(st->a, r)) < 0)

@@ -247,6 +247,7 @@ static int setup_shard(struct analysis *an)
 	}
 	an->rd.is_shard = true;
 	an->rd.is_owned = an->is_owned;
+	an->agg.is_noting_flagged = true;
 	tt_shard_range(
 	    sizes, an->n_paths, cfg->shard_index, cfg->shard_count, &an->rd.own_lo, &an->rd.own_hi);
 	tt_log(TT_LOG_DEBUG, "shard %u/%u: files [%zu, %zu) of %zu", cfg->shard_index,
@@ -662,7 +663,7 @@ static int drain(struct analysis *an)
 	/* A shard's partial result, last: a folder with partial.bin is a complete part. */
 	if (cfg->shard_count && is_committed &&
 	    tt_partial_write(cfg, an->rd.files, an->n_paths, an->is_owned, an->relays,
-		an->is_hashing, run.is_complete, an->agg.n_flows) < 0)
+		an->is_hashing, run.is_complete, &an->agg) < 0)
 		has_failures = is_partial_failed = true;
 	/* The carve reads the flows just committed, and the inputs again. An interrupted
 	 * run is not carved: the signal asked to stop. */
@@ -693,6 +694,7 @@ static void teardown(struct analysis *an)
 {
 	free(an->agg.tor_buf);
 	free(an->agg.cand_buf);
+	free(an->agg.flagged);
 	tt_findings_free(an->agg.findings);
 	if (an->agg.flows_out) {
 		fclose(an->agg.flows_out);

@@ -11,6 +11,7 @@
 struct tt_config;
 struct tt_file_stats;
 struct tt_relays;
+struct tt_aggregator;
 
 /* Before the analysis: can cfg->write_pcap be carved at all? Every input must be a file
  * that can be read again (not standard input or a pipe), the output must not be one of
@@ -58,11 +59,13 @@ void tt_shard_range(
     const uint64_t *sizes, size_t n_files, unsigned index, unsigned count, size_t *lo, size_t *hi);
 
 /* Write OUT/partial.bin (through a temporary name, synced): provenance (version, the
- * options that change results, relay-data digest, shard I/N, every input with its size)
- * and the per-file results of the files is_owned marks. After the shard's outputs are
- * committed; the calling thread of tt_analyze(). 0, or -errno with a message. */
+ * options that change results, relay-data digest, shard I/N, every input with its size),
+ * the per-file results of the files is_owned marks, and what the merge needs of the
+ * committed OUT/flows.msgpack: its size and XXH3, agg's counts and where its flagged
+ * records are. After the shard's outputs are committed; the calling thread of
+ * tt_analyze(). 0, or -errno with a message. */
 int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *files, size_t n_files,
     const bool *is_owned, const struct tt_relays *relays, bool is_hashed, bool is_complete,
-    uint64_t n_flows);
+    const struct tt_aggregator *agg);
 
 #endif /* TT_SRC_LIB_LIB_H */

@@ -19,9 +19,16 @@
  * written last, a msgpack map:
  *   type "tortrace.partial", version, layout [sizeof(struct tt_file_stats), record schema],
  *   shard [I, N], options {the options that change results, relay-data digest, sha256},
- *   inputs [[path, size]...] (all of them), complete, flows (records in flows.msgpack),
- *   files [[file id, raw struct tt_file_stats (pointers zeroed), error or nil]...] (owned).
- * The raw struct is fine because a merge refuses other versions and layouts. */
+ *   inputs [[path, size]...] (all of them), complete, files [[file id, raw struct
+ *   tt_file_stats (pointers zeroed), error or nil]...] (owned), and of its flows.msgpack:
+ *   flows, flows_tcp, flows_udp, tor, candidates (the aggregator's counts), flows_bytes and
+ *   flows_xxh3 (the whole file), flagged (the (offset, length) of every record with a
+ *   verdict or a candidate among the records after the header, uint64 pairs).
+ * The raw structs are fine because a merge refuses other versions and layouts. The merge
+ * checks each flows.msgpack against its size and XXH3, copies its records as they are and
+ * decodes only the flagged ones (the report lists them and the findings are made of them):
+ * the other records only count, and their counts are in partial.bin, so the merge reads
+ * them at the speed of a copy. */
 #include "tortrace/tortrace.h"
 
 #include <errno.h>
@@ -36,6 +43,8 @@
 #include <unistd.h>
 
 #include <msgpack.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "core.h"
 #include "aggregate.h"
@@ -77,7 +86,8 @@ void tt_shard_range(
 
 static int fwrite_cb(void *data, const char *buf, size_t len)
 {
-	return fwrite(buf, 1, len, data) == len ? 0 : -1;
+	/* An empty bin (a part without flagged records) comes with buf NULL. */
+	return len == 0 || fwrite(buf, 1, len, data) == len ? 0 : -1;
 }
 
 static int pack_str(msgpack_packer *pk, const char *s)
@@ -127,19 +137,53 @@ static int pack_options(
 	return rc;
 }
 
+/* Size and XXH3-64 of the file at path. 0 or -errno. */
+static int file_digest(const char *path, uint64_t *size, uint64_t *digest)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	struct stat st;
+	void *p;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+	} else if (st.st_size == 0) {
+		*size = 0;
+		*digest = XXH3_64bits(NULL, 0);
+	} else if ((p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) ==
+		   MAP_FAILED) {
+		rc = -errno;
+	} else {
+		madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+		*size = (uint64_t)st.st_size;
+		*digest = XXH3_64bits(p, (size_t)st.st_size);
+		munmap(p, (size_t)st.st_size);
+	}
+	close(fd);
+	return rc;
+}
+
 int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *files, size_t n_files,
     const bool *is_owned, const struct tt_relays *relays, bool is_hashed, bool is_complete,
-    uint64_t n_flows)
+    const struct tt_aggregator *agg)
 {
 	char *final = tt_lib_join(cfg->out_dir, TT_PARTIAL_NAME);
 	char *tmp = tt_lib_join(cfg->out_dir, TT_PARTIAL_NAME ".tmp");
+	char *flows = tt_lib_join(cfg->out_dir, "flows.msgpack");
+	uint64_t flows_bytes = 0, flows_xxh3 = 0;
 	msgpack_packer pk;
 	size_t n_owned = 0;
 	FILE *f = NULL;
 	int rc = 0;
 
-	if (!final || !tmp) {
+	if (!final || !tmp || !flows) {
 		rc = -ENOMEM;
+		goto out;
+	}
+	rc = file_digest(flows, &flows_bytes, &flows_xxh3);
+	if (rc < 0) {
+		tt_log(TT_LOG_ERROR, "cannot read %s: %s", flows, strerror(-rc));
 		goto out;
 	}
 	f = fopen(tmp, "wb");
@@ -150,7 +194,7 @@ int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *fi
 	for (size_t i = 0; i < n_files; i++)
 		n_owned += is_owned[i];
 	msgpack_packer_init(&pk, f, fwrite_cb);
-	rc |= msgpack_pack_map(&pk, 9);
+	rc |= msgpack_pack_map(&pk, 16);
 	rc |= pack_str(&pk, "type");
 	rc |= pack_str(&pk, PARTIAL_TYPE);
 	rc |= pack_str(&pk, "version");
@@ -175,7 +219,22 @@ int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *fi
 	rc |= pack_str(&pk, "complete");
 	rc |= pack_bool(&pk, is_complete);
 	rc |= pack_str(&pk, "flows");
-	rc |= msgpack_pack_uint64(&pk, n_flows);
+	rc |= msgpack_pack_uint64(&pk, agg->n_flows);
+	rc |= pack_str(&pk, "flows_tcp");
+	rc |= msgpack_pack_uint64(&pk, agg->n_flows_tcp);
+	rc |= pack_str(&pk, "flows_udp");
+	rc |= msgpack_pack_uint64(&pk, agg->n_flows_udp);
+	rc |= pack_str(&pk, "tor");
+	rc |= msgpack_pack_uint64(&pk, agg->n_tor);
+	rc |= pack_str(&pk, "candidates");
+	rc |= msgpack_pack_uint64(&pk, agg->n_cand);
+	rc |= pack_str(&pk, "flows_bytes");
+	rc |= msgpack_pack_uint64(&pk, flows_bytes);
+	rc |= pack_str(&pk, "flows_xxh3");
+	rc |= msgpack_pack_uint64(&pk, flows_xxh3);
+	rc |= pack_str(&pk, "flagged");
+	rc |= msgpack_pack_bin_with_body(
+	    &pk, agg->flagged, agg->n_flagged * 2 * sizeof(*agg->flagged));
 	rc |= pack_str(&pk, "files");
 	rc |= msgpack_pack_array(&pk, n_owned);
 	for (size_t i = 0; i < n_files; i++) {
@@ -205,6 +264,7 @@ out:
 	}
 	free(final);
 	free(tmp);
+	free(flows);
 	return rc;
 }
 
@@ -218,7 +278,10 @@ struct part {
 	unsigned index, count;
 	const msgpack_object *options, *inputs, *files;
 	bool is_complete;
-	uint64_t n_flows;
+	uint64_t n_flows, n_tcp, n_udp, n_tor, n_cand, flows_bytes, flows_xxh3;
+	const uint64_t *flagged; /* n_flagged (offset, length) pairs (a copy: aligned) */
+	uint64_t *flagged_copy;
+	size_t n_flagged;
 };
 
 static const msgpack_object *get(const msgpack_object *map, const char *key)
@@ -330,7 +393,15 @@ static int part_load(struct part *p, const char *dir)
 		   p->inputs->type != MSGPACK_OBJECT_ARRAY || !(p->files = get(o, "files")) ||
 		   p->files->type != MSGPACK_OBJECT_ARRAY || !get(o, "complete") ||
 		   get(o, "complete")->type != MSGPACK_OBJECT_BOOLEAN ||
-		   get_u64(get(o, "flows")) == UINT64_MAX) {
+		   get_u64(get(o, "flows")) == UINT64_MAX ||
+		   get_u64(get(o, "flows_tcp")) == UINT64_MAX ||
+		   get_u64(get(o, "flows_udp")) == UINT64_MAX ||
+		   get_u64(get(o, "tor")) == UINT64_MAX ||
+		   get_u64(get(o, "candidates")) == UINT64_MAX ||
+		   get_u64(get(o, "flows_bytes")) == UINT64_MAX || !get(o, "flows_xxh3") ||
+		   get(o, "flows_xxh3")->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		   !get(o, "flagged") || get(o, "flagged")->type != MSGPACK_OBJECT_BIN ||
+		   get(o, "flagged")->via.bin.size % (2 * sizeof(uint64_t)) != 0) {
 		tt_log(
 		    TT_LOG_ERROR, "%s: damaged partial result (a key is missing or wrong)", path);
 		rc = -EBADMSG;
@@ -338,7 +409,26 @@ static int part_load(struct part *p, const char *dir)
 		p->index = (unsigned)shard->via.array.ptr[0].via.u64;
 		p->count = (unsigned)shard->via.array.ptr[1].via.u64;
 		p->is_complete = get(o, "complete")->via.boolean;
+		const msgpack_object *fl = get(o, "flagged");
+
 		p->n_flows = get_u64(get(o, "flows"));
+		p->n_tcp = get_u64(get(o, "flows_tcp"));
+		p->n_udp = get_u64(get(o, "flows_udp"));
+		p->n_tor = get_u64(get(o, "tor"));
+		p->n_cand = get_u64(get(o, "candidates"));
+		p->flows_bytes = get_u64(get(o, "flows_bytes"));
+		p->flows_xxh3 = get(o, "flows_xxh3")->via.u64;
+		p->n_flagged = fl->via.bin.size / (2 * sizeof(uint64_t));
+		/* The bin's bytes need not be aligned for uint64_t. */
+		if (p->n_flagged) {
+			p->flagged_copy = malloc(fl->via.bin.size);
+			if (!p->flagged_copy) {
+				free(path);
+				return -ENOMEM;
+			}
+			memcpy(p->flagged_copy, fl->via.bin.ptr, fl->via.bin.size);
+		}
+		p->flagged = p->flagged_copy;
 	}
 	free(path);
 	return rc;
@@ -349,6 +439,7 @@ static void part_free(struct part *p)
 	if (p->has_u)
 		msgpack_unpacked_destroy(&p->u);
 	free(p->bytes);
+	free(p->flagged_copy);
 }
 
 /* The first key of a's options whose value differs in b, or NULL when they are equal. */
@@ -596,17 +687,18 @@ static int load_relays(struct merge *m, const char *path, const char *cache)
 }
 
 /* Copy part p's records (after its flows.msgpack header, which must be the merge's own:
- * header, header_len) to out and count each into m->agg. 0, or -EBADMSG / -errno with a
- * message naming the file and the byte offset. */
+ * header, header_len) to out, and count its flagged records into m->agg. The file must be
+ * the one the shard wrote (size and XXH3 of partial.bin). 0, or -EBADMSG / -errno with a
+ * message naming the file (and the byte offset of a bad record). */
 static int copy_records(
     struct merge *m, const struct part *p, const char *header, size_t header_len, FILE *out)
 {
 	char *path = tt_lib_join(p->dir, "flows.msgpack");
 	int fd, rc = 0;
 	struct stat st;
-	const uint8_t *base = NULL;
-	size_t off = header_len, len = 0;
-	uint64_t n = 0;
+	const uint8_t *base = NULL, *recs;
+	size_t len = 0, n_recs;
+	uint64_t n_tor = m->agg.n_tor, n_cand = m->agg.n_cand, digest;
 	msgpack_unpacked u;
 
 	if (!path)
@@ -618,11 +710,23 @@ static int copy_records(
 		goto out;
 	}
 	len = (size_t)st.st_size;
-	if (len < header_len ||
+	if ((uint64_t)len != p->flows_bytes || len < header_len ||
 	    (base = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
 		base = NULL;
 		rc = -EBADMSG;
-		tt_log(TT_LOG_ERROR, "%s: too short for a flows file (%zu bytes)", path, len);
+		tt_log(TT_LOG_ERROR,
+		    "%s: %zu bytes, but the shard wrote %" PRIu64 " (its partial.bin): changed or "
+		    "damaged since",
+		    path, len, p->flows_bytes);
+		goto out;
+	}
+	madvise((void *)base, len, MADV_SEQUENTIAL);
+	if ((digest = XXH3_64bits(base, len)) != p->flows_xxh3) {
+		rc = -EBADMSG;
+		tt_log(TT_LOG_ERROR,
+		    "%s: XXH3 %016" PRIx64 ", but the shard wrote %016" PRIx64
+		    " (its partial.bin): changed or damaged since",
+		    path, digest, p->flows_xxh3);
 		goto out;
 	}
 	if (memcmp(base, header, header_len) != 0) {
@@ -631,23 +735,31 @@ static int copy_records(
 		    "%s: its header (at byte offset 0) is not that of this run's inputs", path);
 		goto out;
 	}
+	recs = base + header_len;
+	n_recs = len - header_len;
 	msgpack_unpacked_init(&u);
-	while (off < len) {
+	for (size_t k = 0; k < p->n_flagged; k++) {
+		uint64_t at = p->flagged[2 * k], n = p->flagged[2 * k + 1];
 		struct tt_flow_record rec;
 		struct tt_flow_tls tls;
 		struct tt_flow_relay relay;
 		struct tt_rec_ref ref = {0};
-		size_t at = off;
+		size_t off = 0;
 
-		if (msgpack_unpack_next(&u, (const char *)base, len, &off) !=
+		if (at > n_recs || n > n_recs - at ||
+		    msgpack_unpack_next(&u, (const char *)recs + at, (size_t)n, &off) !=
 			MSGPACK_UNPACK_SUCCESS ||
-		    tt_record_unpack(&u.data, &rec, &tls, &relay) < 0) {
-			tt_log(TT_LOG_ERROR, "%s: bad flow record at byte offset %zu", path, at);
+		    off != n || tt_record_unpack(&u.data, &rec, &tls, &relay) < 0 ||
+		    (rec.verdict == TT_VERDICT_NONE && rec.candidate == TT_VERDICT_NONE)) {
+			tt_log(TT_LOG_ERROR,
+			    "%s: bad flagged flow record at byte offset %" PRIu64
+			    " (entry %zu of its partial.bin)",
+			    path, header_len + at, k);
 			rc = -EBADMSG;
 			break;
 		}
-		ref.data = base + at;
-		ref.len = (uint32_t)(off - at);
+		ref.data = recs + at;
+		ref.len = (uint32_t)n;
 		ref.proto = rec.proto;
 		ref.verdict = rec.verdict & 15u;
 		ref.candidate = rec.candidate & 15u;
@@ -655,15 +767,16 @@ static int copy_records(
 			tt_log(TT_LOG_ERROR, "out of memory");
 			break;
 		}
-		n++;
 	}
 	msgpack_unpacked_destroy(&u);
-	if (rc == 0 && n != p->n_flows) {
-		tt_log(TT_LOG_ERROR, "%s: %" PRIu64 " records, but its partial.bin says %" PRIu64,
-		    path, n, p->n_flows);
+	if (rc == 0 && (m->agg.n_tor - n_tor != p->n_tor || m->agg.n_cand - n_cand != p->n_cand)) {
+		tt_log(TT_LOG_ERROR,
+		    "%s: its flagged records hold %" PRIu64 " Tor flows and %" PRIu64
+		    " candidates, its partial.bin says %" PRIu64 " and %" PRIu64,
+		    path, m->agg.n_tor - n_tor, m->agg.n_cand - n_cand, p->n_tor, p->n_cand);
 		rc = -EBADMSG;
 	}
-	if (rc == 0 && fwrite(base + header_len, 1, len - header_len, out) != len - header_len)
+	if (rc == 0 && fwrite(recs, 1, n_recs, out) != n_recs)
 		rc = errno ? -errno : -EIO;
 out:
 	if (base)
@@ -713,6 +826,14 @@ static int merge_write(struct merge *m, const char *out_dir, bool is_no_html,
 		rc = errno ? -errno : -EIO;
 	for (size_t k = 0; rc == 0 && k < m->n_parts; k++)
 		rc = copy_records(m, &m->parts[k], header, header_len, out);
+	/* tt_aggregator_account() counted the flagged records only: the totals are the
+	 * parts' own counts. */
+	m->agg.n_flows = m->agg.n_flows_tcp = m->agg.n_flows_udp = 0;
+	for (size_t k = 0; k < m->n_parts; k++) {
+		m->agg.n_flows += m->parts[k].n_flows;
+		m->agg.n_flows_tcp += m->parts[k].n_tcp;
+		m->agg.n_flows_udp += m->parts[k].n_udp;
+	}
 	rc = tt_lib_finish_file(out, rc);
 	out = NULL;
 	if (rc < 0)

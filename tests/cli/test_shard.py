@@ -247,14 +247,25 @@ class Shards(unittest.TestCase):
         with open(os.path.join(ver, 'partial.bin'), 'wb') as f:
             f.write(data.replace(b'\xa50.1.0', b'\xa59.9.9', 1))
         self.assert_refused(parts[:3] + [ver], ver, 'tortrace 9.9.9')
-        # A damaged flows.msgpack: the offset of the bad record is named.
+        # A damaged flows.msgpack: cut short, or one byte changed (its size and XXH3 are
+        # in partial.bin).
         cut = self.path('cut-flows')
         reader = max(parts, key=lambda p: os.path.getsize(os.path.join(p, 'flows.msgpack')))
         shutil.copytree(reader, cut)
         fl = os.path.join(cut, 'flows.msgpack')
         os.truncate(fl, os.path.getsize(fl) - 7)
-        p = self.assert_refused([cut if x == reader else x for x in parts],
-                                'bad flow record at byte offset', fl)
+        self.assert_refused([cut if x == reader else x for x in parts],
+                            fl, 'but the shard wrote', 'changed or damaged')
+        flip = self.path('flipped-flows')
+        shutil.copytree(reader, flip)
+        fl = os.path.join(flip, 'flows.msgpack')
+        with open(fl, 'r+b') as f:
+            f.seek(os.path.getsize(fl) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x20]))
+        self.assert_refused([flip if x == reader else x for x in parts],
+                            fl, 'XXH3', 'changed or damaged')
         out = self.path('never-written')
         self.merge(parts[:3], out, check=False)
         self.assertFalse(os.path.exists(os.path.join(out, 'report.json')))
