@@ -72,6 +72,44 @@ print(any(f["read"] and "b_rot" in f["path"] for f in r["files"]))' \
         "$work/run/part-$i/report.json"; done | grep -c True)
 check "the rotated set was read by exactly one shard (got $readers)" test "$readers" = 1
 
+# A node dying under a shard, as Slurm sees it: the task is requeued (scontrol requeue
+# kills it and queues it again, as for a node that stopped answering) and runs again from
+# the start; the merge (held until then) still equals the single run.
+held=$(bash tools/slurm/submit.sh -n 4 -c 1 -w "$work/requeue" -o "$work/requeue-merged" \
+    --tortrace "$tortrace" --sbatch-arg=--hold -- "${opts[@]}" "$in")
+rarr=$(sed -n 's/^shards //p' <<<"$held")
+rmerge=$(sed -n 's/^merge //p' <<<"$held")
+[ -n "$rarr" ] && [ -n "$rmerge" ] || { echo "FAIL: submit --hold gave no job ids"; exit 1; }
+scontrol release "$rarr"
+jstate() { scontrol -o show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n 's/^JobState=//p' | head -1; }
+for _ in $(seq 1 600); do # until task 1 runs (or is already done)
+    case "$(jstate "${rarr}_1")" in RUNNING|COMPLETED|FAILED) break ;; esac
+    sleep 0.1
+done
+echo "requeue: task 1 is $(jstate "${rarr}_1")"
+scontrol requeue "${rarr}_1" || echo "requeue: scontrol requeue failed"
+for _ in $(seq 1 1200); do # until every task is done again
+    n_done=0
+    for t in 0 1 2 3; do [ "$(jstate "${rarr}_$t")" = COMPLETED ] && n_done=$((n_done + 1)); done
+    [ "$n_done" = 4 ] && break
+    sleep 0.1
+done
+echo "requeue: tasks $(for t in 0 1 2 3; do jstate "${rarr}_$t"; done | tr '\n' ' ')"
+scontrol release "$rmerge"
+for _ in $(seq 1 1200); do
+    case "$(jstate "$rmerge")" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL) break ;; esac
+    sleep 0.1
+done
+[ -e "$work/requeue-merged/report.json" ] || cat "$work"/requeue/logs/*
+check "the requeued shard ran twice" \
+    grep -q "restart 1" "$work"/requeue/logs/shard-*_1.out
+check "the merge after a requeued shard completed ($(jstate "$rmerge"))" \
+    test "$(jstate "$rmerge")" = COMPLETED
+check "and equals the single run" cmp "$work/single/flows.msgpack" \
+    "$work/requeue-merged/flows.msgpack"
+check "report.json too" \
+    cmp <(strip_run "$work/single/report.json") <(strip_run "$work/requeue-merged/report.json")
+
 # A failing shard: part-2 cannot be created (a file is in its place).
 mkdir -p "$work/fail"
 touch "$work/fail/part-2"

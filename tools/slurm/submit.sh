@@ -14,7 +14,8 @@
 #   --wait         wait for the merge and exit with its result (0 merged; 1 the merge
 #                  failed or never ran: a shard failed)
 #   --tortrace BIN the tortrace binary, on the shared filesystem (default: tortrace on PATH)
-#   --sbatch-arg A passed to both sbatch calls (partition, account, time limit, ...)
+#   --sbatch-arg A passed to both sbatch calls (partition, account, time limit, ...;
+#                  also --sbatch-arg=A)
 #
 # Prints the array and merge job ids ("shards JOBID" / "merge JOBID"). Inputs, WORK, OUT and
 # BIN must be on a filesystem every node sees.
@@ -33,6 +34,7 @@ while [ $# -gt 0 ]; do
         --wait) wait=1; shift ;;
         --tortrace) tortrace=$2; shift 2 ;;
         --sbatch-arg) sb+=("$2"); shift 2 ;;
+        --sbatch-arg=*) sb+=("${1#--sbatch-arg=}"); shift ;;
         --no-html) merge_opts+=(--no-html); shift ;;
         --) shift; break ;;
         *) die "unknown option $1 (options before --, analyze options and PATHs after)" ;;
