@@ -170,6 +170,27 @@ class Shards(unittest.TestCase):
         self.assert_same(single, merged)
         self.assertIn('byte offset', load_report(merged)['files'][1]['error'])
 
+    def test_file_without_packets_before_a_range(self):
+        """Shard 1's range starts after a file without packets (a pcap header only): the
+        chain decision looks past it to the last file with packets, as one run does."""
+        d = self.path('empty-between')
+        os.makedirs(d)
+        tornet = os.path.join(CORPUS, 'tornet')
+        os.symlink(os.path.join(tornet, 'obfs4-s5', 'client.pcap'), os.path.join(d, 'x0.pcap'))
+        with open(os.path.join(tornet, 'obfs4-s5', 'client.pcap'), 'rb') as f:
+            header = f.read(24)
+        with open(os.path.join(d, 'x1.pcap'), 'wb') as f:
+            f.write(header)
+        os.symlink(os.path.join(tornet, 'bridge-s2', 'client.pcap'), os.path.join(d, 'x2.pcap'))
+        single = self.path('single-empty')
+        self.analyze(single, inputs=[d])
+        parts = self.shards(2, inputs=[d])
+        self.assertEqual(read_files(parts[0]), [0, 1])
+        self.assertEqual(read_files(parts[1]), [2])
+        merged = self.path('merged-empty')
+        self.merge(parts, merged)
+        self.assert_same(single, merged)
+
     def test_rotated_set_is_read_whole_by_one_shard(self):
         single = self.path('single')
         self.analyze(single)
