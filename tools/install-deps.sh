@@ -16,6 +16,9 @@ if [ "${1:-}" = "--ci" ]; then
   # tests/serve/browser_test.mjs drives it with puppeteer-core (node and npm: `npm ci` in
   # tests/serve, run by .ci/run; a node that brings its own npm is kept as it is)
   pkgs+=(clang libfuzzer-14-dev libclang-rt-14-dev clang-format chromium)
+  # The Slurm step (tests/slurm/test_slurm.sh): a private slurmctld + slurmd with munge;
+  # editcap (wireshark-common) rotates corpus captures for it and for golden_shard.
+  pkgs+=(slurmctld slurmd slurm-client munge bc wireshark-common)
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
 fi

@@ -156,6 +156,12 @@ struct tt_config {
 	 * relays_path, if any. For programs linked with the static library only: the shared
 	 * library exports no way to make one. */
 	const struct tt_relays *relays;
+	/* --shard I/N (shard_count 0: not a shard): analyse part shard_index (0-based) of N of
+	 * the expanded inputs, a contiguous range balanced by bytes, reading each capture set
+	 * that starts in that range whole, and write a partial result into out_dir beside the
+	 * shard's own outputs: partial.bin (provenance, the inputs, the per-file results of the
+	 * files it read), for tt_merge(). Not with write_pcap or standard input. */
+	unsigned shard_index, shard_count;
 };
 
 /* The default of tt_config.min_score: a verdict needs p >= 0.5, i.e. the evidence must
@@ -172,6 +178,16 @@ void tt_config_defaults(struct tt_config *cfg);
 /* Run one analysis with cfg. Any thread; blocks until the report is written.
  * Returns an enum tt_status. Diagnostics go to stderr, one line per bad input. */
 int tt_analyze(const struct tt_config *cfg);
+
+/* Merge the partial results of `tortrace analyze --shard I/N` (one folder per shard, all
+ * N of one run, in any order) into out_dir: report.json, flows.msgpack and (unless
+ * is_no_html) report.html equal to those of one tt_analyze() over the same inputs, but for
+ * report.json's "run". relays_path overrides the relay data path the shards recorded (its
+ * digest must still be theirs); NULL: the recorded one. command_line is recorded in "run".
+ * Missing, duplicate or mismatched parts are refused with a message naming the part.
+ * Returns an enum tt_status: 0, 1 when some input failed in a shard, 2 refused or failed. */
+int tt_merge(const char *const *parts, size_t n_parts, const char *out_dir, bool is_no_html,
+    const char *relays_path, const char *relays_cache, const char *command_line);
 
 /* ---- options by name -------------------------------------------------------------------
  * For programs that cannot lay out struct tt_config (FFIs such as Python's ctypes): an

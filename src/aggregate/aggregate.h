@@ -110,10 +110,25 @@ struct tt_aggregator {
 	uint8_t *cand_buf;
 	size_t cand_len, cand_cap;
 	uint64_t n_cand, n_cand_kept;
+	/* --shard (set before start: is_noting_flagged): where each record with a verdict or
+	 * a candidate lies among the record bytes written after flows.msgpack's header, as
+	 * (offset, length) pairs in output order, so that the merge reads only those. Written
+	 * by the aggregator, read by main after join; flagged is malloc()ed (main frees it). */
+	bool is_noting_flagged;
+	uint64_t *flagged;
+	size_t n_flagged, cap_flagged; /* pairs */
+	uint64_t n_out_bytes;          /* record bytes written after the header */
 	int rc;
 };
 
 void *tt_aggregator_main(void *arg);
+
+/* Count one record, in output order, into a's report state: flows, TCP/UDP, the Tor flows
+ * and candidates listed in report.json, the findings (when a->findings). The per-file
+ * counts are not touched. r needs data, len, verdict, candidate and proto. Used by the
+ * aggregator thread for every record it writes, and by the merge of shards (src/lib) for
+ * every record of the parts, so that both build report.json alike. Returns 0 or -ENOMEM. */
+int tt_aggregator_account(struct tt_aggregator *a, const struct tt_rec_ref *r);
 
 /* Write the flows.msgpack header map. Returns 0 or -EIO. */
 int tt_flows_write_header(FILE *f, char *const *paths, size_t n_paths);

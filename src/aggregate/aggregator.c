@@ -131,6 +131,7 @@ static int flush_out(struct astate *st)
 		if (a->rc == 0)
 			a->rc = rc;
 	}
+	a->n_out_bytes += st->n_out;
 	st->n_out = 0;
 	return rc;
 }
@@ -237,17 +238,10 @@ static int add_finding(struct tt_aggregator *a, const struct tt_rec_ref *ref)
 	return rc;
 }
 
-static int emit_record(void *ctx, const struct tt_rec_ref *r)
+int tt_aggregator_account(struct tt_aggregator *a, const struct tt_rec_ref *r)
 {
-	struct astate *st = ((struct emit_ctx *)ctx)->st;
-	struct tt_aggregator *a = st->a;
-	struct tt_file_stats *fs = start_file(st, ((struct emit_ctx *)ctx)->set_id, r);
 	int rc;
 
-	if (st->n_out + r->len > OUT_BYTES && (rc = flush_out(st)) < 0)
-		return rc;
-	memcpy(st->out + st->n_out, r->data, r->len);
-	st->n_out += r->len;
 	if (r->verdict != TT_VERDICT_NONE) {
 		a->n_tor++;
 		if (a->n_tor_kept < TT_REPORT_TOR_MAX &&
@@ -269,16 +263,43 @@ static int emit_record(void *ctx, const struct tt_rec_ref *r)
 			a->n_cand_kept++;
 		}
 	}
+	a->n_flows++;
+	if (r->proto == 6)
+		a->n_flows_tcp++;
+	else
+		a->n_flows_udp++;
+	return 0;
+}
+
+static int emit_record(void *ctx, const struct tt_rec_ref *r)
+{
+	struct astate *st = ((struct emit_ctx *)ctx)->st;
+	struct tt_file_stats *fs = start_file(st, ((struct emit_ctx *)ctx)->set_id, r);
+	int rc;
+
+	if (st->n_out + r->len > OUT_BYTES && (rc = flush_out(st)) < 0)
+		return rc;
+	if (st->a->is_noting_flagged &&
+	    (r->verdict != TT_VERDICT_NONE || r->candidate != TT_VERDICT_NONE)) {
+		struct tt_aggregator *a = st->a;
+
+		if (grow((void **)&a->flagged, &a->cap_flagged, a->n_flagged + 1,
+			2 * sizeof(*a->flagged)) < 0)
+			return -ENOMEM;
+		a->flagged[2 * a->n_flagged] = a->n_out_bytes + st->n_out;
+		a->flagged[2 * a->n_flagged + 1] = r->len;
+		a->n_flagged++;
+	}
+	memcpy(st->out + st->n_out, r->data, r->len);
+	st->n_out += r->len;
+	if ((rc = tt_aggregator_account(st->a, r)) < 0)
+		return rc;
 	fs->n_candidate[r->candidate & 7]++;
 	fs->n_flows++;
-	a->n_flows++;
-	if (r->proto == 6) {
+	if (r->proto == 6)
 		fs->n_flows_tcp++;
-		a->n_flows_tcp++;
-	} else {
+	else
 		fs->n_flows_udp++;
-		a->n_flows_udp++;
-	}
 	fs->n_verdict[r->verdict & 7]++;
 	return 0;
 }

@@ -52,6 +52,11 @@ static const char usage_text[] =
     "                              TLS, relay-data dates, and why no Tor was found\n"
     "                              (`tortrace diagnose --help`; exit status 0 all files\n"
     "                              diagnosed, 1 some file unreadable or damaged, 2 usage)\n"
+    "  merge [-o OUT] [--no-html] PART...\n"
+    "                              join the partial results of analyze --shard I/N (all N\n"
+    "                              folders) into report.json, flows.msgpack, report.html\n"
+    "                              equal to one analyze over the same inputs\n"
+    "                              (`tortrace merge --help`)\n"
     "  export --jsonl|--csv FILE   print the flows of OUT/flows.msgpack, one per line\n"
     "  report OUT                  render OUT/report.html again from OUT/report.json\n"
     "  relays lookup --relays PATH IP[:PORT] [--at TIME]\n"
@@ -112,6 +117,15 @@ static const char usage_analyze[] =
     "                           recently active flow of its hash partition ends early\n"
     "                           (end \"evict\", counted in the report). A fixed number,\n"
     "                           so that results are the same on every machine\n"
+    "";
+
+static const char usage_analyze_more[] =
+    "      --shard I/N          analyse part I (0 to N-1) of N of the inputs, for a cluster:\n"
+    "                           a contiguous range of the expanded inputs balanced by\n"
+    "                           bytes, each capture set that starts in it read whole (a set\n"
+    "                           is never split); OUT then also holds partial.bin for\n"
+    "                           tortrace merge. Every shard needs the same PATHs and\n"
+    "                           options; no history, not with --write-pcap or -\n"
     "      --progress           draw the progress bar even when stderr is not a terminal\n"
     "      --no-progress        never draw it (default: drawn on a terminal)\n"
     "  -q, --quiet              only errors on stderr\n"
@@ -126,6 +140,7 @@ static void usage(FILE *f)
 {
 	fputs(usage_text, f);
 	fputs(usage_analyze, f);
+	fputs(usage_analyze_more, f);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -159,6 +174,25 @@ static int parse_evidence_ids(const char *s, uint32_t *mask)
 		*mask |= 1u << i;
 		s += len + (s[len] == ',');
 	}
+	return 0;
+}
+
+/* "I/N" with 0 <= I < N <= 65536. */
+static int parse_shard(const char *s, unsigned *index, unsigned *count)
+{
+	const char *slash = strchr(s, '/');
+	unsigned long long i, n;
+	char buf[32];
+
+	if (!slash || (size_t)(slash - s) >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = '\0';
+	if (parse_uint(buf, 65535, &i) < 0 || parse_uint(slash + 1, 65536, &n) < 0 || n == 0 ||
+	    i >= n)
+		return -EINVAL;
+	*index = (unsigned)i;
+	*count = (unsigned)n;
 	return 0;
 }
 
@@ -204,6 +238,7 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_NO_HISTORY,
 		OPT_NO_HTML,
 		OPT_WRITE_PCAP,
+		OPT_SHARD,
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, NULL, 'o'},
@@ -230,6 +265,7 @@ static int cmd_analyze(int argc, char **argv)
 	    {"progress", no_argument, NULL, OPT_PROGRESS},
 	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	    {"write-pcap", required_argument, NULL, OPT_WRITE_PCAP},
+	    {"shard", required_argument, NULL, OPT_SHARD},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -344,6 +380,13 @@ static int cmd_analyze(int argc, char **argv)
 		case OPT_WRITE_PCAP:
 			cfg.write_pcap = optarg;
 			break;
+		case OPT_SHARD:
+			if (parse_shard(optarg, &cfg.shard_index, &cfg.shard_count) < 0) {
+				fprintf(stderr, "tortrace: --shard takes I/N with 0 <= I < N <= "
+						"65536 (I is 0-based, as SLURM_ARRAY_TASK_ID)\n");
+				goto usage_err;
+			}
+			break;
 		case OPT_PROGRESS:
 			progress = 1;
 			break;
@@ -378,7 +421,7 @@ static int cmd_analyze(int argc, char **argv)
 		cfg.progress = tt_cli_progress;
 		cfg.progress_ctx = &is_drawn;
 	}
-	if (is_no_history)
+	if (is_no_history || cfg.shard_count) /* a shard is not an analysis of its own */
 		cfg.history_path = NULL;
 	else if (!cfg.history_path)
 		cfg.history_path = history = tt_cli_history_default();
@@ -392,6 +435,84 @@ usage_err:
 	free(cmdline);
 	usage(stderr);
 	return TT_STATUS_USAGE;
+}
+
+static const char usage_merge[] =
+    "usage: tortrace merge [-o OUT] [--no-html] [--relays PATH [--relays-cache FILE]]\n"
+    "                      [-q] PART...\n"
+    "\n"
+    "Join the partial results of `tortrace analyze --shard I/N` (PART: the OUT folder of\n"
+    "each shard, all N of one run, in any order) into OUT/report.json, OUT/flows.msgpack\n"
+    "and OUT/report.html, equal to one `tortrace analyze` over the same inputs with the\n"
+    "same options but for report.json's \"run\". Parts that are missing, given twice,\n"
+    "made with other options, relay data, inputs or version are refused, naming the part.\n"
+    "\n"
+    "  -o, --out DIR            where to write (default: tortrace-out)\n"
+    "      --no-html            write no report.html\n"
+    "      --relays PATH        the shards' relay data, when it is not at the path they\n"
+    "                           recorded (its digest must be theirs)\n"
+    "      --relays-cache FILE  compiled relay index to use for it\n"
+    "  -q, --quiet              only errors on stderr\n"
+    "\n"
+    "Exit status: 0 merged and every input was read, 1 merged but some input failed in a\n"
+    "shard (the report says which), 2 refused or could not write.\n";
+
+static int cmd_merge(int argc, char **argv)
+{
+	enum {
+		OPT_NO_HTML = 256,
+		OPT_RELAYS,
+		OPT_RELAYS_CACHE,
+	};
+	static const struct option opts[] = {
+	    {"out", required_argument, NULL, 'o'},
+	    {"no-html", no_argument, NULL, OPT_NO_HTML},
+	    {"relays", required_argument, NULL, OPT_RELAYS},
+	    {"relays-cache", required_argument, NULL, OPT_RELAYS_CACHE},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *out = "tortrace-out", *relays = NULL, *cache = NULL;
+	bool is_no_html = false;
+	char *cmdline;
+	int c, status;
+
+	while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case OPT_NO_HTML:
+			is_no_html = true;
+			break;
+		case OPT_RELAYS:
+			relays = optarg;
+			break;
+		case OPT_RELAYS_CACHE:
+			cache = optarg;
+			break;
+		case 'q':
+			tt_log_set_level(TT_LOG_ERROR);
+			break;
+		case 'h':
+			fputs(usage_merge, stdout);
+			return TT_STATUS_OK;
+		default:
+			fputs(usage_merge, stderr);
+			return TT_STATUS_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "tortrace: merge needs the folders of the shards\n");
+		fputs(usage_merge, stderr);
+		return TT_STATUS_USAGE;
+	}
+	cmdline = join_argv(argc, argv);
+	status = tt_merge((const char *const *)&argv[optind], (size_t)(argc - optind), out,
+	    is_no_html, relays, cache, cmdline);
+	free(cmdline);
+	return status;
 }
 
 static int cmd_export(int argc, char **argv)
@@ -483,6 +604,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "export") == 0)
 		exit(cmd_export(argc - 1, argv + 1));
+	if (strcmp(argv[1], "merge") == 0)
+		exit(cmd_merge(argc - 1, argv + 1));
 	if (strcmp(argv[1], "history") == 0 || strcmp(argv[1], "show") == 0)
 		exit(tt_history_cli(argc - 1, argv + 1));
 	if (strcmp(argv[1], "report") == 0)

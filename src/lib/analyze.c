@@ -55,7 +55,7 @@ void tt_config_defaults(struct tt_config *cfg)
 	cfg->min_score = TT_MIN_SCORE_DEFAULT;
 }
 
-static int mkdir_p(const char *dir)
+int tt_lib_mkdir_p(const char *dir)
 {
 	char buf[4096];
 	size_t len = strlen(dir);
@@ -76,7 +76,7 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-static char *join(const char *dir, const char *name)
+char *tt_lib_join(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
 	char *p = malloc(n);
@@ -115,9 +115,7 @@ static unsigned worker_count(const struct tt_config *cfg)
 	return n > (long)MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
 }
 
-/* Complete a file written through f (rc: how writing went so far) and close it: 0, or the
- * first error as -errno. */
-static int finish_file(FILE *f, int rc)
+int tt_lib_finish_file(FILE *f, int rc)
 {
 	errno = 0;
 	if (rc == 0 && ferror(f))
@@ -144,13 +142,10 @@ static int write_report(const char *tmp, const struct tt_config *cfg, const stru
 	rc = tt_report_write(f, cfg, rd->files, rd->n_files, agg, run);
 	if (rc < 0 && errno)
 		rc = -errno; /* the write's own error (ENOSPC, EFBIG), not just -EIO */
-	return finish_file(f, rc);
+	return tt_lib_finish_file(f, rc);
 }
 
-/* Put the complete temporary outputs in place: report.json last (see the top). The old
- * report.json and report.html go first, so that a failure part way leaves no page or report
- * beside flows they do not describe. html_tmp NULL: no report.html (--no-html). */
-static int commit_outputs(const char *flows_tmp, const char *flows_final, const char *report_tmp,
+int tt_lib_commit_outputs(const char *flows_tmp, const char *flows_final, const char *report_tmp,
     const char *report_final, const char *html_tmp, const char *html_final)
 {
 	int rc = 0;
@@ -174,8 +169,7 @@ static int commit_outputs(const char *flows_tmp, const char *flows_final, const 
 	return rc;
 }
 
-/* Make the renames durable (best effort: some file systems refuse fsync on a folder). */
-static void sync_dir(const char *dir)
+void tt_lib_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -207,10 +201,64 @@ struct analysis {
 	pthread_t *wt, rt, at, ht;
 	struct tt_hasher hasher;
 	bool is_hashing;
-	bool is_guarded; /* the SIGBUS guard of mapped captures is installed */
+	bool is_hash_wanted; /* --sha256, or auto with a core for the hasher */
+	bool *is_owned;      /* --shard: the files this shard read (n_paths), else NULL */
+	bool is_guarded;     /* the SIGBUS guard of mapped captures is installed */
 	uint64_t *wpkts, *wflows;
 	char *flows_tmp, *flows_final, *report_tmp, *report_final, *html_tmp, *html_final;
 };
+
+/* --shard I/N: the range of files this shard owns (shard.c), and no partial.bin of an
+ * earlier run left in OUT until this one is complete. 0, or -EINVAL with a message. */
+static int setup_shard(struct analysis *an)
+{
+	const struct tt_config *cfg = an->cfg;
+	uint64_t *sizes = calloc(an->n_paths, sizeof(*sizes));
+	char *partial = tt_lib_join(cfg->out_dir, TT_PARTIAL_NAME);
+	int rc = 0;
+
+	if (!sizes || !partial || !(an->is_owned = calloc(an->n_paths, sizeof(*an->is_owned)))) {
+		tt_log(TT_LOG_ERROR, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (cfg->shard_index >= cfg->shard_count) {
+		tt_log(TT_LOG_ERROR, "--shard %u/%u: I must be from 0 to N - 1", cfg->shard_index,
+		    cfg->shard_count);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (cfg->write_pcap) {
+		tt_log(TT_LOG_ERROR, "--shard cannot --write-pcap: carve after the merge");
+		rc = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < an->n_paths; i++) {
+		if (strcmp(an->paths[i], "-") == 0) {
+			tt_log(TT_LOG_ERROR, "--shard cannot read standard input: every shard "
+					     "must see the same inputs");
+			rc = -EINVAL;
+			goto out;
+		}
+		sizes[i] = an->rd.files[i].size_bytes;
+	}
+	if (unlink(partial) != 0 && errno != ENOENT) {
+		rc = -errno;
+		tt_log(TT_LOG_ERROR, "cannot remove %s: %s", partial, strerror(-rc));
+		goto out;
+	}
+	an->rd.is_shard = true;
+	an->rd.is_owned = an->is_owned;
+	an->agg.is_noting_flagged = true;
+	tt_shard_range(
+	    sizes, an->n_paths, cfg->shard_index, cfg->shard_count, &an->rd.own_lo, &an->rd.own_hi);
+	tt_log(TT_LOG_DEBUG, "shard %u/%u: files [%zu, %zu) of %zu", cfg->shard_index,
+	    cfg->shard_count, an->rd.own_lo, an->rd.own_hi, an->n_paths);
+out:
+	free(sizes);
+	free(partial);
+	return rc;
+}
 
 /* Check the options, load the relay data, expand the inputs, allocate the rings and
  * open flows.msgpack.tmp. Returns 0 or an enum tt_status (with a message). */
@@ -260,7 +308,7 @@ static int setup(struct analysis *an)
 		tt_log(TT_LOG_ERROR, "no input files");
 		return TT_STATUS_USAGE;
 	}
-	rc = mkdir_p(cfg->out_dir);
+	rc = tt_lib_mkdir_p(cfg->out_dir);
 	if (rc < 0) {
 		tt_log(TT_LOG_ERROR, "cannot create %s: %s", cfg->out_dir, strerror(-rc));
 		return TT_STATUS_USAGE;
@@ -277,12 +325,12 @@ static int setup(struct analysis *an)
 	an->block_rings = calloc(nw, sizeof(*an->block_rings));
 	an->wpkts = calloc(nw, sizeof(*an->wpkts));
 	an->wflows = calloc(nw, sizeof(*an->wflows));
-	an->flows_tmp = join(cfg->out_dir, "flows.msgpack.tmp");
-	an->flows_final = join(cfg->out_dir, "flows.msgpack");
-	an->report_tmp = join(cfg->out_dir, "report.json.tmp");
-	an->report_final = join(cfg->out_dir, "report.json");
-	an->html_tmp = join(cfg->out_dir, "report.html.tmp");
-	an->html_final = join(cfg->out_dir, "report.html");
+	an->flows_tmp = tt_lib_join(cfg->out_dir, "flows.msgpack.tmp");
+	an->flows_final = tt_lib_join(cfg->out_dir, "flows.msgpack");
+	an->report_tmp = tt_lib_join(cfg->out_dir, "report.json.tmp");
+	an->report_final = tt_lib_join(cfg->out_dir, "report.json");
+	an->html_tmp = tt_lib_join(cfg->out_dir, "report.html.tmp");
+	an->html_final = tt_lib_join(cfg->out_dir, "report.html");
 	if (!an->rd.files || !an->workers || !an->wt || !an->in_rings || !an->out_rings ||
 	    !an->block_rings || !an->wpkts || !an->wflows || !an->flows_tmp || !an->flows_final ||
 	    !an->report_tmp || !an->report_final || !an->html_tmp || !an->html_final) {
@@ -299,6 +347,8 @@ static int setup(struct analysis *an)
 			an->rd.files[i].size_bytes = (uint64_t)st.st_size;
 		an->total_bytes += an->rd.files[i].size_bytes;
 	}
+	if (cfg->shard_count && setup_shard(an) < 0)
+		return TT_STATUS_USAGE;
 	for (; an->n_in < nw; an->n_in++)
 		if (tt_ring_init(&an->in_rings[an->n_in], cfg->ring_slots, sizeof(struct tt_pkt)) <
 		    0)
@@ -320,7 +370,7 @@ static int setup(struct analysis *an)
 		tt_log(TT_LOG_ERROR, "cannot write %s: %s", an->flows_tmp, strerror(errno));
 		return TT_STATUS_USAGE;
 	}
-	/* The header is small: a write error shows at the latest in finish_file(). */
+	/* The header is small: a write error shows at the latest in tt_lib_finish_file(). */
 	errno = 0;
 	if (tt_flows_write_header(an->agg.flows_out, an->paths, an->n_paths) < 0)
 		an->agg.rc = errno ? -errno : -EIO;
@@ -416,9 +466,11 @@ static int run(struct analysis *an)
 	an->hasher = (struct tt_hasher){.cfg = cfg, .files = an->rd.files, .n_files = an->n_paths};
 	/* Hashing reads every byte again: by default only where it has a core of its own
 	 * (measured on 2 CPUs: 1.2 s → 2.0 s for the 2 GiB bench capture). */
-	an->is_hashing =
-	    (cfg->hash_mode > 0 || (cfg->hash_mode == 0 && sysconf(_SC_NPROCESSORS_ONLN) >= 4)) &&
-	    pthread_create(&an->ht, NULL, tt_hasher_main, &an->hasher) == 0;
+	an->is_hash_wanted =
+	    cfg->hash_mode > 0 || (cfg->hash_mode == 0 && sysconf(_SC_NPROCESSORS_ONLN) >= 4);
+	/* A shard learns which files are its own as it reads them: it hashes them after. */
+	an->is_hashing = an->is_hash_wanted && !cfg->shard_count &&
+			 pthread_create(&an->ht, NULL, tt_hasher_main, &an->hasher) == 0;
 	if (an->is_hashing)
 		pthread_setname_np(an->ht, "tt-hasher");
 	tt_log(
@@ -448,10 +500,10 @@ static void record_history(
 	struct tt_history_host *hosts = calloc(TT_HISTORY_HOSTS_MAX, sizeof(*hosts));
 	char **abs_paths = calloc(an->n_paths + 1, sizeof(*abs_paths));
 	char *out_abs = realpath(cfg->out_dir, NULL);
-	char *report = out_abs ? join(out_abs, "report.json") : NULL;
-	char *flows = out_abs ? join(out_abs, "flows.msgpack") : NULL;
+	char *report = out_abs ? tt_lib_join(out_abs, "report.json") : NULL;
+	char *flows = out_abs ? tt_lib_join(out_abs, "flows.msgpack") : NULL;
 	char *relays_abs = cfg->relays_path ? realpath(cfg->relays_path, NULL) : NULL;
-	char *html = out_abs && !cfg->is_no_html ? join(out_abs, "report.html") : NULL;
+	char *html = out_abs && !cfg->is_no_html ? tt_lib_join(out_abs, "report.html") : NULL;
 	char *pcap = cfg->write_pcap && is_carved ? realpath(cfg->write_pcap, NULL) : NULL;
 	int64_t id;
 
@@ -528,6 +580,7 @@ static int drain(struct analysis *an)
 	const struct tt_config *cfg = an->cfg;
 	struct tt_run_info run = {0};
 	bool has_failures = false, is_committed = false, is_carved = false;
+	bool is_partial_failed = false;
 	int flows_rc, report_rc = 0, html_rc = 0, rc, status;
 	const char *html_tmp = cfg->is_no_html ? NULL : an->html_tmp;
 
@@ -540,12 +593,21 @@ static int drain(struct analysis *an)
 	if (an->is_guarded)
 		tt_mapguard_uninstall();
 	an->is_guarded = false;
+	if (cfg->shard_count && an->is_hash_wanted) {
+		for (size_t i = 0; i < an->n_paths; i++) {
+			struct tt_hasher h = {.cfg = cfg, .files = &an->rd.files[i], .n_files = 1};
+
+			if (an->is_owned[i])
+				tt_hasher_main(&h);
+		}
+		an->is_hashing = true;
+	}
 	tt_files_check_changed(an->rd.files, an->n_paths);
 	sample_rss(an);
 	report_progress(an, true);
 	tt_log(TT_LOG_DEBUG, "pipeline: joined at %.3f s", (double)tt_now_ns() / 1e9);
 
-	flows_rc = finish_file(an->agg.flows_out, an->agg.rc);
+	flows_rc = tt_lib_finish_file(an->agg.flows_out, an->agg.rc);
 	an->agg.flows_out = NULL;
 	for (unsigned w = 0; w < an->nw; w++) {
 		an->wpkts[w] = an->workers[w].n_pkts;
@@ -577,13 +639,13 @@ static int drain(struct analysis *an)
 		tt_log(TT_LOG_DEBUG, "report.html: %.3f s", (double)(tt_now_ns() - t) / 1e9);
 	}
 	if (flows_rc == 0 && report_rc == 0 && html_rc == 0 &&
-	    (rc = commit_outputs(an->flows_tmp, an->flows_final, an->report_tmp, an->report_final,
-		 html_tmp, an->html_final)) < 0) {
+	    (rc = tt_lib_commit_outputs(an->flows_tmp, an->flows_final, an->report_tmp,
+		 an->report_final, html_tmp, an->html_final)) < 0) {
 		tt_log(TT_LOG_ERROR, "cannot rename the outputs into %s: %s", cfg->out_dir,
 		    strerror(-rc));
 		has_failures = true;
 	} else if (flows_rc == 0 && report_rc == 0 && html_rc == 0) {
-		sync_dir(cfg->out_dir);
+		tt_lib_sync_dir(cfg->out_dir);
 		is_committed = true;
 	} else {
 		bool is_kept = access(an->flows_final, F_OK) == 0 ||
@@ -604,8 +666,14 @@ static int drain(struct analysis *an)
 		has_failures = true;
 	}
 	for (size_t i = 0; i < an->n_paths; i++)
-		if (an->rd.files[i].error || !an->rd.files[i].is_read)
+		if ((!an->is_owned || an->is_owned[i]) &&
+		    (an->rd.files[i].error || !an->rd.files[i].is_read))
 			has_failures = true;
+	/* A shard's partial result, last: a folder with partial.bin is a complete part. */
+	if (cfg->shard_count && is_committed &&
+	    tt_partial_write(cfg, an->rd.files, an->n_paths, an->is_owned, an->relays,
+		an->is_hashing, run.is_complete, &an->agg) < 0)
+		has_failures = is_partial_failed = true;
 	/* The carve reads the flows just committed, and the inputs again. An interrupted
 	 * run is not carved: the signal asked to stop. */
 	if (cfg->write_pcap && is_committed && !an->rd.is_interrupted) {
@@ -617,7 +685,9 @@ static int drain(struct analysis *an)
 		tt_log(
 		    TT_LOG_ERROR, "the run was interrupted: %s was not written", cfg->write_pcap);
 	status = has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
-	if (cfg->history_path && is_committed)
+	if (is_partial_failed || (cfg->shard_count && !is_committed))
+		status = TT_STATUS_USAGE; /* no part to merge: the shard failed */
+	if (cfg->history_path && is_committed && !cfg->shard_count)
 		record_history(an, &run, status, is_carved);
 	if (is_committed && an->agg.findings && (cfg->on_host || cfg->on_relay) &&
 	    tt_findings_each(an->agg.findings, cfg->on_host, cfg->on_relay, cfg->findings_ctx) < 0)
@@ -633,6 +703,7 @@ static void teardown(struct analysis *an)
 {
 	free(an->agg.tor_buf);
 	free(an->agg.cand_buf);
+	free(an->agg.flagged);
 	tt_findings_free(an->agg.findings);
 	if (an->agg.flows_out) {
 		fclose(an->agg.flows_out);
@@ -661,6 +732,7 @@ static void teardown(struct analysis *an)
 	free(an->block_rings);
 	free(an->wpkts);
 	free(an->wflows);
+	free(an->is_owned);
 	free(an->flows_tmp);
 	free(an->flows_final);
 	free(an->report_tmp);

@@ -3,10 +3,15 @@
 #ifndef TT_SRC_LIB_LIB_H
 #define TT_SRC_LIB_LIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 struct tt_config;
 struct tt_file_stats;
+struct tt_relays;
+struct tt_aggregator;
 
 /* Before the analysis: can cfg->write_pcap be carved at all? Every input must be a file
  * that can be read again (not standard input or a pipe), the output must not be one of
@@ -23,5 +28,44 @@ int tt_carve_check(const struct tt_config *cfg, char *const *paths, size_t n_pat
  * tt_analyze(). */
 int tt_carve(const struct tt_config *cfg, const char *flows_path, const struct tt_file_stats *files,
     size_t n_files);
+
+/* ---- output helpers (analyze.c), shared with the merge (shard.c) ---------------------- */
+
+/* mkdir -p. 0 or -errno. */
+int tt_lib_mkdir_p(const char *dir);
+/* dir/name, malloc()ed; NULL without memory. */
+char *tt_lib_join(const char *dir, const char *name);
+/* Complete a file written through f (rc: how writing went so far) and close it: 0, or the
+ * first error as -errno. */
+int tt_lib_finish_file(FILE *f, int rc);
+/* Put the complete temporary outputs in place: report.json last (see analyze.c's top). The
+ * old report.json and report.html go first, so that a failure part way leaves no page or
+ * report beside flows they do not describe. html_tmp NULL: no report.html (--no-html). */
+int tt_lib_commit_outputs(const char *flows_tmp, const char *flows_final, const char *report_tmp,
+    const char *report_final, const char *html_tmp, const char *html_final);
+/* Make the renames durable (best effort: some file systems refuse fsync on a folder). */
+void tt_lib_sync_dir(const char *dir);
+
+/* ---- shards and their merge (shard.c) ---------------------------------------------------
+ * A shard's partial result is OUT/partial.bin beside its flows.msgpack; see shard.c. */
+
+#define TT_PARTIAL_NAME "partial.bin"
+
+/* Files [*lo, *hi) of n_files are shard index of count: contiguous ranges in input order,
+ * balanced by bytes (file k goes to the shard that holds the middle of its bytes; by
+ * count when every size is 0), so each shard gets about 1/count of the bytes and the
+ * ranges cover every file once. A range may be empty. Pure function, any thread. */
+void tt_shard_range(
+    const uint64_t *sizes, size_t n_files, unsigned index, unsigned count, size_t *lo, size_t *hi);
+
+/* Write OUT/partial.bin (through a temporary name, synced): provenance (version, the
+ * options that change results, relay-data digest, shard I/N, every input with its size),
+ * the per-file results of the files is_owned marks, and what the merge needs of the
+ * committed OUT/flows.msgpack: its size and XXH3, agg's counts and where its flagged
+ * records are. After the shard's outputs are committed; the calling thread of
+ * tt_analyze(). 0, or -errno with a message. */
+int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *files, size_t n_files,
+    const bool *is_owned, const struct tt_relays *relays, bool is_hashed, bool is_complete,
+    const struct tt_aggregator *agg);
 
 #endif /* TT_SRC_LIB_LIB_H */

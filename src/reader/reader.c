@@ -557,6 +557,70 @@ static void end_set(struct rstate *st, uint32_t set_id)
 		flush(st, w);
 }
 
+/* ---- shards -------------------------------------------------------------------------
+ * A shard (--shard I/N) reads the sets that start in its range of files, each one whole,
+ * so every set is read by exactly one shard, with the same chain decisions, packet clock
+ * and flows as in a run over all files: the merge then only concatenates. To know whether
+ * the first file of its range continues a set begun before, a shard reads the last file
+ * with packets before the range (frame headers only: nothing is sent to the workers), and
+ * the files of that earlier set inside its range the same way. Those files, and the files
+ * past the range that it does not read, are another shard's: their stats are cleared. */
+
+/* Read the rest of rf's frames without handling them: the file's last timestamp, as
+ * handle_frame() would have made it. */
+static uint64_t scan_rest(struct tt_file_stats *fs, struct rfile *rf)
+{
+	uint64_t last = 0;
+	int rc = rf->rc;
+
+	while (rc == 1) {
+		if (rf->f.ts_ns > last)
+			last = rf->f.ts_ns;
+		rc = next_frame(fs, rf);
+	}
+	return last;
+}
+
+/* A file another shard reads: close it and forget what was learnt of it here. */
+static void forget_file(struct tt_file_stats *fs, struct rfile *rf)
+{
+	char *path = fs->path;
+	uint64_t size = fs->size_bytes;
+
+	close_file(fs, rf);
+	free(fs->error);
+	memset(fs, 0, sizeof(*fs));
+	fs->path = path;
+	fs->size_bytes = size;
+	fs->format = -1;
+	fs->set_id = TT_NO_SET;
+}
+
+/* The last file with packets before file lo, into *prev: true when there is one. */
+static bool find_prev(struct rstate *st, size_t lo, struct prev_file *prev)
+{
+	struct tt_reader *r = st->r;
+	struct rfile rf;
+
+	for (size_t k = lo; k-- > 0;) {
+		struct tt_file_stats *fs = &r->files[k];
+		bool has_pkts;
+
+		open_file(st, (uint32_t)k, &rf);
+		has_pkts = rf.rc == 1;
+		/* With --no-chain only whether there is one matters (a set's first file with
+		 * packets is "first", the others "not chained"): no need to read it all. */
+		if (has_pkts && !r->cfg->is_no_chain) {
+			prev->n_linktypes = first_linktypes(&rf, prev->linktypes);
+			prev->last_ts_ns = scan_rest(fs, &rf);
+		}
+		forget_file(fs, &rf);
+		if (has_pkts)
+			return true;
+	}
+	return false;
+}
+
 void *tt_reader_main(void *arg)
 {
 	struct tt_reader *r = arg;
@@ -564,8 +628,9 @@ void *tt_reader_main(void *arg)
 	struct prev_file prev = {0};
 	struct rfile rf;
 	uint32_t set_id = 0;
-	bool has_set = false;
+	bool has_set = false, has_prev = false, is_skipping = false;
 	uint64_t done = 0;
+	size_t first = 0;
 
 	st.batch = calloc((size_t)r->n_workers * BATCH, sizeof(*st.batch));
 	st.n_batch = calloc(r->n_workers, sizeof(*st.n_batch));
@@ -583,16 +648,35 @@ void *tt_reader_main(void *arg)
 		atomic_store(&r->is_done, true);
 		return NULL;
 	}
-	for (size_t i = 0; i < r->n_files; i++) {
+	if (r->is_shard) {
+		first = r->own_lo;
+		is_skipping = true;
+		has_prev = find_prev(&st, r->own_lo, &prev);
+	}
+	for (size_t i = first; i < r->n_files; i++) {
 		struct tt_file_stats *fs = &r->files[i];
 		struct tt_pkt next = {.kind = TT_PKT_FILE_NEXT, .hash = (uint32_t)i};
 
-		if (r->is_interrupted)
-			break;
+		if (r->is_interrupted || (is_skipping && i >= r->own_hi))
+			break; /* a shard: no set starts in its range */
 		fs->set_id = TT_NO_SET;
 		open_file(&st, (uint32_t)i, &rf);
 		if (rf.rc == 1) {
-			if (decide_chain(r, &prev, has_set, &rf, fs)) {
+			bool is_chained = decide_chain(r, &prev, has_prev, &rf, fs);
+
+			if (r->is_shard && !is_chained && i >= r->own_hi) {
+				forget_file(fs, &rf); /* the next shard's set */
+				break;
+			}
+			has_prev = true;
+			prev.n_linktypes = first_linktypes(&rf, prev.linktypes);
+			if (is_skipping && is_chained) { /* a set begun before the range */
+				prev.last_ts_ns = scan_rest(fs, &rf);
+				forget_file(fs, &rf);
+				continue;
+			}
+			is_skipping = false;
+			if (is_chained) {
 				next.proto = 0;
 			} else {
 				if (has_set)
@@ -605,10 +689,14 @@ void *tt_reader_main(void *arg)
 			}
 			fs->set_id = set_id;
 			broadcast(&st, &next);
-			prev.n_linktypes = first_linktypes(&rf, prev.linktypes);
+		} else if (r->is_shard && i >= r->own_hi) {
+			forget_file(fs, &rf); /* no packets: the shard of its range reports it */
+			continue;
 		} else {
 			fs->chain = TT_CHAIN_NO_PACKETS;
 		}
+		if (r->is_owned)
+			r->is_owned[i] = true;
 		read_rest(&st, (uint32_t)i, &rf);
 		close_file(fs, &rf);
 		if (fs->set_id != TT_NO_SET)

@@ -232,6 +232,15 @@ struct tt_reader {
 	struct tt_file_stats *files; /* one per input, written here, read by the aggregator
 				      * after every worker's TT_REC_FILE_DONE for its set */
 	size_t n_files;
+	/* --shard (src/lib/shard.c): when is_shard, read only the capture sets whose first file
+	 * is in [own_lo, own_hi) (a set that starts there is read whole, past own_hi too) and
+	 * the files without packets in that range; every other file is left alone, but for
+	 * the files read only to decide the chain (the last one with packets before own_lo,
+	 * and those of a set begun before it), whose stats are cleared again. is_owned
+	 * (n_files entries, zeroed by the caller) is set here for each file read. */
+	bool is_shard;
+	size_t own_lo, own_hi;
+	bool *is_owned;
 	/* progress, written here with relaxed stores, read by main */
 	_Atomic uint64_t progress_bytes;
 	_Atomic uint64_t progress_pkts; /* packets read (tt_progress.pkts_done) */
@@ -258,9 +267,10 @@ void tt_file_id_of(int fd, struct tt_file_id *id);
  * is_changed; its SHA-256 is dropped and the reason goes into its error. */
 void tt_files_check_changed(struct tt_file_stats *files, size_t n);
 
-/* Thread entry: read every file in order, chaining files that continue each other into
- * sets (one timeline each; see reader.c, "capture sets"; cfg->is_no_chain: every file is
- * a set of its own), then send TT_PKT_STREAM_END to every ring. */
+/* Thread entry: read every file in order (a shard: the files it owns, see is_shard),
+ * chaining files that continue each other into sets (one timeline each; see reader.c,
+ * "capture sets"; cfg->is_no_chain: every file is a set of its own), then send
+ * TT_PKT_STREAM_END to every ring. */
 void *tt_reader_main(void *arg);
 
 #endif /* TT_SRC_READER_READER_H */
