@@ -44,6 +44,7 @@ struct rstate {
 	uint64_t clock; /* the set's packet clock, as last sent (TICK) */
 	bool has_clock;
 	struct tt_ahead *ahead; /* decompression helpers, or NULL (ahead.c) */
+	size_t n_ahead;         /* files whose bytes came from a helper */
 };
 
 static void flush(struct rstate *st, unsigned w)
@@ -373,6 +374,7 @@ static void open_file(struct rstate *st, uint32_t file_id, struct rfile *rf)
 	if (job) {
 		/* Decompressed by a helper: its identity is taken when the helper opened it. */
 		tt_source_open_ahead(&rf->src, job, fd, comp, release_chunk, st);
+		st->n_ahead++;
 	} else {
 		rc = tt_source_open(&rf->src, fs->path, release_chunk, st);
 		if (rc < 0) {
@@ -638,6 +640,9 @@ void *tt_reader_main(void *arg)
 		for (unsigned w = 0; w < r->n_workers; w++)
 			flush(&st, w);
 	}
+	if (st.ahead)
+		tt_log(TT_LOG_DEBUG, "reader: %zu of %zu files decompressed ahead", st.n_ahead,
+		    r->n_files);
 	tt_ahead_free(st.ahead);
 	for (unsigned i = 0; i < st.n_filters; i++)
 		if (st.filters[i].is_ok)
