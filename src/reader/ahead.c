@@ -14,11 +14,16 @@
  * are not compressed (mapped, zero copy), standard input and anything that cannot be
  * opened are left to the reader, which opens them as before.
  *
- * Memory: a helper may start file j only while j < (the reader's file) + n_jobs, and a
- * file holds at most BLOCKS_PER_FILE blocks of BLOCK_BYTES (queued or being copied). With
- * n_jobs = 2 × helpers that is at most 2 × 4 × 1 MiB = 8 MiB of decompressed data per
- * helper, 64 MiB with the most helpers (8), plus each helper's decoder (1 MiB of
- * compressed input, zlib's 32 KiB window or zstd's, at most 8 MiB below level 20).
+ * Memory: the files in flight share a pool of POOL_PER_HELPER blocks of BLOCK_BYTES per
+ * helper (32 MiB each; 64 MiB on 2 CPUs, 256 MiB at most, also with TT_DECOMPRESS_AHEAD
+ * asking for more helpers), counted while a block is queued, being filled or being copied
+ * by the reader, plus each helper's decoder (1 MiB of compressed input, zlib's 32 KiB
+ * window or zstd's, at most 8 MiB below level 20). A helper may start file j only while
+ * j < (the reader's file) + 2 × helpers. The pool is what lets the helpers overlap: while
+ * the reader takes file i as fast as one helper decodes it, another decodes file i + 1
+ * into the pool, so with K helpers the files must fit (K - 1) / K of their decompressed
+ * size into it for a K-fold speed-up; larger files get a smaller one. Results never
+ * depend on the pool: only when bytes arrive does.
  *
  * Threads: one mutex and two condition variables guard the job slots and the free block
  * list; they are taken once per block (1 MiB), never per packet. A helper waits when its
@@ -40,7 +45,9 @@
 #include "tortrace/tortrace.h"
 
 #define BLOCK_BYTES     (1u << 20)
-#define BLOCKS_PER_FILE 4
+#define POOL_PER_HELPER 32  /* blocks: 32 MiB of decompressed data per helper */
+#define POOL_MAX        256 /* blocks, whatever the number of helpers */
+#define BLOCKS_RESERVED 4   /* of the pool, kept for the reader's file */
 #define MAX_HELPERS     8
 #define MAX_HELPERS_ENV 64
 
@@ -67,7 +74,7 @@ struct tt_ahead_job {
 	int fd, comp;
 	struct tt_file_id id;
 	struct ablock *head, *tail;
-	unsigned n_blocks;   /* queued, being filled or being copied */
+	unsigned n_blocks;   /* of the pool: queued, being filled or being copied */
 	bool is_ended;       /* rc and err are set: no more blocks come */
 	bool is_helper_done; /* the helper is done with the slot (and its decoder) */
 	bool is_reader_done; /* the reader closed the file: stop, and free the slot */
@@ -92,6 +99,8 @@ struct tt_ahead {
 	size_t next; /* the next file a helper starts */
 	size_t cur;  /* the reader's file */
 	bool is_shutdown;
+	unsigned n_pool; /* blocks the jobs may hold together */
+	unsigned n_used; /* blocks they hold */
 	struct ablock *free_blocks;
 	pthread_t *threads;
 	unsigned n_threads;
@@ -130,12 +139,21 @@ static void free_slot(struct tt_ahead *a, struct tt_ahead_job *j)
 		a->free_blocks = b;
 	}
 	j->tail = NULL;
+	a->n_used -= j->n_blocks;
 	j->n_blocks = 0;
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;
 	j->state = JOB_FREE;
 	pthread_cond_broadcast(&a->cv_helper);
+}
+
+/* May the helper of file i take another block? The reader's file may use the whole pool;
+ * the files after it leave BLOCKS_RESERVED blocks to it, so the reader never waits for a
+ * helper that waits for memory held by later files. */
+static bool may_take(const struct tt_ahead *a, size_t i)
+{
+	return i == a->cur ? a->n_used < a->n_pool : a->n_used + BLOCKS_RESERVED < a->n_pool;
 }
 
 static bool can_start(const struct tt_ahead *a)
@@ -171,7 +189,7 @@ static void run_job(struct tt_ahead *a, struct tt_ahead_job *j, size_t i)
 	for (;;) {
 		struct ablock *b;
 
-		while (j->n_blocks >= BLOCKS_PER_FILE && !j->is_reader_done && !a->is_shutdown)
+		while (!may_take(a, i) && !j->is_reader_done && !a->is_shutdown)
 			pthread_cond_wait(&a->cv_helper, &a->mu);
 		if (j->is_reader_done || a->is_shutdown)
 			break;
@@ -179,6 +197,7 @@ static void run_job(struct tt_ahead *a, struct tt_ahead_job *j, size_t i)
 		if (b)
 			a->free_blocks = b->next;
 		j->n_blocks++;
+		a->n_used++;
 		pthread_mutex_unlock(&a->mu);
 		if (!b)
 			b = malloc(sizeof(*b) + BLOCK_BYTES);
@@ -216,6 +235,7 @@ static void run_job(struct tt_ahead *a, struct tt_ahead_job *j, size_t i)
 				a->free_blocks = b;
 			}
 			j->n_blocks--;
+			a->n_used--;
 		}
 		if (n <= 0) {
 			j->rc = (int)n;
@@ -288,6 +308,7 @@ struct tt_ahead *tt_ahead_new(
 	a->n_files = n_files;
 	a->stop = stop;
 	a->n_jobs = 2 * n_threads;
+	a->n_pool = n_threads > POOL_MAX / POOL_PER_HELPER ? POOL_MAX : POOL_PER_HELPER * n_threads;
 	a->jobs = calloc(a->n_jobs, sizeof(*a->jobs));
 	a->threads = calloc(n_threads, sizeof(*a->threads));
 	if (!a->jobs || !a->threads)
@@ -384,6 +405,7 @@ ssize_t tt_ahead_take(struct tt_ahead_job *j, struct tt_source *s, uint8_t *dst,
 		b->next = a->free_blocks;
 		a->free_blocks = b;
 		j->n_blocks--;
+		a->n_used--;
 		j->cur = NULL;
 		pthread_cond_broadcast(&a->cv_helper);
 		pthread_mutex_unlock(&a->mu);
@@ -401,6 +423,7 @@ void tt_ahead_release(struct tt_ahead_job *j)
 		a->free_blocks = j->cur;
 		j->cur = NULL;
 		j->n_blocks--;
+		a->n_used--;
 	}
 	j->is_reader_done = true;
 	if (j->is_helper_done)

@@ -1,7 +1,7 @@
 /* Decompression ahead of the reader (src/reader/ahead.c), for TSan: a folder of gzip and
  * zstd captures (several blocks each, files that continue each other, a cut gzip, a
  * corrupt zstd, an uncompressed capture between them) analysed with read-ahead off and
- * with 1, 2 and 3 helpers, 1..3 workers and tiny rings: the reports must be equal apart
+ * with 1 and 3 helpers, 1 and 3 workers and tiny rings: the reports must be equal apart
  * from "run". Then a stop request while the helpers decompress: tt_analyze() must return
  * promptly, its helpers joined. Exit 0 = pass. */
 #include <pthread.h>
@@ -134,7 +134,7 @@ static void *stopper_main(void *arg)
 
 int main(void)
 {
-	static const char *const ahead[] = {"0", "1", "2", "3"};
+	static const char *const ahead[] = {"0", "1", "3"};
 	char *dir = tt_test_tmpdir(), *first = NULL, *paths[N_FILES], out[512], name[64];
 	struct tbuf caps[N_FILES];
 	int rc = 0;
@@ -157,8 +157,8 @@ int main(void)
 		else
 			paths[i] = write_gz(dir, name, &caps[i], i == 6);
 	}
-	for (unsigned a = 0; a < 4 && rc == 0; a++) {
-		for (unsigned w = 1; w <= 3 && rc == 0; w++) {
+	for (unsigned a = 0; a < 3 && rc == 0; a++) {
+		for (unsigned w = 1; w <= 3 && rc == 0; w += 2) {
 			char *r;
 			int st;
 
