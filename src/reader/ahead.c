@@ -25,11 +25,13 @@
  * size into it for a K-fold speed-up; larger files get a smaller one. Results never
  * depend on the pool: only when bytes arrive does.
  *
- * Threads: one mutex and two condition variables guard the job slots and the free block
- * list; they are taken once per block (1 MiB), never per packet. A helper waits when its
- * file holds its blocks or the window is full; the reader waits when its file has no
- * block ready. The reader never waits for a helper that waits for it on another file:
- * files are started in order, so the reader's file is started before any later one.
+ * Threads: one mutex and two condition variables guard the job slots, the pool count and
+ * the free block list; they are taken once per block (1 MiB), never per packet. A helper
+ * waits when the pool is used up (for a file after the reader's: all but BLOCKS_RESERVED)
+ * or the window is full; the reader waits when its file has no block ready. The reader
+ * never waits for a helper that waits for it on another file: files are started in
+ * order, so the reader's file is started before any later one, and the reserve keeps
+ * later files from taking the memory its helper needs.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "reader.h"

@@ -246,9 +246,10 @@ void tt_inputs_free(char **paths, size_t n);
 
 /* ---- decompression ahead (ahead.c) ----------------------------------------------------
  * Helper threads decompress the next compressed files of the input list ahead of the
- * reader, in list order, into blocks of bounded memory; the reader takes each file's
- * blocks in order (tt_source_open_ahead()), so what it parses, every offset and every
- * error are those it would have met decoding the file itself. Uncompressed files are left
+ * reader, in list order, into blocks from a pool of 32 MiB per helper (256 MiB at most);
+ * the reader takes each file's blocks in order (tt_source_open_ahead()), so what it
+ * parses, every offset and every error are those it would have met decoding the file
+ * itself. Uncompressed files are left
  * to the reader (mapped as before). The pool belongs to the reader thread: only it calls
  * these functions; the helpers are internal to ahead.c. */
 

@@ -164,9 +164,12 @@ int tt_source_open_compressed(struct tt_source *s, const char *path)
 
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
-	if (strcmp(path, "-") == 0)
+	/* Only a regular file is opened: opening a FIFO would let its writer start writing to
+	 * a reader that then goes away (EPIPE), and would wait for a writer without
+	 * O_NONBLOCK, kept in case the path is swapped for one after stat(). */
+	if (strcmp(path, "-") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size == 0)
 		return 0;
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer (it is not read here). */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return 0;

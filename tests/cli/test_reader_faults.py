@@ -575,6 +575,32 @@ class Ahead(Base):
         self.assertEqual(rc, 0)
         self.assertEqual([f['packets'] for f in rep['files']], [10 * 20000, 5, 7])
 
+    def test_fifo_among_compressed_files_is_left_to_the_reader(self):
+        # A helper that opened the FIFO to look at it would let the writer start, then
+        # close it under the writer (EPIPE); only the reader may open it, in its turn.
+        import threading
+        a = self.write('a.pcap.gz', gzip.compress(big_pcap(10), 1))
+        fifo = self.path('b-live.pcap')
+        os.mkfifo(fifo)
+        c = self.write('c.pcap.gz', gzip.compress(pcap(7)))
+        errors = []
+
+        def writer():
+            try:
+                with open(fifo, 'wb') as w:
+                    w.write(pcap(5))
+            except OSError as e:
+                errors.append(e)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        r = self.run_env('2', 'analyze', '-q', '--no-progress', '-j1', '-o', self.out, a, fifo,
+                         c, timeout=60)
+        t.join(timeout=30)
+        self.assertEqual(errors, [])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([f['packets'] for f in self.report()['files']], [10 * 20000, 5, 7])
+
     def test_sigint_stops_the_helpers_promptly(self):
         data = gzip.compress(big_pcap(100), 1)  # 140 MB each once decompressed
         inputs = [self.write('c%d.pcap.gz' % i, data) for i in range(4)]
