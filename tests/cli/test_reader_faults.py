@@ -512,6 +512,28 @@ def random_pcap(n, size=900):
     return BASE[:24] + b''.join(recs)
 
 
+def wait_reading(p, path, timeout=60):
+    """Wait until process p has path open and has read from it (its file position moved):
+    True, or False when p ended or the time ran out first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and p.poll() is None:
+        try:
+            fds = os.listdir('/proc/%d/fd' % p.pid)
+        except OSError:
+            fds = []
+        for fd in fds:
+            try:
+                if os.readlink('/proc/%d/fd/%s' % (p.pid, fd)) != path:
+                    continue
+                with open('/proc/%d/fdinfo/%s' % (p.pid, fd)) as f:
+                    if int(f.readline().split()[1]) > 0:  # pos:
+                        return True
+            except (OSError, ValueError, IndexError):
+                pass
+        time.sleep(0.002)
+    return False
+
+
 class Ahead(Base):
     """Faults, pipes, stops and changes while helpers decompress ahead of the reader."""
 
@@ -607,7 +629,10 @@ class Ahead(Base):
         env = dict(os.environ, TT_DECOMPRESS_AHEAD='2')
         p = subprocess.Popen([TORTRACE, 'analyze', '-q', '--no-progress', '-j1', '-o',
                               self.out, *inputs], stderr=subprocess.PIPE, text=True, env=env)
-        time.sleep(0.3)
+        # Signal once the helpers read (the handler is installed by then): a fixed delay
+        # was too short for a sanitizer build on a loaded machine.
+        self.assertTrue(wait_reading(p, inputs[0]), 'never started reading')
+        time.sleep(0.1)
         t0 = time.monotonic()
         p.send_signal(signal.SIGINT)
         try:
@@ -636,23 +661,7 @@ class Ahead(Base):
                               self.out, a, b], stderr=subprocess.PIPE, text=True, env=env)
         # Cut it once a helper has read from it: its identity (fstat after open) is then
         # the uncut file's.
-        opened = False
-        for _ in range(2000):
-            try:
-                fds = os.listdir('/proc/%d/fd' % p.pid)
-            except OSError:
-                fds = []
-            for fd in fds:
-                try:
-                    if os.readlink('/proc/%d/fd/%s' % (p.pid, fd)) != b:
-                        continue
-                    with open('/proc/%d/fdinfo/%s' % (p.pid, fd)) as f:
-                        opened = int(f.readline().split()[1]) > 0  # pos:
-                except (OSError, ValueError, IndexError):
-                    pass
-            if opened or p.poll() is not None:
-                break
-            time.sleep(0.002)
+        opened = wait_reading(p, b)
         os.truncate(b, len(data) // 2)
         err = p.communicate(timeout=120)[1]
         self.assertIn(p.returncode, (0, 1), err)
