@@ -43,6 +43,8 @@ struct rstate {
 	unsigned n_filters;
 	uint64_t clock; /* the set's packet clock, as last sent (TICK) */
 	bool has_clock;
+	struct tt_ahead *ahead; /* decompression helpers, or NULL (ahead.c) */
+	size_t n_ahead;         /* files whose bytes came from a helper */
 };
 
 static void flush(struct rstate *st, unsigned w)
@@ -360,23 +362,31 @@ static void open_file(struct rstate *st, uint32_t file_id, struct rfile *rf)
 {
 	struct tt_reader *r = st->r;
 	struct tt_file_stats *fs = &r->files[file_id];
-	int rc;
+	struct tt_ahead_job *job;
+	int rc, fd = -1, comp = 0;
 
 	memset(rf, 0, sizeof(*rf));
 	rf->faults = tt_mapguard_faults();
 	rf->done_before = atomic_load_explicit(&r->progress_bytes, memory_order_relaxed);
 	rf->pkts_before = atomic_load_explicit(&r->progress_pkts, memory_order_relaxed);
 	fs->format = -1;
-	rc = tt_source_open(&rf->src, fs->path, release_chunk, st);
-	if (rc < 0) {
-		set_error(fs, rf->src.err, 0, false);
-		rf->rc = rc;
-		return;
+	job = st->ahead ? tt_ahead_job_of(st->ahead, file_id, &fd, &comp, &fs->id_read[0]) : NULL;
+	if (job) {
+		/* Decompressed by a helper: its identity is taken when the helper opened it. */
+		tt_source_open_ahead(&rf->src, job, fd, comp, release_chunk, st);
+		st->n_ahead++;
+	} else {
+		rc = tt_source_open(&rf->src, fs->path, release_chunk, st);
+		if (rc < 0) {
+			set_error(fs, rf->src.err, 0, false);
+			rf->rc = rc;
+			return;
+		}
+		tt_file_id_of(rf->src.fd, &fs->id_read[0]);
 	}
 	rf->is_open = true;
 	fs->comp = rf->src.comp;
 	rf->src.stop = r->cfg->stop;
-	tt_file_id_of(rf->src.fd, &fs->id_read[0]);
 	rc = tt_capture_open(&rf->cap, &rf->src);
 	fs->format = rf->cap.format;
 	if (rc == -EINTR && is_stop_requested(r)) {
@@ -651,8 +661,10 @@ void *tt_reader_main(void *arg)
 	if (r->is_shard) {
 		first = r->own_lo;
 		is_skipping = true;
+		/* Before the helpers start: it may open files before the range, backwards. */
 		has_prev = find_prev(&st, r->own_lo, &prev);
 	}
+	st.ahead = tt_ahead_new(r->files, first, r->n_files, tt_ahead_threads(), r->cfg->stop);
 	for (size_t i = first; i < r->n_files; i++) {
 		struct tt_file_stats *fs = &r->files[i];
 		struct tt_pkt next = {.kind = TT_PKT_FILE_NEXT, .hash = (uint32_t)i};
@@ -717,6 +729,10 @@ void *tt_reader_main(void *arg)
 		for (unsigned w = 0; w < r->n_workers; w++)
 			flush(&st, w);
 	}
+	if (st.ahead)
+		tt_log(TT_LOG_DEBUG, "reader: %zu of %zu files decompressed ahead", st.n_ahead,
+		    r->n_files);
+	tt_ahead_free(st.ahead);
 	for (unsigned i = 0; i < st.n_filters; i++)
 		if (st.filters[i].is_ok)
 			pcap_freecode(&st.filters[i].prog);

@@ -8,10 +8,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core.h"
 
+struct tt_ahead;
+struct tt_ahead_job;
 struct tt_config;
+struct tt_file_id;
 struct tt_file_stats;
 
 /* ---- byte sources: a whole-file mapping, or a stream (plain, gzip, zstd) ----------- */
@@ -57,6 +61,9 @@ struct tt_source {
 	int pending_rc;    /* decoder error held back until the bytes before it are read */
 	size_t zstd_hint;  /* input the zstd decoder asked for next (0: a frame start) */
 	char pending_err[160];
+	/* Decompressed ahead by a helper thread (see "decompression ahead" below): the
+	 * stream's bytes and its end or fault come from this job; fd is the job's. */
+	struct tt_ahead_job *ahead;
 };
 
 /* Open path. Returns 0, or -errno with s->err set. */
@@ -104,6 +111,21 @@ static inline void tt_source_ahead(struct tt_source *s)
 bool tt_source_shrank(struct tt_source *s, uint64_t *now_bytes);
 /* Release the current chunk through the callback and close. */
 void tt_source_close(struct tt_source *s);
+
+/* For the read-ahead helpers (ahead.c). Open path as tt_source_open() would, but only when
+ * it is a non-empty regular file of gzip or zstd data: returns 1 (s then streams it, to be
+ * read with tt_source_produce() only), 0 when it is anything else or cannot be opened
+ * (nothing stays open: the reader opens it itself and reports what is wrong, as without
+ * read-ahead), or -ENOMEM. Standard input ("-") and FIFOs are never opened. */
+int tt_source_open_compressed(struct tt_source *s, const char *path);
+/* Decompress into [dst, dst + room): bytes produced (s->off counts them), 0 at the clean
+ * end, or -errno with s->err, s->err_off and s->err_raw_off set exactly as the reader's
+ * own decoding would set them (-EBADMSG: corrupt or cut short). */
+ssize_t tt_source_produce(struct tt_source *s, uint8_t *dst, size_t room);
+/* The reader's side of a file decompressed ahead: a streamed source whose bytes come from
+ * job (fd and comp are the job's; fd stays the job's). Cannot fail. */
+void tt_source_open_ahead(struct tt_source *s, struct tt_ahead_job *job, int fd, int comp,
+    tt_release_fn release, void *ctx);
 
 /* ---- capture formats -------------------------------------------------------------- */
 
@@ -221,6 +243,38 @@ void tt_frag_note(struct tt_frag_slot *s, const struct tt_decoded *d, uint32_t h
  * exist are kept, so that they get an error in the report. Returns 0 or -ENOMEM. */
 int tt_inputs_expand(const char *const *paths, size_t n, char ***out, size_t *n_out);
 void tt_inputs_free(char **paths, size_t n);
+
+/* ---- decompression ahead (ahead.c) ----------------------------------------------------
+ * Helper threads decompress the next compressed files of the input list ahead of the
+ * reader, in list order, into blocks from a pool of 32 MiB per helper (256 MiB at most);
+ * the reader takes each file's blocks in order (tt_source_open_ahead()), so what it
+ * parses, every offset and every error are those it would have met decoding the file
+ * itself. Uncompressed files are left
+ * to the reader (mapped as before). The pool belongs to the reader thread: only it calls
+ * these functions; the helpers are internal to ahead.c. */
+
+/* Helper threads for this run: TT_DECOMPRESS_AHEAD=0 turns read-ahead off, =N asks for N
+ * helpers (tests, bench); unset: min(CPUs this thread may run on, 8), and 0 with one CPU. */
+unsigned tt_ahead_threads(void);
+/* Start n_threads helpers over files[first..n_files) (paths only are read), which the
+ * reader then takes in order. NULL when n_threads is 0 or on failure (read-ahead is then
+ * off: the reader decodes). */
+struct tt_ahead *tt_ahead_new(const struct tt_file_stats *files, size_t first, size_t n_files,
+    unsigned n_threads, const atomic_bool *stop);
+/* The reader is at file i (files before it are released): the job of i, once a helper
+ * has opened it, or NULL when i is not a compressed regular file (the reader opens it
+ * itself). *fd, *comp and *id (its identity when the helper opened it) are set with a job. */
+struct tt_ahead_job *tt_ahead_job_of(
+    struct tt_ahead *a, size_t i, int *fd, int *comp, struct tt_file_id *id);
+/* Reader: copy the job's next bytes into [dst, dst + room) (waits for a helper when none
+ * are ready); as tt_source_produce(), with s->err, err_off, err_raw_off and n_raw_bytes set. */
+ssize_t tt_ahead_take(struct tt_ahead_job *job, struct tt_source *s, uint8_t *dst, size_t room);
+/* Reader, done with the job's file (tt_source_close() calls it): a helper still
+ * decompressing it stops; its memory is reused. */
+void tt_ahead_release(struct tt_ahead_job *job);
+/* Stop the helpers (promptly: each finishes at most the block it decodes), join them and
+ * free everything. NULL is fine. */
+void tt_ahead_free(struct tt_ahead *a);
 
 /* ---- the reader thread ------------------------------------------------------------------ */
 

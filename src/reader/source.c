@@ -96,6 +96,7 @@ static int open_decoder(struct tt_source *s)
 }
 
 static int map_window(struct tt_source *s, uint64_t off, size_t need);
+static ssize_t produce(struct tt_source *s, uint8_t *dst, size_t room);
 
 int tt_source_open(struct tt_source *s, const char *path, tt_release_fn release, void *ctx)
 {
@@ -154,6 +155,58 @@ err_close:
 	close(s->fd);
 	s->fd = -1;
 	return rc;
+}
+
+int tt_source_open_compressed(struct tt_source *s, const char *path)
+{
+	struct stat st;
+	int comp, rc, fd;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	/* Only a regular file is opened: opening a FIFO would let its writer start writing to
+	 * a reader that then goes away (EPIPE), and would wait for a writer without
+	 * O_NONBLOCK, kept in case the path is swapped for one after stat(). */
+	if (strcmp(path, "-") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size == 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+	    detect(fd, &comp) < 0 || comp == TT_COMP_NONE) {
+		close(fd);
+		return 0;
+	}
+	fcntl(fd, F_SETFL, 0); /* regular files ignore O_NONBLOCK; cleared all the same */
+	s->fd = fd;
+	s->comp = comp;
+	rc = open_decoder(s);
+	if (rc < 0) {
+		tt_source_close(s);
+		return rc;
+	}
+	return 1;
+}
+
+ssize_t tt_source_produce(struct tt_source *s, uint8_t *dst, size_t room)
+{
+	ssize_t n = produce(s, dst, room);
+
+	if (n > 0)
+		s->off += (uint64_t)n; /* p == end: off counts what was produced */
+	return n;
+}
+
+void tt_source_open_ahead(struct tt_source *s, struct tt_ahead_job *job, int fd, int comp,
+    tt_release_fn release, void *ctx)
+{
+	memset(s, 0, sizeof(*s));
+	s->release = release;
+	s->release_ctx = ctx;
+	s->fd = fd;
+	s->comp = comp;
+	s->ahead = job;
 }
 
 void tt_source_populate(struct tt_source *s)
@@ -262,6 +315,8 @@ static ssize_t defer(struct tt_source *s, ssize_t produced, const char *kind, co
  * ends inside a gzip member or zstd frame, i.e. without its end marker and trailer). */
 static ssize_t produce(struct tt_source *s, uint8_t *dst, size_t room)
 {
+	if (s->ahead)
+		return tt_ahead_take(s->ahead, s, dst, room);
 	if (s->pending_rc) {
 		snprintf(s->err, sizeof(s->err), "%s", s->pending_err);
 		return s->pending_rc;
@@ -469,6 +524,12 @@ void tt_source_close(struct tt_source *s)
 	if (s->chunk)
 		s->release(s->release_ctx, s->chunk);
 	s->chunk = NULL;
+	if (s->ahead) {
+		/* The job owns the file descriptor. */
+		tt_ahead_release(s->ahead);
+		s->ahead = NULL;
+		s->fd = -1;
+	}
 	if (s->dec) {
 		if (s->comp == TT_COMP_GZIP) {
 			inflateEnd(s->dec);
