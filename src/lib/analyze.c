@@ -36,11 +36,13 @@
 #include "relays.h"
 #include "lib.h"
 
-/* Messages per worker-to-aggregator ring. A block is ~256 KiB of records (plus its
- * buffer's slack), so this bounds the records in flight per worker (~16 MiB at 32): with
- * 256, workers that evict millions of flows faster than the aggregator sorts them held
- * ~300 MiB in their rings, outside --sort-budget. */
-#define OUT_RING_SLOTS 32u
+/* Messages per worker-to-aggregator ring. A block is a 2 MiB mapping (core.h
+ * TT_REC_BLOCK_MAP, resident in full as a huge page), so this bounds the records in
+ * flight per worker to 16 MiB: with 256 slots and 256 KiB blocks, workers that evicted
+ * millions of flows faster than the aggregator sorted them held ~300 MiB in their rings,
+ * outside --sort-budget; with 32 slots of 2 MiB, a lagging aggregator (a loaded machine)
+ * let -j 2 reach 282 MB on golden_determinism_rss's 3 M flows. */
+#define OUT_RING_SLOTS 8u
 #define MAX_WORKERS    256u
 
 void tt_config_defaults(struct tt_config *cfg)
