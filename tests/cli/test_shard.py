@@ -19,8 +19,9 @@ TORTRACE = CORPUS = WORK = None
 RUN_KEY = '\n  "run": {'
 
 
-def run(*args, check=True):
-    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600)
+def run(*args, check=True, env=None):
+    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600,
+                       env=env)
     if check and p.returncode != 0:
         raise AssertionError('%s: exit %d\n%s' % (' '.join(map(str, args)), p.returncode,
                                                   p.stderr))
@@ -114,6 +115,36 @@ class Shards(unittest.TestCase):
                     self.merge(list(reversed(parts)), merged)  # any order
                     self.assert_same(single, merged)
                     self.assertTrue(os.path.exists(os.path.join(merged, 'report.html')))
+
+    def test_compressed_inputs_decoded_ahead(self):
+        # gzip and zstd copies, the rotated set among them: a shard's decompression helpers
+        # start at its own range, after it has scanned the file before it.
+        comp = os.path.join(self.root, 'compressed')
+        os.makedirs(comp)
+        for name in sorted(os.listdir(self.inp)):
+            src = os.path.join(self.inp, name)
+            srcs = [os.path.join(src, f) for f in sorted(os.listdir(src))] \
+                if os.path.isdir(src) else [src]
+            for k, f in enumerate(srcs):
+                tool = ('gzip', '.gz') if (len(os.listdir(comp)) + k) % 2 else ('zstd', '.zst')
+                dst = os.path.join(comp, os.path.basename(f) + tool[1])
+                with open(f, 'rb') as inp, open(dst, 'wb') as out:  # f may be a symlink
+                    subprocess.run([tool[0], '-c'], stdin=inp, stdout=out, check=True)
+        env = dict(os.environ, TT_DECOMPRESS_AHEAD='2')
+        single = self.path('compressed-single')
+        run(TORTRACE, 'analyze', '-q', '--no-hash', '--no-history', '--relays', self.relays,
+            '-o', single, comp, env=env)
+        for n in (2, 3):
+            with self.subTest(n=n):
+                parts = []
+                for i in range(n):
+                    parts.append(self.path('compressed-part%d-of-%d' % (i, n)))
+                    run(TORTRACE, 'analyze', '-q', '--no-hash', '--no-history', '--relays',
+                        self.relays, '--shard', '%d/%d' % (i, n), '-o', parts[-1], comp,
+                        env=env)
+                merged = self.path('compressed-merged-%d' % n)
+                self.merge(parts, merged)
+                self.assert_same(single, merged)
 
     def test_sha256_comes_from_the_shard_that_read_the_file(self):
         single = self.path('single-sha')
