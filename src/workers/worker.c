@@ -225,7 +225,6 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 	TT_BUG_ON(st->sbuf.size > st->block_bytes);
 	if (tt_record_pack(&st->pk, &f->rec) < 0)
 		return -ENOMEM;
-
 	ref = &st->refs[st->n_in_block++];
 	TT_BUG_ON(f->rec.file_id < st->set_id);
 	*ref = (struct tt_rec_ref){
