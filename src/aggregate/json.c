@@ -13,20 +13,13 @@ void tt_json_init(struct tt_json *j, FILE *f, bool is_pretty)
 
 static void newline(struct tt_json *j)
 {
+	/* The line break and the deepest indent (depth stays below TT_JSON_DEPTH). */
 	static const char spaces[] =
 	    "\n                                                                ";
-	size_t n = 1 + 2 * (size_t)j->depth;
 
-	if (!j->is_pretty)
-		return;
-	/* One write for the line break and the indent (depth is below TT_JSON_DEPTH). */
-	if (n < sizeof(spaces)) {
-		fwrite(spaces, 1, n, j->f);
-		return;
-	}
-	fputc('\n', j->f);
-	for (int i = 0; i < j->depth; i++)
-		fputs("  ", j->f);
+	_Static_assert(sizeof(spaces) > 1 + 2 * (TT_JSON_DEPTH - 1), "indent of TT_JSON_DEPTH");
+	if (j->is_pretty)
+		fwrite(spaces, 1, 1 + 2 * (size_t)j->depth, j->f);
 }
 
 /* v in decimal, without printf's format parsing. */

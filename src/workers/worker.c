@@ -65,6 +65,17 @@ struct slab {
 	size_t n_maps, cap_maps;
 };
 
+/* A 2 MiB block: one the aggregator made ahead (ahead: the worker's ring, or NULL), else
+ * a new mapping; NULL without memory. */
+static uint8_t *block_take(struct tt_ring *ahead)
+{
+	uint8_t *m;
+
+	if (ahead && tt_ring_pop(ahead, &m, 1) == 1)
+		return m;
+	return tt_rec_block_map();
+}
+
 /* size bytes (at most SLAB_MAP_BYTES), 64-byte aligned, or NULL without memory. ahead:
  * the worker's ring of blocks made ahead, or NULL. */
 static void *slab_alloc(struct slab *sl, struct tt_ring *ahead, size_t size)
@@ -84,7 +95,7 @@ static void *slab_alloc(struct slab *sl, struct tt_ring *ahead, size_t size)
 			sl->maps = v;
 			sl->cap_maps = cap;
 		}
-		if ((!ahead || tt_ring_pop(ahead, &m, 1) != 1) && !(m = tt_rec_block_map()))
+		if (!(m = block_take(ahead)))
 			return NULL;
 		sl->maps[sl->n_maps++] = m;
 		sl->cur = m;
@@ -157,8 +168,7 @@ static void reserve_block(struct wstate *st)
 
 	if (st->sbuf.data)
 		return;
-	if ((st->w->blocks && tt_ring_pop(st->w->blocks, &p, 1) == 1) ||
-	    (p = (char *)tt_rec_block_map()) != NULL) {
+	if ((p = (char *)block_take(st->w->blocks)) != NULL) {
 		st->is_block_mapped = true;
 		st->sbuf.alloc = TT_REC_BLOCK_MAP;
 	} else if ((p = malloc(BLOCK_BYTES + BLOCK_SLACK)) != NULL) {
