@@ -162,11 +162,24 @@ struct tt_config {
 	 * shard's own outputs: partial.bin (provenance, the inputs, the per-file results of the
 	 * files it read), for tt_merge(). Not with write_pcap or standard input. */
 	unsigned shard_index, shard_count;
+	/* --resume: the run keeps a journal in out_dir/journal/ (src/lib/resume.c): the
+	 * inputs are read in pieces of about checkpoint_bytes (0: TT_CHECKPOINT_DEFAULT), each
+	 * piece's result saved as it ends, then joined into out_dir. Run again with is_resume
+	 * after a crash, kill or stop, and the pieces already saved whose inputs are unchanged
+	 * (size and modification time) are kept: the outputs are those of one uninterrupted
+	 * run. With a shard (shard_count), a complete partial result already in out_dir for
+	 * unchanged inputs is kept and the shard does nothing. Not with write_pcap or
+	 * standard input. */
+	bool is_resume;
+	uint64_t checkpoint_bytes;
 };
 
 /* The default of tt_config.min_score: a verdict needs p >= 0.5, i.e. the evidence must
  * make Tor more likely than not after the prior of 1e-3. */
 #define TT_MIN_SCORE_DEFAULT 0.5
+
+/* The default of tt_config.checkpoint_bytes: 1 GiB of input per saved piece. */
+#define TT_CHECKPOINT_DEFAULT (1024ull << 20)
 
 /* The default of tt_config.flow_memory_bytes: 1 GiB (about 3.3 million flows). */
 #define TT_FLOW_MEMORY_DEFAULT (1024ull << 20)

@@ -126,6 +126,15 @@ static const char usage_analyze_more[] =
     "                           is never split); OUT then also holds partial.bin for\n"
     "                           tortrace merge. Every shard needs the same PATHs and\n"
     "                           options; no history, not with --write-pcap or -\n"
+    "      --resume             keep a journal in OUT/journal/ so that a run stopped by a\n"
+    "                           crash, kill or Ctrl-C can go on: the same command again\n"
+    "                           keeps the pieces already saved whose inputs are unchanged\n"
+    "                           (size and modification time) and reads the rest; the\n"
+    "                           outputs are those of one uninterrupted run. With --shard,\n"
+    "                           a shard whose OUT holds its complete result for unchanged\n"
+    "                           inputs does nothing. Not with --write-pcap or -\n"
+    "      --checkpoint MIB     with --resume, save a piece about every MIB of input\n"
+    "                           (default: 1024; a piece holds whole files and sets)\n"
     "      --progress           draw the progress bar even when stderr is not a terminal\n"
     "      --no-progress        never draw it (default: drawn on a terminal)\n"
     "  -q, --quiet              only errors on stderr\n"
@@ -239,6 +248,8 @@ static int cmd_analyze(int argc, char **argv)
 		OPT_NO_HTML,
 		OPT_WRITE_PCAP,
 		OPT_SHARD,
+		OPT_RESUME,
+		OPT_CHECKPOINT,
 	};
 	static const struct option opts[] = {
 	    {"out", required_argument, NULL, 'o'},
@@ -266,6 +277,8 @@ static int cmd_analyze(int argc, char **argv)
 	    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	    {"write-pcap", required_argument, NULL, OPT_WRITE_PCAP},
 	    {"shard", required_argument, NULL, OPT_SHARD},
+	    {"resume", no_argument, NULL, OPT_RESUME},
+	    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -386,6 +399,17 @@ static int cmd_analyze(int argc, char **argv)
 						"65536 (I is 0-based, as SLURM_ARRAY_TASK_ID)\n");
 				goto usage_err;
 			}
+			break;
+		case OPT_RESUME:
+			cfg.is_resume = true;
+			break;
+		case OPT_CHECKPOINT:
+			if (parse_uint(optarg, 1u << 30, &v) < 0 || v == 0) {
+				fprintf(
+				    stderr, "tortrace: --checkpoint takes MiB, 1 to 1073741824\n");
+				goto usage_err;
+			}
+			cfg.checkpoint_bytes = v << 20;
 			break;
 		case OPT_PROGRESS:
 			progress = 1;

@@ -205,10 +205,19 @@ struct analysis {
 	bool is_hashing;
 	bool is_hash_wanted; /* --sha256, or auto with a core for the hasher */
 	bool *is_owned;      /* --shard: the files this shard read (n_paths), else NULL */
+	uint64_t *mtimes;    /* each input's modification time (ns) when the run began */
+	bool is_skipped;     /* --shard with --resume: OUT holds this shard's result already */
 	bool is_guarded;     /* the SIGBUS guard of mapped captures is installed */
 	uint64_t *wpkts, *wflows;
 	char *flows_tmp, *flows_final, *report_tmp, *report_final, *html_tmp, *html_final;
 };
+
+/* Whether the inputs' SHA-256 is computed: --sha256, or by default only where the hasher
+ * has a core of its own (measured on 2 CPUs: 1.2 s -> 2.0 s for the 2 GiB bench capture). */
+bool tt_lib_is_hash_wanted(const struct tt_config *cfg)
+{
+	return cfg->hash_mode > 0 || (cfg->hash_mode == 0 && sysconf(_SC_NPROCESSORS_ONLN) >= 4);
+}
 
 /* --shard I/N: the range of files this shard owns (shard.c), and no partial.bin of an
  * earlier run left in OUT until this one is complete. 0, or -EINVAL with a message. */
@@ -243,6 +252,23 @@ static int setup_shard(struct analysis *an)
 			goto out;
 		}
 		sizes[i] = an->rd.files[i].size_bytes;
+	}
+	if (cfg->is_resume) {
+		char why[256];
+
+		if (tt_partial_is_current(cfg->out_dir, cfg, an->paths, sizes, an->mtimes,
+			an->n_paths, an->relays, tt_lib_is_hash_wanted(cfg), why, sizeof(why))) {
+			tt_log(cfg->is_quiet ? TT_LOG_DEBUG : TT_LOG_INFO,
+			    "shard %u/%u: %s holds its complete result for these inputs, "
+			    "unchanged: kept (--resume)",
+			    cfg->shard_index, cfg->shard_count, cfg->out_dir);
+			an->is_skipped = true;
+			goto out;
+		}
+		if (access(partial, F_OK) == 0)
+			tt_log(cfg->is_quiet ? TT_LOG_DEBUG : TT_LOG_INFO,
+			    "shard %u/%u: %s is analysed again: %s", cfg->shard_index,
+			    cfg->shard_count, cfg->out_dir, why);
 	}
 	if (unlink(partial) != 0 && errno != ENOENT) {
 		rc = -errno;
@@ -327,6 +353,7 @@ static int setup(struct analysis *an)
 	an->block_rings = calloc(nw, sizeof(*an->block_rings));
 	an->wpkts = calloc(nw, sizeof(*an->wpkts));
 	an->wflows = calloc(nw, sizeof(*an->wflows));
+	an->mtimes = calloc(an->n_paths, sizeof(*an->mtimes));
 	an->flows_tmp = tt_lib_join(cfg->out_dir, "flows.msgpack.tmp");
 	an->flows_final = tt_lib_join(cfg->out_dir, "flows.msgpack");
 	an->report_tmp = tt_lib_join(cfg->out_dir, "report.json.tmp");
@@ -334,8 +361,9 @@ static int setup(struct analysis *an)
 	an->html_tmp = tt_lib_join(cfg->out_dir, "report.html.tmp");
 	an->html_final = tt_lib_join(cfg->out_dir, "report.html");
 	if (!an->rd.files || !an->workers || !an->wt || !an->in_rings || !an->out_rings ||
-	    !an->block_rings || !an->wpkts || !an->wflows || !an->flows_tmp || !an->flows_final ||
-	    !an->report_tmp || !an->report_final || !an->html_tmp || !an->html_final) {
+	    !an->block_rings || !an->wpkts || !an->wflows || !an->mtimes || !an->flows_tmp ||
+	    !an->flows_final || !an->report_tmp || !an->report_final || !an->html_tmp ||
+	    !an->html_final) {
 		tt_log(TT_LOG_ERROR, "out of memory");
 		return TT_STATUS_USAGE;
 	}
@@ -345,12 +373,17 @@ static int setup(struct analysis *an)
 
 		an->rd.files[i].path = an->paths[i];
 		an->rd.files[i].format = -1;
-		if (stat(an->paths[i], &st) == 0)
+		if (stat(an->paths[i], &st) == 0) {
 			an->rd.files[i].size_bytes = (uint64_t)st.st_size;
+			an->mtimes[i] = (uint64_t)st.st_mtim.tv_sec * 1000000000u +
+					(uint64_t)st.st_mtim.tv_nsec;
+		}
 		an->total_bytes += an->rd.files[i].size_bytes;
 	}
 	if (cfg->shard_count && setup_shard(an) < 0)
 		return TT_STATUS_USAGE;
+	if (an->is_skipped)
+		return 0;
 	for (; an->n_in < nw; an->n_in++)
 		if (tt_ring_init(&an->in_rings[an->n_in], cfg->ring_slots, sizeof(struct tt_pkt)) <
 		    0)
@@ -466,10 +499,7 @@ static int run(struct analysis *an)
 	}
 	pthread_setname_np(an->rt, "tt-reader");
 	an->hasher = (struct tt_hasher){.cfg = cfg, .files = an->rd.files, .n_files = an->n_paths};
-	/* Hashing reads every byte again: by default only where it has a core of its own
-	 * (measured on 2 CPUs: 1.2 s → 2.0 s for the 2 GiB bench capture). */
-	an->is_hash_wanted =
-	    cfg->hash_mode > 0 || (cfg->hash_mode == 0 && sysconf(_SC_NPROCESSORS_ONLN) >= 4);
+	an->is_hash_wanted = tt_lib_is_hash_wanted(cfg);
 	/* A shard learns which files are its own as it reads them: it hashes them after. */
 	an->is_hashing = an->is_hash_wanted && !cfg->shard_count &&
 			 pthread_create(&an->ht, NULL, tt_hasher_main, &an->hasher) == 0;
@@ -493,14 +523,14 @@ static int run(struct analysis *an)
 
 /* Add the analysis to the history database (tt_config.history_path). A failure is logged
  * and never changes the analysis's status: its outputs are complete without it. */
-static void record_history(
-    struct analysis *an, const struct tt_run_info *run, int status, bool is_carved)
+void tt_lib_record_history(const struct tt_config *cfg, const struct tt_relays *relays,
+    const struct tt_file_stats *files, size_t n_files, const struct tt_aggregator *agg,
+    const struct tt_run_info *run, int status, bool is_carved)
 {
-	const struct tt_config *cfg = an->cfg;
 	struct tt_history_run h = {0};
-	struct tt_history_input *in = calloc(an->n_paths + 1, sizeof(*in));
+	struct tt_history_input *in = calloc(n_files + 1, sizeof(*in));
 	struct tt_history_host *hosts = calloc(TT_HISTORY_HOSTS_MAX, sizeof(*hosts));
-	char **abs_paths = calloc(an->n_paths + 1, sizeof(*abs_paths));
+	char **abs_paths = calloc(n_files + 1, sizeof(*abs_paths));
 	char *out_abs = realpath(cfg->out_dir, NULL);
 	char *report = out_abs ? tt_lib_join(out_abs, "report.json") : NULL;
 	char *flows = out_abs ? tt_lib_join(out_abs, "flows.msgpack") : NULL;
@@ -526,14 +556,14 @@ static void record_history(
 	h.flows = flows;
 	h.html = html;
 	h.pcap = pcap;
-	h.relay_data = an->relays ? (relays_abs ? relays_abs : cfg->relays_path) : NULL;
-	h.relay_digest = an->relays ? tt_relays_digest(an->relays) : NULL;
+	h.relay_data = relays ? (relays_abs ? relays_abs : cfg->relays_path) : NULL;
+	h.relay_digest = relays ? tt_relays_digest(relays) : NULL;
 	h.min_score = cfg->min_score > 0 ? cfg->min_score : TT_MIN_SCORE_DEFAULT;
-	h.flows_total = an->agg.n_flows;
-	h.tor_flows = an->agg.n_tor;
-	h.candidates = an->agg.n_cand;
-	for (size_t i = 0; i < an->n_paths; i++) {
-		const struct tt_file_stats *f = &an->rd.files[i];
+	h.flows_total = agg->n_flows;
+	h.tor_flows = agg->n_tor;
+	h.candidates = agg->n_cand;
+	for (size_t i = 0; i < n_files; i++) {
+		const struct tt_file_stats *f = &files[i];
 
 		abs_paths[i] = realpath(f->path, NULL); /* NULL for "-": kept as given */
 		in[i] = (struct tt_history_input){.path = abs_paths[i] ? abs_paths[i] : f->path,
@@ -550,8 +580,8 @@ static void record_history(
 		h.bytes += f->n_bytes;
 	}
 	h.inputs = in;
-	h.n_inputs = an->n_paths;
-	h.hosts_total = tt_findings_hosts(an->agg.findings, hosts, TT_HISTORY_HOSTS_MAX);
+	h.n_inputs = n_files;
+	h.hosts_total = tt_findings_hosts(agg->findings, hosts, TT_HISTORY_HOSTS_MAX);
 	h.n_hosts = h.hosts_total < TT_HISTORY_HOSTS_MAX ? h.hosts_total : TT_HISTORY_HOSTS_MAX;
 	h.hosts = hosts;
 	if (tt_history_record(cfg->history_path, &h, &id) < 0)
@@ -562,7 +592,7 @@ static void record_history(
 		tt_log(
 		    TT_LOG_INFO, "recorded as analysis %" PRId64 " in %s", id, cfg->history_path);
 out:
-	for (size_t i = 0; abs_paths && i < an->n_paths; i++)
+	for (size_t i = 0; abs_paths && i < n_files; i++)
 		free(abs_paths[i]);
 	free(abs_paths);
 	free(in);
@@ -673,7 +703,7 @@ static int drain(struct analysis *an)
 			has_failures = true;
 	/* A shard's partial result, last: a folder with partial.bin is a complete part. */
 	if (cfg->shard_count && is_committed &&
-	    tt_partial_write(cfg, an->rd.files, an->n_paths, an->is_owned, an->relays,
+	    tt_partial_write(cfg, an->rd.files, an->mtimes, an->n_paths, an->is_owned, an->relays,
 		an->is_hashing, run.is_complete, &an->agg) < 0)
 		has_failures = is_partial_failed = true;
 	/* The carve reads the flows just committed, and the inputs again. An interrupted
@@ -690,7 +720,8 @@ static int drain(struct analysis *an)
 	if (is_partial_failed || (cfg->shard_count && !is_committed))
 		status = TT_STATUS_USAGE; /* no part to merge: the shard failed */
 	if (cfg->history_path && is_committed && !cfg->shard_count)
-		record_history(an, &run, status, is_carved);
+		tt_lib_record_history(
+		    cfg, an->relays, an->rd.files, an->n_paths, &an->agg, &run, status, is_carved);
 	if (is_committed && an->agg.findings && (cfg->on_host || cfg->on_relay) &&
 	    tt_findings_each(an->agg.findings, cfg->on_host, cfg->on_relay, cfg->findings_ctx) < 0)
 		tt_log(TT_LOG_ERROR, "out of memory: the findings were not all passed on");
@@ -735,6 +766,7 @@ static void teardown(struct analysis *an)
 	free(an->wpkts);
 	free(an->wflows);
 	free(an->is_owned);
+	free(an->mtimes);
 	free(an->flows_tmp);
 	free(an->flows_final);
 	free(an->report_tmp);
@@ -755,10 +787,19 @@ int tt_analyze(const struct tt_config *cfg)
 		tt_log(TT_LOG_ERROR, "out of memory");
 		return TT_STATUS_USAGE;
 	}
+	if (cfg->is_resume && !cfg->shard_count) {
+		free(an);
+		return tt_lib_resume(cfg);
+	}
 	an->cfg = cfg;
 	status = setup(an);
-	if (status == 0)
+	if (status == 0 && !an->is_skipped)
 		status = run(an);
+	if (an->is_skipped) {
+		teardown(an);
+		free(an);
+		return TT_STATUS_OK;
+	}
 	if (status == 0)
 		status = drain(an);
 	teardown(an);

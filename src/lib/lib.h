@@ -12,6 +12,7 @@ struct tt_config;
 struct tt_file_stats;
 struct tt_relays;
 struct tt_aggregator;
+struct tt_run_info;
 
 /* Before the analysis: can cfg->write_pcap be carved at all? Every input must be a file
  * that can be read again (not standard input or a pipe), the output must not be one of
@@ -31,6 +32,9 @@ int tt_carve(const struct tt_config *cfg, const char *flows_path, const struct t
 
 /* ---- output helpers (analyze.c), shared with the merge (shard.c) ---------------------- */
 
+/* Whether cfg has the inputs' SHA-256 computed: --sha256, or by default only where the
+ * hasher has a core of its own. */
+bool tt_lib_is_hash_wanted(const struct tt_config *cfg);
 /* mkdir -p. 0 or -errno. */
 int tt_lib_mkdir_p(const char *dir);
 /* dir/name, malloc()ed; NULL without memory. */
@@ -45,6 +49,12 @@ int tt_lib_commit_outputs(const char *flows_tmp, const char *flows_final, const 
     const char *report_final, const char *html_tmp, const char *html_final);
 /* Make the renames durable (best effort: some file systems refuse fsync on a folder). */
 void tt_lib_sync_dir(const char *dir);
+/* Add a finished analysis (cfg's command, OUT and inputs; files, agg's counts and findings,
+ * run) to the history database cfg->history_path. A failure is logged and never changes
+ * the analysis's status: its outputs are complete without it. */
+void tt_lib_record_history(const struct tt_config *cfg, const struct tt_relays *relays,
+    const struct tt_file_stats *files, size_t n_files, const struct tt_aggregator *agg,
+    const struct tt_run_info *run, int status, bool is_carved);
 
 /* ---- shards and their merge (shard.c) ---------------------------------------------------
  * A shard's partial result is OUT/partial.bin beside its flows.msgpack; see shard.c. */
@@ -64,8 +74,31 @@ void tt_shard_range(
  * committed OUT/flows.msgpack: its size and XXH3, agg's counts and where its flagged
  * records are. After the shard's outputs are committed; the calling thread of
  * tt_analyze(). 0, or -errno with a message. */
-int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *files, size_t n_files,
-    const bool *is_owned, const struct tt_relays *relays, bool is_hashed, bool is_complete,
-    const struct tt_aggregator *agg);
+int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *files,
+    const uint64_t *mtimes, size_t n_files, const bool *is_owned, const struct tt_relays *relays,
+    bool is_hashed, bool is_complete, const struct tt_aggregator *agg);
+
+/* Whether dir holds a complete part of this very shard (cfg's shard I/N) that a resumed
+ * run may keep: written by this version with the options, relay data and inputs (paths
+ * and sizes, n of them) of this run, its flows.msgpack intact, and every input its result
+ * depends on (see part_depends) still has the modification time (ns) it had then. When
+ * not, why says why in a few words. */
+bool tt_partial_is_current(const char *dir, const struct tt_config *cfg, char *const *paths,
+    const uint64_t *sizes, const uint64_t *mtimes, size_t n, const struct tt_relays *relays,
+    bool is_hashed, char *why, size_t why_len);
+
+/* tt_merge(), and when run_cfg is not NULL, what tt_analyze() does after its outputs for
+ * the run run_cfg describes: record it in run_cfg->history_path and pass its findings to
+ * run_cfg's on_host/on_relay. t0: the tt_now_ns() when that run began (its report gives
+ * its start and whole time), or 0 for the merge's own. An enum tt_status. */
+int tt_lib_merge(const char *const *parts, size_t n_parts, const char *out_dir, bool is_no_html,
+    const char *relays_path, const char *relays_cache, const char *command_line,
+    const struct tt_config *run_cfg, uint64_t t0);
+
+/* ---- resumable runs (resume.c) -------------------------------------------------------- */
+
+/* tt_analyze() with cfg->is_resume and no shard: the run in pieces saved in OUT/journal/,
+ * then joined (see resume.c). An enum tt_status. */
+int tt_lib_resume(const struct tt_config *cfg);
 
 #endif /* TT_SRC_LIB_LIB_H */

@@ -164,9 +164,9 @@ static int file_digest(const char *path, uint64_t *size, uint64_t *digest)
 	return rc;
 }
 
-int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *files, size_t n_files,
-    const bool *is_owned, const struct tt_relays *relays, bool is_hashed, bool is_complete,
-    const struct tt_aggregator *agg)
+int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *files,
+    const uint64_t *mtimes, size_t n_files, const bool *is_owned, const struct tt_relays *relays,
+    bool is_hashed, bool is_complete, const struct tt_aggregator *agg)
 {
 	char *final = tt_lib_join(cfg->out_dir, TT_PARTIAL_NAME);
 	char *tmp = tt_lib_join(cfg->out_dir, TT_PARTIAL_NAME ".tmp");
@@ -194,7 +194,7 @@ int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *fi
 	for (size_t i = 0; i < n_files; i++)
 		n_owned += is_owned[i];
 	msgpack_packer_init(&pk, f, fwrite_cb);
-	rc |= msgpack_pack_map(&pk, 16);
+	rc |= msgpack_pack_map(&pk, 17);
 	rc |= pack_str(&pk, "type");
 	rc |= pack_str(&pk, PARTIAL_TYPE);
 	rc |= pack_str(&pk, "version");
@@ -216,6 +216,10 @@ int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *fi
 		rc |= pack_str(&pk, files[i].path);
 		rc |= msgpack_pack_uint64(&pk, files[i].size_bytes);
 	}
+	rc |= pack_str(&pk, "mtimes");
+	rc |= msgpack_pack_array(&pk, n_files);
+	for (size_t i = 0; i < n_files; i++)
+		rc |= msgpack_pack_uint64(&pk, mtimes[i]);
 	rc |= pack_str(&pk, "complete");
 	rc |= pack_bool(&pk, is_complete);
 	rc |= pack_str(&pk, "flows");
@@ -323,8 +327,9 @@ static uint64_t get_u64(const msgpack_object *o)
 	return o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? o->via.u64 : UINT64_MAX;
 }
 
-/* Read dir/partial.bin into *p. 0, or -EBADMSG / -errno with a message naming the part. */
-static int part_load(struct part *p, const char *dir)
+/* Read dir/partial.bin into *p. 0, or -EBADMSG / -errno with a message naming the part, at
+ * level lvl (a resumed run only notes why it redoes a part). */
+static int part_load(struct part *p, const char *dir, enum tt_log_level lvl)
 {
 	char *path = tt_lib_join(dir, TT_PARTIAL_NAME);
 	const msgpack_object *o, *layout, *shard;
@@ -340,7 +345,7 @@ static int part_load(struct part *p, const char *dir)
 	f = fopen(path, "rb");
 	if (!f) {
 		rc = -errno;
-		tt_log(TT_LOG_ERROR,
+		tt_log(lvl,
 		    "%s: no partial result (%s: %s): not a folder of tortrace analyze --shard, or "
 		    "that shard did not finish",
 		    dir, path, strerror(errno));
@@ -358,9 +363,8 @@ static int part_load(struct part *p, const char *dir)
 	}
 	fclose(f);
 	if (rc < 0) {
-		tt_log(TT_LOG_ERROR,
-		    "%s: not a partial result of tortrace (unreadable at byte offset %zu)", path,
-		    off);
+		tt_log(lvl, "%s: not a partial result of tortrace (unreadable at byte offset %zu)",
+		    path, off);
 		free(path);
 		return rc;
 	}
@@ -368,12 +372,12 @@ static int part_load(struct part *p, const char *dir)
 	layout = get(o, "layout");
 	shard = get(o, "shard");
 	if (!is_str(get(o, "type"), PARTIAL_TYPE)) {
-		tt_log(TT_LOG_ERROR, "%s: not a partial result of tortrace", path);
+		tt_log(lvl, "%s: not a partial result of tortrace", path);
 		rc = -EBADMSG;
 	} else if (!is_str(get(o, "version"), TT_VERSION)) {
 		const msgpack_object *v = get(o, "version");
 
-		tt_log(TT_LOG_ERROR,
+		tt_log(lvl,
 		    "%s: written by tortrace %.*s, this is %s: run every shard and "
 		    "the merge with one version",
 		    path, v && v->type == MSGPACK_OBJECT_STR ? (int)v->via.str.size : 1,
@@ -382,8 +386,8 @@ static int part_load(struct part *p, const char *dir)
 	} else if (!layout || layout->type != MSGPACK_OBJECT_ARRAY || layout->via.array.size != 2 ||
 		   get_u64(&layout->via.array.ptr[0]) != sizeof(struct tt_file_stats) ||
 		   get_u64(&layout->via.array.ptr[1]) != TT_RECORD_SCHEMA) {
-		tt_log(TT_LOG_ERROR, "%s: written by another build of tortrace %s (layout differs)",
-		    path, TT_VERSION);
+		tt_log(lvl, "%s: written by another build of tortrace %s (layout differs)", path,
+		    TT_VERSION);
 		rc = -EBADMSG;
 	} else if (!shard || shard->type != MSGPACK_OBJECT_ARRAY || shard->via.array.size != 2 ||
 		   get_u64(&shard->via.array.ptr[1]) == 0 ||
@@ -402,8 +406,7 @@ static int part_load(struct part *p, const char *dir)
 		   get(o, "flows_xxh3")->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 		   !get(o, "flagged") || get(o, "flagged")->type != MSGPACK_OBJECT_BIN ||
 		   get(o, "flagged")->via.bin.size % (2 * sizeof(uint64_t)) != 0) {
-		tt_log(
-		    TT_LOG_ERROR, "%s: damaged partial result (a key is missing or wrong)", path);
+		tt_log(lvl, "%s: damaged partial result (a key is missing or wrong)", path);
 		rc = -EBADMSG;
 	} else {
 		p->index = (unsigned)shard->via.array.ptr[0].via.u64;
@@ -460,6 +463,103 @@ static const char *options_differ(
 			return key;
 	}
 	return a->via.map.size == b->via.map.size ? NULL : "options";
+}
+
+/* ---- resuming a part ---------------------------------------------------------------- */
+
+/* The files whose bytes part p's result depends on: those it read, the file before the
+ * first of them (whether that file's set goes on decides where p's sets begin) and every
+ * file of its range (it reads their frame headers to learn where a set begun earlier
+ * ends). [*lo, *hi). */
+static void part_depends(
+    const struct part *p, const uint64_t *sizes, size_t n, size_t *lo, size_t *hi)
+{
+	const msgpack_object *fl = p->files;
+
+	tt_shard_range(sizes, n, p->index, p->count, lo, hi);
+	for (uint32_t j = 0; j < fl->via.array.size; j++) {
+		const msgpack_object *e = &fl->via.array.ptr[j];
+		uint64_t id = e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 3
+				  ? get_u64(&e->via.array.ptr[0])
+				  : UINT64_MAX;
+
+		if (id >= n)
+			continue;
+		if (id < *lo)
+			*lo = id;
+		if (id + 1 > *hi)
+			*hi = id + 1;
+	}
+	if (*lo > 0)
+		--*lo;
+}
+
+bool tt_partial_is_current(const char *dir, const struct tt_config *cfg, char *const *paths,
+    const uint64_t *sizes, const uint64_t *mtimes, size_t n, const struct tt_relays *relays,
+    bool is_hashed, char *why, size_t why_len)
+{
+	struct part p;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked now;
+	const msgpack_object *mt;
+	char *flows = tt_lib_join(dir, "flows.msgpack");
+	uint64_t size, digest;
+	size_t lo, hi, off = 0;
+	bool is_current = false;
+	int rc = 0;
+
+	snprintf(why, why_len, "out of memory");
+	msgpack_sbuffer_init(&sb);
+	msgpack_unpacked_init(&now);
+	if (!flows || part_load(&p, dir, TT_LOG_DEBUG) < 0) {
+		if (flows)
+			snprintf(why, why_len, "no complete partial result");
+		free(flows);
+		msgpack_unpacked_destroy(&now);
+		return false;
+	}
+	/* This run's options and inputs, packed as tt_partial_write() does. */
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	rc |= msgpack_pack_array(&pk, 2);
+	rc |= pack_options(&pk, cfg, relays, is_hashed);
+	rc |= msgpack_pack_array(&pk, n);
+	for (size_t i = 0; i < n; i++) {
+		rc |= msgpack_pack_array(&pk, 2);
+		rc |= pack_str(&pk, paths[i]);
+		rc |= msgpack_pack_uint64(&pk, sizes[i]);
+	}
+	mt = get(&p.u.data, "mtimes");
+	if (rc != 0 || msgpack_unpack_next(&now, sb.data, sb.size, &off) != MSGPACK_UNPACK_SUCCESS)
+		goto out;
+	if (!p.is_complete)
+		snprintf(why, why_len, "it was interrupted or failed");
+	else if (p.index != cfg->shard_index || p.count != cfg->shard_count)
+		snprintf(why, why_len, "it is part %u/%u", p.index, p.count);
+	else if (!msgpack_object_equal(*p.options, now.data.via.array.ptr[0]))
+		snprintf(why, why_len, "other options or relay data");
+	else if (!msgpack_object_equal(*p.inputs, now.data.via.array.ptr[1]))
+		snprintf(why, why_len, "the inputs or their sizes changed");
+	else if (!mt || mt->type != MSGPACK_OBJECT_ARRAY || mt->via.array.size != n)
+		snprintf(why, why_len, "no modification times recorded");
+	else if (file_digest(flows, &size, &digest) < 0 || size != p.flows_bytes ||
+		 digest != p.flows_xxh3)
+		snprintf(why, why_len, "its flows.msgpack is missing or damaged");
+	else {
+		part_depends(&p, sizes, n, &lo, &hi);
+		is_current = true;
+		for (size_t i = lo; i < hi && is_current; i++)
+			if (get_u64(&mt->via.array.ptr[i]) != mtimes[i]) {
+				snprintf(why, why_len, "%s was modified", paths[i]);
+				is_current = false;
+			}
+	}
+out:
+	part_free(&p);
+	msgpack_unpacked_destroy(&now);
+	msgpack_sbuffer_destroy(&sb);
+	free(flows);
+	return is_current;
 }
 
 /* ---- the merge ---------------------------------------------------------------------- */
@@ -789,7 +889,7 @@ out:
 
 /* Write the outputs from the checked parts. An enum tt_status. */
 static int merge_write(struct merge *m, const char *out_dir, bool is_no_html,
-    const char *command_line, uint64_t t0, uint64_t started_unix_ns)
+    const char *command_line, uint64_t t0, uint64_t started_unix_ns, struct tt_run_info *run_out)
 {
 	char *flows_tmp = tt_lib_join(out_dir, "flows.msgpack.tmp");
 	char *flows_final = tt_lib_join(out_dir, "flows.msgpack");
@@ -869,6 +969,7 @@ static int merge_write(struct merge *m, const char *out_dir, bool is_no_html,
 		if (m->files[i].error || !m->files[i].is_read)
 			has_failures = true;
 	status = has_failures || !run.is_complete ? TT_STATUS_PARTIAL : TT_STATUS_OK;
+	*run_out = run;
 out:
 	if (rc < 0) {
 		if (rc != -EBADMSG && rc != -EINVAL)
@@ -896,12 +997,24 @@ out:
 int tt_merge(const char *const *parts, size_t n_parts, const char *out_dir, bool is_no_html,
     const char *relays_path, const char *relays_cache, const char *command_line)
 {
+	return tt_lib_merge(
+	    parts, n_parts, out_dir, is_no_html, relays_path, relays_cache, command_line, NULL, 0);
+}
+
+int tt_lib_merge(const char *const *parts, size_t n_parts, const char *out_dir, bool is_no_html,
+    const char *relays_path, const char *relays_cache, const char *command_line,
+    const struct tt_config *run_cfg, uint64_t t0)
+{
 	struct merge m = {0};
+	struct tt_run_info run = {0};
 	struct timespec wall;
-	uint64_t t0 = tt_now_ns();
 	int status = TT_STATUS_USAGE, rc = 0;
 
 	clock_gettime(CLOCK_REALTIME, &wall);
+	if (t0) /* the run began before the merge: report its start and its whole time */
+		wall.tv_sec -= (time_t)((tt_now_ns() - t0) / 1000000000u);
+	else
+		t0 = tt_now_ns();
 	if (n_parts == 0) {
 		tt_log(TT_LOG_ERROR, "merge needs the folders of the shards");
 		return TT_STATUS_USAGE;
@@ -911,7 +1024,7 @@ int tt_merge(const char *const *parts, size_t n_parts, const char *out_dir, bool
 		return TT_STATUS_USAGE;
 	m.n_parts = n_parts;
 	for (size_t i = 0; i < n_parts && rc == 0; i++)
-		rc = part_load(&m.parts[i], parts[i]);
+		rc = part_load(&m.parts[i], parts[i], TT_LOG_ERROR);
 	if (rc == 0)
 		rc = check_parts(&m);
 	if (rc == 0)
@@ -928,7 +1041,15 @@ int tt_merge(const char *const *parts, size_t n_parts, const char *out_dir, bool
 	m.agg.n_files = m.n_files;
 	if (rc == 0)
 		status = merge_write(&m, out_dir, is_no_html, command_line, t0,
-		    (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec);
+		    (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec, &run);
+	if (status != TT_STATUS_USAGE && run_cfg && run_cfg->history_path)
+		tt_lib_record_history(
+		    run_cfg, m.relays, m.files, m.n_files, &m.agg, &run, status, false);
+	if (status != TT_STATUS_USAGE && run_cfg && m.agg.findings &&
+	    (run_cfg->on_host || run_cfg->on_relay) &&
+	    tt_findings_each(
+		m.agg.findings, run_cfg->on_host, run_cfg->on_relay, run_cfg->findings_ctx) < 0)
+		tt_log(TT_LOG_ERROR, "out of memory: the findings were not all passed on");
 	if (status != TT_STATUS_USAGE)
 		tt_log(TT_LOG_INFO, "merged %zu parts: %zu files, %" PRIu64 " flows into %s",
 		    m.n_parts, m.n_files, m.agg.n_flows, out_dir);
