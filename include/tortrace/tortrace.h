@@ -212,7 +212,8 @@ struct tt_options *tt_options_new(void); /* NULL without memory */
 void tt_options_free(struct tt_options *o);
 /* key: "path" (once per input), "out", "relays", "relays-cache", "filter", "history",
  * "command" (recorded as the command line), "jobs", "min-score", "tcp-timeout" and
- * "udp-timeout" (seconds), and "no-detect", "no-chain", "quiet", "sha256" with "1" or "0".
+ * "udp-timeout" (seconds), "checkpoint" (MiB), and "no-detect", "no-chain", "quiet", "sha256",
+ * "resume" with "1" or "0".
  * The value is copied. Returns 0, -EINVAL (unknown key or bad value) or -ENOMEM. */
 int tt_options_set(struct tt_options *o, const char *key, const char *value);
 /* tt_analyze() with these options and the findings callbacks (either may be NULL). */

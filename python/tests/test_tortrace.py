@@ -114,6 +114,24 @@ def test_path_forms(tmp_path):
         assert strip(a.flows()) == strip(b.flows()) == strip(c.flows())
 
 
+def test_resume_equals_one_run(tmp_path):
+    """resume=True (pieces of 1 MiB: one per file) gives one run's report and flows, and
+    called again after the journal was left by a stop keeps its pieces."""
+    d = tmp_path / 'caps'
+    d.mkdir()
+    for name in ('a.pcap', 'b.pcap', 'c.pcap'):
+        shutil.copy(SAMPLE, d / name)
+    with tortrace.analyze(d, relays=CONSENSUS, sha256=False) as one:
+        want, want_flows = without_run(one.report), list(one.flows())
+    out = tmp_path / 'res'
+    with tortrace.analyze(d, relays=CONSENSUS, sha256=False, out=out, resume=True,
+                          checkpoint=1) as rep:
+        assert without_run(rep.report) == want and list(rep.flows()) == want_flows
+    assert not (out / 'journal').exists()
+    with pytest.raises(tortrace.TortraceUsageError):
+        tortrace.analyze(d, out=tmp_path / 'x', resume=True, checkpoint=0)
+
+
 def truncated_copy(tmp_path):
     data = open(SAMPLE, 'rb').read()
     path = str(tmp_path / 'cut.pcap')

@@ -88,7 +88,8 @@ def _stat(path):
 
 def analyze(paths, relays=None, jobs=None, out=None, *, min_score=None, history=None,
             relays_cache=None, filter=None, tcp_timeout=None, udp_timeout=None,
-            detect=True, chain=True, sha256=None, command=None, strict=True):
+            detect=True, chain=True, sha256=None, command=None, strict=True, resume=False,
+            checkpoint=None):
     """Analyse captures as `tortrace analyze` does and return a Report.
 
     paths         a file, folder (walked recursively), glob or '-' (standard input), or a
@@ -104,6 +105,9 @@ def analyze(paths, relays=None, jobs=None, out=None, *, min_score=None, history=
     relays_cache, filter (a BPF expression), tcp_timeout, udp_timeout (seconds),
     detect=False (--no-detect), chain=False (--no-chain), sha256 (True/False; None: auto),
     command       the command line recorded in the report (None: none)
+    resume        True: keep a journal in out/journal/ and, called again with the same
+                  arguments after a crash or kill, keep its pieces for unchanged inputs
+                  (--resume; needs out); checkpoint: MiB of input per piece (--checkpoint)
     strict        True: raise CaptureError when some input failed (exit status 1);
                   False: return the Report anyway (its .status is 1, .errors says which)
 
@@ -141,6 +145,8 @@ def analyze(paths, relays=None, jobs=None, out=None, *, min_score=None, history=
     opt('no-chain', not chain, 'chain')
     opt('sha256', sha256, 'sha256')
     opt('command', command, 'command')
+    opt('resume', resume or None, 'resume')
+    opt('checkpoint', checkpoint, 'checkpoint')
 
     o = _L.tt_options_new()
     if not o:

@@ -103,6 +103,11 @@ int tt_options_set(struct tt_options *o, const char *key, const char *value)
 		c->n_workers = (unsigned)x;
 		return 0;
 	}
+	if (strcmp(key, "checkpoint") == 0 && number(value, 1, 1 << 30, &x) == 0 &&
+	    x == (uint64_t)x) {
+		c->checkpoint_bytes = (uint64_t)x << 20;
+		return 0;
+	}
 	if (strcmp(key, "min-score") == 0 && number(value, 1e-9, 1, &x) == 0) {
 		c->min_score = x;
 		return 0;
@@ -123,6 +128,8 @@ int tt_options_set(struct tt_options *o, const char *key, const char *value)
 			c->is_quiet = on;
 		else if (strcmp(key, "sha256") == 0)
 			c->hash_mode = on ? 1 : -1;
+		else if (strcmp(key, "resume") == 0)
+			c->is_resume = on;
 		else
 			return -EINVAL;
 		return 0;
