@@ -45,7 +45,39 @@ struct resume {
 	char **parts; /* OUT/journal/part-K-of-N */
 	unsigned n;
 	uint64_t t0; /* tt_now_ns() at the start */
+	/* The caller's progress, over the whole run: a piece's bytes come after those of the
+	 * files before its range; only the end of the run is final. */
+	struct tt_progress last;
+	uint64_t bytes_before;
+	size_t files_before;
 };
+
+static void piece_progress(const struct tt_progress *p, void *ctx)
+{
+	struct resume *r = ctx;
+
+	r->last = *p;
+	r->last.bytes_done = r->bytes_before + p->bytes_done;
+	if (r->last.bytes_done > r->total)
+		r->last.bytes_done = r->total;
+	if (r->last.files_done < r->files_before)
+		r->last.files_done = r->files_before;
+	r->last.elapsed_ns = tt_now_ns() - r->t0;
+	r->last.is_final = false;
+	r->cfg->progress(&r->last, r->cfg->progress_ctx);
+}
+
+/* The caller's last progress call, once the pieces are done or the run stops. */
+static void final_progress(struct resume *r)
+{
+	if (!r->cfg->progress)
+		return;
+	r->last.bytes_total = r->total;
+	r->last.files_total = r->n_paths;
+	r->last.elapsed_ns = tt_now_ns() - r->t0;
+	r->last.is_final = true;
+	r->cfg->progress(&r->last, r->cfg->progress_ctx);
+}
 
 /* The number of pieces: about one per checkpoint_bytes of input, at least 1, at most one
  * per file (a piece holds whole files). */
@@ -204,9 +236,20 @@ static int run(struct resume *r)
 		struct tt_config piece = *cfg;
 		char why[256];
 
+		size_t lo, hi;
+
 		piece.shard_index = k;
 		piece.shard_count = r->n;
 		piece.is_resume = false;
+		tt_shard_range(r->sizes, r->n_paths, k, r->n, &lo, &hi);
+		r->bytes_before = 0;
+		r->files_before = lo;
+		for (size_t i = 0; i < lo; i++)
+			r->bytes_before += r->sizes[i];
+		if (cfg->progress) {
+			piece.progress = piece_progress;
+			piece.progress_ctx = r;
+		}
 		if (r->relays)
 			piece.relays = r->relays;
 		if (tt_partial_is_current(r->parts[k], &piece, r->paths, r->sizes, r->mtimes,
@@ -225,6 +268,8 @@ static int run(struct resume *r)
 		piece.write_pcap = NULL;
 		piece.is_quiet = true;
 		status = tt_analyze(&piece);
+		if (status == TT_STATUS_USAGE || (cfg->stop && atomic_load(cfg->stop)))
+			final_progress(r);
 		if (status == TT_STATUS_USAGE) { /* the piece said why */
 			tt_log(TT_LOG_ERROR,
 			    "piece %u of %u failed: %u pieces are saved in %s; run the same "
@@ -252,6 +297,9 @@ static int run(struct resume *r)
 		tt_log(TT_LOG_INFO,
 		    "journal: %u of %u pieces kept from an earlier run (inputs unchanged)", n_kept,
 		    r->n);
+	r->last.bytes_done = r->total;
+	r->last.files_done = r->n_paths;
+	final_progress(r);
 	status = tt_lib_merge((const char *const *)r->parts, r->n, cfg->out_dir, cfg->is_no_html,
 	    cfg->relays_path, cfg->relays_cache, cfg->command_line, cfg, r->t0);
 	if (status != TT_STATUS_USAGE)
