@@ -203,11 +203,12 @@ struct analysis {
 	pthread_t *wt, rt, at, ht;
 	struct tt_hasher hasher;
 	bool is_hashing;
-	bool is_hash_wanted; /* --sha256, or auto with a core for the hasher */
-	bool *is_owned;      /* --shard: the files this shard read (n_paths), else NULL */
-	uint64_t *mtimes;    /* each input's modification time (ns) when the run began */
-	bool is_skipped;     /* --shard with --resume: OUT holds this shard's result already */
-	bool is_guarded;     /* the SIGBUS guard of mapped captures is installed */
+	bool is_hash_wanted;    /* --sha256, or auto with a core for the hasher */
+	bool *is_owned;         /* --shard: the files this shard read (n_paths), else NULL */
+	uint64_t *mtimes;       /* each input's modification time (ns) when the run began */
+	bool is_skipped;        /* --shard with --resume: OUT holds this shard's result already */
+	bool is_skipped_failed; /* ... in which an input failed */
+	bool is_guarded;        /* the SIGBUS guard of mapped captures is installed */
 	uint64_t *wpkts, *wflows;
 	char *flows_tmp, *flows_final, *report_tmp, *report_final, *html_tmp, *html_final;
 };
@@ -257,7 +258,8 @@ static int setup_shard(struct analysis *an)
 		char why[256];
 
 		if (tt_partial_is_current(cfg->out_dir, cfg, an->paths, sizes, an->mtimes,
-			an->n_paths, an->relays, tt_lib_is_hash_wanted(cfg), why, sizeof(why))) {
+			an->n_paths, an->relays, tt_lib_is_hash_wanted(cfg), why, sizeof(why),
+			&an->is_skipped_failed)) {
 			tt_log(cfg->is_quiet ? TT_LOG_DEBUG : TT_LOG_INFO,
 			    "shard %u/%u: %s holds its complete result for these inputs, "
 			    "unchanged: kept (--resume)",
@@ -795,10 +797,11 @@ int tt_analyze(const struct tt_config *cfg)
 	status = setup(an);
 	if (status == 0 && !an->is_skipped)
 		status = run(an);
-	if (an->is_skipped) {
+	if (an->is_skipped) { /* the status the run that made the part had */
+		status = an->is_skipped_failed ? TT_STATUS_PARTIAL : TT_STATUS_OK;
 		teardown(an);
 		free(an);
-		return TT_STATUS_OK;
+		return status;
 	}
 	if (status == 0)
 		status = drain(an);

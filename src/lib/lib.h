@@ -82,10 +82,11 @@ int tt_partial_write(const struct tt_config *cfg, const struct tt_file_stats *fi
  * run may keep: written by this version with the options, relay data and inputs (paths
  * and sizes, n of them) of this run, its flows.msgpack intact, and every input its result
  * depends on (see part_depends) still has the modification time (ns) it had then. When
- * not, why says why in a few words. */
+ * not, why says why in a few words. When it is, *has_failures (if not NULL) is set if an
+ * input failed in it (the exit status of the run that made it was 1). */
 bool tt_partial_is_current(const char *dir, const struct tt_config *cfg, char *const *paths,
     const uint64_t *sizes, const uint64_t *mtimes, size_t n, const struct tt_relays *relays,
-    bool is_hashed, char *why, size_t why_len);
+    bool is_hashed, char *why, size_t why_len, bool *has_failures);
 
 /* tt_merge(), and when run_cfg is not NULL, what tt_analyze() does after its outputs for
  * the run run_cfg describes: record it in run_cfg->history_path and pass its findings to

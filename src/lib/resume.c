@@ -253,7 +253,7 @@ static int run(struct resume *r)
 		if (r->relays)
 			piece.relays = r->relays;
 		if (tt_partial_is_current(r->parts[k], &piece, r->paths, r->sizes, r->mtimes,
-			r->n_paths, piece.relays, is_hashed, why, sizeof(why))) {
+			r->n_paths, piece.relays, is_hashed, why, sizeof(why), NULL)) {
 			n_kept++;
 			continue;
 		}
@@ -281,7 +281,7 @@ static int run(struct resume *r)
 			/* The stop may have come after this piece was read whole. */
 			unsigned n_done = k + tt_partial_is_current(r->parts[k], &piece, r->paths,
 						  r->sizes, r->mtimes, r->n_paths, piece.relays,
-						  is_hashed, why, sizeof(why));
+						  is_hashed, why, sizeof(why), NULL);
 
 			tt_log(TT_LOG_ERROR,
 			    "stopped: %u of %u pieces are complete in %s; run the same command "

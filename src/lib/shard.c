@@ -496,7 +496,7 @@ static void part_depends(
 
 bool tt_partial_is_current(const char *dir, const struct tt_config *cfg, char *const *paths,
     const uint64_t *sizes, const uint64_t *mtimes, size_t n, const struct tt_relays *relays,
-    bool is_hashed, char *why, size_t why_len)
+    bool is_hashed, char *why, size_t why_len, bool *has_failures)
 {
 	struct part p;
 	msgpack_sbuffer sb;
@@ -548,6 +548,14 @@ bool tt_partial_is_current(const char *dir, const struct tt_config *cfg, char *c
 	else {
 		part_depends(&p, sizes, n, &lo, &hi);
 		is_current = true;
+		/* An input that failed in it (its error is the third item of its entry). */
+		for (uint32_t j = 0; has_failures && j < p.files->via.array.size; j++) {
+			const msgpack_object *e = &p.files->via.array.ptr[j];
+
+			if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 3 &&
+			    e->via.array.ptr[2].type != MSGPACK_OBJECT_NIL)
+				*has_failures = true;
+		}
 		for (size_t i = lo; i < hi && is_current; i++)
 			if (get_u64(&mt->via.array.ptr[i]) != mtimes[i]) {
 				snprintf(why, why_len, "%s was modified", paths[i]);

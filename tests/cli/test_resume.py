@@ -190,6 +190,25 @@ class Resume(unittest.TestCase):
         run(TORTRACE, 'merge', '-q', '-o', merged, *parts)
         self.assert_same(merged)
 
+    def test_kept_shard_keeps_its_exit_status(self):
+        # A shard in which an input failed exits 1; kept by --resume, it still does.
+        inp = os.path.join(self.root, 'damaged-in')
+        os.makedirs(inp)
+        shutil.copy(os.path.join(self.inp, 'd_exit.pcap'), inp)
+        with open(os.path.join(self.inp, 'c_obfs4.pcap'), 'rb') as f:
+            data = f.read()
+        with open(os.path.join(inp, 'e_cut.pcap'), 'wb') as f:
+            f.write(data[:len(data) // 2 + 7])
+        part = self.path('damaged-part')
+        args = [TORTRACE, 'analyze', '--no-progress', '--no-hash', '--no-history', '-o', part,
+                '--shard', '0/1']
+        p = run(*args, inp, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn('e_cut.pcap', p.stderr)
+        p = run(*args, '--resume', inp, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn('kept (--resume)', p.stderr)
+
     def test_refused(self):
         out = self.path('refused')
         p = self.analyze(out, '--resume', '--write-pcap', os.path.join(self.root, 'x.pcap'),
