@@ -6,7 +6,8 @@
 # shard boundary) and compare the merge with one `tortrace analyze` byte for byte
 # (flows.msgpack; report.json up to "run"). Then a shard whose OUT cannot be created must
 # fail its task and the merge must never run (DependencyNeverSatisfied), with the shard's
-# error in its log. The cluster is stopped on exit, whatever happened.
+# error in its log; submitted again once fixed, only that shard is analysed (--resume)
+# and the merge equals the single run. The cluster is stopped on exit, whatever happened.
 #
 #   tests/slurm/test_slurm.sh [TORTRACE]      (default build-test/tortrace)
 # Exit 0 pass, 1 fail, 77 skipped (no corpus, not root).
@@ -126,6 +127,23 @@ check "the failing shard's log names its error" \
 [ "$fails" = 0 ] || cat "$work"/fail/logs/shard-*_2.out
 check "the other shards succeeded" \
     bash -c "grep -l 'done (tortrace exit' '$work'/fail/logs/shard-*_[013].out | wc -l | grep -qx 3"
+
+# The cause fixed, the same run submitted again: the shards run with --resume, so the three
+# complete parts are kept (their tasks end at once), shard 2 is analysed, and the merge
+# equals the single run.
+rm -f "$work/fail/part-2"
+out=$(bash tools/slurm/submit.sh -n 4 -c 1 -w "$work/fail" -o "$work/fail-merged" \
+    --tortrace "$tortrace" --wait -- "${opts[@]}" "$in" 2>&1)
+rc=$?
+echo "$out"
+again=$(sed -n 's/^shards //p' <<<"$out")
+check "submitted again after the fix, the run completes (exit $rc)" test "$rc" = 0
+check "the three complete shards were kept" bash -c \
+    "grep -l 'kept (--resume)' '$work'/fail/logs/shard-${again}_[013].out | wc -l | grep -qx 3"
+check "shard 2 was analysed" bash -c \
+    "! grep -q 'kept (--resume)' '$work'/fail/logs/shard-${again}_2.out && test -s '$work/fail/part-2/partial.bin'"
+check "and the merge equals the single run" cmp "$work/single/flows.msgpack" \
+    "$work/fail-merged/flows.msgpack"
 
 echo "slurm: $fails failed"
 [ "$fails" = 0 ]
