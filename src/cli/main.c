@@ -134,7 +134,7 @@ static const char usage_analyze_more[] =
     "                           a shard whose OUT holds its complete result for unchanged\n"
     "                           inputs does nothing. Not with --write-pcap or -\n"
     "      --checkpoint MIB     with --resume, save a piece about every MIB of input\n"
-    "                           (default: 1024; a piece holds whole files and sets)\n"
+    "                           (default: 4096; a piece holds whole files and sets)\n"
     "      --progress           draw the progress bar even when stderr is not a terminal\n"
     "      --no-progress        never draw it (default: drawn on a terminal)\n"
     "  -q, --quiet              only errors on stderr\n"
