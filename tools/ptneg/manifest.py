@@ -1,0 +1,54 @@
+#!/usr/bin/python3
+"""MANIFEST.md for a tools/pt_negatives.sh output folder (never run in CI).
+
+usage: manifest.py DIR > DIR/MANIFEST.md
+Reads DIR/captures.tsv (set, name, label, program, description; written as each capture is
+finished) and each DIR/SET/NAME.labels.csv (flows.py)."""
+import collections
+import csv
+import os
+import sys
+
+d = sys.argv[1]
+rows = []
+with open(os.path.join(d, "captures.tsv")) as f:
+    for line in f:
+        s, name, lab, prog, desc = line.rstrip("\n").split("\t")[:5]
+        rows.append((s, name, lab, prog, desc))
+SETS = {"1": "pion <-> pion WebRTC data channels",
+        "2": "DTLS-SRTP media calls (pion, aiortc, pion <-> aiortc)",
+        "3": "aiortc WebRTC data channels (aiortc <-> aiortc, pion <-> aiortc)",
+        "4": "long-polling HTTPS and WebSocket over TLS"}
+print("# Non-Tor negatives for the pluggable-transport items (tools/pt_negatives.sh)\n")
+print("Every UDP 5-tuple / TCP connection in these files is non-Tor traffic of the labelled program;")
+print("each `SET/NAME.pcap` has `SET/NAME.labels.csv` (one row per flow: bytes, STUN / DTLS handshake /")
+print("DTLS application-data / RTP-first-byte datagram counts, TLS application records, label, program).")
+print("Recorded between two network namespaces joined by a veth pair: 10.99.0.1 (client, WebRTC offerer)")
+print("and 10.99.0.2 (server, answerer); tcpdump -s 65535 on 10.99.0.1's veth; MTU 1500, offloads off.")
+print("WebRTC: ICE host candidates only (no STUN/TURN server, signalling through files: not on the")
+print("wire), so the STUN in the files is ICE connectivity checks and consent freshness.\n")
+tot = collections.Counter()
+for s in sorted({r[0] for r in rows}):
+    print(f"## Set {s}: {SETS.get(s, s)}\n")
+    print("| capture | label | program | what it does | flows | bytes | STUN / DTLS app / RTP datagrams, TLS app records |")
+    print("|---|---|---|---|---|---|---|")
+    for (s2, name, lab, prog, desc) in rows:
+        if s2 != s:
+            continue
+        p = os.path.join(d, s, name + ".labels.csv")
+        fl = list(csv.DictReader(open(p))) if os.path.exists(p) else []
+        nb = sum(int(x["bytes"]) for x in fl)
+        c = {k: sum(int(x[k]) for x in fl) for k in ("stun", "dtls_app", "rtp", "tls_app")}
+        protos = collections.Counter(x["proto"] for x in fl)
+        tot[(lab, "flows")] += len(fl)
+        tot[(lab, "bytes")] += nb
+        tot[(lab, "files")] += 1
+        fs = ", ".join(f"{v} {k.upper()}" for k, v in sorted(protos.items())) or "0"
+        print(f"| `{s}/{name}.pcap` | `{lab}` | {prog} | {desc} | {fs} | {nb:,} | "
+              f"{c['stun']} / {c['dtls_app']} / {c['rtp']}, {c['tls_app']} |")
+    print()
+print("## Totals by label\n")
+print("| label | captures | flows | bytes |")
+print("|---|---|---|---|")
+for lab in sorted({k[0] for k in tot}):
+    print(f"| `{lab}` | {tot[(lab, 'files')]} | {tot[(lab, 'flows')]} | {tot[(lab, 'bytes')]:,} |")
