@@ -4,12 +4,14 @@
 # §1.7, §5, §6 "Negatives still missing"). NEVER RUN IN CI: it needs root, creates network
 # namespaces, installs Debian packages and runs for about 20-25 minutes.
 #
-# usage: bash tools/pt_negatives.sh -o DIR [-s 1,2,3,4] [-n]
+# usage: bash tools/pt_negatives.sh -o DIR [-s 1,2,3,4] [-r REGEX] [-n]
 #   -o DIR   output (captures in DIR/<set>/*.pcap, one NAME.labels.csv beside each, DIR/MANIFEST.md)
 #   -s LIST  sets to record (default all): 1 pion data channels, 2 DTLS-SRTP media calls
-#            (pion, aiortc, pion<->aiortc), 3 aiortc data channels, 4 long-polling HTTPS and
+#            (pion, aiortc, GStreamer webrtcbin, pion<->aiortc), 3 aiortc and GStreamer
+#            (usrsctp) data channels, 4 long-polling HTTPS and
 #            WebSocket over TLS (Go net/http, nginx + Node ws, Python websockets, a WebSocket
 #            tunnel carrying an inner TLS stream)
+#   -r REGEX record only the WebRTC sessions whose capture name matches (grep -E; sets 1-3)
 #   -n       do not apt-get install missing packages
 #
 # Two namespaces ptneg-a (10.99.0.1, the client / WebRTC offerer) and ptneg-b (10.99.0.2,
@@ -20,16 +22,17 @@
 # STUN/TURN servers: ICE host candidates only, so the STUN in the captures is ICE's
 # connectivity checks and consent freshness (Binding requests with USERNAME/MI/FINGERPRINT).
 # pion sessions keep ICE in a port range of their own (-ports), so up to two run at once;
-# a session with an aiortc end (ports not settable) runs alone in the "aio" queue, whose
+# a session with an aiortc or GStreamer end (ports not settable) runs alone in the "aio" queue, whose
 # filter excludes flows with both ports in 20000-29999 (the pion ranges).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 PT=$HERE/ptneg
-OUT= SETS=1,2,3,4 INSTALL=1
-while getopts "o:s:nh" o; do
+OUT= SETS=1,2,3,4 INSTALL=1 ONLY=
+while getopts "o:s:r:nh" o; do
 	case $o in
 	o) OUT=$OPTARG ;;
 	s) SETS=$OPTARG ;;
+	r) ONLY=$OPTARG ;;
 	n) INSTALL=0 ;;
 	*) sed -n '2,20p' "$0"; exit 2 ;;
 	esac
@@ -42,7 +45,9 @@ want() { case ",$SETS," in *",$1,"*) return 0 ;; esac; return 1; }
 log() { echo "$(date -u +%H:%M:%S) $*" | tee -a "$OUT/run.log" >&2; }
 
 APT="tcpdump tshark ethtool iproute2 golang-go golang-github-pion-webrtc.v3-dev python3-aiortc
-python3-numpy python3-websockets nginx-light nodejs node-ws openssl curl"
+python3-numpy python3-websockets nginx-light nodejs node-ws openssl curl python3-gi
+gstreamer1.0-nice gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base
+gir1.2-gst-plugins-bad-1.0 gir1.2-gst-plugins-base-1.0"
 if [ $INSTALL = 1 ]; then
 	missing=
 	for p in $APT; do
@@ -95,6 +100,8 @@ GO_V=$(go version | awk '{print $3}')
 PION_V="pion/webrtc $(dpkg-query -W -f='${Version}' golang-github-pion-webrtc.v3-dev | cut -d- -f1) (dtls $(dpkg-query -W -f='${Version}' golang-github-pion-dtls.v2-dev | cut -d- -f1), sctp $(dpkg-query -W -f='${Version}' golang-github-pion-sctp-dev | cut -d- -f1)), $GO_V"
 AIO_V="aiortc $(dpkg-query -W -f='${Version}' python3-aiortc | cut -d- -f1) (aioice $(dpkg-query -W -f='${Version}' python3-aioice | cut -d- -f1), PyAV $(dpkg-query -W -f='${Version}' python3-av | cut -d- -f1), $($PY -c 'import ssl,sys; print("Python %d.%d.%d, " % sys.version_info[:3] + ssl.OPENSSL_VERSION)'))"
 
+GST_V="GStreamer webrtcbin $(dpkg-query -W -f='${Version}' gstreamer1.0-plugins-bad | cut -d- -f1) (libnice $(dpkg-query -W -f='${Version}' gstreamer1.0-nice | cut -d- -f1), usrsctp, dtls plugin over OpenSSL, libsrtp2; Python gi)"
+
 # label NAME SET LABEL PROGRAM DESC: labels.csv for DIR/SET/NAME.pcap
 label() {
 	nice $PY "$PT/flows.py" "$OUT/$2/$1.pcap" "$3" "$4" "$5" >>"$OUT/flows.log" 2>&1
@@ -109,8 +116,11 @@ flags() {
 		if [ "$impl" = pion ]; then
 			case $k in width|height|audio-only) continue ;; esac
 			[ "$k" = "$a" ] && printf -- '-%s\n' "$k" || printf -- '-%s\n%s\n' "$k" "$v"
+		elif [ "$impl" = gst ]; then
+			case $k in rate|maxrt|label|unordered|audio-only|dc) continue ;; esac
+			[ "$k" = "$a" ] && printf -- '--%s\n' "$k" || printf -- '--%s\n%s\n' "$k" "$v"
 		else
-			case $k in rate|maxrt|label) continue ;; esac
+			case $k in rate|maxrt|label|kbps) continue ;; esac
 			[ "$k" = "$a" ] && printf -- '--%s\n' "$k" || printf -- '--%s\n%s\n' "$k" "$v"
 		fi
 	done
@@ -131,7 +141,7 @@ rtc() {
 	mapfile -t aargs < <(flags "$ai" role=answer "sig=$sig" "$@")
 	if [ "$oi" = pion ]; then oargs+=(-ip "$IP_A" -ports "$pb-$((pb + 49))"); fi
 	if [ "$ai" = pion ]; then aargs+=(-ip "$IP_B" -ports "$((pb + 50))-$((pb + 99))"); fi
-	cmd() { if [ "$1" = pion ]; then echo "$BIN/pionpeer"; else echo "$PY $PT/aiopeer.py"; fi; }
+	cmd() { case $1 in pion) echo "$BIN/pionpeer" ;; gst) echo "$PY $PT/gstpeer.py" ;; *) echo "$PY $PT/aiopeer.py" ;; esac; }
 	cap_start "$d/$name.pcap" "$filt"
 	local cp=$CAP_PID
 	in_ns "$NS_B" nice $(cmd "$ai") "${aargs[@]}" 2>"$d/$name.answer.log" &
@@ -145,6 +155,7 @@ rtc() {
 	aio/aio) prog="$AIO_V, both ends" ;;
 	pion/aio) prog="offerer (DTLS client) $PION_V; answerer $AIO_V" ;;
 	aio/pion) prog="offerer $AIO_V; answerer (DTLS client) $PION_V" ;;
+	gst/gst) prog="$GST_V, both ends" ;;
 	esac
 	label "$name" "$set" "$lab" "$prog" "$desc [$*]"
 	log "$set/$name done"
@@ -152,8 +163,9 @@ rtc() {
 
 # queues: pion-only sessions up to 2 at a time; sessions with an aiortc end one at a time
 PQ=() AQ=()
-pq() { PQ+=("$*"); }
-aq() { AQ+=("$*"); }
+only() { [ -z "$ONLY" ] || echo "$1" | grep -qE "$ONLY"; }
+pq() { only "$2" && PQ+=("$*"); }
+aq() { only "$2" && AQ+=("$*"); }
 run_pq() {
 	local j n=0
 	for j in "${PQ[@]}"; do
@@ -180,6 +192,9 @@ if want 1; then # pion <-> pion data channels (the Snowflake library, not Snowfl
 	pq 1 pion-chat-90s-sparse $D pion pion 21000 "'chat 90 s, mean gap 4 s'" mode=chat dur=90 gap=4 seed=13
 	pq 1 pion-echo-60s $D pion pion 21100 "'echo 60 s, 1-200-byte messages, mean gap 0.2 s'" mode=echo dur=60 chunk=200 gap=0.2 seed=14
 	pq 1 pion-echo-45s-4k $D pion pion 21200 "'echo 45 s, 1-4000-byte messages, mean gap 0.05 s'" mode=echo dur=45 chunk=4000 gap=0.05 seed=15
+	pq 1 pion-reqresp-90s $D pion pion 21400 "'tunnel-like browsing: 100-800-byte requests, log-normal 2 kB-2 MB answers in 16 KB messages, think time ~2 s, 90 s'" mode=reqresp dur=90 gap=2 chunk=16384 seed=17
+	pq 1 pion-reqresp-120s-sparse $D pion pion 21500 "'tunnel-like browsing, think time ~6 s, 8 KB messages, 120 s'" mode=reqresp dur=120 gap=6 chunk=8192 seed=18
+	pq 1 pion-reqresp-60s-busy $D pion pion 21600 "'tunnel-like browsing, think time ~0.3 s, 60 s'" mode=reqresp dur=60 gap=0.3 chunk=16384 seed=19
 	pq 1 pion-echo-60s-game $D pion pion 21300 "'echo 60 s, unordered, maxRetransmits 0, 1-1200 bytes, mean gap 0.03 s (game-like)'" mode=echo dur=60 chunk=1200 gap=0.03 unordered maxrt=0 seed=16
 fi
 if want 2; then # DTLS-SRTP calls
@@ -194,6 +209,9 @@ if want 2; then # DTLS-SRTP calls
 	aq 2 aio-audio-60s $M aio aio 0 "'audio-only call both ways (Opus), 60 s'" mode=media dur=60 bidir audio-only seed=33
 	aq 2 aio-call-dc-45s $M aio aio 0 "'call both ways with a chat data channel, 45 s'" mode=media dur=45 bidir dc gap=1.5 seed=34
 	aq 2 aio-audio-30s-oneway $M aio aio 0 "'one-way audio (Opus), 30 s'" mode=media dur=30 audio-only seed=35
+	aq 2 gst-call-60s $M gst gst 0 "'GStreamer video call both ways (vp8enc 320x240 400 kb/s + opusenc), 60 s'" mode=media dur=60 bidir kbps=400 seed=38
+	aq 2 gst-stream-45s-640 $M gst gst 0 "'GStreamer one-way vp8enc 640x480 1200 kb/s + opusenc, 45 s'" mode=media dur=45 width=640 height=480 kbps=1200 seed=39
+	aq 2 gst-call-90s-low $M gst gst 0 "'GStreamer call both ways, 160x120 150 kb/s, 90 s'" mode=media dur=90 bidir width=160 height=120 kbps=150 seed=40
 	aq 2 x-pion2aio-call-45s $M pion aio 23000 "'pion offerer (DTLS client) sends VP8+Opus, aiortc answerer sends libvpx VP8+Opus, 45 s'" mode=media dur=45 rate=50000 bidir seed=36
 	aq 2 x-aio2pion-call-45s $M aio pion 23100 "'aiortc offerer sends VP8+Opus, pion answerer (DTLS client) too, 45 s'" mode=media dur=45 rate=50000 bidir seed=37
 fi
@@ -203,6 +221,10 @@ if want 3; then # aiortc data channels (aiortc's own SCTP over OpenSSL DTLS)
 	aq 3 aio-bulk-5M-60k $D aio aio 0 "'bulk 5 MB, 60000-byte messages'" mode=bulk size=5000000 chunk=60000
 	aq 3 aio-chat-60s $D aio aio 0 "'chat 60 s, mean gap 1 s'" mode=chat dur=60 gap=1.0 seed=41
 	aq 3 aio-echo-45s $D aio aio 0 "'echo 45 s, 1-1000-byte messages, mean gap 0.1 s'" mode=echo dur=45 chunk=1000 gap=0.1 seed=42
+	aq 3 gst-chat-60s $D gst gst 0 "'GStreamer webrtcbin (usrsctp) chat 60 s, mean gap 1 s'" mode=chat dur=60 gap=1.0 seed=44
+	aq 3 gst-chat-90s-busy $D gst gst 0 "'GStreamer webrtcbin chat 90 s, mean gap 0.3 s'" mode=chat dur=90 gap=0.3 seed=45
+	aq 3 gst-bulk-5M $D gst gst 0 "'GStreamer webrtcbin bulk 5 MB, 16 KB messages'" mode=bulk size=5000000 chunk=16384
+	aq 3 gst-bulk-15M-60k $D gst gst 0 "'GStreamer webrtcbin bulk 15 MB, 60000-byte messages'" mode=bulk size=15000000 chunk=60000
 	aq 3 x-pion2aio-bulk-5M $D pion aio 23200 "'pion offerer (DTLS client) sends 5 MB to aiortc'" mode=bulk size=5000000 chunk=16384
 	aq 3 x-aio2pion-chat-60s $D aio pion 23300 "'aiortc offerer, pion answerer (DTLS client): chat 60 s'" mode=chat dur=60 gap=0.7 seed=43
 fi

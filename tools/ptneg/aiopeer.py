@@ -264,10 +264,32 @@ async def main():
     log("closed")
 
 
+def one_transport(sdp):
+    """aiortc 1.4 offers one ICE transport per m-line (different ice-ufrag/pwd) even under a
+    BUNDLE group, which pion refuses ("multiple conflicting ice-ufrag values"). Give every
+    m-line the first one's credentials and candidates: after the answer aiortc bundles onto
+    that first transport anyway."""
+    secs = [[]]
+    for ln in sdp.split("\r\n"):
+        if ln.startswith("m="):
+            secs.append([])
+        secs[-1].append(ln)
+    if len(secs) < 3:
+        return sdp
+    first = secs[1]
+    keep = [ln for ln in first if ln.startswith(("a=ice-ufrag:", "a=ice-pwd:", "a=candidate:"))]
+    out = secs[0] + first
+    for sec in secs[2:]:
+        body = [ln for ln in sec if not ln.startswith(("a=ice-ufrag:", "a=ice-pwd:", "a=candidate:"))]
+        out += body[:1] + keep + body[1:]
+    return "\r\n".join(out)
+
+
 def write(d, name, desc):
     tmp = os.path.join(d, name + ".tmp")
+    sdp = one_transport(desc.sdp) if desc.type == "offer" else desc.sdp
     with open(tmp, "w") as f:
-        json.dump({"sdp": desc.sdp, "type": desc.type}, f)
+        json.dump({"sdp": sdp, "type": desc.type}, f)
     os.rename(tmp, os.path.join(d, name))
 
 

@@ -16,8 +16,8 @@ with open(os.path.join(d, "captures.tsv")) as f:
         s, name, lab, prog, desc = line.rstrip("\n").split("\t")[:5]
         rows.append((s, name, lab, prog, desc))
 SETS = {"1": "pion <-> pion WebRTC data channels",
-        "2": "DTLS-SRTP media calls (pion, aiortc, pion <-> aiortc)",
-        "3": "aiortc WebRTC data channels (aiortc <-> aiortc, pion <-> aiortc)",
+        "2": "DTLS-SRTP media calls (pion, aiortc, GStreamer webrtcbin, pion <-> aiortc)",
+        "3": "aiortc and GStreamer webrtcbin data channels (and pion <-> aiortc)",
         "4": "long-polling HTTPS and WebSocket over TLS"}
 print("# Non-Tor negatives for the pluggable-transport items (tools/pt_negatives.sh)\n")
 print("Every UDP 5-tuple / TCP connection in these files is non-Tor traffic of the labelled program;")

@@ -16,6 +16,9 @@
 //	         now and then a 1-30 KB one, for -dur s;
 //	  echo   the offerer sends messages of 1-(-chunk) bytes at gaps of mean -gap s, the
 //	         answerer echoes each one back, for -dur s;
+//	  reqresp  tunnel-like browsing: the offerer sends 100-800-byte requests naming a size
+//	         (log-normal, 2 kB-2 MB), the answerer answers with that many bytes in -chunk
+//	         messages; think time between requests exponential (mean -gap s), for -dur s;
 //	  media  a call: each end sends a VP8 video track (TrackLocalStaticSample: pion
 //	         packetizes synthetic frames, play-from-disk style, 30 fps at about -rate B/s,
 //	         a keyframe every 3 s) and an Opus audio track (TrackLocalStaticRTP: raw RTP
@@ -30,6 +33,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	mrand "math/rand"
 	"net"
 	"os"
@@ -119,6 +123,7 @@ func readJSON(name string, v interface{}) {
 }
 
 var done = make(chan struct{})
+var respDone = make(chan struct{}, 1)
 var doneOnce sync.Once
 
 func finish() { doneOnce.Do(func() { close(done) }) }
@@ -200,6 +205,35 @@ func setupDC(dc *webrtc.DataChannel, offerer bool) {
 					finish()
 				}()
 			}
+		case "reqresp":
+			if offerer {
+				go func() {
+					end := time.Now().Add(time.Duration(*dur * float64(time.Second)))
+					n := 0
+					for time.Now().Before(end) && dc.ReadyState() == webrtc.DataChannelStateOpen {
+						rngMu.Lock()
+						want := int(math.Exp(rng.NormFloat64()*1.3 + 10.5))
+						rngMu.Unlock()
+						if want < 2000 {
+							want = 2000
+						} else if want > 2000000 {
+							want = 2000000
+						}
+						req := fmt.Sprintf("GET %d %s", want, textMsg(rint(80, 780)))
+						must(dc.SendText(req))
+						n++
+						// wait for the answer (the answerer ends it with a text "end")
+						select {
+						case <-respDone:
+						case <-time.After(30 * time.Second):
+						}
+						time.Sleep(rexp(*gap))
+					}
+					logf("reqresp: %d requests", n)
+					time.Sleep(time.Second)
+					finish()
+				}()
+			}
 		case "media":
 			go runChat(dc, time.Duration(*dur*float64(time.Second)))
 		}
@@ -220,6 +254,32 @@ func setupDC(dc *webrtc.DataChannel, offerer bool) {
 		case "echo":
 			if !offerer {
 				_ = dc.Send(m.Data)
+			}
+		case "reqresp":
+			if !offerer && m.IsString {
+				var want int
+				fmt.Sscanf(string(m.Data), "GET %d", &want)
+				go func() {
+					buf := randBytes(*chunk)
+					for left := want; left > 0; left -= *chunk {
+						for dc.BufferedAmount() > 1<<20 {
+							time.Sleep(5 * time.Millisecond)
+						}
+						n := *chunk
+						if left < n {
+							n = left
+						}
+						if dc.Send(buf[:n]) != nil {
+							return
+						}
+					}
+					_ = dc.SendText("end")
+				}()
+			} else if offerer && m.IsString && string(m.Data) == "end" {
+				select {
+				case respDone <- struct{}{}:
+				default:
+				}
 			}
 		}
 	})
