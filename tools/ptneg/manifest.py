@@ -26,12 +26,17 @@ print("DTLS application-data / RTP-first-byte datagram counts, TLS application r
 print("Recorded between two network namespaces joined by a veth pair: 10.99.0.1 (client, WebRTC offerer)")
 print("and 10.99.0.2 (server, answerer); tcpdump -s 65535 on 10.99.0.1's veth; MTU 1500, offloads off.")
 print("WebRTC: ICE host candidates only (no STUN/TURN server, signalling through files: not on the")
-print("wire), so the STUN in the files is ICE connectivity checks and consent freshness.\n")
+print("wire), so the STUN in the files is ICE connectivity checks and consent freshness.")
+print("DTLS roles: the answerer (10.99.0.2) takes the DTLS client role (sends the ClientHello) in")
+print("every stack here, so the offerer 10.99.0.1 sends the ServerHello (as a Snowflake client does);")
+print("the last column says which address sent the ClientHello. A data channel carries everything as")
+print("DTLS application data (no RTP first bytes); a call sends SRTP/SRTCP (first byte 128-191)")
+print("after the handshake and DTLS application data only if it also opened a data channel.\n")
 tot = collections.Counter()
 for s in sorted({r[0] for r in rows}):
     print(f"## Set {s}: {SETS.get(s, s)}\n")
-    print("| capture | label | program | what it does | flows | bytes | STUN / DTLS app / RTP datagrams, TLS app records |")
-    print("|---|---|---|---|---|---|---|")
+    print("| capture | label | program | what it does | flows | bytes | STUN / DTLS app / RTP datagrams, TLS app records | DTLS ClientHello from |")
+    print("|---|---|---|---|---|---|---|---|")
     for (s2, name, lab, prog, desc) in rows:
         if s2 != s:
             continue
@@ -40,15 +45,17 @@ for s in sorted({r[0] for r in rows}):
         nb = sum(int(x["bytes"]) for x in fl)
         c = {k: sum(int(x[k]) for x in fl) for k in ("stun", "dtls_app", "rtp", "tls_app")}
         protos = collections.Counter(x["proto"] for x in fl)
-        tot[(lab, "flows")] += len(fl)
-        tot[(lab, "bytes")] += nb
+        for x in fl:  # by each flow's own label (SSDP beside a GStreamer session differs)
+            tot[(x["label"], "flows")] += 1
+            tot[(x["label"], "bytes")] += int(x["bytes"])
         tot[(lab, "files")] += 1
         fs = ", ".join(f"{v} {k.upper()}" for k, v in sorted(protos.items())) or "0"
+        cl = ", ".join(sorted({x.get("dtls_client", "") for x in fl} - {""})) or "-"
         print(f"| `{s}/{name}.pcap` | `{lab}` | {prog} | {desc} | {fs} | {nb:,} | "
-              f"{c['stun']} / {c['dtls_app']} / {c['rtp']}, {c['tls_app']} |")
+              f"{c['stun']} / {c['dtls_app']} / {c['rtp']}, {c['tls_app']} | {cl} |")
     print()
 print("## Totals by label\n")
-print("| label | captures | flows | bytes |")
+print("| label | captures (by their main label) | flows | bytes |")
 print("|---|---|---|---|")
 for lab in sorted({k[0] for k in tot}):
     print(f"| `{lab}` | {tot[(lab, 'files')]} | {tot[(lab, 'flows')]} | {tot[(lab, 'bytes')]:,} |")

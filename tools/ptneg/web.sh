@@ -61,6 +61,7 @@ EOF
 # webcap SET NAME LABEL PROGRAM DESC FILTER SCRIPT: capture while SCRIPT (bash, run here) runs
 webcap() {
 	local set=$1 name=$2 lab=$3 prog=$4 desc=$5 filt=$6 script=$7
+	only "$name" || return 0
 	mkdir -p "$OUT/$set"
 	cap_start "$OUT/$set/$name.pcap" "$filt"
 	local cp=$CAP_PID
@@ -74,7 +75,7 @@ webcap() {
 # flag string for one "longpoll client" (run at once, in ptneg-a)
 lp() {
 	local name=$1 port=$2 desc=$3 sflags=$4; shift 4
-	local script="in_ns $NS_B $BIN/longpoll server -addr $IP_B:$port -cert $W/cert.pem -key $W/key.pem $sflags & sp=\$!; sleep 1;"
+	local script="cps=; in_ns $NS_B $BIN/longpoll server -addr $IP_B:$port -cert $W/cert.pem -key $W/key.pem $sflags & sp=\$!; sleep 1;"
 	local c
 	for c in "$@"; do script+=" in_ns $NS_A nice $BIN/longpoll client -url https://$IP_B:$port $c & cps=\"\$cps \$!\";"; done
 	script+=" wait \$cps; kill \$sp; wait \$sp;"
