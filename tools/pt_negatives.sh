@@ -11,8 +11,10 @@
 #            (usrsctp) data channels, 4 long-polling HTTPS and
 #            WebSocket over TLS (Go net/http, nginx + Node ws, Python websockets, a WebSocket
 #            tunnel carrying an inner TLS stream)
-#   -r REGEX record only the WebRTC sessions whose capture name matches (grep -E; sets 1-3)
+#   -r REGEX record only the sessions whose capture name matches (grep -E)
 #   -n       do not apt-get install missing packages
+#   -m       only label again: run flows.py over every capture in DIR/captures.tsv and write
+#            DIR/MANIFEST.md (no recording)
 #
 # Two namespaces ptneg-a (10.99.0.1, the client / WebRTC offerer) and ptneg-b (10.99.0.2,
 # server / answerer) joined by a veth pair (tools/ptneg/netns.sh: MTU 1500, offloads off, as
@@ -27,13 +29,14 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 PT=$HERE/ptneg
-OUT= SETS=1,2,3,4 INSTALL=1 ONLY=
-while getopts "o:s:r:nh" o; do
+OUT= SETS=1,2,3,4 INSTALL=1 ONLY= RELABEL=0
+while getopts "o:s:r:nmh" o; do
 	case $o in
 	o) OUT=$OPTARG ;;
 	s) SETS=$OPTARG ;;
 	r) ONLY=$OPTARG ;;
 	n) INSTALL=0 ;;
+	m) RELABEL=1 INSTALL=0 ;;
 	*) sed -n '2,20p' "$0"; exit 2 ;;
 	esac
 done
@@ -61,6 +64,14 @@ if [ $INSTALL = 1 ]; then
 	[ -z "$missing" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
 fi
 PY=/usr/bin/python3 # Debian's, which has aiortc (not a pyenv one)
+if [ $RELABEL = 1 ]; then
+	while IFS=$'\t' read -r set name lab prog desc; do
+		nice $PY "$PT/flows.py" "$OUT/$set/$name.pcap" "$lab" "$prog" "$desc"
+	done <"$OUT/captures.tsv" >>"$OUT/flows.log" 2>&1
+	nice $PY "$PT/manifest.py" "$OUT" >"$OUT/MANIFEST.md"
+	log "labelled again: $OUT/MANIFEST.md"
+	exit 0
+fi
 
 # ---------------------------------------------------------------- build (Debian's Go way)
 BIN=$OUT/bin

@@ -19,7 +19,8 @@ import sys
 
 pcap, label, program, desc = sys.argv[1:5]
 F = ["frame.time_epoch", "frame.len", "ip.src", "ip.dst", "ip.proto", "udp.srcport",
-     "udp.dstport", "tcp.srcport", "tcp.dstport", "udp.payload", "tls.record.content_type", "dtls.handshake.type"]
+     "udp.dstport", "tcp.srcport", "tcp.dstport", "udp.payload", "tls.record.content_type", "dtls.handshake.type",
+     "tls.record.opaque_type"]  # TLS 1.3 records show their outer type 23 as opaque_type
 cmd = ["tshark", "-r", pcap, "-n", "-o", "tcp.desegment_tcp_streams:TRUE", "-T", "fields",
        "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]
 for f in F:
@@ -32,7 +33,7 @@ for line in p.stdout:
     v = line.rstrip("\n").split("\t")
     if len(v) < len(F) or not v[2]:
         continue
-    t, ln, src, dst, proto, us, ud, ts, td, pay, ctype, hst = v[:12]
+    t, ln, src, dst, proto, us, ud, ts, td, pay, ctype, hst, otype = v[:13]
     if proto == "17":
         sp, dp, pr = us, ud, "udp"
     elif proto == "6":
@@ -65,8 +66,8 @@ for line in p.stdout:
                 f["dtls_app"] += 1
         elif 128 <= b <= 191:
             f["rtp"] += 1
-    if pr == "tcp" and ctype:
-        f["tls_app"] += ctype.split(",").count("23")
+    if pr == "tcp" and (ctype or otype):
+        f["tls_app"] += ctype.split(",").count("23") + otype.split(",").count("23")
 p.wait()
 out = pcap[:-5] + ".labels.csv" if pcap.endswith(".pcap") else pcap + ".labels.csv"
 cols = ["proto", "a_ip", "a_port", "b_ip", "b_port", "start", "dur_s", "frames", "bytes",

@@ -59,3 +59,19 @@ print("| label | captures (by their main label) | flows | bytes |")
 print("|---|---|---|---|")
 for lab in sorted({k[0] for k in tot}):
     print(f"| `{lab}` | {tot[(lab, 'files')]} | {tot[(lab, 'flows')]} | {tot[(lab, 'bytes')]:,} |")
+print("""
+## Notes
+
+- Each capture holds one session (or one client/server run), so its `labels.csv` rows are all
+  that program; the a/b columns name the first sender. Timestamps are the real recording times.
+- aiortc 1.4.0 (Debian) needed two fixes in `aiopeer.py`, not in the library: header extensions
+  it receives are parsed leniently (it raised on some and dropped the DTLS transport), and its
+  offers are rewritten to one ICE ufrag/pwd for all m-lines (pion refuses an offer whose m-lines
+  carry different ones; aiortc bundles onto the first transport after the answer anyway).
+- aiortc's own SCTP retransmits a lot under a fast sender: its bulk captures carry about 2.5 times
+  the payload on the wire (e.g. 8 MB payload, 20 MB of frames). That is the program's behaviour.
+- GStreamer webrtcbin's libnice sends SSDP M-SEARCH to 239.255.255.250:1900 (UPnP-IGD) beside
+  each session; those flows are labelled `non-tor-ssdp` in the labels.csv.
+- No browser stacks (Chrome/Firefox) are in here: nothing that could run one offline. Google's
+  libwebrtc is therefore absent; usrsctp (the browsers' SCTP) is present through GStreamer.
+""")
