@@ -1,5 +1,7 @@
 # Sourced by tools/pt_negatives.sh (set 4; never run in CI): long-polling HTTPS and WebSocket
 # over TLS between the namespaces, servers in ptneg-b (10.99.0.2), clients in ptneg-a.
+#   Socket.IO 4 (npm; its engine.io long-polling transport, and polling upgraded to WebSocket)
+#     through nginx's TLS on 10.99.0.2:8501-8504 (one port per capture), all four at once;
 #   long polling: longpoll.go (Go net/http + crypto/tls) server per capture on its own port
 #     (8443+i, filter "tcp port P"), clients polling with exponential back-off; up to two at once
 #   WebSocket: nginx 1.22 terminates TLS on 10.99.0.2:443 and proxies /ws to ws.js's chat hub
@@ -36,12 +38,26 @@ http {
     location / { root $W/www; }
   }
   server {
+    listen $IP_B:8501 ssl; listen $IP_B:8502 ssl; listen $IP_B:8503 ssl; listen $IP_B:8504 ssl;
+    ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    proxy_http_version 1.1; proxy_read_timeout 600s;
+    proxy_set_header Upgrade \$http_upgrade; proxy_set_header Connection \$conn_upgrade;
+    location /socket.io/ { proxy_pass http://127.0.0.1:8090; }
+  }
+  server {
     listen 127.0.0.1:4443 ssl; ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem;
     root $W/www;
   }
 }
 EOF
 	in_ns "$NS_B" nginx -c "$W/nginx.conf" || { echo "nginx failed" >&2; return 1; }
+	# Socket.IO from the npm registry (not in Debian): OUT/npm
+	export PTNEG_NPM=$OUT/npm
+	[ -d "$PTNEG_NPM/node_modules/socket.io-client" ] ||
+		(mkdir -p "$PTNEG_NPM" && cd "$PTNEG_NPM" && npm install --no-audit --no-fund socket.io@4 socket.io-client@4 >npm.log 2>&1)
+	in_ns "$NS_B" nice node "$PT/sio.js" server 8090 2>>"$W/servers.log" &
+	PIDS+=($!)
 	in_ns "$NS_B" nice node "$PT/ws.js" server 8080 2>>"$W/servers.log" &
 	PIDS+=($!)
 	in_ns "$NS_B" nice node "$PT/ws.js" tunserver 8081 127.0.0.1 4443 2>>"$W/servers.log" &
@@ -83,6 +99,17 @@ lp() {
 		"$desc [server: $sflags; clients: $*]" "tcp port $port" "$script"
 }
 
+# sio NAME PORT LABEL DESC CLIENTS...: one Socket.IO capture through nginx on PORT (8501-8504);
+# each CLIENT is "MODE DUR GAP SEED" for sio.js client
+sio() {
+	local name=$1 port=$2 lab=$3 desc=$4; shift 4
+	local script="cps=;" c
+	for c in "$@"; do script+=" in_ns $NS_A env NODE_TLS_REJECT_UNAUTHORIZED=0 nice node $PT/sio.js client https://$IP_B:$port $c & cps=\"\$cps \$!\";"; done
+	script+=" wait \$cps"
+	webcap 4 "$name" "$lab" "client and server: Socket.IO $SIO_V on $NODE_V; TLS: $NGINX_V" \
+		"$desc [clients: $*]" "tcp port $port" "$script"
+}
+
 run_web() {
 	web_setup || return 1
 	local NODE_V NGINX_V OSSL_V PYWS_V
@@ -91,6 +118,25 @@ run_web() {
 	OSSL_V=$(openssl version | cut -d' ' -f1-2)
 	PYWS_V="Python websockets $(dpkg-query -W -f='${Version}' python3-websockets | cut -d- -f1) ($($PY -c 'import ssl; print(ssl.OPENSSL_VERSION)'))"
 	local WS="wss://$IP_B/ws" L=non-tor-websocket-tls T=non-tor-wstunnel-inner-tls
+	local SIO_V
+	SIO_V=$(node -p "require('$PTNEG_NPM/node_modules/socket.io/package.json').version" 2>/dev/null)
+
+	(
+		sio sio-polling-90s 8501 non-tor-longpoll-https "Socket.IO chat over the engine.io long-polling transport only (held GETs, a POST per message, 25 s pings), a message every ~2 s, 90 s" "polling 90 2 71"
+	) &
+	local sa=$!
+	(
+		sio sio-polling-idle-120s 8502 non-tor-longpoll-https "Socket.IO long polling, the client sends nothing (it receives the room's notifications and others' chat), 120 s" "polling 120 0 72"
+	) &
+	local sb=$!
+	(
+		sio sio-upgrade-60s 8503 non-tor-websocket-tls "Socket.IO: polling, then upgraded to WebSocket (both on TLS), a message every ~1 s, 60 s" "upgrade 60 1 73"
+	) &
+	local sc=$!
+	(
+		sio sio-polling-3clients-90s 8504 non-tor-longpoll-https "three Socket.IO long-polling clients, 90 s" "polling 90 3 74" "polling 85 5 75" "polling 80 0 76"
+	) &
+	local sd=$!
 
 	(
 		lp lp-h1-90s 8443 "HTTP/1.1 keep-alive long polling (hold 20 s, events every ~5 s), one client posting chat every ~10 s, 90 s" \
@@ -137,5 +183,5 @@ run_web() {
 	webcap 4 wstun-sclient-rev-60s $T "tunnel: ws.js ($NODE_V) through $NGINX_V; inner TLS: openssl s_client -> openssl s_server -rev ($OSSL_V)" \
 		"a WebSocket tunnel carrying an interactive inner TLS session: a line every ~0.5-3 s for 60 s, reversed by the server" "tcp port 443" \
 		"RANDOM=69; { for i in \$(seq 40); do echo \"line \$i \$(head -c \$((RANDOM % 200 + 10)) /dev/urandom | base64 -w0)\"; sleep 0.\$((RANDOM % 10)); sleep \$((RANDOM % 3)); done; } | in_ns $NS_A openssl s_client -connect 127.0.0.1:9001 -quiet -no_ign_eof"
-	wait $lpa $lpb $lpc
+	wait $lpa $lpb $lpc $sa $sb $sc $sd
 }
