@@ -20,20 +20,22 @@ import sys
 pcap, label, program, desc = sys.argv[1:5]
 F = ["frame.time_epoch", "frame.len", "ip.src", "ip.dst", "ip.proto", "udp.srcport",
      "udp.dstport", "tcp.srcport", "tcp.dstport", "udp.payload", "tls.record.content_type", "dtls.handshake.type",
-     "tls.record.opaque_type"]  # TLS 1.3 records show their outer type 23 as opaque_type
+     "tls.record.opaque_type",  # TLS 1.3 records show their outer type 23 as opaque_type
+     "tcp.flags.syn", "tcp.flags.ack"]
 cmd = ["tshark", "-r", pcap, "-n", "-o", "tcp.desegment_tcp_streams:TRUE", "-T", "fields",
        "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]
 for f in F:
     cmd += ["-e", f]
 flows = {}
 order = []
+gen = {}
 p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                      bufsize=1 << 20)
 for line in p.stdout:
     v = line.rstrip("\n").split("\t")
     if len(v) < len(F) or not v[2]:
         continue
-    t, ln, src, dst, proto, us, ud, ts, td, pay, ctype, hst, otype = v[:13]
+    t, ln, src, dst, proto, us, ud, ts, td, pay, ctype, hst, otype, syn, ack = v[:15]
     if proto == "17":
         sp, dp, pr = us, ud, "udp"
     elif proto == "6":
@@ -41,6 +43,12 @@ for line in p.stdout:
     else:
         continue
     k = (pr,) + tuple(sorted([(src, int(sp)), (dst, int(dp))]))
+    if pr == "tcp" and k in flows and syn in ("1", "True") and ack in ("0", "False") \
+            and flows[k]["frames"] > 2:  # a new connection on a reused 4-tuple
+        gen[k] = gen.get(k, 0) + 1
+        old = flows.pop(k)
+        flows[k + ("old", gen[k])] = old
+        order[order.index(k)] = k + ("old", gen[k])
     f = flows.get(k)
     if f is None:
         f = flows[k] = dict(proto=pr, a_ip=src, a_port=sp, b_ip=dst, b_port=dp, start=float(t),

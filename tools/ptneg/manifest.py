@@ -72,6 +72,11 @@ print("""
   the payload on the wire (e.g. 8 MB payload, 20 MB of frames). That is the program's behaviour.
 - GStreamer webrtcbin's libnice sends SSDP M-SEARCH to 239.255.255.250:1900 (UPnP-IGD) beside
   each session; those flows are labelled `non-tor-ssdp` in the labels.csv.
+- Socket.IO's Node client polls through xmlhttprequest-ssl without keep-alive: every engine.io
+  GET/POST is its own TLS connection (hundreds of short connections per capture, about 11 TLS
+  application records each). A browser would reuse connections; the Go client (`lp-*`) does.
+- All Socket.IO captures share one server room: a client also receives the other captures'
+  chat and the room's notifications (every ~6 s), which is what ends most held polls.
 - No browser stacks (Chrome/Firefox) are in here: nothing that could run one offline. Google's
   libwebrtc is therefore absent; usrsctp (the browsers' SCTP) is present through GStreamer.
 """)
