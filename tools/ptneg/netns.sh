@@ -26,7 +26,8 @@ net_up() {
 	done
 }
 
-# in_ns NS CMD...: run CMD in NS
+# in_ns NS CMD...: run CMD in NS. For a background process whose PID is kept (to kill it
+# later) call "ip netns exec NS CMD &" directly: "in_ns ... &" gives the PID of a subshell.
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 # cap_start FILE FILTER: tcpdump (snaplen 65535) on ptneg-a's veth; sets CAP_PID

@@ -56,20 +56,20 @@ EOF
 	export PTNEG_NPM=$OUT/npm
 	[ -d "$PTNEG_NPM/node_modules/socket.io-client" ] ||
 		(mkdir -p "$PTNEG_NPM" && cd "$PTNEG_NPM" && npm install --no-audit --no-fund socket.io@4 socket.io-client@4 >npm.log 2>&1)
-	in_ns "$NS_B" nice node "$PT/sio.js" server 8090 2>>"$W/servers.log" &
+	ip netns exec "$NS_B" nice node "$PT/sio.js" server 8090 2>>"$W/servers.log" &
 	PIDS+=($!)
-	in_ns "$NS_B" nice node "$PT/ws.js" server 8080 2>>"$W/servers.log" &
+	ip netns exec "$NS_B" nice node "$PT/ws.js" server 8080 2>>"$W/servers.log" &
 	PIDS+=($!)
-	in_ns "$NS_B" nice node "$PT/ws.js" tunserver 8081 127.0.0.1 4443 2>>"$W/servers.log" &
+	ip netns exec "$NS_B" nice node "$PT/ws.js" tunserver 8081 127.0.0.1 4443 2>>"$W/servers.log" &
 	PIDS+=($!)
-	in_ns "$NS_B" nice node "$PT/ws.js" tunserver 8082 127.0.0.1 4444 2>>"$W/servers.log" &
+	ip netns exec "$NS_B" nice node "$PT/ws.js" tunserver 8082 127.0.0.1 4444 2>>"$W/servers.log" &
 	PIDS+=($!)
-	in_ns "$NS_B" openssl s_server -accept 127.0.0.1:4444 -cert "$W/cert.pem" -key "$W/key.pem" \
+	ip netns exec "$NS_B" openssl s_server -accept 127.0.0.1:4444 -cert "$W/cert.pem" -key "$W/key.pem" \
 		-rev -quiet >/dev/null 2>>"$W/servers.log" &
 	PIDS+=($!)
-	in_ns "$NS_A" nice node "$PT/ws.js" tunclient 9000 "wss://$IP_B/tun" 2>>"$W/servers.log" &
+	ip netns exec "$NS_A" nice node "$PT/ws.js" tunclient 9000 "wss://$IP_B/tun" 2>>"$W/servers.log" &
 	PIDS+=($!)
-	in_ns "$NS_A" nice node "$PT/ws.js" tunclient 9001 "wss://$IP_B/tun2" 2>>"$W/servers.log" &
+	ip netns exec "$NS_A" nice node "$PT/ws.js" tunclient 9001 "wss://$IP_B/tun2" 2>>"$W/servers.log" &
 	PIDS+=($!)
 	sleep 2
 }
@@ -91,7 +91,7 @@ webcap() {
 # flag string for one "longpoll client" (run at once, in ptneg-a)
 lp() {
 	local name=$1 port=$2 desc=$3 sflags=$4; shift 4
-	local script="cps=; in_ns $NS_B $BIN/longpoll server -addr $IP_B:$port -cert $W/cert.pem -key $W/key.pem $sflags & sp=\$!; sleep 1;"
+	local script="cps=; ip netns exec $NS_B $BIN/longpoll server -addr $IP_B:$port -cert $W/cert.pem -key $W/key.pem $sflags & sp=\$!; sleep 1;"
 	local c
 	for c in "$@"; do script+=" in_ns $NS_A nice $BIN/longpoll client -url https://$IP_B:$port $c & cps=\"\$cps \$!\";"; done
 	script+=" wait \$cps; kill \$sp; wait \$sp;"
