@@ -1,0 +1,257 @@
+#!/bin/bash
+# Record real non-Tor traffic that resembles Tor's pluggable transports, as labelled
+# negatives for the Snowflake / meek / WebTunnel items (docs/research/transports-2026-12-01.md
+# §1.7, §5, §6 "Negatives still missing"). NEVER RUN IN CI: it needs root, creates network
+# namespaces, installs Debian packages and runs for about 20-25 minutes.
+#
+# usage: bash tools/pt_negatives.sh -o DIR [-s 1,2,3,4] [-r REGEX] [-n]
+#   -o DIR   output (captures in DIR/<set>/*.pcap, one NAME.labels.csv beside each, DIR/MANIFEST.md)
+#   -s LIST  sets to record (default all): 1 pion data channels, 2 DTLS-SRTP media calls
+#            (pion, aiortc, GStreamer webrtcbin, pion<->aiortc), 3 aiortc and GStreamer
+#            (usrsctp) data channels, 4 long-polling HTTPS and
+#            WebSocket over TLS (Go net/http, nginx + Node ws, Python websockets, a WebSocket
+#            tunnel carrying an inner TLS stream)
+#   -r REGEX record only the sessions whose capture name matches (grep -E)
+#   -n       do not apt-get install missing packages
+#   -m       only label again: run flows.py over every capture in DIR/captures.tsv and write
+#            DIR/MANIFEST.md (no recording)
+#
+# Two namespaces ptneg-a (10.99.0.1, the client / WebRTC offerer) and ptneg-b (10.99.0.2,
+# server / answerer) joined by a veth pair (tools/ptneg/netns.sh: MTU 1500, offloads off, as
+# tools/tls_negatives.py). Every capture is tcpdump -s 65535 on ptneg-a's veth, one session
+# (or one client/server run) per file, so every UDP 5-tuple / TCP connection in a file is
+# the labelled non-Tor program. WebRTC signalling goes through files (not on the wire); no
+# STUN/TURN servers: ICE host candidates only, so the STUN in the captures is ICE's
+# connectivity checks and consent freshness (Binding requests with USERNAME/MI/FINGERPRINT).
+# pion sessions keep ICE in a port range of their own (-ports), so up to two run at once;
+# a session with an aiortc or GStreamer end (ports not settable) runs alone in the "aio" queue, whose
+# filter excludes flows with both ports in 20000-29999 (the pion ranges).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+PT=$HERE/ptneg
+OUT= SETS=1,2,3,4 INSTALL=1 ONLY= RELABEL=0
+while getopts "o:s:r:nmh" o; do
+	case $o in
+	o) OUT=$OPTARG ;;
+	s) SETS=$OPTARG ;;
+	r) ONLY=$OPTARG ;;
+	n) INSTALL=0 ;;
+	m) RELABEL=1 INSTALL=0 ;;
+	*) sed -n '2,20p' "$0"; exit 2 ;;
+	esac
+done
+[ -n "$OUT" ] || { echo "-o DIR is required" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+want() { case ",$SETS," in *",$1,"*) return 0 ;; esac; return 1; }
+log() { echo "$(date -u +%H:%M:%S) $*" | tee -a "$OUT/run.log" >&2; }
+
+APT="tcpdump tshark ethtool iproute2 golang-go golang-github-pion-webrtc.v3-dev python3-aiortc
+python3-numpy python3-websockets nginx-light nodejs node-ws openssl curl python3-gi
+gstreamer1.0-nice gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-base
+gir1.2-gst-plugins-bad-1.0 gir1.2-gst-plugins-base-1.0"
+if [ $INSTALL = 1 ]; then
+	missing=
+	for p in $APT; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+	done
+	# nodejs from another source, nginx-full/-extras: fine if the program is there
+	for pp in nodejs:node nginx-light:nginx; do
+		case " $missing " in *" ${pp%%:*} "*) command -v "${pp#*:}" >/dev/null &&
+			missing=$(echo "$missing" | sed "s/ ${pp%%:*}\b//") ;; esac
+	done
+	[ -z "$missing" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+fi
+PY=/usr/bin/python3 # Debian's, which has aiortc (not a pyenv one)
+if [ $RELABEL = 1 ]; then
+	while IFS=$'\t' read -r set name lab prog desc; do
+		nice $PY "$PT/flows.py" "$OUT/$set/$name.pcap" "$lab" "$prog" "$desc"
+	done <"$OUT/captures.tsv" >>"$OUT/flows.log" 2>&1
+	nice $PY "$PT/manifest.py" "$OUT" >"$OUT/MANIFEST.md"
+	log "labelled again: $OUT/MANIFEST.md"
+	exit 0
+fi
+
+# ---------------------------------------------------------------- build (Debian's Go way)
+BIN=$OUT/bin
+BUILD=$(mktemp -d /work/tmp-ptneg-build-XXXX)
+mkdir -p "$BIN" "$BUILD/gopath/src/ptneg"
+# GOPATH mode cannot see /vN module paths: link github.com/x/y/vN -> /usr/share/gocode/.../y
+(cd /usr/share/gocode/src && find . -name go.mod -not -path '*/testdata/*' | while read -r f; do
+	m=$(awk '/^module /{print $2; exit}' "$f"); d=${f#./}; d=${d%/go.mod}
+	if [ "$m" != "$d" ] && [ "${m%/v[0-9]*}" = "$d" ]; then
+		mkdir -p "$BUILD/gopath/src/$d"; ln -sfn "/usr/share/gocode/src/$d" "$BUILD/gopath/src/$m"
+	fi
+done)
+for prog in pionpeer longpoll; do
+	[ "$prog" = longpoll ] && ! want 4 && continue
+	mkdir -p "$BUILD/gopath/src/ptneg/$prog"
+	cp "$PT/$prog.go" "$BUILD/gopath/src/ptneg/$prog/"
+	(cd "$BUILD/gopath/src/ptneg/$prog" && GO111MODULE=off GOFLAGS= GOPATH=$BUILD/gopath:/usr/share/gocode \
+		GOCACHE=$BUILD/gocache nice go build -o "$BIN/$prog" .) || { echo "build $prog failed" >&2; exit 1; }
+done
+rm -rf "$BUILD"
+
+# ---------------------------------------------------------------- network, cleanup
+. "$PT/netns.sh"
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	[ -f "$OUT/nginx.pid" ] && kill "$(cat "$OUT/nginx.pid")" 2>/dev/null
+	sleep 1
+	net_down
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+net_up
+log "namespaces up; output $OUT"
+
+GO_V=$(go version | awk '{print $3}')
+PION_V="pion/webrtc $(dpkg-query -W -f='${Version}' golang-github-pion-webrtc.v3-dev | cut -d- -f1) (dtls $(dpkg-query -W -f='${Version}' golang-github-pion-dtls.v2-dev | cut -d- -f1), sctp $(dpkg-query -W -f='${Version}' golang-github-pion-sctp-dev | cut -d- -f1)), $GO_V"
+AIO_V="aiortc $(dpkg-query -W -f='${Version}' python3-aiortc | cut -d- -f1) (aioice $(dpkg-query -W -f='${Version}' python3-aioice | cut -d- -f1), PyAV $(dpkg-query -W -f='${Version}' python3-av | cut -d- -f1), $($PY -c 'import ssl,sys; print("Python %d.%d.%d, " % sys.version_info[:3] + ssl.OPENSSL_VERSION)'))"
+
+GST_V="GStreamer webrtcbin $(dpkg-query -W -f='${Version}' gstreamer1.0-plugins-bad | cut -d- -f1) (libnice $(dpkg-query -W -f='${Version}' gstreamer1.0-nice | cut -d- -f1), usrsctp, dtls plugin over OpenSSL, libsrtp2; Python gi)"
+
+# label NAME SET LABEL PROGRAM DESC: labels.csv for DIR/SET/NAME.pcap
+label() {
+	nice $PY "$PT/flows.py" "$OUT/$2/$1.pcap" "$3" "$4" "$5" >>"$OUT/flows.log" 2>&1
+	printf '%s\t%s\t%s\t%s\t%s\n' "$2" "$1" "$3" "$4" "$5" >>"$OUT/captures.tsv"
+}
+
+# flags IMPL ARGS...: key=value / bare words -> pionpeer (-k v) or aiopeer.py (--k v) flags
+flags() {
+	local impl=$1 a k v; shift
+	for a in "$@"; do
+		k=${a%%=*}; v=${a#*=}
+		if [ "$impl" = pion ]; then
+			case $k in width|height|audio-only) continue ;; esac
+			[ "$k" = "$a" ] && printf -- '-%s\n' "$k" || printf -- '-%s\n%s\n' "$k" "$v"
+		elif [ "$impl" = gst ]; then
+			case $k in rate|maxrt|label|unordered|audio-only|dc) continue ;; esac
+			[ "$k" = "$a" ] && printf -- '--%s\n' "$k" || printf -- '--%s\n%s\n' "$k" "$v"
+		else
+			case $k in rate|maxrt|label|kbps) continue ;; esac
+			[ "$k" = "$a" ] && printf -- '--%s\n' "$k" || printf -- '--%s\n%s\n' "$k" "$v"
+		fi
+	done
+}
+
+# rtc SET NAME LABEL OFFER_IMPL ANSWER_IMPL PORTBASE DESC ARGS...: one WebRTC session
+rtc() {
+	local set=$1 name=$2 lab=$3 oi=$4 ai=$5 pb=$6 desc=$7; shift 7
+	local d=$OUT/$set sig cap filt oargs=() aargs=() prog
+	mkdir -p "$d"
+	sig=$(mktemp -d /work/tmp-ptneg-sig-XXXX)
+	if [ "$oi" = pion ] && [ "$ai" = pion ]; then
+		filt="udp portrange $pb-$((pb + 99))"
+	else
+		filt="udp and not (src portrange 20000-29999 and dst portrange 20000-29999)"
+	fi
+	mapfile -t oargs < <(flags "$oi" role=offer "sig=$sig" "$@")
+	mapfile -t aargs < <(flags "$ai" role=answer "sig=$sig" "$@")
+	if [ "$oi" = pion ]; then oargs+=(-ip "$IP_A" -ports "$pb-$((pb + 49))"); fi
+	if [ "$ai" = pion ]; then aargs+=(-ip "$IP_B" -ports "$((pb + 50))-$((pb + 99))"); fi
+	cmd() { case $1 in pion) echo "$BIN/pionpeer" ;; gst) echo "$PY $PT/gstpeer.py" ;; *) echo "$PY $PT/aiopeer.py" ;; esac; }
+	cap_start "$d/$name.pcap" "$filt"
+	local cp=$CAP_PID
+	in_ns "$NS_B" nice $(cmd "$ai") "${aargs[@]}" 2>"$d/$name.answer.log" &
+	local ap=$!
+	in_ns "$NS_A" nice $(cmd "$oi") "${oargs[@]}" 2>"$d/$name.offer.log"
+	wait $ap
+	cap_stop $cp
+	rm -rf "$sig"
+	case $oi/$ai in
+	pion/pion) prog="$PION_V, both ends" ;;
+	aio/aio) prog="$AIO_V, both ends" ;;
+	pion/aio) prog="offerer (DTLS client) $PION_V; answerer $AIO_V" ;;
+	aio/pion) prog="offerer $AIO_V; answerer (DTLS client) $PION_V" ;;
+	gst/gst) prog="$GST_V, both ends" ;;
+	esac
+	label "$name" "$set" "$lab" "$prog" "$desc [$*]"
+	log "$set/$name done"
+}
+
+# queues: pion-only sessions up to 2 at a time; sessions with an aiortc end one at a time
+PQ=() AQ=()
+only() { [ -z "$ONLY" ] || echo "$1" | grep -qE "$ONLY"; }
+pq() { only "$2" && PQ+=("$*"); }
+aq() { only "$2" && AQ+=("$*"); }
+run_pq() {
+	local j n=0
+	for j in "${PQ[@]}"; do
+		eval "rtc $j" &
+		n=$((n + 1))
+		if [ $n -ge 2 ]; then wait -n; n=$((n - 1)); fi
+	done
+	wait
+}
+run_aq() { local j; for j in "${AQ[@]}"; do eval "rtc $j"; done; }
+
+D=non-tor-webrtc-datachannel M=non-tor-webrtc-media
+if want 1; then # pion <-> pion data channels (the Snowflake library, not Snowflake)
+	pq 1 pion-bulk-2M $D pion pion 20000 "'bulk 2 MB, 16 KB messages, unthrottled'" mode=bulk size=2000000 chunk=16384
+	pq 1 pion-bulk-5M-60k $D pion pion 20100 "'bulk 5 MB, 60000-byte messages, unthrottled'" mode=bulk size=5000000 chunk=60000
+	pq 1 pion-bulk-10M-rate $D pion pion 20200 "'bulk 10 MB at 1.5 MB/s'" mode=bulk size=10000000 chunk=16384 rate=1500000
+	pq 1 pion-bulk-20M-rate $D pion pion 20300 "'bulk 20 MB at 2 MB/s, 8 KB messages'" mode=bulk size=20000000 chunk=8192 rate=2000000
+	pq 1 pion-bulk-6M-slow $D pion pion 20400 "'bulk 6 MB at 100 kB/s (about 60 s; proxy-like rate)'" mode=bulk size=6000000 chunk=16384 rate=100000
+	pq 1 pion-bulk-8M-1200 $D pion pion 20500 "'bulk 8 MB in 1200-byte messages at 500 kB/s'" mode=bulk size=8000000 chunk=1200 rate=500000
+	pq 1 pion-bulk-3M-unordered $D pion pion 20600 "'bulk 3 MB, unordered channel, 300 kB/s'" mode=bulk size=3000000 chunk=16384 rate=300000 unordered
+	pq 1 pion-bulk-12M-32k $D pion pion 20700 "'bulk 12 MB, 32 KB messages, unthrottled'" mode=bulk size=12000000 chunk=32768
+	pq 1 pion-chat-60s $D pion pion 20800 "'chat 60 s, mean gap 1 s'" mode=chat dur=60 gap=1.0 seed=11
+	pq 1 pion-chat-60s-busy $D pion pion 20900 "'chat 60 s, mean gap 0.3 s'" mode=chat dur=60 gap=0.3 seed=12
+	pq 1 pion-chat-90s-sparse $D pion pion 21000 "'chat 90 s, mean gap 4 s'" mode=chat dur=90 gap=4 seed=13
+	pq 1 pion-echo-60s $D pion pion 21100 "'echo 60 s, 1-200-byte messages, mean gap 0.2 s'" mode=echo dur=60 chunk=200 gap=0.2 seed=14
+	pq 1 pion-echo-45s-4k $D pion pion 21200 "'echo 45 s, 1-4000-byte messages, mean gap 0.05 s'" mode=echo dur=45 chunk=4000 gap=0.05 seed=15
+	pq 1 pion-reqresp-90s $D pion pion 21400 "'tunnel-like browsing: 100-800-byte requests, log-normal 2 kB-2 MB answers in 16 KB messages, think time ~2 s, 90 s'" mode=reqresp dur=90 gap=2 chunk=16384 seed=17
+	pq 1 pion-reqresp-120s-sparse $D pion pion 21500 "'tunnel-like browsing, think time ~6 s, 8 KB messages, 120 s'" mode=reqresp dur=120 gap=6 chunk=8192 seed=18
+	pq 1 pion-reqresp-60s-busy $D pion pion 21600 "'tunnel-like browsing, think time ~0.3 s, 60 s'" mode=reqresp dur=60 gap=0.3 chunk=16384 seed=19
+	pq 1 pion-echo-60s-game $D pion pion 21300 "'echo 60 s, unordered, maxRetransmits 0, 1-1200 bytes, mean gap 0.03 s (game-like)'" mode=echo dur=60 chunk=1200 gap=0.03 unordered maxrt=0 seed=16
+fi
+if want 2; then # DTLS-SRTP calls
+	pq 2 pion-call-60s $M pion pion 22000 "'video call both ways (VP8 ~60 kB/s + Opus), 60 s'" mode=media dur=60 rate=60000 bidir seed=21
+	pq 2 pion-stream-60s-hd $M pion pion 22100 "'one-way VP8 ~150 kB/s + Opus, 60 s'" mode=media dur=60 rate=150000 seed=22
+	pq 2 pion-call-dc-45s $M pion pion 22200 "'call both ways with a chat data channel beside (SRTP + DTLS app data), 45 s'" mode=media dur=45 rate=40000 bidir dc gap=1.5 seed=23
+	pq 2 pion-call-90s-low $M pion pion 22300 "'call both ways, low video rate ~20 kB/s, 90 s'" mode=media dur=90 rate=20000 bidir seed=24
+	pq 2 pion-stream-30s-300k $M pion pion 22400 "'one-way VP8 ~300 kB/s + Opus, 30 s'" mode=media dur=30 rate=300000 seed=25
+	pq 2 pion-call-120s $M pion pion 22500 "'call both ways ~80 kB/s, 120 s'" mode=media dur=120 rate=80000 bidir seed=26
+	aq 2 aio-call-60s $M aio aio 0 "'video call both ways (libvpx VP8 320x240 + Opus tone), 60 s'" mode=media dur=60 bidir seed=31
+	aq 2 aio-stream-45s-640 $M aio aio 0 "'one-way VP8 640x480 + Opus, 45 s'" mode=media dur=45 width=640 height=480 seed=32
+	aq 2 aio-audio-60s $M aio aio 0 "'audio-only call both ways (Opus), 60 s'" mode=media dur=60 bidir audio-only seed=33
+	aq 2 aio-call-dc-45s $M aio aio 0 "'call both ways with a chat data channel, 45 s'" mode=media dur=45 bidir dc gap=1.5 seed=34
+	aq 2 aio-audio-30s-oneway $M aio aio 0 "'one-way audio (Opus), 30 s'" mode=media dur=30 audio-only seed=35
+	aq 2 gst-call-60s $M gst gst 0 "'GStreamer video call both ways (vp8enc 320x240 400 kb/s + opusenc), 60 s'" mode=media dur=60 bidir kbps=400 seed=38
+	aq 2 gst-stream-45s-640 $M gst gst 0 "'GStreamer one-way vp8enc 640x480 1200 kb/s + opusenc, 45 s'" mode=media dur=45 width=640 height=480 kbps=1200 seed=39
+	aq 2 gst-call-90s-low $M gst gst 0 "'GStreamer call both ways, 160x120 150 kb/s, 90 s'" mode=media dur=90 bidir width=160 height=120 kbps=150 seed=40
+	aq 2 x-pion2aio-call-45s $M pion aio 23000 "'pion offerer (DTLS client) sends VP8+Opus, aiortc answerer sends libvpx VP8+Opus, 45 s'" mode=media dur=45 rate=50000 bidir seed=36
+	aq 2 x-aio2pion-call-45s $M aio pion 23100 "'aiortc offerer sends VP8+Opus, pion answerer (DTLS client) too, 45 s'" mode=media dur=45 rate=50000 bidir seed=37
+fi
+if want 3; then # aiortc data channels (aiortc's own SCTP over OpenSSL DTLS)
+	aq 3 aio-bulk-2M $D aio aio 0 "'bulk 2 MB, 16 KB messages'" mode=bulk size=2000000 chunk=16384
+	aq 3 aio-bulk-8M $D aio aio 0 "'bulk 8 MB, 16 KB messages'" mode=bulk size=8000000 chunk=16384
+	aq 3 aio-bulk-5M-60k $D aio aio 0 "'bulk 5 MB, 60000-byte messages'" mode=bulk size=5000000 chunk=60000
+	aq 3 aio-chat-60s $D aio aio 0 "'chat 60 s, mean gap 1 s'" mode=chat dur=60 gap=1.0 seed=41
+	aq 3 aio-echo-45s $D aio aio 0 "'echo 45 s, 1-1000-byte messages, mean gap 0.1 s'" mode=echo dur=45 chunk=1000 gap=0.1 seed=42
+	aq 3 gst-chat-60s $D gst gst 0 "'GStreamer webrtcbin (usrsctp) chat 60 s, mean gap 1 s'" mode=chat dur=60 gap=1.0 seed=44
+	aq 3 gst-chat-90s-busy $D gst gst 0 "'GStreamer webrtcbin chat 90 s, mean gap 0.3 s'" mode=chat dur=90 gap=0.3 seed=45
+	aq 3 gst-bulk-5M $D gst gst 0 "'GStreamer webrtcbin bulk 5 MB, 16 KB messages'" mode=bulk size=5000000 chunk=16384
+	aq 3 gst-bulk-15M-60k $D gst gst 0 "'GStreamer webrtcbin bulk 15 MB, 60000-byte messages'" mode=bulk size=15000000 chunk=60000
+	aq 3 x-pion2aio-bulk-5M $D pion aio 23200 "'pion offerer (DTLS client) sends 5 MB to aiortc'" mode=bulk size=5000000 chunk=16384
+	aq 3 x-aio2pion-chat-60s $D aio pion 23300 "'aiortc offerer, pion answerer (DTLS client): chat 60 s'" mode=chat dur=60 gap=0.7 seed=43
+fi
+
+if [ ${#PQ[@]} -gt 0 ] || [ ${#AQ[@]} -gt 0 ]; then
+	log "WebRTC: ${#PQ[@]} pion sessions (2 at a time), ${#AQ[@]} with aiortc (one at a time)"
+	run_pq &
+	PQP=$!
+	run_aq
+	wait $PQP
+fi
+
+if want 4; then
+	. "$PT/web.sh"
+	run_web
+fi
+
+nice $PY "$PT/manifest.py" "$OUT" >"$OUT/MANIFEST.md"
+log "done: $OUT/MANIFEST.md"
