@@ -211,7 +211,7 @@ struct tt_history_run {
 	const char *relay_data, *relay_digest; /* NULL without relay data */
 	double min_score;
 	uint64_t files_failed, packets, bytes, flows_total, tor_flows, candidates, hosts_total;
-	uint64_t verdicts[8];
+	uint64_t verdicts[TT_VERDICT_COUNT];
 	const struct tt_history_input *inputs;
 	size_t n_inputs;
 	const struct tt_history_host *hosts;

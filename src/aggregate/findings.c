@@ -58,7 +58,7 @@ struct host {
 	uint8_t roles;
 	uint64_t flows, bytes, candidates;
 	uint64_t first_ns, last_ns;
-	uint64_t verdicts[8];
+	uint64_t verdicts[TT_VERDICT_COUNT];
 	struct best best;
 	struct ival *iv;
 	size_t n_iv, cap_iv, compact_at;
@@ -71,7 +71,7 @@ struct relay {
 	uint16_t port;
 	uint64_t flows, bytes;
 	uint64_t first_ns, last_ns;
-	uint64_t verdicts[8];
+	uint64_t verdicts[TT_VERDICT_COUNT];
 	bool has_id;
 	struct tt_flow_relay id; /* the listing of the first flow that matched it */
 };
@@ -487,7 +487,7 @@ static void host_count(struct host *h, const struct tt_flow_record *r, uint8_t r
 	h->roles |= role;
 	h->flows++;
 	h->bytes += bytes;
-	h->verdicts[r->verdict & 7]++;
+	h->verdicts[r->verdict % TT_VERDICT_COUNT]++;
 	if (r->first_ts_ns < h->first_ns)
 		h->first_ns = r->first_ts_ns;
 	if (r->last_ts_ns > h->last_ns)
@@ -540,7 +540,7 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 		return f->rc = -ENOMEM;
 	rl->flows++;
 	rl->bytes += r->bytes[0] + r->bytes[1];
-	rl->verdicts[r->verdict & 7]++;
+	rl->verdicts[r->verdict % TT_VERDICT_COUNT]++;
 	if (r->first_ts_ns < rl->first_ns)
 		rl->first_ns = r->first_ts_ns;
 	if (r->last_ts_ns > rl->last_ns)
@@ -626,7 +626,7 @@ static void ts_pair(struct tt_json *j, const char *ts_key, const char *time_key,
 	tt_json_kv_str(j, time_key, when);
 }
 
-static void verdict_counts(struct tt_json *j, const uint64_t n[8])
+static void verdict_counts(struct tt_json *j, const uint64_t n[TT_VERDICT_COUNT])
 {
 	tt_json_key(j, "verdicts");
 	tt_json_obj(j);

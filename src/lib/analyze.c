@@ -541,7 +541,7 @@ static void record_history(
 		    .sha256 = f->sha256,
 		    .packets = f->n_pkts,
 		    .error = f->error};
-		for (int v = 1; v < 8; v++) {
+		for (int v = 1; v < TT_VERDICT_COUNT; v++) {
 			in[i].tor_flows += f->n_verdict[v];
 			h.verdicts[v] += f->n_verdict[v];
 		}
