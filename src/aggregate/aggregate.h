@@ -69,6 +69,11 @@ void tt_findings_free(struct tt_findings *f);
 /* Add one flow (any verdict or candidate; others are ignored but for the per-file
  * strongest flow). Returns 0 or -ENOMEM, which sticks: tt_findings_write returns it. */
 int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r);
+/* Every UDP flow with STUN or DTLS facts (record webrtc), and every TCP flow to port 443:
+ * what Snowflake sessions are assembled from (report.json "snowflake_sessions"). 0 or
+ * -ENOMEM, which sticks like tt_findings_add's. */
+int tt_findings_webrtc(struct tt_findings *f, const struct tt_flow_record *r);
+int tt_findings_tcp(struct tt_findings *f, const struct tt_rec_ref *r);
 /* The keys hosts_total, candidate_only_hosts, hosts, relays_total, relays and activity
  * into the open object of j. Returns 0 or -ENOMEM. */
 int tt_findings_write(struct tt_json *j, struct tt_findings *f);
@@ -194,7 +199,7 @@ struct tt_history_input {
 
 struct tt_history_host {
 	char address[46];
-	char roles[40]; /* "client,relay" */
+	char roles[64]; /* "client,relay" */
 	uint64_t tor_flows, tor_bytes;
 	uint64_t first_ns, last_ns;
 	double best_score;
