@@ -19,12 +19,12 @@
  * column order and the renderings are part of the file formats: changing them changes
  * the bytes of flows.msgpack or of export's output (TT_RECORD_SCHEMA).
  *
- * Kinds: UINT an unsigned integer (shortest form); NZ the same, written only when not 0; IPV the IP version (4 or 6); IP an
- * address as bin 4/16 (by ip_version); PAIR a [fwd, rev] array of unsigned integers;
- * APP2 a [fwd, rev] array of tt_app names; END a tt_flow_end name; INIT a
- * tt_flow_initiator name; VERDICT a tt_verdict
- * name; F32 a float 32; BOOL true/false; TEXT a NUL-terminated char array as a string;
- * TLS / RELAY the nested map, present when the member is not NULL.
+ * Kinds: UINT an unsigned integer (shortest form); NZ the same, written only when not 0;
+ * IPV the IP version (4 or 6); IP an address as bin 4/16 (by ip_version); PAIR a [fwd,
+ * rev] array of unsigned integers; APP2 a [fwd, rev] array of tt_app names; END a
+ * tt_flow_end name; INIT a tt_flow_initiator name; VERDICT a tt_verdict name; F32 a float
+ * 32; BOOL true/false; TEXT a NUL-terminated char array as a string; TLS / RELAY the
+ * nested map, present when the member is not NULL.
  */
 #ifndef TT_RECORD_SCHEMA_H
 #define TT_RECORD_SCHEMA_H

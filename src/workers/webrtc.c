@@ -185,7 +185,13 @@ static void dtls(struct tt_flow_record *r, unsigned dir, const uint8_t *p, uint3
 		const uint8_t *h = p + off;
 		uint32_t len = be16(h + 11);
 
-		if (h[0] < 20 || h[0] > 63 || h[1] != 0xfe)
+		uint32_t version = be16(h + 1);
+
+		/* DTLS's content types (20-26) and versions (1.0, 1.2, 1.3's legacy 1.2), and a
+		 * record that fits the datagram: a DNS message whose id starts 20-63 is no DTLS. */
+		if (h[0] < 20 || h[0] > 26 ||
+		    (version != 0xfeff && version != 0xfefd && version != 0xfefc) ||
+		    (i == 0 && DTLS_HDR + len > n))
 			return;
 		r->webrtc |= TT_WRTC_DTLS;
 		if (h[0] == 22 && h[3] == 0 && h[4] == 0 && len >= DTLS_HS_HDR &&
