@@ -169,12 +169,14 @@ struct tt_flow_record {
 	 * threshold (tt_config.min_score) is a candidate for this verdict; its verdict is
 	 * none. TT_VERDICT_NONE when the flow is not a candidate. */
 	uint8_t candidate;
-	/* UDP flows only (0 otherwise, and then not written): TT_WRTC_* facts, DTLS
-	 * application-data records and bytes after a DTLS hello, RTP/RTCP datagrams after it,
-	 * and the ICE username pair as a hash that is the same from both ends (0: none). */
-	uint32_t webrtc;
-	uint32_t dtls_app, dtls_app_bytes, rtp; /* saturate at UINT32_MAX */
-	uint64_t ice;
+	/* UDP flows only (0 otherwise, and then not written; laid out to cost the flow table
+	 * 8 bytes a flow): TT_WRTC_* facts, DTLS application-data records after a DTLS hello
+	 * and RTP/RTCP datagrams after it (both saturating), and the ICE username pair as a
+	 * hash that is the same from both ends (0: none). */
+	uint16_t webrtc;
+	uint32_t dtls_app;
+	uint32_t ice;
+	uint16_t rtp;
 };
 
 /* ---- the evidence table (src/workers/evidence.c) -------------------------------------- */

@@ -97,7 +97,6 @@
 	C(evidence, BOTH, EVIDENCE, r->evidence)                                                   \
 	F(webrtc, NZ, webrtc, OPT)                                                                 \
 	F(dtls_app, NZ, dtls_app, OPT)                                                             \
-	F(dtls_bytes, NZ, dtls_app_bytes, OPT)                                                     \
 	F(rtp, NZ, rtp, OPT)                                                                       \
 	F(ice, NZ, ice, OPT)                                                                       \
 	C(webrtc, JSON, WEBRTC, r)                                                                 \

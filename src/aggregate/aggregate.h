@@ -69,11 +69,11 @@ void tt_findings_free(struct tt_findings *f);
 /* Add one flow (any verdict or candidate; others are ignored but for the per-file
  * strongest flow). Returns 0 or -ENOMEM, which sticks: tt_findings_write returns it. */
 int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r);
-/* Every UDP flow with STUN or DTLS facts (record webrtc), and every TCP flow to port 443:
- * what Snowflake sessions are assembled from (report.json "snowflake_sessions"). 0 or
- * -ENOMEM, which sticks like tt_findings_add's. */
-int tt_findings_webrtc(struct tt_findings *f, const struct tt_flow_record *r);
-int tt_findings_tcp(struct tt_findings *f, const struct tt_rec_ref *r);
+/* The finished flows file the report is written beside (flows.msgpack.tmp): when a flow
+ * is tor-snowflake or a candidate for it, tt_findings_write reads it once for the flows of
+ * those sessions' endpoints (report.json "snowflake_sessions"). Not read otherwise; NULL
+ * or unset: the sessions list their DTLS flows only. path is copied. */
+int tt_findings_set_flows(struct tt_findings *f, const char *path);
 /* The keys hosts_total, candidate_only_hosts, hosts, relays_total, relays and activity
  * into the open object of j. Returns 0 or -ENOMEM. */
 int tt_findings_write(struct tt_json *j, struct tt_findings *f);

@@ -238,38 +238,6 @@ static int add_finding(struct tt_aggregator *a, const struct tt_rec_ref *ref)
 	return rc;
 }
 
-static bool has_bytes(const uint8_t *p, size_t n, const char *s, size_t k)
-{
-	for (size_t i = 0; i + k <= n; i++)
-		if (p[i] == (uint8_t)s[0] && memcmp(p + i, s, k) == 0)
-			return true;
-	return false;
-}
-
-/* What a Snowflake session is assembled from (findings.c): UDP flows with STUN or DTLS
- * facts (only their records carry the "webrtc" key, so the others are not decoded) and
- * TCP flows to port 443 (from the reference alone). */
-static int add_snowflake_piece(struct tt_aggregator *a, const struct tt_rec_ref *ref)
-{
-	static const char key[] = "\xa6webrtc"; /* fixstr 6 */
-	msgpack_unpacked u;
-	size_t off = 0;
-	struct tt_flow_record rec;
-	int rc = 0;
-
-	if (ref->proto == 6 && ref->dst_port == 443)
-		return tt_findings_tcp(a->findings, ref);
-	if (ref->proto != 17 || !has_bytes(ref->data, ref->len, key, sizeof(key) - 1))
-		return 0;
-	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, (const char *)ref->data, ref->len, &off) ==
-		MSGPACK_UNPACK_SUCCESS &&
-	    tt_record_unpack(&u.data, &rec, NULL, NULL) == 0)
-		rc = tt_findings_webrtc(a->findings, &rec);
-	msgpack_unpacked_destroy(&u);
-	return rc;
-}
-
 int tt_aggregator_account(struct tt_aggregator *a, const struct tt_rec_ref *r)
 {
 	int rc;
@@ -285,8 +253,6 @@ int tt_aggregator_account(struct tt_aggregator *a, const struct tt_rec_ref *r)
 	}
 	if ((r->verdict != TT_VERDICT_NONE || r->candidate != TT_VERDICT_NONE) && a->findings &&
 	    (rc = add_finding(a, r)) < 0)
-		return rc;
-	if (a->findings && (rc = add_snowflake_piece(a, r)) < 0)
 		return rc;
 	if (r->candidate != TT_VERDICT_NONE) {
 		a->n_cand++;

@@ -264,7 +264,7 @@ static void webrtc_json(struct tt_json *j, const char *key, const struct tt_flow
 	    {TT_WRTC_PION_CH, "pion_client_hello"},
 	    {TT_WRTC_PION_SH, "pion_server_hello"},
 	};
-	char hex[17];
+	char hex[9];
 
 	if (!r->webrtc)
 		return;
@@ -276,11 +276,9 @@ static void webrtc_json(struct tt_json *j, const char *key, const struct tt_flow
 	}
 	tt_json_key(j, "dtls_app");
 	tt_json_u64(j, r->dtls_app);
-	tt_json_key(j, "dtls_app_bytes");
-	tt_json_u64(j, r->dtls_app_bytes);
 	tt_json_key(j, "rtp");
 	tt_json_u64(j, r->rtp);
-	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)r->ice);
+	snprintf(hex, sizeof(hex), "%08x", (unsigned)r->ice);
 	tt_json_key(j, "ice_id");
 	tt_json_str(j, r->ice ? hex : "");
 	tt_json_obj_end(j);

@@ -93,11 +93,11 @@ struct bucket {
 /* A UDP flow with STUN or DTLS (record webrtc facts), and a TCP flow to port 443: the
  * pieces a Snowflake session is assembled from when the report is written. */
 struct wflow {
-	uint64_t first, last, bytes, ice;
+	uint64_t first, last, bytes;
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport;
 	uint8_t ver, verdict, candidate;
-	uint32_t webrtc, evidence;
+	uint32_t webrtc, evidence, ice;
 	float score;
 };
 
@@ -113,6 +113,7 @@ struct tt_findings {
 	size_t n_wf, cap_wf;
 	struct tflow *tf;
 	size_t n_tf, cap_tf;
+	char *flows_path;  /* tt_findings_set_flows */
 	bool is_assembled; /* the Snowflake sessions' roles are counted on the hosts */
 	struct host *hosts;
 	size_t n_hosts, cap_hosts;
@@ -491,6 +492,7 @@ void tt_findings_free(struct tt_findings *f)
 	free(f->edges);
 	free(f->wf);
 	free(f->tf);
+	free(f->flows_path);
 	free(f->buckets);
 	free(f->file_best);
 	free(f);
@@ -527,12 +529,11 @@ static bool snowflake_host_is_dst(uint32_t webrtc)
 	return (webrtc & TT_WRTC_CH_FWD) != 0;
 }
 
-int tt_findings_webrtc(struct tt_findings *f, const struct tt_flow_record *r)
+/* A UDP flow with STUN/DTLS facts into f->wf. */
+static int add_wflow(struct tt_findings *f, const struct tt_flow_record *r)
 {
 	struct wflow *w;
 
-	if (f->rc || !r->webrtc)
-		return f->rc;
 	if (grow((void **)&f->wf, &f->cap_wf, f->n_wf + 1, sizeof(*f->wf)) < 0)
 		return f->rc = -ENOMEM;
 	w = &f->wf[f->n_wf++];
@@ -553,12 +554,11 @@ int tt_findings_webrtc(struct tt_findings *f, const struct tt_flow_record *r)
 	return 0;
 }
 
-int tt_findings_tcp(struct tt_findings *f, const struct tt_rec_ref *r)
+/* A TCP flow to port 443 into f->tf. */
+static int add_tflow(struct tt_findings *f, const struct tt_flow_record *r)
 {
 	struct tflow *t;
 
-	if (f->rc)
-		return f->rc;
 	if (grow((void **)&f->tf, &f->cap_tf, f->n_tf + 1, sizeof(*f->tf)) < 0)
 		return f->rc = -ENOMEM;
 	t = &f->tf[f->n_tf++];
@@ -569,6 +569,13 @@ int tt_findings_tcp(struct tt_findings *f, const struct tt_rec_ref *r)
 	memcpy(t->src, r->src_ip, 16);
 	memcpy(t->dst, r->dst_ip, 16);
 	return 0;
+}
+
+int tt_findings_set_flows(struct tt_findings *f, const char *path)
+{
+	free(f->flows_path);
+	f->flows_path = path ? strdup(path) : NULL;
+	return path && !f->flows_path ? -ENOMEM : 0;
 }
 
 int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
@@ -609,6 +616,8 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 			   : TT_RELAY_FINDING_RELAY;
 		port = r->dst_port;
 	}
+	if (is_snowflake && add_wflow(f, r) < 0) /* a session's anchor */
+		return f->rc;
 	if (!(h = host_of(f, near, r->ip_version, &hid)))
 		return f->rc = -ENOMEM;
 	host_count(h, r, role);
@@ -1085,6 +1094,14 @@ static bool host_end(const struct wflow *w, const uint8_t host[16], uint16_t *po
 	return false;
 }
 
+/* Is w one of the session of anchor a: the same ICE ufrag pair, with the host in it? */
+static bool in_session(const struct wflow *a, const uint8_t host[16], const struct wflow *w)
+{
+	uint16_t p;
+
+	return a->ice && w->ice == a->ice && host_end(w, host, &p);
+}
+
 /* The anchor's Snowflake client (the DTLS server) and its proxy. */
 static void sf_ends(const struct wflow *a, const uint8_t **host, const uint8_t **proxy)
 {
@@ -1130,11 +1147,70 @@ static bool is_session_first(const struct tt_findings *f, size_t ai)
 }
 
 /* Sort the pieces and count each proxy with a relay leg on its host (once). */
+static int addr_cmp16(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/* Read the flows file for the pieces of the sessions anchored in f->wf: the UDP flows
+ * with STUN/DTLS facts and the TCP flows to port 443 of their hosts and proxies. The
+ * anchors themselves come back from the file. */
+static int snowflake_read(struct tt_findings *f)
+{
+	uint8_t(*ends)[16] = calloc(2 * f->n_wf + 1, 16);
+	struct tt_flows *it = NULL;
+	const struct tt_flow_record *r;
+	size_t n_ends = 0, n_anchors = f->n_wf;
+	struct wflow *anchors = f->wf;
+	int rc;
+
+	if (!ends)
+		return f->rc = -ENOMEM;
+	for (size_t i = 0; i < f->n_wf; i++) {
+		memcpy(ends[n_ends++], f->wf[i].src, 16);
+		memcpy(ends[n_ends++], f->wf[i].dst, 16);
+	}
+	qsort(ends, n_ends, 16, addr_cmp16);
+	if ((rc = tt_flows_open(f->flows_path, &it)) < 0) {
+		tt_log(TT_LOG_WARN, "snowflake sessions: cannot read %s: %s", f->flows_path,
+		    it ? tt_flows_error(it) : strerror(-rc));
+		tt_flows_close(it);
+		free(ends);
+		return 0; /* the sessions list their DTLS flows only */
+	}
+	f->wf = NULL;
+	f->n_wf = f->cap_wf = 0;
+	while ((rc = tt_flows_next(it, &r)) > 0 && f->rc == 0) {
+		bool is_src = bsearch(r->src_ip, ends, n_ends, 16, addr_cmp16) != NULL;
+
+		if (r->proto == 17 && r->webrtc &&
+		    (is_src || bsearch(r->dst_ip, ends, n_ends, 16, addr_cmp16)))
+			add_wflow(f, r);
+		else if (r->proto == 6 && r->dst_port == 443 && is_src)
+			add_tflow(f, r);
+	}
+	if (rc < 0 || f->rc) {
+		if (rc < 0)
+			tt_log(TT_LOG_WARN, "snowflake sessions: %s", tt_flows_error(it));
+		free(f->wf);
+		f->wf = anchors; /* back to the DTLS flows alone */
+		f->n_wf = f->cap_wf = n_anchors;
+		f->n_tf = 0;
+	} else {
+		free(anchors);
+	}
+	tt_flows_close(it);
+	free(ends);
+	return f->rc;
+}
+
 static int snowflake_assemble(struct tt_findings *f)
 {
 	if (f->is_assembled)
 		return 0;
 	f->is_assembled = true;
+	if (f->n_wf && f->flows_path && snowflake_read(f) < 0)
+		return f->rc;
 	if (f->n_wf)
 		qsort(f->wf, f->n_wf, sizeof(*f->wf), wflow_cmp);
 	if (f->n_tf)
@@ -1204,7 +1280,7 @@ static bool sf_has_port(
 		const struct wflow *w = &f->wf[i];
 		uint16_t hp;
 
-		if ((w == a || (a->ice && w->ice == a->ice)) && host_end(w, host, &hp) && hp == p)
+		if ((w == a || in_session(a, host, w)) && host_end(w, host, &hp) && hp == p)
 			return true;
 	}
 	return false;
@@ -1217,8 +1293,7 @@ static bool sf_is_stun_port(
 	uint16_t hp;
 
 	return (w->webrtc & TT_WRTC_STUN) && !(w->webrtc & (TT_WRTC_ICE | TT_WRTC_DTLS)) &&
-	       !(a->ice && w->ice == a->ice) && host_end(w, host, &hp) &&
-	       sf_has_port(f, a, host, hp);
+	       !in_session(a, host, w) && host_end(w, host, &hp) && sf_has_port(f, a, host, hp);
 }
 
 static void sf_session(struct tt_json *j, const struct tt_findings *f, size_t ai)
@@ -1228,14 +1303,14 @@ static void sf_session(struct tt_json *j, const struct tt_findings *f, size_t ai
 	const char *label =
 	    a->verdict == TT_VERDICT_TOR_SNOWFLAKE ? "tor-snowflake" : "candidate: tor-snowflake";
 	const struct tflow *rv = NULL, *relay = sf_relay(f, a);
-	char h[INET6_ADDRSTRLEN], p[INET6_ADDRSTRLEN], ice[17];
+	char h[INET6_ADDRSTRLEN], p[INET6_ADDRSTRLEN], ice[9];
 	uint64_t t0 = a->first, last = a->last;
 
 	sf_ends(a, &host, &proxy);
 	ip_str(host, a->ver, h, sizeof(h));
 	ip_str(proxy, a->ver, p, sizeof(p));
 	for (size_t i = 0; i < f->n_wf; i++) /* the session's first datagram */
-		if (a->ice && f->wf[i].ice == a->ice && f->wf[i].first < t0)
+		if (in_session(a, host, &f->wf[i]) && f->wf[i].first < t0)
 			t0 = f->wf[i].first;
 	for (size_t i = 0; i < f->n_tf; i++) {
 		const struct tflow *t = &f->tf[i];
@@ -1251,7 +1326,7 @@ static void sf_session(struct tt_json *j, const struct tt_findings *f, size_t ai
 	tt_json_key(j, "score");
 	tt_json_num(j, (double)a->score, 6);
 	evidence_ids(j, a->evidence);
-	snprintf(ice, sizeof(ice), "%016llx", (unsigned long long)a->ice);
+	snprintf(ice, sizeof(ice), "%08x", (unsigned)a->ice);
 	tt_json_kv_str(j, "ice_id", a->ice ? ice : "");
 	tt_json_kv_str(j, "proxy_role", relay ? "snowflake-proxy" : "");
 	tt_json_key(j, "flows");
@@ -1263,7 +1338,7 @@ static void sf_session(struct tt_json *j, const struct tt_findings *f, size_t ai
 
 		if (w == a)
 			continue;
-		if (a->ice && w->ice == a->ice) {
+		if (in_session(a, host, w)) {
 			sf_wmember(j, is_anchor(w) ? "data" : "ice-pair", "ice", label, w);
 		} else if (sf_is_stun_port(f, a, host, w)) {
 			sf_wmember(j, "stun", "port", label, w);
@@ -1281,7 +1356,7 @@ static void sf_session(struct tt_json *j, const struct tt_findings *f, size_t ai
 				}
 			}
 		}
-		if (a->ice && w->ice == a->ice && w->last > last)
+		if (in_session(a, host, w) && w->last > last)
 			last = w->last;
 	}
 	/* the proxy's own STUN flows from its ports in the session (its capture) */

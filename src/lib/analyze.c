@@ -629,6 +629,9 @@ static int drain(struct analysis *an)
 	if (flows_rc == 0) {
 		uint64_t t = tt_now_ns();
 
+		/* Snowflake sessions are assembled from the finished flows file. */
+		if (an->agg.findings && tt_findings_set_flows(an->agg.findings, an->flows_tmp) < 0)
+			flows_rc = -ENOMEM;
 		report_rc = write_report(an->report_tmp, cfg, &an->rd, &an->agg, &run);
 		tt_log(TT_LOG_DEBUG, "report.json (findings included): %.3f s",
 		    (double)(tt_now_ns() - t) / 1e9);

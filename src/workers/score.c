@@ -161,7 +161,8 @@ static uint32_t webrtc_evidence(const struct tt_flow_record *r)
 
 	if (is_channel) {
 		ev |= 1u << TT_EV_S1;
-		if (r->dtls_app >= S2_RECORDS && r->dtls_app_bytes >= S2_BYTES)
+		if (r->dtls_app >= S2_RECORDS &&
+		    r->payload_bytes[0] + r->payload_bytes[1] >= S2_BYTES)
 			ev |= 1u << TT_EV_S2;
 	}
 	if (r->webrtc & TT_WRTC_PION_SH)

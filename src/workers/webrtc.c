@@ -66,9 +66,14 @@ static uint32_t be24(const uint8_t *p)
 	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
 }
 
-static uint32_t sat_add(uint32_t a, uint32_t b)
+static uint32_t sat_inc(uint32_t a)
 {
-	return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+	return a == UINT32_MAX ? a : a + 1;
+}
+
+static uint16_t sat_inc16(uint16_t a)
+{
+	return a == UINT16_MAX ? a : (uint16_t)(a + 1);
 }
 
 static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
@@ -78,7 +83,7 @@ static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
 	return h;
 }
 
-uint64_t tt_webrtc_ice_id(const uint8_t *user, size_t len)
+uint32_t tt_webrtc_ice_id(const uint8_t *user, size_t len)
 {
 	const uint8_t *colon = memchr(user, ':', len);
 	const uint8_t *a = user, *b;
@@ -106,7 +111,8 @@ uint64_t tt_webrtc_ice_id(const uint8_t *user, size_t len)
 	} else {
 		h = fnv1a(h, a, na);
 	}
-	return h ? h : 1;
+	h ^= h >> 32; /* the record keeps 32 bits; ties are also checked by host */
+	return (uint32_t)h ? (uint32_t)h : 1;
 }
 
 static void stun(struct tt_flow_record *r, const uint8_t *p, uint32_t n)
@@ -200,8 +206,7 @@ static void dtls(struct tt_flow_record *r, unsigned dir, const uint8_t *p, uint3
 
 			hello(r, dir, h + DTLS_HDR, have < len ? have : len);
 		} else if (h[0] == 23 && (r->webrtc & HELLO_SEEN)) {
-			r->dtls_app = sat_add(r->dtls_app, 1);
-			r->dtls_app_bytes = sat_add(r->dtls_app_bytes, len);
+			r->dtls_app = sat_inc(r->dtls_app);
 		}
 		off += DTLS_HDR + len;
 	}
@@ -216,5 +221,5 @@ void tt_webrtc_datagram(struct tt_flow_record *r, unsigned dir, const uint8_t *p
 	else if (p[0] >= 20 && p[0] <= 63)
 		dtls(r, dir, p, n);
 	else if (p[0] >= 128 && p[0] <= 191 && (r->webrtc & HELLO_SEEN))
-		r->rtp = sat_add(r->rtp, 1);
+		r->rtp = sat_inc16(r->rtp);
 }

@@ -176,7 +176,7 @@ bool tt_inspect_is_fully_encrypted(const uint8_t *p, uint32_t len);
  * ICE id (RFC 7983 demultiplexing, STUN, DTLS hellos). */
 void tt_webrtc_datagram(struct tt_flow_record *r, unsigned dir, const uint8_t *p, uint32_t n);
 /* The ICE id of a STUN USERNAME ("ufrag:ufrag"): the same whichever end sent it. */
-uint64_t tt_webrtc_ice_id(const uint8_t *user, size_t len);
+uint32_t tt_webrtc_ice_id(const uint8_t *user, size_t len);
 
 /* ---- the worker thread ---------------------------------------------------------------- */
 
