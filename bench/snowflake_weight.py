@@ -127,7 +127,9 @@ def main():
             w = math.log(rec / ub) if rec > 0 else float('nan')
             print(f"{i}: Tor {kp} of {n_pos}, non-Tor {kn} of {n}, 95 % bound {ub:.4f}: "
                   f"ln({rec:.3f} / {ub:.4f}) = {w:.2f}")
-        out[i] = {'tor': [kp, n_pos], 'non_tor': [kn, n], 'weight': round(w, 2)}
+        out[i] = {'tor': [kp, n_pos], 'non_tor': [kn, n], 'weight': round(w, 2),
+                  'by_source': {name: [sum(has(r, i) for r in rs), len(rs)]
+                                for name, rs in neg.items()}}
     print(json.dumps(out))
     return 0
 
