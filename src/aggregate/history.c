@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 #define TT_HISTORY_BUSY_MS 30000
-#define SCHEMA_VERSION     2 /* 2: v_tor_snowflake */
+#define SCHEMA_VERSION     1
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS analyses ("
@@ -79,6 +79,38 @@ static void make_parent(const char *path)
 	free(d);
 }
 
+/* A database made before tor-snowflake has no v_tor_snowflake column: add it (0 for the
+ * runs before). The change is additive, so the schema version stays 1 and an older
+ * tortrace still reads and writes the file (it names its columns; the new one defaults to
+ * 0). Checked again under the write lock, so two runs never both add it. */
+static int add_snowflake_column(sqlite3 *db, const char *path)
+{
+	static const char probe[] = "SELECT v_tor_snowflake FROM analyses LIMIT 0";
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db, probe, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return fail(db, path, "cannot lock to add the tor-snowflake column");
+	if (sqlite3_prepare_v2(db, probe, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_finalize(st); /* another run added it meanwhile */
+	} else if (sqlite3_exec(db,
+		       "ALTER TABLE analyses ADD COLUMN v_tor_snowflake INTEGER NOT NULL DEFAULT 0",
+		       NULL, NULL, NULL) != SQLITE_OK) {
+		int rc = fail(db, path, "cannot add the tor-snowflake column");
+
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return fail(db, path, "cannot add the tor-snowflake column");
+	}
+	return 0;
+}
+
 /* Open (creating when is_create) and check the schema. *out is NULL on error. */
 static int open_db(const char *path, bool is_create, sqlite3 **out)
 {
@@ -111,39 +143,14 @@ static int open_db(const char *path, bool is_create, sqlite3 **out)
 		rc = -EPROTO;
 		goto err;
 	}
-	if (version == 0 && is_create) {
+	if (version < SCHEMA_VERSION && is_create) {
 		/* WAL lets readers go on while one run writes; it persists in the file. */
 		if (sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(db, "PRAGMA user_version=2", NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, "PRAGMA user_version=1", NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 			rc = fail(db, path, "cannot create the tables");
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			goto err;
-		}
-	} else if (version == 1) {
-		/* Schema 1 had no tor-snowflake column: add it (0 for the runs before). The
-		 * version is read again under the lock, so two runs never both add it. */
-		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
-		    sqlite3_step(st) != SQLITE_ROW) {
-			rc = fail(db, path, "cannot lock for the schema upgrade");
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-			goto err;
-		}
-		version = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-		st = NULL;
-		if ((version == 1 &&
-			(sqlite3_exec(db,
-			     "ALTER TABLE analyses ADD COLUMN v_tor_snowflake INTEGER NOT NULL "
-			     "DEFAULT 0",
-			     NULL, NULL, NULL) != SQLITE_OK ||
-			    sqlite3_exec(db, "PRAGMA user_version=2", NULL, NULL, NULL) !=
-				SQLITE_OK)) ||
-		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			rc = fail(db, path, "cannot upgrade the schema");
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			goto err;
 		}
@@ -152,6 +159,8 @@ static int open_db(const char *path, bool is_create, sqlite3 **out)
 		rc = -ENOENT;
 		goto err;
 	}
+	if ((rc = add_snowflake_column(db, path)) < 0)
+		goto err;
 	sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 	*out = db;
 	return 0;
