@@ -442,6 +442,7 @@ def section_snowflake(res):
     t = Tally()
     tied = collections.Counter()
     n_sessions = found = found_cand = 0
+    scores = []
     for pcap, labels in snowflake_runs():
         flows, report = analyze([pcap], with_report=True)
         by_key = {key(r): r for r in flows}
@@ -458,6 +459,7 @@ def section_snowflake(res):
             tied[label] += m is not None
             if label == 'snowflake-dtls' and r and r.get('webrtc', {}).get('dtls_app', 0):
                 n_sessions += 1
+                scores.append(r['score'])
                 if m and m[1]['verdict'] == 'tor-snowflake':
                     found += 1
                 elif m and m[1]['candidate'] == 'tor-snowflake':
@@ -469,7 +471,8 @@ def section_snowflake(res):
         print(f"   {label:15} tied into a session {tied[label]:3} of "
               f"{sum(t.verdicts[label].values())}")
     print(f"   Snowflake sessions (labelled DTLS data flows, client and proxy views): "
-          f"{n_sessions}, found as tor-snowflake {found}, as candidate {found_cand}")
+          f"{n_sessions}, found as tor-snowflake {found}, as candidate {found_cand}; their "
+          f"scores {', '.join(f'{x:.3f}' for x in sorted(scores))}")
     res.no_verdicts(t, "Snowflake captures")
     wrong = sum(n for label, c in t.verdicts.items() if not label.startswith('snowflake')
                 for v, n in c.items() if v == 'tor-snowflake')
@@ -489,8 +492,9 @@ def section_snowflake(res):
                                'none')
     n_dtls = sum(1 for r in flows if r.get('webrtc', {}).get('dtls'))
     det = sum(c.values()) - c['none']
+    top = max((r['score'] for r in flows), default=0)
     print(f"  negatives {' '.join(negs)}: {len(flows)} flows ({n_dtls} with DTLS), with a "
-          f"verdict {det}, candidates {dict(cand)}")
+          f"verdict {det}, candidates {dict(cand)}, highest score {top:.3f}")
     res.target(det == 0, f"non-Tor flows with a verdict, PT negatives: {det} of {len(flows)} "
                          f"(target 0)")
 

@@ -23,7 +23,7 @@ import collections, csv, glob, json, math, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import accuracy as acc  # noqa: E402  (reads TORTRACE and CORPUS from argv like this script)
 
-ITEMS = ['S1', 'S2', 'S3', 'S4', 'S-']
+ITEMS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S-']
 
 
 def has(r, i):

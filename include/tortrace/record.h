@@ -171,12 +171,15 @@ struct tt_flow_record {
 	uint8_t candidate;
 	/* UDP flows only (0 otherwise, and then not written; laid out to cost the flow table
 	 * 8 bytes a flow): TT_WRTC_* facts, DTLS application-data records after a DTLS hello
-	 * and RTP/RTCP datagrams after it (both saturating), and the ICE username pair as a
-	 * hash that is the same from both ends (0: none). */
+	 * and RTP/RTCP datagrams after it, the ICE username pair as a hash that is the same
+	 * from both ends (0: none), and of the application-data records the ServerHello's
+	 * sender wrote, those over 100 bytes and those of them 624 or 648 + 512 k bytes long
+	 * (evidence S5). Counts saturate. */
 	uint16_t webrtc;
-	uint32_t dtls_app;
-	uint32_t ice;
+	uint16_t dtls_app;
 	uint16_t rtp;
+	uint32_t ice;
+	uint16_t up_big, up_quantum;
 };
 
 /* ---- the evidence table (src/workers/evidence.c) -------------------------------------- */

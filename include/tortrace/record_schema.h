@@ -99,6 +99,8 @@
 	F(dtls_app, NZ, dtls_app, OPT)                                                             \
 	F(rtp, NZ, rtp, OPT)                                                                       \
 	F(ice, NZ, ice, OPT)                                                                       \
+	F(up_big, NZ, up_big, OPT)                                                                 \
+	F(up_quantum, NZ, up_quantum, OPT)                                                         \
 	C(webrtc, JSON, WEBRTC, r)                                                                 \
 	F(relay, RELAY, relay, OPT)                                                                \
 	C(relay, JSON, RELAY, r->relay)                                                            \

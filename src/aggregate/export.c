@@ -278,6 +278,10 @@ static void webrtc_json(struct tt_json *j, const char *key, const struct tt_flow
 	tt_json_u64(j, r->dtls_app);
 	tt_json_key(j, "rtp");
 	tt_json_u64(j, r->rtp);
+	tt_json_key(j, "up_big");
+	tt_json_u64(j, r->up_big);
+	tt_json_key(j, "up_quantum");
+	tt_json_u64(j, r->up_quantum);
 	snprintf(hex, sizeof(hex), "%08x", (unsigned)r->ice);
 	tt_json_key(j, "ice_id");
 	tt_json_str(j, r->ice ? hex : "");

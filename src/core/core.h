@@ -457,6 +457,7 @@ enum tt_evidence_id {
 	TT_EV_S3,   /* Snowflake: pion's DTLS ServerHello */
 	TT_EV_S4,   /* Snowflake: pion's DTLS ClientHello */
 	TT_EV_SNEG, /* media (RTP/SRTP) beside the DTLS handshake */
+	TT_EV_S5,   /* Snowflake: Tor's TLS records through Turbo Tunnel, upstream lengths */
 	TT_EV_COUNT,
 };
 

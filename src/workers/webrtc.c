@@ -7,8 +7,11 @@
  * datagram, and the body of an unfragmented DTLS ClientHello or ServerHello (tls.c's
  * parsers). After a hello, DTLS application-data records and RTP datagrams are counted:
  * a data channel (Snowflake) carries everything as DTLS application data, a call sends
- * its media as SRTP beside DTLS. Everything lands in the record (TT_WRTC_*, dtls_app,
- * rtp, ice); the evidence items S1-S4 and S- are judged from it in score.c. Per-flow
+ * its media as SRTP beside DTLS. The lengths of the DTLS server's application-data
+ * records are tested for the quantum Tor's TLS records leave through Snowflake's
+ * framing (research §1.4: 624 or 648 + 512 k). Everything lands in the record (TT_WRTC_*,
+ * dtls_app, rtp, ice, up_big, up_quantum); the evidence items S1-S5 and S- are judged
+ * from it in score.c. Per-flow
  * state only, so the result does not depend on which worker sees the flow. */
 #include "workers.h"
 
@@ -64,11 +67,6 @@ static uint32_t be16(const uint8_t *p)
 static uint32_t be24(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-}
-
-static uint32_t sat_inc(uint32_t a)
-{
-	return a == UINT32_MAX ? a : a + 1;
 }
 
 static uint16_t sat_inc16(uint16_t a)
@@ -183,6 +181,13 @@ static void hello(struct tt_flow_record *r, unsigned dir, const uint8_t *h, uint
 
 #define HELLO_SEEN (TT_WRTC_CH_FWD | TT_WRTC_CH_REV | TT_WRTC_SH_FWD | TT_WRTC_SH_REV)
 
+/* Is dir the ServerHello's sender's (Snowflake's client: its records carry the Tor
+ * client's TLS records upstream)? */
+static bool is_up(const struct tt_flow_record *r, unsigned dir)
+{
+	return (r->webrtc & (dir ? TT_WRTC_SH_REV : TT_WRTC_SH_FWD)) != 0;
+}
+
 static void dtls(struct tt_flow_record *r, unsigned dir, const uint8_t *p, uint32_t n)
 {
 	uint32_t off = 0;
@@ -206,7 +211,13 @@ static void dtls(struct tt_flow_record *r, unsigned dir, const uint8_t *p, uint3
 
 			hello(r, dir, h + DTLS_HDR, have < len ? have : len);
 		} else if (h[0] == 23 && (r->webrtc & HELLO_SEEN)) {
-			r->dtls_app = sat_inc(r->dtls_app);
+			r->dtls_app = sat_inc16(r->dtls_app);
+			if (is_up(r, dir) && len > 100) {
+				r->up_big = sat_inc16(r->up_big);
+				if (len >= 624 &&
+				    ((len - 624) % 512 == 0 || (len - 648) % 512 == 0))
+					r->up_quantum = sat_inc16(r->up_quantum);
+			}
 		}
 		off += DTLS_HDR + len;
 	}

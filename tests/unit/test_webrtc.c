@@ -385,3 +385,46 @@ Test(webrtc, snowflake_items_and_hypothesis)
 	cr_assert_not(fired(&r, "S2"));
 	cr_assert(fired(&r, "S-"));
 }
+
+/* S5: the DTLS server's (Snowflake client's) records of 624 or 648 + 512 k bytes. */
+static struct tt_flow_record quantum_flow(unsigned n_quantum, unsigned n_other, unsigned up_dir)
+{
+	static const unsigned quantum[] = {624, 648, 1136, 1160};
+	struct tt_flow_record r = {0};
+	struct buf b = {0};
+
+	r.proto = 17;
+	r.ip_version = 4;
+	server_hello(&b, pion_sh_exts, 4);
+	feed(&r, 1, &b); /* the responder is the DTLS server */
+	for (unsigned i = 0; i < n_quantum + n_other; i++) {
+		b.n = 0;
+		app_data(&b, i < n_quantum ? quantum[i % 4] : 300 + 7 * i);
+		feed(&r, up_dir, &b);
+	}
+	return r;
+}
+
+Test(webrtc, s5_upstream_quantum)
+{
+	struct tt_flow_relay relay;
+	struct tt_flow_record r = quantum_flow(13, 37, 1);
+
+	cr_assert_eq(r.up_big, 50);
+	cr_assert_eq(r.up_quantum, 13);
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_assert(fired(&r, "S5"), "13 of 50 is over a quarter");
+
+	r = quantum_flow(12, 38, 1);
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_assert_not(fired(&r, "S5"), "12 of 50 is under a quarter");
+
+	r = quantum_flow(40, 9, 1);
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_assert_not(fired(&r, "S5"), "fewer than 50 records over 100 bytes");
+
+	r = quantum_flow(50, 0, 0); /* the same lengths from the DTLS client: not counted */
+	cr_assert_eq(r.up_big, 0);
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_assert_not(fired(&r, "S5"));
+}
