@@ -24,11 +24,13 @@ Sections (each a function taking the shared Results):
                    other flow without a verdict (no exceptions list)
   synthetic        tools/synth_fe.py: fully encrypted non-Tor flows of other protocols'
                    shapes (a development and a held-out seed); none may have a verdict
+  Snowflake        ../shared/corpus/transports/snowflake-*: flows by label, the sessions
+                   report.json assembles, and the negative captures of $PT_NEGATIVES
 
 Exit 0 when every target holds, 1 otherwise (77: no corpus). It runs tortrace; it needs
 neither tshark nor nDPI.
 """
-import collections, csv, json, os, struct, subprocess, sys, tempfile
+import collections, csv, glob, json, os, struct, subprocess, sys, tempfile
 
 TT = sys.argv[1] if len(sys.argv) > 1 else 'build/tortrace'
 CORPUS = sys.argv[2] if len(sys.argv) > 2 else '../shared/corpus'
@@ -47,15 +49,17 @@ RIGHT = {'tor-link': {'tor', 'tor-bridge'}, 'tor-dir': {'tor-dir'},
          'tor-exit-https': {'tor-exit-side'}}
 
 
-def analyze(paths, relays=None, extra=()):
-    """tortrace's flow records (export --jsonl) for paths."""
+def analyze(paths, relays=None, extra=(), with_report=False):
+    """tortrace's flow records (export --jsonl) for paths (and report.json)."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [TT, 'analyze', '-q', '-o', out] + list(extra) + \
               (['--relays', relays] if relays else []) + paths
         subprocess.run(cmd, stderr=subprocess.DEVNULL, check=False)
         jl = subprocess.run([TT, 'export', '--jsonl', os.path.join(out, 'flows.msgpack')],
                             capture_output=True, text=True, check=True).stdout
-    return [json.loads(l) for l in jl.splitlines()]
+        report = json.load(open(os.path.join(out, 'report.json'))) if with_report else None
+    flows = [json.loads(l) for l in jl.splitlines()]
+    return (flows, report) if with_report else flows
 
 
 def key(r):
@@ -419,8 +423,85 @@ def section_synthetic(res):
                             f"(target 0)")
 
 
+def snowflake_runs():
+    for labels in sorted(glob.glob(os.path.join(CORPUS, 'transports', 'snowflake-*',
+                                                '*.flows.csv'))):
+        pcap = labels[:-len('.flows.csv')] + '.pcap'
+        if os.path.exists(pcap):
+            yield pcap, labels
+
+
+def section_snowflake(res):
+    """Snowflake (transports/snowflake-*): every flow by its label, with the verdict or
+    candidate it got and whether report.json ties it into a Snowflake session; the sessions
+    (one per labelled DTLS data flow) found as tor-snowflake; and the non-Tor flows of those
+    captures and of the negative captures named by $PT_NEGATIVES (folders or files, colon
+    separated: WebRTC data channels, calls, other DTLS/STUN), none of which may have a
+    verdict."""
+    print("\n== Snowflake (../shared/corpus/transports/snowflake-*)")
+    t = Tally()
+    tied = collections.Counter()
+    n_sessions = found = found_cand = 0
+    scores = []
+    for pcap, labels in snowflake_runs():
+        flows, report = analyze([pcap], with_report=True)
+        by_key = {key(r): r for r in flows}
+        members = {}
+        for sess in report.get('snowflake_sessions', []):
+            for m in sess['flows']:
+                members[(m['proto'], m['src_ip'], str(m['src_port']), m['dst_ip'],
+                         str(m['dst_port']))] = (m['role'], sess)
+        for f in csv.DictReader(open(labels)):
+            label = f['label'] if f['label'].startswith('snowflake') else 'non-tor'
+            r = either_way(by_key, f)
+            t.add(label, r)
+            m = members.get(key(r)) if r else None
+            tied[label] += m is not None
+            if label == 'snowflake-dtls' and r and r.get('webrtc', {}).get('dtls_app', 0):
+                n_sessions += 1
+                scores.append(r['score'])
+                if m and m[1]['verdict'] == 'tor-snowflake':
+                    found += 1
+                elif m and m[1]['candidate'] == 'tor-snowflake':
+                    found_cand += 1
+        print(f"  {os.path.relpath(pcap, CORPUS)}: {len(report.get('snowflake_sessions', []))} "
+              f"Snowflake session(s) in report.json")
+    t.print('flows by label (detected: a verdict; tied: a member of a report.json session)')
+    for label in sorted(t.verdicts):
+        print(f"   {label:15} tied into a session {tied[label]:3} of "
+              f"{sum(t.verdicts[label].values())}")
+    print(f"   Snowflake sessions (labelled DTLS data flows, client and proxy views): "
+          f"{n_sessions}, found as tor-snowflake {found}, as candidate {found_cand}; their "
+          f"scores {', '.join(f'{x:.3f}' for x in sorted(scores))}")
+    res.no_verdicts(t, "Snowflake captures")
+    wrong = sum(n for label, c in t.verdicts.items() if not label.startswith('snowflake')
+                for v, n in c.items() if v == 'tor-snowflake')
+    res.target(wrong == 0, f"tor-snowflake verdicts on flows not labelled snowflake: {wrong} "
+                           f"(target 0)")
+    res.target(n_sessions and found / n_sessions >= 0.9,
+               f"Snowflake sessions found as tor-snowflake: {found} of {n_sessions} "
+               f"(target 90 %; {found_cand} candidates)", is_open=True)
+    negs = [p for p in os.environ.get('PT_NEGATIVES', '').split(':') if p]
+    if not negs:
+        print("  negatives: $PT_NEGATIVES not set (the corpus's own DTLS/STUN negatives are "
+              "in the peers section)")
+        return
+    flows = analyze(negs)
+    c = collections.Counter(r['verdict'] for r in flows)
+    cand = collections.Counter(r['candidate'] for r in flows if r.get('candidate', 'none') !=
+                               'none')
+    n_dtls = sum(1 for r in flows if r.get('webrtc', {}).get('dtls'))
+    det = sum(c.values()) - c['none']
+    top = max((r['score'] for r in flows), default=0)
+    print(f"  negatives {' '.join(negs)}: {len(flows)} flows ({n_dtls} with DTLS), with a "
+          f"verdict {det}, candidates {dict(cand)}, highest score {top:.3f}")
+    res.target(det == 0, f"non-Tor flows with a verdict, PT negatives: {det} of {len(flows)} "
+                         f"(target 0)")
+
+
 SECTIONS = [section_tornet, section_accuracy_set, section_obfs4_all, section_without_b3,
-            section_peers, section_synthetic, section_midstream, section_rotated]
+            section_peers, section_synthetic, section_midstream, section_rotated,
+            section_snowflake]
 
 
 def main():

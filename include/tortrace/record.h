@@ -76,6 +76,20 @@ enum tt_flow_initiator {
  * hello merely split over several TCP segments does not set it. */
 #define TT_FLOW_HELLO_CUT     (1u << 9)
 
+/* What the UDP inspector saw on a flow's datagrams (tt_flow_record.webrtc), by RFC 7983's
+ * demultiplexing of each datagram's first byte: STUN 0-3, DTLS 20-63, RTP/RTCP 128-191. */
+#define TT_WRTC_STUN       (1u << 0)  /* a STUN message (magic cookie) */
+#define TT_WRTC_STUN_BARE  (1u << 1)  /* a Binding request without attributes (gathering) */
+#define TT_WRTC_ICE        (1u << 2)  /* a Binding request with USERNAME and MESSAGE-INTEGRITY */
+#define TT_WRTC_DTLS       (1u << 3)  /* a DTLS record (0xfe version) */
+#define TT_WRTC_CH_FWD     (1u << 4)  /* a DTLS ClientHello from the initiator */
+#define TT_WRTC_CH_REV     (1u << 5)  /* ... from the responder */
+#define TT_WRTC_SH_FWD     (1u << 6)  /* a DTLS ServerHello from the initiator */
+#define TT_WRTC_SH_REV     (1u << 7)  /* ... from the responder */
+#define TT_WRTC_PION_CH    (1u << 8)  /* the ClientHello is pion's (evidence S4) */
+#define TT_WRTC_PION_SH    (1u << 9)  /* the ServerHello is pion's (evidence S3) */
+#define TT_WRTC_STUN_REPLY (1u << 10) /* a STUN success response */
+
 /* Verdicts (TOR-DETECTION.md §6): what the evidence says the flow is. */
 enum tt_verdict {
 	TT_VERDICT_NONE = 0,
@@ -84,6 +98,7 @@ enum tt_verdict {
 	TT_VERDICT_TOR_PT,        /* a pluggable-transport shape */
 	TT_VERDICT_TOR_DIR,       /* the Tor directory protocol */
 	TT_VERDICT_TOR_EXIT_SIDE, /* traffic from a Tor exit (not Tor's protocol itself) */
+	TT_VERDICT_TOR_SNOWFLAKE, /* Snowflake: a WebRTC data channel carrying Tor */
 	TT_VERDICT_COUNT,
 };
 
@@ -154,6 +169,17 @@ struct tt_flow_record {
 	 * threshold (tt_config.min_score) is a candidate for this verdict; its verdict is
 	 * none. TT_VERDICT_NONE when the flow is not a candidate. */
 	uint8_t candidate;
+	/* UDP flows only (0 otherwise, and then not written; laid out to cost the flow table
+	 * 8 bytes a flow): TT_WRTC_* facts, DTLS application-data records after a DTLS hello
+	 * and RTP/RTCP datagrams after it, the ICE username pair as a hash that is the same
+	 * from both ends (0: none), and of the application-data records the ServerHello's
+	 * sender wrote, those over 100 bytes and those of them 624 or 648 + 512 k bytes long
+	 * (evidence S5). Counts saturate. */
+	uint16_t webrtc;
+	uint16_t dtls_app;
+	uint16_t rtp;
+	uint32_t ice;
+	uint16_t up_big, up_quantum;
 };
 
 /* ---- the evidence table (src/workers/evidence.c) -------------------------------------- */

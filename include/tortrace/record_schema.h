@@ -19,12 +19,12 @@
  * column order and the renderings are part of the file formats: changing them changes
  * the bytes of flows.msgpack or of export's output (TT_RECORD_SCHEMA).
  *
- * Kinds: UINT an unsigned integer (shortest form); IPV the IP version (4 or 6); IP an
- * address as bin 4/16 (by ip_version); PAIR a [fwd, rev] array of unsigned integers;
- * APP2 a [fwd, rev] array of tt_app names; END a tt_flow_end name; INIT a
- * tt_flow_initiator name; VERDICT a tt_verdict
- * name; F32 a float 32; BOOL true/false; TEXT a NUL-terminated char array as a string;
- * TLS / RELAY the nested map, present when the member is not NULL.
+ * Kinds: UINT an unsigned integer (shortest form); NZ the same, written only when not 0;
+ * IPV the IP version (4 or 6); IP an address as bin 4/16 (by ip_version); PAIR a [fwd,
+ * rev] array of unsigned integers; APP2 a [fwd, rev] array of tt_app names; END a
+ * tt_flow_end name; INIT a tt_flow_initiator name; VERDICT a tt_verdict name; F32 a float
+ * 32; BOOL true/false; TEXT a NUL-terminated char array as a string; TLS / RELAY the
+ * nested map, present when the member is not NULL.
  */
 #ifndef TT_RECORD_SCHEMA_H
 #define TT_RECORD_SCHEMA_H
@@ -95,6 +95,13 @@
 	C(score, BOTH, SCORE, r->score)                                                            \
 	F(evidence, UINT, evidence, OPT)                                                           \
 	C(evidence, BOTH, EVIDENCE, r->evidence)                                                   \
+	F(webrtc, NZ, webrtc, OPT)                                                                 \
+	F(dtls_app, NZ, dtls_app, OPT)                                                             \
+	F(rtp, NZ, rtp, OPT)                                                                       \
+	F(ice, NZ, ice, OPT)                                                                       \
+	F(up_big, NZ, up_big, OPT)                                                                 \
+	F(up_quantum, NZ, up_quantum, OPT)                                                         \
+	C(webrtc, JSON, WEBRTC, r)                                                                 \
 	F(relay, RELAY, relay, OPT)                                                                \
 	C(relay, JSON, RELAY, r->relay)                                                            \
 	C(relay_fingerprint, CSV, STR, r->relay ? r->relay->fingerprint : "")                      \
@@ -183,6 +190,7 @@
 
 #define TT_SCHEMA_MAX_UINT(m)    TT_SCHEMA_UINT_MAX(m)
 #define TT_SCHEMA_MAX_IPV(m)     TT_SCHEMA_UINT_MAX(m)
+#define TT_SCHEMA_MAX_NZ(m)      TT_SCHEMA_UINT_MAX(m)
 #define TT_SCHEMA_MAX_IP(m)      (2u + sizeof(m)) /* bin8 */
 #define TT_SCHEMA_MAX_PAIR(m)    (1u + 2u * TT_SCHEMA_UINT_MAX((m)[0]))
 #define TT_SCHEMA_MAX_APP2(m)    (1u + 2u * TT_SCHEMA_NAME_MAX)

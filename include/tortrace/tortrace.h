@@ -45,6 +45,9 @@ enum tt_host_role {
 	TT_ROLE_RELAY = 1u << 1,     /* initiated links while listed, or accepted them */
 	TT_ROLE_BRIDGE = 1u << 2,    /* a private address that accepted bridge links */
 	TT_ROLE_EXIT_SIDE = 1u << 3, /* reached from a Tor exit */
+	/* relayed a Snowflake session: the DTLS client of a tor-snowflake flow that opened a
+	 * TLS connection to port 443 within a second (the proxy's view; not a Tor user) */
+	TT_ROLE_SNOWFLAKE_PROXY = 1u << 4,
 };
 
 struct tt_host_finding {

@@ -69,6 +69,11 @@ void tt_findings_free(struct tt_findings *f);
 /* Add one flow (any verdict or candidate; others are ignored but for the per-file
  * strongest flow). Returns 0 or -ENOMEM, which sticks: tt_findings_write returns it. */
 int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r);
+/* The finished flows file the report is written beside (flows.msgpack.tmp): when a flow
+ * is tor-snowflake or a candidate for it, tt_findings_write reads it once for the flows of
+ * those sessions' endpoints (report.json "snowflake_sessions"). Not read otherwise; NULL
+ * or unset: the sessions list their DTLS flows only. path is copied. */
+int tt_findings_set_flows(struct tt_findings *f, const char *path);
 /* The keys hosts_total, candidate_only_hosts, hosts, relays_total, relays and activity
  * into the open object of j. Returns 0 or -ENOMEM. */
 int tt_findings_write(struct tt_json *j, struct tt_findings *f);
@@ -194,7 +199,7 @@ struct tt_history_input {
 
 struct tt_history_host {
 	char address[46];
-	char roles[40]; /* "client,relay" */
+	char roles[64]; /* "client,relay" */
 	uint64_t tor_flows, tor_bytes;
 	uint64_t first_ns, last_ns;
 	double best_score;
@@ -211,7 +216,7 @@ struct tt_history_run {
 	const char *relay_data, *relay_digest; /* NULL without relay data */
 	double min_score;
 	uint64_t files_failed, packets, bytes, flows_total, tor_flows, candidates, hosts_total;
-	uint64_t verdicts[8];
+	uint64_t verdicts[TT_VERDICT_COUNT];
 	const struct tt_history_input *inputs;
 	size_t n_inputs;
 	const struct tt_history_host *hosts;

@@ -294,13 +294,13 @@ static int emit_record(void *ctx, const struct tt_rec_ref *r)
 	st->n_out += r->len;
 	if ((rc = tt_aggregator_account(st->a, r)) < 0)
 		return rc;
-	fs->n_candidate[r->candidate & 7]++;
+	fs->n_candidate[r->candidate % TT_VERDICT_COUNT]++;
 	fs->n_flows++;
 	if (r->proto == 6)
 		fs->n_flows_tcp++;
 	else
 		fs->n_flows_udp++;
-	fs->n_verdict[r->verdict & 7]++;
+	fs->n_verdict[r->verdict % TT_VERDICT_COUNT]++;
 	return 0;
 }
 

@@ -211,6 +211,7 @@ static void json_relay_flags(struct tt_json *j, const char *key, uint32_t flags)
 #define JSON_TIME(j, k, v)        json_time(j, k, v)
 #define JSON_RELAY_FLAGS(j, k, v) json_relay_flags(j, k, v)
 #define JSON_TLS(j, k, v)         tls_json(j, k, v)
+#define JSON_WEBRTC(j, k, v)      webrtc_json(j, k, v)
 #define JSON_RELAY(j, k, v)       relay_json(j, k, v)
 
 /* A row in each format: CSV rows are comma-separated, JSON rows are keys. */
@@ -241,6 +242,49 @@ static void tls_json(struct tt_json *j, const char *key, const struct tt_flow_tl
 	tt_json_key(j, key);
 	tt_json_obj(j);
 	TT_TLS_ROWS(NO_ROW, JSON_COL)
+	tt_json_obj_end(j);
+}
+
+/* What the UDP inspector saw (UDP flows with STUN or DTLS only; absent otherwise). */
+static void webrtc_json(struct tt_json *j, const char *key, const struct tt_flow_record *r)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} facts[] = {
+	    {TT_WRTC_STUN, "stun"},
+	    {TT_WRTC_STUN_BARE, "stun_bare"},
+	    {TT_WRTC_STUN_REPLY, "stun_reply"},
+	    {TT_WRTC_ICE, "ice"},
+	    {TT_WRTC_DTLS, "dtls"},
+	    {TT_WRTC_CH_FWD, "client_hello_fwd"},
+	    {TT_WRTC_CH_REV, "client_hello_rev"},
+	    {TT_WRTC_SH_FWD, "server_hello_fwd"},
+	    {TT_WRTC_SH_REV, "server_hello_rev"},
+	    {TT_WRTC_PION_CH, "pion_client_hello"},
+	    {TT_WRTC_PION_SH, "pion_server_hello"},
+	};
+	char hex[9];
+
+	if (!r->webrtc)
+		return;
+	tt_json_key(j, key);
+	tt_json_obj(j);
+	for (size_t i = 0; i < sizeof(facts) / sizeof(facts[0]); i++) {
+		tt_json_key(j, facts[i].name);
+		tt_json_bool(j, (r->webrtc & facts[i].bit) != 0);
+	}
+	tt_json_key(j, "dtls_app");
+	tt_json_u64(j, r->dtls_app);
+	tt_json_key(j, "rtp");
+	tt_json_u64(j, r->rtp);
+	tt_json_key(j, "up_big");
+	tt_json_u64(j, r->up_big);
+	tt_json_key(j, "up_quantum");
+	tt_json_u64(j, r->up_quantum);
+	snprintf(hex, sizeof(hex), "%08x", (unsigned)r->ice);
+	tt_json_key(j, "ice_id");
+	tt_json_str(j, r->ice ? hex : "");
 	tt_json_obj_end(j);
 }
 

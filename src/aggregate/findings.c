@@ -58,7 +58,7 @@ struct host {
 	uint8_t roles;
 	uint64_t flows, bytes, candidates;
 	uint64_t first_ns, last_ns;
-	uint64_t verdicts[8];
+	uint64_t verdicts[TT_VERDICT_COUNT];
 	struct best best;
 	struct ival *iv;
 	size_t n_iv, cap_iv, compact_at;
@@ -71,7 +71,7 @@ struct relay {
 	uint16_t port;
 	uint64_t flows, bytes;
 	uint64_t first_ns, last_ns;
-	uint64_t verdicts[8];
+	uint64_t verdicts[TT_VERDICT_COUNT];
 	bool has_id;
 	struct tt_flow_relay id; /* the listing of the first flow that matched it */
 };
@@ -90,8 +90,31 @@ struct bucket {
 	double bytes;
 };
 
+/* A UDP flow with STUN or DTLS (record webrtc facts), and a TCP flow to port 443: the
+ * pieces a Snowflake session is assembled from when the report is written. */
+struct wflow {
+	uint64_t first, last, bytes;
+	uint8_t src[16], dst[16];
+	uint16_t sport, dport;
+	uint8_t ver, verdict, candidate;
+	uint32_t webrtc, evidence, ice;
+	float score;
+};
+
+struct tflow {
+	uint64_t first, last;
+	uint8_t src[16], dst[16];
+	uint16_t sport, dport;
+};
+
 struct tt_findings {
 	const struct tt_relays *relays;
+	struct wflow *wf;
+	size_t n_wf, cap_wf;
+	struct tflow *tf;
+	size_t n_tf, cap_tf;
+	char *flows_path;  /* tt_findings_set_flows */
+	bool is_assembled; /* the Snowflake sessions' roles are counted on the hosts */
 	struct host *hosts;
 	size_t n_hosts, cap_hosts;
 	struct map host_map;
@@ -467,6 +490,9 @@ void tt_findings_free(struct tt_findings *f)
 	free(f->relay_v);
 	free(f->relay_map.slot);
 	free(f->edges);
+	free(f->wf);
+	free(f->tf);
+	free(f->flows_path);
 	free(f->buckets);
 	free(f->file_best);
 	free(f);
@@ -487,19 +513,81 @@ static void host_count(struct host *h, const struct tt_flow_record *r, uint8_t r
 	h->roles |= role;
 	h->flows++;
 	h->bytes += bytes;
-	h->verdicts[r->verdict & 7]++;
+	h->verdicts[r->verdict % TT_VERDICT_COUNT]++;
 	if (r->first_ts_ns < h->first_ns)
 		h->first_ns = r->first_ts_ns;
 	if (r->last_ts_ns > h->last_ns)
 		h->last_ns = r->last_ts_ns;
 }
 
+/* The Snowflake client of a DTLS flow is its DTLS server: the ServerHello's sender, or
+ * else the end that did not send the ClientHello. True when that is the responder. */
+static bool snowflake_host_is_dst(uint32_t webrtc)
+{
+	if (webrtc & (TT_WRTC_SH_FWD | TT_WRTC_SH_REV))
+		return (webrtc & TT_WRTC_SH_REV) != 0;
+	return (webrtc & TT_WRTC_CH_FWD) != 0;
+}
+
+/* A UDP flow with STUN/DTLS facts into f->wf. */
+static int add_wflow(struct tt_findings *f, const struct tt_flow_record *r)
+{
+	struct wflow *w;
+
+	if (grow((void **)&f->wf, &f->cap_wf, f->n_wf + 1, sizeof(*f->wf)) < 0)
+		return f->rc = -ENOMEM;
+	w = &f->wf[f->n_wf++];
+	*w = (struct wflow){.first = r->first_ts_ns,
+	    .last = r->last_ts_ns,
+	    .bytes = r->bytes[0] + r->bytes[1],
+	    .ice = r->ice,
+	    .sport = r->src_port,
+	    .dport = r->dst_port,
+	    .ver = r->ip_version,
+	    .verdict = r->verdict,
+	    .candidate = r->candidate,
+	    .webrtc = r->webrtc,
+	    .evidence = r->evidence,
+	    .score = r->score};
+	memcpy(w->src, r->src_ip, 16);
+	memcpy(w->dst, r->dst_ip, 16);
+	return 0;
+}
+
+/* A TCP flow to port 443 into f->tf. */
+static int add_tflow(struct tt_findings *f, const struct tt_flow_record *r)
+{
+	struct tflow *t;
+
+	if (grow((void **)&f->tf, &f->cap_tf, f->n_tf + 1, sizeof(*f->tf)) < 0)
+		return f->rc = -ENOMEM;
+	t = &f->tf[f->n_tf++];
+	*t = (struct tflow){.first = r->first_ts_ns,
+	    .last = r->last_ts_ns,
+	    .sport = r->src_port,
+	    .dport = r->dst_port};
+	memcpy(t->src, r->src_ip, 16);
+	memcpy(t->dst, r->dst_ip, 16);
+	return 0;
+}
+
+int tt_findings_set_flows(struct tt_findings *f, const char *path)
+{
+	free(f->flows_path);
+	f->flows_path = path ? strdup(path) : NULL;
+	return path && !f->flows_path ? -ENOMEM : 0;
+}
+
 int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 {
 	uint8_t v = r->verdict != TT_VERDICT_NONE ? r->verdict : r->candidate;
 	bool is_exit_side = v == TT_VERDICT_TOR_EXIT_SIDE;
-	const uint8_t *near = is_exit_side ? r->dst_ip : r->src_ip;
-	const uint8_t *far = is_exit_side ? r->src_ip : r->dst_ip;
+	/* Snowflake: the host is the DTLS server (its client answers the proxy's
+	 * ClientHello), whoever sent the first datagram. */
+	bool is_snowflake = v == TT_VERDICT_TOR_SNOWFLAKE;
+	bool is_near_dst = is_exit_side || (is_snowflake && snowflake_host_is_dst(r->webrtc));
+	const uint8_t *near = is_near_dst ? r->dst_ip : r->src_ip;
+	const uint8_t *far = is_near_dst ? r->src_ip : r->dst_ip;
 	uint8_t role, kind;
 	uint16_t port;
 	uint32_t hid, rid;
@@ -528,6 +616,8 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 			   : TT_RELAY_FINDING_RELAY;
 		port = r->dst_port;
 	}
+	if (is_snowflake && add_wflow(f, r) < 0) /* a session's anchor */
+		return f->rc;
 	if (!(h = host_of(f, near, r->ip_version, &hid)))
 		return f->rc = -ENOMEM;
 	host_count(h, r, role);
@@ -536,11 +626,13 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 	if (add_ival(h, r->first_ts_ns, r->last_ts_ns) < 0 ||
 	    add_bytes(f, r->first_ts_ns, r->last_ts_ns, r->bytes[0] + r->bytes[1]) < 0)
 		return f->rc = -ENOMEM;
+	if (is_snowflake)
+		return 0; /* its peer is a proxy, no relay: see snowflake_assemble */
 	if (!(rl = relay_of(f, far, r->ip_version, port, kind, &rid)))
 		return f->rc = -ENOMEM;
 	rl->flows++;
 	rl->bytes += r->bytes[0] + r->bytes[1];
-	rl->verdicts[r->verdict & 7]++;
+	rl->verdicts[r->verdict % TT_VERDICT_COUNT]++;
 	if (r->first_ts_ns < rl->first_ns)
 		rl->first_ns = r->first_ts_ns;
 	if (r->last_ts_ns > rl->last_ns)
@@ -626,7 +718,7 @@ static void ts_pair(struct tt_json *j, const char *ts_key, const char *time_key,
 	tt_json_kv_str(j, time_key, when);
 }
 
-static void verdict_counts(struct tt_json *j, const uint64_t n[8])
+static void verdict_counts(struct tt_json *j, const uint64_t n[TT_VERDICT_COUNT])
 {
 	tt_json_key(j, "verdicts");
 	tt_json_obj(j);
@@ -705,7 +797,8 @@ static void relay_name(const struct relay *r, char *buf, size_t len)
 static void host_json(struct tt_json *j, const struct tt_findings *f, const struct host *h,
     const struct edge *e, size_t n_e)
 {
-	static const char *const role_names[] = {"client", "relay", "bridge", "exit-side"};
+	static const char *const role_names[] = {
+	    "client", "relay", "bridge", "exit-side", "snowflake-proxy"};
 	char a[INET6_ADDRSTRLEN], name[INET6_ADDRSTRLEN + 16];
 	uint64_t active = 0;
 
@@ -714,7 +807,7 @@ static void host_json(struct tt_json *j, const struct tt_findings *f, const stru
 	tt_json_kv_str(j, "address", a);
 	tt_json_key(j, "roles");
 	tt_json_arr(j);
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
 		if (h->roles & (1u << i))
 			tt_json_str(j, role_names[i]);
 	tt_json_arr_end(j);
@@ -933,6 +1026,377 @@ static uint32_t *sorted(const struct tt_findings *f, bool is_relays, size_t *n)
 	return idx;
 }
 
+/* ---- Snowflake sessions (research §1.8) ----------------------------------------------
+ * Assembled when the report is written, from every UDP flow with STUN/DTLS facts and
+ * every TCP flow to port 443, both sorted into a total order first: the result depends
+ * on neither the order the flows arrived in nor -j. A session is anchored on a DTLS flow
+ * with the tor-snowflake verdict or candidate; its members inherit the label, never the
+ * score:
+ *   data        the anchor (and other anchors of the same host and ICE ufrag pair);
+ *   ice-pair    UDP flows whose ICE checks carry the same ufrag pair (link "ice");
+ *   stun        STUN-only flows of the host from a port of the session's flows (link
+ *               "port": pion gathers server-reflexive candidates on the ICE socket), and
+ *               bare STUN requests of the host within 100 ms of those (link "time", the
+ *               RFC 5780 NAT test);
+ *   rendezvous  the host's most recently opened TCP flow to port 443 still open when the
+ *               session's first datagram came (link "time": probable, no weight);
+ *   proxy-relay the proxy's TCP flow to port 443 opened within 1 s after the anchor began
+ *               (seen only in a proxy's capture; its host gets role snowflake-proxy). */
+#define SF_NAT_TEST_NS (100ull * 1000000ull)
+#define SF_RELAY_NS    (1000ull * 1000000ull)
+
+enum sf_role { SF_DATA, SF_ICE, SF_STUN, SF_STUN_TIME, SF_RENDEZVOUS, SF_RELAY };
+
+static int wflow_cmp(const void *a, const void *b)
+{
+	const struct wflow *x = a, *y = b;
+	int c;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	if ((c = memcmp(x->src, y->src, 16)) != 0 || (c = memcmp(x->dst, y->dst, 16)) != 0)
+		return c;
+	if (x->sport != y->sport)
+		return x->sport < y->sport ? -1 : 1;
+	return x->dport < y->dport ? -1 : x->dport > y->dport;
+}
+
+static int tflow_cmp(const void *a, const void *b)
+{
+	const struct tflow *x = a, *y = b;
+	int c;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	if ((c = memcmp(x->src, y->src, 16)) != 0 || (c = memcmp(x->dst, y->dst, 16)) != 0)
+		return c;
+	if (x->sport != y->sport)
+		return x->sport < y->sport ? -1 : 1;
+	return x->dport < y->dport ? -1 : x->dport > y->dport;
+}
+
+static bool is_anchor(const struct wflow *w)
+{
+	return w->verdict == TT_VERDICT_TOR_SNOWFLAKE || w->candidate == TT_VERDICT_TOR_SNOWFLAKE;
+}
+
+/* The host's end of w (its address and port), or false when the host is not in w. */
+static bool host_end(const struct wflow *w, const uint8_t host[16], uint16_t *port)
+{
+	if (memcmp(w->src, host, 16) == 0) {
+		*port = w->sport;
+		return true;
+	}
+	if (memcmp(w->dst, host, 16) == 0) {
+		*port = w->dport;
+		return true;
+	}
+	return false;
+}
+
+/* Is w one of the session of anchor a: the same ICE ufrag pair, with the host in it? */
+static bool in_session(const struct wflow *a, const uint8_t host[16], const struct wflow *w)
+{
+	uint16_t p;
+
+	return a->ice && w->ice == a->ice && host_end(w, host, &p);
+}
+
+/* The anchor's Snowflake client (the DTLS server) and its proxy. */
+static void sf_ends(const struct wflow *a, const uint8_t **host, const uint8_t **proxy)
+{
+	bool is_dst = snowflake_host_is_dst(a->webrtc);
+
+	*host = is_dst ? a->dst : a->src;
+	*proxy = is_dst ? a->src : a->dst;
+}
+
+/* The proxy's relay leg of anchor a, or NULL. */
+static const struct tflow *sf_relay(const struct tt_findings *f, const struct wflow *a)
+{
+	const uint8_t *host, *proxy;
+
+	sf_ends(a, &host, &proxy);
+	for (size_t i = 0; i < f->n_tf; i++) {
+		const struct tflow *t = &f->tf[i];
+
+		if (t->first >= a->first && t->first <= a->first + SF_RELAY_NS &&
+		    memcmp(t->src, proxy, 16) == 0 && memcmp(t->dst, host, 16) != 0)
+			return t;
+	}
+	return NULL;
+}
+
+/* The first anchor of a's session (same host and ufrag pair), so each is written once. */
+static bool is_session_first(const struct tt_findings *f, size_t ai)
+{
+	const struct wflow *a = &f->wf[ai];
+	const uint8_t *host, *proxy, *h2, *p2;
+
+	if (!a->ice)
+		return true;
+	sf_ends(a, &host, &proxy);
+	for (size_t i = 0; i < ai; i++) {
+		if (!is_anchor(&f->wf[i]) || f->wf[i].ice != a->ice)
+			continue;
+		sf_ends(&f->wf[i], &h2, &p2);
+		if (memcmp(h2, host, 16) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Sort the pieces and count each proxy with a relay leg on its host (once). */
+static int addr_cmp16(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/* Read the flows file for the pieces of the sessions anchored in f->wf: the UDP flows
+ * with STUN/DTLS facts and the TCP flows to port 443 of their hosts and proxies. The
+ * anchors themselves come back from the file. */
+static int snowflake_read(struct tt_findings *f)
+{
+	uint8_t(*ends)[16] = calloc(2 * f->n_wf + 1, 16);
+	struct tt_flows *it = NULL;
+	const struct tt_flow_record *r;
+	size_t n_ends = 0, n_anchors = f->n_wf;
+	struct wflow *anchors = f->wf;
+	int rc;
+
+	if (!ends)
+		return f->rc = -ENOMEM;
+	for (size_t i = 0; i < f->n_wf; i++) {
+		memcpy(ends[n_ends++], f->wf[i].src, 16);
+		memcpy(ends[n_ends++], f->wf[i].dst, 16);
+	}
+	qsort(ends, n_ends, 16, addr_cmp16);
+	if ((rc = tt_flows_open(f->flows_path, &it)) < 0) {
+		tt_log(TT_LOG_WARN, "snowflake sessions: cannot read %s: %s", f->flows_path,
+		    it ? tt_flows_error(it) : strerror(-rc));
+		tt_flows_close(it);
+		free(ends);
+		return 0; /* the sessions list their DTLS flows only */
+	}
+	f->wf = NULL;
+	f->n_wf = f->cap_wf = 0;
+	while ((rc = tt_flows_next(it, &r)) > 0 && f->rc == 0) {
+		bool is_src = bsearch(r->src_ip, ends, n_ends, 16, addr_cmp16) != NULL;
+
+		if (r->proto == 17 && r->webrtc &&
+		    (is_src || bsearch(r->dst_ip, ends, n_ends, 16, addr_cmp16)))
+			add_wflow(f, r);
+		else if (r->proto == 6 && r->dst_port == 443 && is_src)
+			add_tflow(f, r);
+	}
+	if (rc < 0 || f->rc) {
+		if (rc < 0)
+			tt_log(TT_LOG_WARN, "snowflake sessions: %s", tt_flows_error(it));
+		free(f->wf);
+		f->wf = anchors; /* back to the DTLS flows alone */
+		f->n_wf = f->cap_wf = n_anchors;
+		f->n_tf = 0;
+	} else {
+		free(anchors);
+	}
+	tt_flows_close(it);
+	free(ends);
+	return f->rc;
+}
+
+static int snowflake_assemble(struct tt_findings *f)
+{
+	if (f->is_assembled)
+		return 0;
+	f->is_assembled = true;
+	if (f->n_wf && f->flows_path && snowflake_read(f) < 0)
+		return f->rc;
+	if (f->n_wf)
+		qsort(f->wf, f->n_wf, sizeof(*f->wf), wflow_cmp);
+	if (f->n_tf)
+		qsort(f->tf, f->n_tf, sizeof(*f->tf), tflow_cmp);
+	for (size_t i = 0; i < f->n_wf; i++) {
+		const struct wflow *a = &f->wf[i];
+		const uint8_t *host, *proxy;
+		struct host *ph;
+		uint32_t id;
+
+		if (a->verdict != TT_VERDICT_TOR_SNOWFLAKE || !sf_relay(f, a))
+			continue;
+		sf_ends(a, &host, &proxy);
+		if (!(ph = host_of(f, proxy, a->ver, &id)))
+			return f->rc = -ENOMEM;
+		ph->roles |= TT_ROLE_SNOWFLAKE_PROXY;
+		ph->flows++;
+		ph->bytes += a->bytes;
+		ph->verdicts[TT_VERDICT_TOR_SNOWFLAKE]++;
+		if (a->first < ph->first_ns)
+			ph->first_ns = a->first;
+		if (a->last > ph->last_ns)
+			ph->last_ns = a->last;
+		if (add_ival(ph, a->first, a->last) < 0)
+			return f->rc = -ENOMEM;
+	}
+	return 0;
+}
+
+static void sf_member(struct tt_json *j, const char *role, const char *link, const char *label,
+    uint8_t ver, const uint8_t src[16], uint16_t sport, const uint8_t dst[16], uint16_t dport,
+    const char *proto, uint64_t first, uint64_t last)
+{
+	char a[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+
+	ip_str(src, ver, a, sizeof(a));
+	ip_str(dst, ver, d, sizeof(d));
+	tt_json_obj(j);
+	tt_json_kv_str(j, "role", role);
+	tt_json_kv_str(j, "link", link);
+	tt_json_kv_str(j, "label", label);
+	tt_json_kv_str(j, "proto", proto);
+	tt_json_kv_str(j, "src_ip", a);
+	tt_json_kv_u64(j, "src_port", sport);
+	tt_json_kv_str(j, "dst_ip", d);
+	tt_json_kv_u64(j, "dst_port", dport);
+	tt_json_key(j, "first_ts");
+	tt_json_ts(j, first);
+	tt_json_key(j, "last_ts");
+	tt_json_ts(j, last);
+	tt_json_obj_end(j);
+}
+
+static void sf_wmember(
+    struct tt_json *j, const char *role, const char *link, const char *label, const struct wflow *w)
+{
+	sf_member(j, role, link, label, w->ver, w->src, w->sport, w->dst, w->dport, "udp", w->first,
+	    w->last);
+}
+
+/* Is port p one of the host's ports in the session's UDP flows (the anchors and ICE pairs
+ * with ufrag pair ice)? */
+static bool sf_has_port(
+    const struct tt_findings *f, const struct wflow *a, const uint8_t *host, uint16_t p)
+{
+	for (size_t i = 0; i < f->n_wf; i++) {
+		const struct wflow *w = &f->wf[i];
+		uint16_t hp;
+
+		if ((w == a || in_session(a, host, w)) && host_end(w, host, &hp) && hp == p)
+			return true;
+	}
+	return false;
+}
+
+/* Is w a STUN-only flow of the host linked to the session by port? */
+static bool sf_is_stun_port(
+    const struct tt_findings *f, const struct wflow *a, const uint8_t *host, const struct wflow *w)
+{
+	uint16_t hp;
+
+	return (w->webrtc & TT_WRTC_STUN) && !(w->webrtc & (TT_WRTC_ICE | TT_WRTC_DTLS)) &&
+	       !in_session(a, host, w) && host_end(w, host, &hp) && sf_has_port(f, a, host, hp);
+}
+
+static void sf_session(struct tt_json *j, const struct tt_findings *f, size_t ai)
+{
+	const struct wflow *a = &f->wf[ai];
+	const uint8_t *host, *proxy;
+	const char *label =
+	    a->verdict == TT_VERDICT_TOR_SNOWFLAKE ? "tor-snowflake" : "candidate: tor-snowflake";
+	const struct tflow *rv = NULL, *relay = sf_relay(f, a);
+	char h[INET6_ADDRSTRLEN], p[INET6_ADDRSTRLEN], ice[9];
+	uint64_t t0 = a->first, last = a->last;
+
+	sf_ends(a, &host, &proxy);
+	ip_str(host, a->ver, h, sizeof(h));
+	ip_str(proxy, a->ver, p, sizeof(p));
+	for (size_t i = 0; i < f->n_wf; i++) /* the session's first datagram */
+		if (in_session(a, host, &f->wf[i]) && f->wf[i].first < t0)
+			t0 = f->wf[i].first;
+	for (size_t i = 0; i < f->n_tf; i++) {
+		const struct tflow *t = &f->tf[i];
+
+		if (memcmp(t->src, host, 16) == 0 && t->first <= t0 && t->last >= t0)
+			rv = t; /* sorted by first: the last one found began last */
+	}
+	tt_json_obj(j);
+	tt_json_kv_str(j, "host", h);
+	tt_json_kv_str(j, "proxy", p);
+	tt_json_kv_str(j, "verdict", tt_verdict_name(a->verdict));
+	tt_json_kv_str(j, "candidate", tt_verdict_name(a->candidate));
+	tt_json_key(j, "score");
+	tt_json_num(j, (double)a->score, 6);
+	evidence_ids(j, a->evidence);
+	snprintf(ice, sizeof(ice), "%08x", (unsigned)a->ice);
+	tt_json_kv_str(j, "ice_id", a->ice ? ice : "");
+	tt_json_kv_str(j, "proxy_role", relay ? "snowflake-proxy" : "");
+	tt_json_key(j, "flows");
+	tt_json_arr(j);
+	sf_wmember(j, "data", "anchor", label, a);
+	for (size_t i = 0; i < f->n_wf; i++) {
+		const struct wflow *w = &f->wf[i];
+		uint16_t hp;
+
+		if (w == a)
+			continue;
+		if (in_session(a, host, w)) {
+			sf_wmember(j, is_anchor(w) ? "data" : "ice-pair", "ice", label, w);
+		} else if (sf_is_stun_port(f, a, host, w)) {
+			sf_wmember(j, "stun", "port", label, w);
+		} else if ((w->webrtc & TT_WRTC_STUN_BARE) &&
+			   !(w->webrtc & (TT_WRTC_ICE | TT_WRTC_DTLS)) && host_end(w, host, &hp)) {
+			/* a NAT-behaviour test beside a port-linked STUN flow */
+			for (size_t k = 0; k < f->n_wf; k++) {
+				const struct wflow *s = &f->wf[k];
+
+				if (s != w && sf_is_stun_port(f, a, host, s) &&
+				    (s->first > w->first ? s->first - w->first
+							 : w->first - s->first) <= SF_NAT_TEST_NS) {
+					sf_wmember(j, "stun", "time", label, w);
+					break;
+				}
+			}
+		}
+		if (in_session(a, host, w) && w->last > last)
+			last = w->last;
+	}
+	/* the proxy's own STUN flows from its ports in the session (its capture) */
+	for (size_t i = 0; i < f->n_wf; i++)
+		if (sf_is_stun_port(f, a, proxy, &f->wf[i]))
+			sf_wmember(j, "proxy-stun", "port", "snowflake-proxy", &f->wf[i]);
+	if (rv)
+		sf_member(j, "rendezvous", "time (probable)", label, a->ver, rv->src, rv->sport,
+		    rv->dst, rv->dport, "tcp", rv->first, rv->last);
+	if (relay)
+		sf_member(j, "proxy-relay", "time", "snowflake-proxy", a->ver, relay->src,
+		    relay->sport, relay->dst, relay->dport, "tcp", relay->first, relay->last);
+	tt_json_arr_end(j);
+	tt_json_key(j, "first_ts");
+	tt_json_ts(j, t0);
+	tt_json_key(j, "last_ts");
+	tt_json_ts(j, last);
+	tt_json_obj_end(j);
+}
+
+/* report.json "snowflake_sessions", written only when there is one. */
+static void snowflake_write(struct tt_json *j, const struct tt_findings *f)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->n_wf; i++)
+		n += is_anchor(&f->wf[i]) && is_session_first(f, i);
+	if (!n)
+		return;
+	tt_json_kv_u64(j, "snowflake_sessions_total", n);
+	tt_json_key(j, "snowflake_sessions");
+	tt_json_arr(j);
+	for (size_t i = 0, k = 0; i < f->n_wf && k < TT_REPORT_HOSTS_MAX; i++)
+		if (is_anchor(&f->wf[i]) && is_session_first(f, i)) {
+			sf_session(j, f, i);
+			k++;
+		}
+	tt_json_arr_end(j);
+}
+
 int tt_findings_write(struct tt_json *j, struct tt_findings *f)
 {
 	struct order_key *hk = calloc(f->n_edges + 1, sizeof(*hk));
@@ -940,7 +1404,7 @@ int tt_findings_write(struct tt_json *j, struct tt_findings *f)
 	uint32_t *host_idx = NULL, *relay_idx = NULL;
 	int rc = f->rc;
 
-	if (rc)
+	if (rc || (rc = snowflake_assemble(f)) < 0)
 		goto out;
 	for (size_t i = 0; i < f->n_hosts; i++)
 		f->hosts[i].n_iv = merge_ivals(f->hosts[i].iv, f->hosts[i].n_iv);
@@ -990,6 +1454,7 @@ int tt_findings_write(struct tt_json *j, struct tt_findings *f)
 		relay_json(j, &f->relay_v[r], hk + start[r], start[r + 1] - start[r]);
 	}
 	tt_json_arr_end(j);
+	snowflake_write(j, f);
 	rc = activity(j, f);
 out:
 	free(host_idx);
@@ -1031,7 +1496,8 @@ void tt_findings_file_confidence(const struct tt_findings *f, size_t file_id, ui
 
 size_t tt_findings_hosts(const struct tt_findings *f, struct tt_history_host *out, size_t max)
 {
-	static const char *const role_names[] = {"client", "relay", "bridge", "exit-side"};
+	static const char *const role_names[] = {
+	    "client", "relay", "bridge", "exit-side", "snowflake-proxy"};
 	uint32_t *idx;
 	size_t n = 0;
 
@@ -1044,7 +1510,7 @@ size_t tt_findings_hosts(const struct tt_findings *f, struct tt_history_host *ou
 
 		memset(o, 0, sizeof(*o));
 		ip_str(h->ip, h->ver, o->address, sizeof(o->address));
-		for (unsigned r = 0; r < 4; r++)
+		for (unsigned r = 0; r < sizeof(role_names) / sizeof(role_names[0]); r++)
 			if (h->roles & (1u << r))
 				len += (size_t)snprintf(o->roles + len, sizeof(o->roles) - len,
 				    "%s%s", len ? "," : "", role_names[r]);

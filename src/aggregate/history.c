@@ -31,7 +31,8 @@ static const char schema_sql[] =
     " bytes INTEGER NOT NULL, flows_total INTEGER NOT NULL, tor_flows INTEGER NOT NULL,"
     " candidates INTEGER NOT NULL, hosts_total INTEGER NOT NULL,"
     " v_tor INTEGER NOT NULL, v_tor_bridge INTEGER NOT NULL, v_tor_pt INTEGER NOT NULL,"
-    " v_tor_dir INTEGER NOT NULL, v_tor_exit_side INTEGER NOT NULL);"
+    " v_tor_dir INTEGER NOT NULL, v_tor_exit_side INTEGER NOT NULL,"
+    " v_tor_snowflake INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS inputs ("
     " analysis INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,"
     " idx INTEGER NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT,"
@@ -46,7 +47,9 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS analyses_by_start ON analyses(started_ns);";
 
 static const char *const verdict_cols[] = {
-    NULL, "v_tor", "v_tor_bridge", "v_tor_pt", "v_tor_dir", "v_tor_exit_side"};
+    NULL, "v_tor", "v_tor_bridge", "v_tor_pt", "v_tor_dir", "v_tor_exit_side", "v_tor_snowflake"};
+_Static_assert(sizeof(verdict_cols) / sizeof(verdict_cols[0]) == TT_VERDICT_COUNT,
+    "a history column per verdict");
 
 static int fail(sqlite3 *db, const char *path, const char *what)
 {
@@ -74,6 +77,38 @@ static void make_parent(const char *path)
 	}
 	mkdir(d, 0700);
 	free(d);
+}
+
+/* A database made before tor-snowflake has no v_tor_snowflake column: add it (0 for the
+ * runs before). The change is additive, so the schema version stays 1 and an older
+ * tortrace still reads and writes the file (it names its columns; the new one defaults to
+ * 0). Checked again under the write lock, so two runs never both add it. */
+static int add_snowflake_column(sqlite3 *db, const char *path)
+{
+	static const char probe[] = "SELECT v_tor_snowflake FROM analyses LIMIT 0";
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db, probe, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return fail(db, path, "cannot lock to add the tor-snowflake column");
+	if (sqlite3_prepare_v2(db, probe, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_finalize(st); /* another run added it meanwhile */
+	} else if (sqlite3_exec(db,
+		       "ALTER TABLE analyses ADD COLUMN v_tor_snowflake INTEGER NOT NULL DEFAULT 0",
+		       NULL, NULL, NULL) != SQLITE_OK) {
+		int rc = fail(db, path, "cannot add the tor-snowflake column");
+
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return fail(db, path, "cannot add the tor-snowflake column");
+	}
+	return 0;
 }
 
 /* Open (creating when is_create) and check the schema. *out is NULL on error. */
@@ -124,6 +159,8 @@ static int open_db(const char *path, bool is_create, sqlite3 **out)
 		rc = -ENOENT;
 		goto err;
 	}
+	if ((rc = add_snowflake_column(db, path)) < 0)
+		goto err;
 	sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 	*out = db;
 	return 0;
@@ -168,9 +205,10 @@ int tt_history_record(const char *path, const struct tt_history_run *run, int64_
 	    "INSERT INTO analyses (started_ns, started_at, finished_ns, elapsed_s, version, "
 	    "command, status, complete, out_dir, report, flows, html, pcap, relay_data, "
 	    "relay_digest, min_score, files, files_failed, packets, bytes, flows_total, tor_flows, "
-	    "candidates, hosts_total, %s, %s, %s, %s, %s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    verdict_cols[1], verdict_cols[2], verdict_cols[3], verdict_cols[4], verdict_cols[5]);
+	    "candidates, hosts_total, %s, %s, %s, %s, %s, %s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    verdict_cols[1], verdict_cols[2], verdict_cols[3], verdict_cols[4], verdict_cols[5],
+	    verdict_cols[6]);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		rc = fail(db, path, "cannot record");
 		goto rollback;
@@ -200,7 +238,7 @@ int tt_history_record(const char *path, const struct tt_history_run *run, int64_
 	sqlite3_bind_int64(st, k++, (int64_t)run->tor_flows);
 	sqlite3_bind_int64(st, k++, (int64_t)run->candidates);
 	sqlite3_bind_int64(st, k++, (int64_t)run->hosts_total);
-	for (int v = 1; v <= 5; v++)
+	for (int v = 1; v < TT_VERDICT_COUNT; v++)
 		sqlite3_bind_int64(st, k++, (int64_t)run->verdicts[v]);
 	if (step_done(st) < 0) {
 		rc = fail(db, path, "cannot record");
@@ -284,7 +322,7 @@ static const char list_cols[] =
     "id, started_ns, started_at, elapsed_s, version, command, status, complete, out_dir, "
     "report, flows, html, pcap, relay_data, relay_digest, min_score, files, files_failed, packets, "
     "bytes, flows_total, tor_flows, candidates, hosts_total, v_tor, v_tor_bridge, v_tor_pt, "
-    "v_tor_dir, v_tor_exit_side";
+    "v_tor_dir, v_tor_exit_side, v_tor_snowflake";
 
 enum {
 	C_ID,
@@ -352,7 +390,7 @@ static void host_list(sqlite3 *db, int64_t id, char *buf, size_t len, size_t *n)
 static void json_analysis(struct tt_json *j, sqlite3_stmt *st)
 {
 	static const char *const names[] = {
-	    "tor", "tor-bridge", "tor-pt", "tor-dir", "tor-exit-side"};
+	    "tor", "tor-bridge", "tor-pt", "tor-dir", "tor-exit-side", "tor-snowflake"};
 
 	tt_json_kv_u64(j, "id", u64(st, C_ID));
 	tt_json_kv_str(j, "started_at", text(st, C_STARTED_AT));
@@ -382,7 +420,7 @@ static void json_analysis(struct tt_json *j, sqlite3_stmt *st)
 	tt_json_kv_u64(j, "hosts_total", u64(st, C_HOSTS_TOTAL));
 	tt_json_key(j, "verdicts");
 	tt_json_obj(j);
-	for (int v = 0; v < 5; v++)
+	for (int v = 0; v < TT_VERDICT_COUNT - 1; v++)
 		tt_json_kv_u64(j, names[v], u64(st, C_V_TOR + v));
 	tt_json_obj_end(j);
 }
@@ -537,7 +575,8 @@ int tt_history_show(const char *path, int64_t id, bool is_json, FILE *out)
 	    "  totals:     %" PRIu64 " file(s) (%" PRIu64 " failed), %" PRIu64 " packets, %" PRIu64
 	    " bytes, %" PRIu64 " flows\n"
 	    "  verdicts:   tor %" PRIu64 ", tor-bridge %" PRIu64 ", tor-pt %" PRIu64
-	    ", tor-dir %" PRIu64 ", tor-exit-side %" PRIu64 "; candidates %" PRIu64 "\n",
+	    ", tor-dir %" PRIu64 ", tor-exit-side %" PRIu64 ", tor-snowflake %" PRIu64
+	    "; candidates %" PRIu64 "\n",
 	    id, text(st, C_STARTED_AT), sqlite3_column_double(st, C_ELAPSED), text(st, C_VERSION),
 	    text(st, C_COMMAND) ? text(st, C_COMMAND) : "(not recorded)",
 	    sqlite3_column_int(st, C_STATUS),
@@ -549,7 +588,7 @@ int tt_history_show(const char *path, int64_t id, bool is_json, FILE *out)
 	    text(st, C_RELAY_DIGEST) ? ")" : "", u64(st, C_FILES), u64(st, C_FILES_FAILED),
 	    u64(st, C_PACKETS), u64(st, C_BYTES), u64(st, C_FLOWS_TOTAL), u64(st, C_V_TOR),
 	    u64(st, C_V_TOR + 1), u64(st, C_V_TOR + 2), u64(st, C_V_TOR + 3), u64(st, C_V_TOR + 4),
-	    u64(st, C_CANDIDATES));
+	    u64(st, C_V_TOR + 5), u64(st, C_CANDIDATES));
 	fprintf(out, "  outputs:    %s\n              %s\n", text(st, C_REPORT), text(st, C_FLOWS));
 	if (text(st, C_HTML))
 		fprintf(out, "              %s\n", text(st, C_HTML));

@@ -71,7 +71,7 @@ static void add(struct tt_file_stats *s, const struct tt_file_stats *f)
 }
 
 /* Flows by verdict (every verdict listed, so a zero is visible). */
-static void verdicts(struct tt_json *j, const uint64_t n[8])
+static void verdicts(struct tt_json *j, const uint64_t n[TT_VERDICT_COUNT])
 {
 	tt_json_key(j, "verdicts");
 	tt_json_obj(j);
@@ -82,7 +82,7 @@ static void verdicts(struct tt_json *j, const uint64_t n[8])
 
 /* Candidates by the verdict they are candidates for: flows with positive evidence whose
  * score stayed below the threshold. Never part of the verdicts above. */
-static void candidates(struct tt_json *j, const uint64_t n[8])
+static void candidates(struct tt_json *j, const uint64_t n[TT_VERDICT_COUNT])
 {
 	uint64_t total = 0;
 
@@ -329,8 +329,9 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 {
 	struct tt_file_stats *all = calloc(1, sizeof(*all));
 	uint64_t protos[256] = {0}; /* a file past TT_MAX_IP_PROTOS counts them as "other" */
-	uint64_t n_failed = 0, n_partial = 0, n_not_read = 0, verdict_totals[8] = {0};
-	uint64_t cand_totals[8] = {0};
+	uint64_t n_failed = 0, n_partial = 0, n_not_read = 0,
+		 verdict_totals[TT_VERDICT_COUNT] = {0};
+	uint64_t cand_totals[TT_VERDICT_COUNT] = {0};
 	struct tt_json j;
 	char when[40];
 
@@ -343,7 +344,7 @@ int tt_report_write(FILE *f, const struct tt_config *cfg, const struct tt_file_s
 		n_failed += files[i].error != NULL;
 		n_partial += files[i].is_partial;
 		n_not_read += !files[i].is_read;
-		for (int v = 0; v < 8; v++) {
+		for (int v = 0; v < TT_VERDICT_COUNT; v++) {
 			verdict_totals[v] += files[i].n_verdict[v];
 			cand_totals[v] += files[i].n_candidate[v];
 		}

@@ -415,8 +415,8 @@ struct tt_file_stats {
 	uint32_t chain_linktype[2]; /* TT_CHAIN_LINKTYPE: this file's and the previous one's */
 	/* written by the aggregator; flows are counted in the file where they started */
 	uint64_t n_flows, n_flows_tcp, n_flows_udp;
-	uint64_t n_verdict[8];   /* flows by enum tt_verdict */
-	uint64_t n_candidate[8]; /* candidates (below --min-score) by their hypothesis */
+	uint64_t n_verdict[TT_VERDICT_COUNT];   /* flows by enum tt_verdict */
+	uint64_t n_candidate[TT_VERDICT_COUNT]; /* below --min-score, by their hypothesis */
 	/* The file as the reader opened [0] and finished [1] it (written by the reader) and
 	 * as the hasher did (by the hasher); compared by main after both are joined, which
 	 * sets is_changed (tt_files_check_changed). */
@@ -452,6 +452,12 @@ enum tt_evidence_id {
 	TT_EV_G1,   /* obfs4's padded segment sizes after the handshake (appended too) */
 	TT_EV_FNEG, /* the first flights are not obfs4's handshake (several writes, ...) */
 	TT_EV_D4,   /* mid-stream cell bursts (appended) */
+	TT_EV_S1,   /* Snowflake: a WebRTC data channel without media (appended) */
+	TT_EV_S2,   /* Snowflake: the data channel's volume */
+	TT_EV_S3,   /* Snowflake: pion's DTLS ServerHello */
+	TT_EV_S4,   /* Snowflake: pion's DTLS ClientHello */
+	TT_EV_SNEG, /* media (RTP/SRTP) beside the DTLS handshake */
+	TT_EV_S5,   /* Snowflake: Tor's TLS records through Turbo Tunnel, upstream lengths */
 	TT_EV_COUNT,
 };
 

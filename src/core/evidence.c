@@ -119,6 +119,79 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"(4 of 9 real, 198 of 391 held-out synthetic): ln(0.0179 / 0.505) = -3.3. A ratio given "
 	"F1, so it counts in full (group N of its own), not half beside F1: with it, F1 and G1 "
 	"together stay a candidate"},
+    [TT_EV_S1] = {"S1", 'T', 0.65,
+	"a WebRTC data channel without media: one UDP 5-tuple carries ICE checks (STUN "
+	"Binding with USERNAME and MESSAGE-INTEGRITY), a DTLS hello, DTLS application data "
+	"after it and no RTP/SRTP datagram (RFC 7983 first byte 128-191); Snowflake sends "
+	"all its traffic so, a call sends its media as SRTP. Every WebRTC data channel "
+	"fires it (file transfer, chat, games, other circumvention tools). Measured "
+	"(bench/snowflake_weight.py): 3 of 3 Snowflake DTLS data flows (corpus "
+	"transports/snowflake-s1: 2 sessions seen by the client, session 1 also by its "
+	"proxy); 30 of 72 non-Tor UDP flows with a DTLS hello (2 of 28 in the corpus peers "
+	"(nDPI, Zeek), 17 of 17 in WebRTC negatives set 1, 0 of 16 in WebRTC negatives set "
+	"2, 11 of 11 in WebRTC negatives set 3; the WebRTC negatives of "
+	"tools/pt_negatives.sh: set 1 pion data channels, 2 DTLS-SRTP calls of pion and "
+	"aiortc, 3 aiortc and GStreamer data channels): ln(1.0 / 0.5204) = 0.65"},
+    [TT_EV_S2] = {"S2", 'T', 0.94,
+	"S1 with Snowflake's volume: at least 1000 DTLS application-data records and 500 kB "
+	"of UDP payload on the 5-tuple (the Snowflake sessions: 7126-8971 records, 4.3-5.2 "
+	"MB; thresholds set well below them, not fitted). Large WebRTC transfers and cloud "
+	"gaming match. Measured (bench/snowflake_weight.py): 3 of 3 Snowflake DTLS data "
+	"flows (corpus transports/snowflake-s1: 2 sessions seen by the client, session 1 "
+	"also by its proxy); 21 of 72 non-Tor UDP flows with a DTLS hello (0 of 28 in the "
+	"corpus peers (nDPI, Zeek), 13 of 17 in WebRTC negatives set 1, 0 of 16 in WebRTC "
+	"negatives set 2, 8 of 11 in WebRTC negatives set 3; the WebRTC negatives of "
+	"tools/pt_negatives.sh: set 1 pion data channels, 2 DTLS-SRTP calls of pion and "
+	"aiortc, 3 aiortc and GStreamer data channels): ln(1.0 / 0.3922) = 0.94"},
+    [TT_EV_S3] = {"S3", 'S', 0.8,
+	"pion/dtls's ServerHello: DTLS 1.2 with extensions renegotiation_info, "
+	"extended_master_secret, use_srtp, ec_point_formats in that order and no others "
+	"(keyed on the order, not a JA3S hash, which changes with the offered suites). Its "
+	"sender is the DTLS server, Snowflake's client (every public client is pion), with "
+	"any proxy. Any pion program answering as DTLS server sends it. Measured "
+	"(bench/snowflake_weight.py): 3 of 3 Snowflake DTLS data flows (corpus "
+	"transports/snowflake-s1: 2 sessions seen by the client, session 1 also by its "
+	"proxy); 25 of 72 non-Tor UDP flows with a DTLS hello (0 of 28 in the corpus peers "
+	"(nDPI, Zeek), 17 of 17 in WebRTC negatives set 1, 7 of 16 in WebRTC negatives set "
+	"2, 1 of 11 in WebRTC negatives set 3; the WebRTC negatives of "
+	"tools/pt_negatives.sh: set 1 pion data channels, 2 DTLS-SRTP calls of pion and "
+	"aiortc, 3 aiortc and GStreamer data channels): ln(1.0 / 0.4500) = 0.80"},
+    [TT_EV_S4] = {"S4", 'S', 0.8,
+	"pion/dtls's ClientHello as Snowflake's standalone proxy sends it (2026): suites "
+	"c02b c02f c00a c014 c02c c030, extensions 13 65281 10 11 14 23, groups x25519 "
+	"P-256 P-384, in order. Its sender is the proxy: browser and extension proxies send "
+	"Chrome's or Firefox's hello and it does not fire; any pion DTLS client sends it; "
+	"brittle across pion versions. Measured (bench/snowflake_weight.py): 3 of 3 "
+	"Snowflake DTLS data flows (corpus transports/snowflake-s1: 2 sessions seen by the "
+	"client, session 1 also by its proxy); 25 of 72 non-Tor UDP flows with a DTLS hello "
+	"(0 of 28 in the corpus peers (nDPI, Zeek), 17 of 17 in WebRTC negatives set 1, 7 "
+	"of 16 in WebRTC negatives set 2, 1 of 11 in WebRTC negatives set 3; the WebRTC "
+	"negatives of tools/pt_negatives.sh: set 1 pion data channels, 2 DTLS-SRTP calls of "
+	"pion and aiortc, 3 aiortc and GStreamer data channels): ln(1.0 / 0.4500) = 0.80"},
+    [TT_EV_SNEG] = {"S-", 'R', -0.85,
+	"RTP/SRTP datagrams (first byte 128-191) on the 5-tuple after its DTLS hello: "
+	"media, which Snowflake never sends. A ratio, counted in full in a group of its "
+	"own. Measured (bench/snowflake_weight.py): 0 of 3 Snowflake DTLS data flows "
+	"(corpus transports/snowflake-s1: 2 sessions seen by the client, session 1 also by "
+	"its proxy), counted as 0.5 of 4; 21 of 72 non-Tor UDP flows with a DTLS hello (5 "
+	"of 28 in the corpus peers (nDPI, Zeek), 0 of 17 in WebRTC negatives set 1, 16 of "
+	"16 in WebRTC negatives set 2, 0 of 11 in WebRTC negatives set 3): ln(0.125 / "
+	"0.292) = -0.85"},
+    [TT_EV_S5] = {"S5", 'Q', 3.2,
+	"Tor's TLS records through Snowflake's Turbo Tunnel framing: of the "
+	"application-data records the DTLS server (Snowflake's client) writes, at least 50 "
+	"over 100 bytes and a quarter or more of them 624 or 648 + 512 k bytes long (one "
+	"Tor TLS record of 536 bytes plus KCP/smux framing, SCTP and DTLS overhead; "
+	"research 1.4). Snowflake: 51-60 % of 285-427; random lengths hit those lengths 0.3 "
+	"% of the time; the quarter is set well below, not fitted. It depends on the "
+	"Snowflake and Tor versions (framing headers), so it is a dated rule. Measured "
+	"(bench/snowflake_weight.py): 3 of 3 Snowflake DTLS data flows (corpus "
+	"transports/snowflake-s1: 2 sessions seen by the client, session 1 also by its "
+	"proxy); 0 of 72 non-Tor UDP flows with a DTLS hello (0 of 28 in the corpus peers "
+	"(nDPI, Zeek), 0 of 17 in WebRTC negatives set 1, 0 of 16 in WebRTC negatives set "
+	"2, 0 of 11 in WebRTC negatives set 3; the WebRTC negatives of "
+	"tools/pt_negatives.sh: set 1 pion data channels, 2 DTLS-SRTP calls of pion and "
+	"aiortc, 3 aiortc and GStreamer data channels): ln(1.0 / 0.0408) = 3.20"},
 };
 
 static const char *const verdict_names[TT_VERDICT_COUNT] = {
@@ -128,6 +201,7 @@ static const char *const verdict_names[TT_VERDICT_COUNT] = {
     [TT_VERDICT_TOR_PT] = "tor-pt",
     [TT_VERDICT_TOR_DIR] = "tor-dir",
     [TT_VERDICT_TOR_EXIT_SIDE] = "tor-exit-side",
+    [TT_VERDICT_TOR_SNOWFLAKE] = "tor-snowflake",
 };
 
 const struct tt_evidence_item *tt_evidence_table(unsigned *n)

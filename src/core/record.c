@@ -178,6 +178,7 @@ static inline void put_f32(struct enc *e, float f)
 
 /* How each kind is written; b is the struct the member belongs to. */
 #define ENC_UINT(e, b, m) put_uint(e, m)
+#define ENC_NZ(e, b, m)   put_uint(e, m)
 #define ENC_IPV(e, b, m)  put_uint(e, m)
 #define ENC_IP(e, b, m)                                                                            \
 	do {                                                                                       \
@@ -210,6 +211,7 @@ static inline void put_f32(struct enc *e, float f)
 
 /* A map's optional keys (TLS, RELAY) are written only when the member is not NULL. */
 #define PRESENT_UINT(m)    1
+#define PRESENT_NZ(m)      ((m) != 0)
 #define PRESENT_IPV(m)     1
 #define PRESENT_IP(m)      1
 #define PRESENT_PAIR(m)    1
@@ -428,6 +430,7 @@ static void set_b(bool *d, bool v)
 #define DEC_UINT(m)                                                                                \
 	if ((ok = get_u64(v, &u)))                                                                 \
 	SET_UINT(m, u)
+#define DEC_NZ(m) DEC_UINT(m)
 #define DEC_IPV(m)                                                                                 \
 	if ((ok = get_u64(v, &u) && (u == 4 || u == 6)))                                           \
 	SET_UINT(m, u)
@@ -467,6 +470,7 @@ static void set_b(bool *d, bool v)
 
 /* What a value of each kind should have been, for error messages. */
 #define EXPECT_UINT                "an unsigned integer"
+#define EXPECT_NZ                  "an unsigned integer"
 #define EXPECT_IPV                 "4 or 6"
 #define EXPECT_IP                  "a bin of 4 or 16 bytes"
 #define EXPECT_PAIR                "an array of 2 unsigned integers"
@@ -696,6 +700,7 @@ void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, si
  * string longer than its key allows, a byte that is no msgpack type, nesting deeper than
  * msgpack-c accepts, or the end of the data. */
 #define STRMAX_UINT(m)    0
+#define STRMAX_NZ(m)      0
 #define STRMAX_IPV(m)     0
 #define STRMAX_IP(m)      sizeof(m)
 #define STRMAX_PAIR(m)    0
@@ -709,6 +714,7 @@ void tt_record_ip_str(const struct tt_flow_record *r, bool is_dst, char *buf, si
 #define STRMAX_TLS(m)     0
 #define STRMAX_RELAY(m)   0
 #define SUB_UINT          0
+#define SUB_NZ            0
 #define SUB_IPV           0
 #define SUB_IP            0
 #define SUB_PAIR          0

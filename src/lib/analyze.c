@@ -573,7 +573,7 @@ void tt_lib_record_history(const struct tt_config *cfg, const struct tt_relays *
 		    .sha256 = f->sha256,
 		    .packets = f->n_pkts,
 		    .error = f->error};
-		for (int v = 1; v < 8; v++) {
+		for (int v = 1; v < TT_VERDICT_COUNT; v++) {
 			in[i].tor_flows += f->n_verdict[v];
 			h.verdicts[v] += f->n_verdict[v];
 		}
@@ -661,6 +661,9 @@ static int drain(struct analysis *an)
 	if (flows_rc == 0) {
 		uint64_t t = tt_now_ns();
 
+		/* Snowflake sessions are assembled from the finished flows file. */
+		if (an->agg.findings && tt_findings_set_flows(an->agg.findings, an->flows_tmp) < 0)
+			flows_rc = -ENOMEM;
 		report_rc = write_report(an->report_tmp, cfg, &an->rd, &an->agg, &run);
 		tt_log(TT_LOG_DEBUG, "report.json (findings included): %.3f s",
 		    (double)(tt_now_ns() - t) / 1e9);

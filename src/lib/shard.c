@@ -955,6 +955,8 @@ static int merge_write(struct merge *m, const char *out_dir, bool is_no_html,
 	m->cfg.command_line = command_line;
 	run.elapsed_ns = tt_now_ns() - t0;
 	run.peak_rss_anon_bytes = tt_rss_anon_bytes();
+	if (m->agg.findings && (rc = tt_findings_set_flows(m->agg.findings, flows_tmp)) < 0)
+		goto out;
 	hf = fopen(report_tmp, "w");
 	if (!hf) {
 		rc = -errno;

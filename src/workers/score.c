@@ -145,6 +145,40 @@ static uint32_t tls_evidence(const struct tt_flow_tls *t)
 	return ev;
 }
 
+/* Snowflake's items (research §1.7), from the UDP inspector's facts (webrtc.c). S1: one
+ * 5-tuple carries ICE checks and a DTLS handshake followed by application data, and no
+ * RTP/SRTP: a data channel, not a call. S2: that with Snowflake's volume. S3/S4: pion's
+ * ServerHello/ClientHello. S-: media beside the DTLS handshake. */
+#define WEBRTC_HELLO (TT_WRTC_CH_FWD | TT_WRTC_CH_REV | TT_WRTC_SH_FWD | TT_WRTC_SH_REV)
+#define S2_RECORDS   1000u
+#define S2_BYTES     500000u
+#define S5_RECORDS   50u
+
+static uint32_t webrtc_evidence(const struct tt_flow_record *r)
+{
+	uint32_t ev = 0;
+	bool is_channel = (r->webrtc & TT_WRTC_ICE) && (r->webrtc & WEBRTC_HELLO) &&
+			  r->dtls_app > 0 && r->rtp == 0;
+
+	if (is_channel) {
+		ev |= 1u << TT_EV_S1;
+		if (r->dtls_app >= S2_RECORDS &&
+		    r->payload_bytes[0] + r->payload_bytes[1] >= S2_BYTES)
+			ev |= 1u << TT_EV_S2;
+	}
+	if (r->webrtc & TT_WRTC_PION_SH)
+		ev |= 1u << TT_EV_S3;
+	if (r->webrtc & TT_WRTC_PION_CH)
+		ev |= 1u << TT_EV_S4;
+	if (r->rtp > 0)
+		ev |= 1u << TT_EV_SNEG;
+	/* A quarter of at least 50 (Snowflake: 51-60 % of 285-427; random lengths from 100 to
+	 * 1264 bytes hit the 4 lengths 0.3 % of the time); set well below, not fitted. */
+	if (r->up_big >= S5_RECORDS && 4u * r->up_quantum >= r->up_big)
+		ev |= 1u << TT_EV_S5;
+	return ev;
+}
+
 static double score_of(uint32_t ev)
 {
 	static const double prior_p = 1.0 / (1.0 + 992.27471560502658); /* 1/(1+e^6.9) */
@@ -197,6 +231,11 @@ static double score_of(uint32_t ev)
 	((1u << TT_EV_B1) | (1u << TT_EV_B2) | (1u << TT_EV_B3) | (1u << TT_EV_C1) |               \
 	    (1u << TT_EV_D1) | (1u << TT_EV_D2) | (1u << TT_EV_D3))
 
+/* Snowflake's positive items. */
+#define SNOWFLAKE_EV                                                                               \
+	((1u << TT_EV_S1) | (1u << TT_EV_S2) | (1u << TT_EV_S3) | (1u << TT_EV_S4) |               \
+	    (1u << TT_EV_S5))
+
 /* What the evidence points at: the verdict the flow gets at or above the threshold, or
  * the hypothesis it is a candidate for below it. */
 static unsigned hypothesis(const struct tt_flow_record *r, uint32_t ev)
@@ -207,6 +246,8 @@ static unsigned hypothesis(const struct tt_flow_record *r, uint32_t ev)
 
 	if ((ev & (1u << TT_EV_H1)) || (is_dirport && r->app[0] == TT_APP_HTTP))
 		return TT_VERDICT_TOR_DIR;
+	if (r->proto == 17 && (ev & SNOWFLAKE_EV))
+		return TT_VERDICT_TOR_SNOWFLAKE;
 	if (ev & ((1u << TT_EV_A1) | (1u << TT_EV_A2)))
 		return TT_VERDICT_TOR;
 	/* The obfs4 items (F1 and what rests on it) without any sign of tor's TLS link: the
@@ -243,6 +284,8 @@ void tt_evidence_score(struct tt_flow_record *r, const struct tt_relays *idx,
 		if (r->flags & TT_FLOW_NOT_OBFS4_HS)
 			ev |= 1u << TT_EV_FNEG;
 	}
+	if (r->webrtc)
+		ev |= webrtc_evidence(r);
 	if (cfg)
 		ev &= ~cfg->evidence_off;
 	if (r->relay &&

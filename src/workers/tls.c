@@ -594,7 +594,8 @@ static void parse_ch_ext(struct tt_tls_client_hello *ch, uint16_t type, struct r
 	}
 }
 
-int tt_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct tt_tls_client_hello *ch)
+static int parse_client_hello(
+    const uint8_t *body, uint32_t len, bool is_dtls, struct tt_tls_client_hello *ch)
 {
 	struct rd r = rd_make(body, len), l;
 
@@ -604,6 +605,8 @@ int tt_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct tt_tls_c
 	rd_skip(&r, 32); /* random */
 	ch->session_id_len = rd_u8(&r);
 	rd_skip(&r, ch->session_id_len);
+	if (is_dtls)
+		rd_skip(&r, rd_u8(&r)); /* the cookie (RFC 6347 §4.2.1): DTLS's one addition */
 	l = rd_sub(&r, rd_u16(&r));
 	read_u16_list(&l, ch->ciphers, TT_TLS_MAX_CIPHERS, &ch->n_ciphers, &ch->is_truncated);
 	r.is_bad |= l.is_bad;
@@ -646,6 +649,16 @@ out:
 	for (unsigned i = 0; i < ch->n_groups && i < TT_TLS_MAX_GROUPS; i++)
 		ch->has_grease |= tt_tls_is_grease(ch->groups[i]);
 	return r.is_bad ? -EBADMSG : 0;
+}
+
+int tt_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct tt_tls_client_hello *ch)
+{
+	return parse_client_hello(body, len, false, ch);
+}
+
+int tt_dtls_parse_client_hello(const uint8_t *body, uint32_t len, struct tt_tls_client_hello *ch)
+{
+	return parse_client_hello(body, len, true, ch);
 }
 
 /* SHA-256("HelloRetryRequest"), the random of a HelloRetryRequest (RFC 8446 §4.1.3). */

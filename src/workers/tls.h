@@ -237,6 +237,9 @@ struct tt_tls_client_hello {
  * when a length field runs past its container (fields parsed up to there are kept);
  * never reads outside body[0, len). */
 int tt_tls_parse_client_hello(const uint8_t *body, uint32_t len, struct tt_tls_client_hello *ch);
+/* The same for a DTLS ClientHello body (after DTLS's 12-byte handshake header): a cookie
+ * follows the session id. A DTLS ServerHello has TLS's layout (tt_tls_parse_server_hello). */
+int tt_dtls_parse_client_hello(const uint8_t *body, uint32_t len, struct tt_tls_client_hello *ch);
 
 /* A parsed ServerHello. */
 struct tt_tls_server_hello {
@@ -254,6 +257,12 @@ struct tt_tls_server_hello {
 
 /* Parse a ServerHello body. Returns 0 or -EBADMSG (as above). */
 int tt_tls_parse_server_hello(const uint8_t *body, uint32_t len, struct tt_tls_server_hello *sh);
+
+/* pion/dtls's hellos (Snowflake's client and standalone proxy; webrtc.c): the ClientHello
+ * by its suites, extensions and groups in order (evidence S4), the ServerHello by its
+ * extension order (S3). */
+bool tt_webrtc_is_pion_client_hello(const struct tt_tls_client_hello *ch);
+bool tt_webrtc_is_pion_server_hello(const struct tt_tls_server_hello *sh);
 
 enum {
 	TT_TLS_CN_MAX = 64, /* ub-common-name */

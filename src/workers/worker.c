@@ -669,6 +669,10 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		    !st->w->cfg->is_no_detect)
 			track_flight(st, f, dir, payload, l3 + pay_off,
 			    p->caplen > pay_off ? p->caplen - pay_off : 0);
+		if (p->proto == 17 && payload > 0 && p->caplen > pay_off &&
+		    !st->w->cfg->is_no_detect)
+			tt_webrtc_datagram(&f->rec, (unsigned)dir, l3 + pay_off,
+			    p->caplen - pay_off < payload ? p->caplen - pay_off : payload);
 		/* From the segment that ended the first flights on (track_flight set pt). */
 		if (payload > 0 && f->pt)
 			track_shape(f->pt, dir, payload);

@@ -171,6 +171,13 @@ void tt_inspect_tls_summary(const struct tt_tls_flow *t, bool is_syn_less,
  * printable start, mostly printable, a printable run over 20, a TLS or HTTP start). */
 bool tt_inspect_is_fully_encrypted(const uint8_t *p, uint32_t len);
 
+/* The UDP inspector (webrtc.c): one datagram's first n captured payload bytes, from the
+ * initiator (dir 0) or the responder (1), into r's webrtc facts, DTLS and RTP counts and
+ * ICE id (RFC 7983 demultiplexing, STUN, DTLS hellos). */
+void tt_webrtc_datagram(struct tt_flow_record *r, unsigned dir, const uint8_t *p, uint32_t n);
+/* The ICE id of a STUN USERNAME ("ufrag:ufrag"): the same whichever end sent it. */
+uint32_t tt_webrtc_ice_id(const uint8_t *user, size_t len);
+
 /* ---- the worker thread ---------------------------------------------------------------- */
 
 struct tt_worker {

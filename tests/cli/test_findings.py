@@ -46,8 +46,22 @@ def expected(flows):
             continue
         exit_side = v == 'tor-exit-side'
         near, far = (f['dst_ip'], f['src_ip']) if exit_side else (f['src_ip'], f['dst_ip'])
+        if v == 'tor-snowflake':  # the host is the DTLS server; the proxy is no relay
+            w = f.get('webrtc', {})
+            sh = w.get('server_hello_fwd') or w.get('server_hello_rev')
+            is_dst = w.get('server_hello_rev') if sh else w.get('client_hello_fwd')
+            near = f['dst_ip'] if is_dst else f['src_ip']
         if f['verdict'] == 'none':
             hosts[near]['cand'] += 1
+            continue
+        if v == 'tor-snowflake':
+            e = hosts[near]
+            e['flows'] += 1
+            e['bytes'] += f['bytes_fwd'] + f['bytes_rev']
+            e['verdicts'][f['verdict']] += 1
+            e['iv'].append((f['first_ts'], f['last_ts']))
+            e['first'] = f['first_ts'] if e['first'] is None else min(e['first'], f['first_ts'])
+            e['last'] = f['last_ts'] if e['last'] is None else max(e['last'], f['last_ts'])
             continue
         kind = 'exit' if exit_side else ('bridge' if v in ('tor-bridge', 'tor-pt') else 'relay')
         port = None if exit_side else f['dst_port']
@@ -76,6 +90,11 @@ def counted_on(f):
         return ()
     if v == 'tor-exit-side':
         return (f['dst_ip'],)
+    if v == 'tor-snowflake':
+        w = f.get('webrtc', {})
+        sh = w.get('server_hello_fwd') or w.get('server_hello_rev')
+        is_dst = w.get('server_hello_rev') if sh else w.get('client_hello_fwd')
+        return (f['dst_ip'] if is_dst else f['src_ip'],)
     if f['verdict'] != 'none' and is_private(f['dst_ip']):
         return (f['src_ip'], f['dst_ip'])
     return (f['src_ip'],)
