@@ -78,8 +78,9 @@ static unsigned min_u(unsigned a, unsigned b)
 }
 
 /* Every input of tt_tls_ja3 and tt_tls_ja4 (tls.c), as bytes; 0 when they take more than
- * TT_FP_KEY_MAX. The lists are cut where the fingerprint functions cut them. The point
- * formats are bytes, never GREASE. */
+ * TT_FP_KEY_MAX. The lists are cut where the fingerprint functions cut them, GREASE left
+ * out as both fingerprints leave it out of lists. The point formats are bytes, never
+ * GREASE. */
 static size_t fp_key(const struct tt_tls_client_hello *ch, uint8_t *k)
 {
 	size_t len = 0;
@@ -90,8 +91,11 @@ static size_t fp_key(const struct tt_tls_client_hello *ch, uint8_t *k)
 
 	for (unsigned i = 0; i < ch->n_point_formats; i++)
 		pf[i] = ch->point_formats[i];
-	if (!key_put(k, &len, head, 6) ||
-	    !key_put(k, &len, ch->ciphers, min_u(ch->n_ciphers, TT_TLS_MAX_CIPHERS)) ||
+	/* The head whole: a legacy_version that happens to be a GREASE value (only a hostile
+	 * hello sends one) is printed by JA3 and must not be skipped (found by fuzz_tls). */
+	memcpy(k, head, sizeof(head));
+	len = sizeof(head);
+	if (!key_put(k, &len, ch->ciphers, min_u(ch->n_ciphers, TT_TLS_MAX_CIPHERS)) ||
 	    !key_put(k, &len, ch->exts, min_u(ch->n_exts, TT_TLS_MAX_EXTS)) ||
 	    !key_put(k, &len, ch->groups, min_u(ch->n_groups, TT_TLS_MAX_GROUPS)) ||
 	    !key_put(k, &len, ch->sigalgs, min_u(ch->n_sigalgs, TT_TLS_MAX_SIGALGS)) ||

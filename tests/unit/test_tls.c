@@ -514,6 +514,15 @@ Test(tls, fingerprint_cache_equals_the_functions)
 	cr_expect_eq(memcmp(&want, &got, sizeof(want)), 0);
 	cr_expect_eq(c->n_misses, N + 1);
 	cr_expect_str_neq(got.ja3, "6820f114cf3b0809ffdcb30cb277848a");
+	/* A legacy_version that is a GREASE value (a hostile hello; JA3 prints it): two such
+	 * values are two entries (fuzz_tls found them sharing one). */
+	for (unsigned k = 0; k < 2; k++) {
+		f[6]->ch.legacy_version = k ? 0x3a3a : 0x5a5a;
+		tt_inspect_tls_summary(f[6], false, NULL, &want);
+		tt_inspect_tls_summary(f[6], false, c, &got);
+		cr_expect_eq(memcmp(&want, &got, sizeof(want)), 0, "legacy_version %u", k);
+	}
+	cr_expect_eq(c->n_misses, N + 3);
 	f[6]->ch = saved;
 	for (unsigned i = 0; i < N; i++)
 		walk_free(&w[i]);
