@@ -99,6 +99,8 @@ enum tt_verdict {
 	TT_VERDICT_TOR_DIR,       /* the Tor directory protocol */
 	TT_VERDICT_TOR_EXIT_SIDE, /* traffic from a Tor exit (not Tor's protocol itself) */
 	TT_VERDICT_TOR_SNOWFLAKE, /* Snowflake: a WebRTC data channel carrying Tor */
+	TT_VERDICT_TOR_MEEK,      /* meek: Tor's records polled through HTTPS to a front */
+	TT_VERDICT_TOR_WEBTUNNEL, /* WebTunnel: Tor's TLS inside an HTTPS connection */
 	TT_VERDICT_COUNT,
 };
 
@@ -132,8 +134,18 @@ struct tt_flow_tls {
 	bool is_d3;                   /* evidence D3: mid-stream cell framing */
 	uint8_t ms_burst[2];          /* records in cell-aligned bursts (D4) */
 	bool is_d4;                   /* evidence D4: mid-stream cell bursts */
-	char sni[64];                 /* cut at 63 bytes */
-	char ja3[33];                 /* MD5 hex */
+	/* The client's records followed after the inspection, for Tor inside another TLS
+	 * connection (meek, WebTunnel; src/workers/tls.h tt_tunnel_stats); all 0 when the
+	 * flow was not followed (no complete handshake, an unknown or CBC suite, D1/D2). */
+	uint8_t nest_app, nest_fit;     /* W1: of the first 64, those of 65-8192 bytes; of
+					 * them, Tor records of whole cells one layer down */
+	uint8_t is_nest_hello;          /* W2: Tor's ClientHello, then its VERSIONS, nested */
+	uint8_t poll_backoff;           /* M1: longest chain of poll waits growing x1.5 */
+	uint16_t poll_mode;             /* M2: the most frequent client record length */
+	uint8_t poll_bodies, poll_cell; /* M2: records over it + 64; of them, a POST whose
+					 * body is one Tor record of whole cells */
+	char sni[64];                   /* cut at 63 bytes */
+	char ja3[33];                   /* MD5 hex */
 	char ja4[37];
 	char cert_subject[64], cert_issuer[64];
 };

@@ -135,6 +135,13 @@
 	F(ja4, TEXT, ja4, OPT)                                                                     \
 	F(cert_subject, TEXT, cert_subject, OPT)                                                   \
 	F(cert_issuer, TEXT, cert_issuer, OPT)                                                     \
+	F(nest_app, NZ, nest_app, OPT)                                                             \
+	F(nest_fit, NZ, nest_fit, OPT)                                                             \
+	F(nest_hello, NZ, is_nest_hello, OPT)                                                      \
+	F(poll_backoff, NZ, poll_backoff, OPT)                                                     \
+	F(poll_mode, NZ, poll_mode, OPT)                                                           \
+	F(poll_bodies, NZ, poll_bodies, OPT)                                                       \
+	F(poll_cell, NZ, poll_cell, OPT)                                                           \
 	C(version, JSON, STR, tt_tls_version_name(t->version))                                     \
 	C(cipher, JSON, U64, t->cipher)                                                            \
 	C(sni, JSON, STR, t->sni)                                                                  \
@@ -156,7 +163,14 @@
 	C(midstream_fit, JSON, PAIR, t->ms_fit)                                                    \
 	C(framing_d3, JSON, BOOL, t->is_d3)                                                        \
 	C(midstream_burst, JSON, PAIR, t->ms_burst)                                                \
-	C(framing_d4, JSON, BOOL, t->is_d4)
+	C(framing_d4, JSON, BOOL, t->is_d4)                                                        \
+	C(nested_app, JSON, U64, t->nest_app)                                                      \
+	C(nested_fit, JSON, U64, t->nest_fit)                                                      \
+	C(nested_hello, JSON, BOOL, t->is_nest_hello)                                              \
+	C(poll_backoff, JSON, U64, t->poll_backoff)                                                \
+	C(poll_mode, JSON, U64, t->poll_mode)                                                      \
+	C(poll_bodies, JSON, U64, t->poll_bodies)                                                  \
+	C(poll_cell, JSON, U64, t->poll_cell)
 
 /* The "relay" map (struct tt_flow_relay); export prints it as a JSON object only. */
 #define TT_RELAY_ROWS(F, C)                                                                       \

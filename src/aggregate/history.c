@@ -32,7 +32,8 @@ static const char schema_sql[] =
     " candidates INTEGER NOT NULL, hosts_total INTEGER NOT NULL,"
     " v_tor INTEGER NOT NULL, v_tor_bridge INTEGER NOT NULL, v_tor_pt INTEGER NOT NULL,"
     " v_tor_dir INTEGER NOT NULL, v_tor_exit_side INTEGER NOT NULL,"
-    " v_tor_snowflake INTEGER NOT NULL DEFAULT 0);"
+    " v_tor_snowflake INTEGER NOT NULL DEFAULT 0, v_tor_meek INTEGER NOT NULL DEFAULT 0,"
+    " v_tor_webtunnel INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS inputs ("
     " analysis INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,"
     " idx INTEGER NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT,"
@@ -46,8 +47,8 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS hosts_by_address ON hosts(address);"
     "CREATE INDEX IF NOT EXISTS analyses_by_start ON analyses(started_ns);";
 
-static const char *const verdict_cols[] = {
-    NULL, "v_tor", "v_tor_bridge", "v_tor_pt", "v_tor_dir", "v_tor_exit_side", "v_tor_snowflake"};
+static const char *const verdict_cols[] = {NULL, "v_tor", "v_tor_bridge", "v_tor_pt", "v_tor_dir",
+    "v_tor_exit_side", "v_tor_snowflake", "v_tor_meek", "v_tor_webtunnel"};
 _Static_assert(sizeof(verdict_cols) / sizeof(verdict_cols[0]) == TT_VERDICT_COUNT,
     "a history column per verdict");
 
@@ -79,34 +80,41 @@ static void make_parent(const char *path)
 	free(d);
 }
 
-/* A database made before tor-snowflake has no v_tor_snowflake column: add it (0 for the
- * runs before). The change is additive, so the schema version stays 1 and an older
- * tortrace still reads and writes the file (it names its columns; the new one defaults to
- * 0). Checked again under the write lock, so two runs never both add it. */
-static int add_snowflake_column(sqlite3 *db, const char *path)
+/* A database made before a verdict existed has no column for it: add the columns it lacks
+ * (0 for the runs before; tor-snowflake, tor-meek and tor-webtunnel came after schema 1).
+ * The change is additive, so the schema version stays 1 and an older tortrace still reads
+ * and writes the file (it names its columns; the new ones default to 0). Checked again
+ * under the write lock, so two runs never both add one. */
+static int add_verdict_columns(sqlite3 *db, const char *path)
 {
-	static const char probe[] = "SELECT v_tor_snowflake FROM analyses LIMIT 0";
+	char sql[160];
 	sqlite3_stmt *st = NULL;
 
-	if (sqlite3_prepare_v2(db, probe, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_finalize(st);
-		return 0;
-	}
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return fail(db, path, "cannot lock to add the tor-snowflake column");
-	if (sqlite3_prepare_v2(db, probe, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_finalize(st); /* another run added it meanwhile */
-	} else if (sqlite3_exec(db,
-		       "ALTER TABLE analyses ADD COLUMN v_tor_snowflake INTEGER NOT NULL DEFAULT 0",
-		       NULL, NULL, NULL) != SQLITE_OK) {
-		int rc = fail(db, path, "cannot add the tor-snowflake column");
+	for (unsigned v = TT_VERDICT_TOR_SNOWFLAKE; v < TT_VERDICT_COUNT; v++) {
+		snprintf(sql, sizeof(sql), "SELECT %s FROM analyses LIMIT 0", verdict_cols[v]);
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_finalize(st);
+			continue;
+		}
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+			return fail(db, path, "cannot lock to add a verdict column");
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_finalize(st); /* another run added it meanwhile */
+		} else {
+			snprintf(sql, sizeof(sql),
+			    "ALTER TABLE analyses ADD COLUMN %s INTEGER NOT NULL DEFAULT 0",
+			    verdict_cols[v]);
+			if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+				int rc = fail(db, path, "cannot add a verdict column");
 
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return rc;
-	}
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return fail(db, path, "cannot add the tor-snowflake column");
+				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+				return rc;
+			}
+		}
+		if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return fail(db, path, "cannot add a verdict column");
+		}
 	}
 	return 0;
 }
@@ -159,7 +167,7 @@ static int open_db(const char *path, bool is_create, sqlite3 **out)
 		rc = -ENOENT;
 		goto err;
 	}
-	if ((rc = add_snowflake_column(db, path)) < 0)
+	if ((rc = add_verdict_columns(db, path)) < 0)
 		goto err;
 	sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 	*out = db;
@@ -205,10 +213,11 @@ int tt_history_record(const char *path, const struct tt_history_run *run, int64_
 	    "INSERT INTO analyses (started_ns, started_at, finished_ns, elapsed_s, version, "
 	    "command, status, complete, out_dir, report, flows, html, pcap, relay_data, "
 	    "relay_digest, min_score, files, files_failed, packets, bytes, flows_total, tor_flows, "
-	    "candidates, hosts_total, %s, %s, %s, %s, %s, %s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "candidates, hosts_total, %s, %s, %s, %s, %s, %s, %s, %s) VALUES (?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	    verdict_cols[1], verdict_cols[2], verdict_cols[3], verdict_cols[4], verdict_cols[5],
-	    verdict_cols[6]);
+	    verdict_cols[6], verdict_cols[7], verdict_cols[8]);
+	_Static_assert(TT_VERDICT_COUNT == 9, "the INSERT names every verdict column");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		rc = fail(db, path, "cannot record");
 		goto rollback;
@@ -322,7 +331,7 @@ static const char list_cols[] =
     "id, started_ns, started_at, elapsed_s, version, command, status, complete, out_dir, "
     "report, flows, html, pcap, relay_data, relay_digest, min_score, files, files_failed, packets, "
     "bytes, flows_total, tor_flows, candidates, hosts_total, v_tor, v_tor_bridge, v_tor_pt, "
-    "v_tor_dir, v_tor_exit_side, v_tor_snowflake";
+    "v_tor_dir, v_tor_exit_side, v_tor_snowflake, v_tor_meek, v_tor_webtunnel";
 
 enum {
 	C_ID,
@@ -389,8 +398,9 @@ static void host_list(sqlite3 *db, int64_t id, char *buf, size_t len, size_t *n)
 
 static void json_analysis(struct tt_json *j, sqlite3_stmt *st)
 {
-	static const char *const names[] = {
-	    "tor", "tor-bridge", "tor-pt", "tor-dir", "tor-exit-side", "tor-snowflake"};
+	static const char *const names[] = {"tor", "tor-bridge", "tor-pt", "tor-dir",
+	    "tor-exit-side", "tor-snowflake", "tor-meek", "tor-webtunnel"};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == TT_VERDICT_COUNT - 1, "a name each");
 
 	tt_json_kv_u64(j, "id", u64(st, C_ID));
 	tt_json_kv_str(j, "started_at", text(st, C_STARTED_AT));
@@ -576,7 +586,7 @@ int tt_history_show(const char *path, int64_t id, bool is_json, FILE *out)
 	    " bytes, %" PRIu64 " flows\n"
 	    "  verdicts:   tor %" PRIu64 ", tor-bridge %" PRIu64 ", tor-pt %" PRIu64
 	    ", tor-dir %" PRIu64 ", tor-exit-side %" PRIu64 ", tor-snowflake %" PRIu64
-	    "; candidates %" PRIu64 "\n",
+	    ", tor-meek %" PRIu64 ", tor-webtunnel %" PRIu64 "; candidates %" PRIu64 "\n",
 	    id, text(st, C_STARTED_AT), sqlite3_column_double(st, C_ELAPSED), text(st, C_VERSION),
 	    text(st, C_COMMAND) ? text(st, C_COMMAND) : "(not recorded)",
 	    sqlite3_column_int(st, C_STATUS),
@@ -588,7 +598,8 @@ int tt_history_show(const char *path, int64_t id, bool is_json, FILE *out)
 	    text(st, C_RELAY_DIGEST) ? ")" : "", u64(st, C_FILES), u64(st, C_FILES_FAILED),
 	    u64(st, C_PACKETS), u64(st, C_BYTES), u64(st, C_FLOWS_TOTAL), u64(st, C_V_TOR),
 	    u64(st, C_V_TOR + 1), u64(st, C_V_TOR + 2), u64(st, C_V_TOR + 3), u64(st, C_V_TOR + 4),
-	    u64(st, C_V_TOR + 5), u64(st, C_CANDIDATES));
+	    u64(st, C_V_TOR + 5), u64(st, C_V_TOR + 6), u64(st, C_V_TOR + 7),
+	    u64(st, C_CANDIDATES));
 	fprintf(out, "  outputs:    %s\n              %s\n", text(st, C_REPORT), text(st, C_FLOWS));
 	if (text(st, C_HTML))
 		fprintf(out, "              %s\n", text(st, C_HTML));

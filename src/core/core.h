@@ -458,6 +458,10 @@ enum tt_evidence_id {
 	TT_EV_S4,   /* Snowflake: pion's DTLS ClientHello */
 	TT_EV_SNEG, /* media (RTP/SRTP) beside the DTLS handshake */
 	TT_EV_S5,   /* Snowflake: Tor's TLS records through Turbo Tunnel, upstream lengths */
+	TT_EV_W1,   /* Tor's records of whole cells inside another TLS connection */
+	TT_EV_W2,   /* Tor's ClientHello, then its VERSIONS, inside another TLS connection */
+	TT_EV_M1,   /* meek: empty polls backing off x1.5 */
+	TT_EV_M2,   /* meek: POST bodies that are Tor records of whole cells */
 	TT_EV_COUNT,
 };
 

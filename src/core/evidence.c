@@ -32,7 +32,11 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"(data/tor-fingerprints.tsv, each entry with its capture and date): a hint, brittle "
 	"across OpenSSL versions; checked: tor 0.4.9 client and relay (tornet 2026, 4 and 17 "
 	"flows), 2022 (tor_bl.pcap, 2), 2013 (tor.pcap, 7)"},
-    [TT_EV_BNEG] = {"B-", 'B', -5.0, "ClientHello offers ALPN (h2, http/1.1): tor's never does"},
+    [TT_EV_BNEG] = {"B-", 'B', -5.0,
+	"ClientHello offers ALPN (h2, http/1.1): tor's never does. Not counted beside the "
+	"items of Tor inside another TLS connection (W1, W2, M1, M2): that hello is the "
+	"transport's (meek sends a browser's), not Tor's",
+	(1u << TT_EV_W1) | (1u << TT_EV_W2) | (1u << TT_EV_M1) | (1u << TT_EV_M2)},
     [TT_EV_C1] = {"C1", 'C', 9.0,
 	"certificate is tor's link certificate: random www.<base32>.net subject, .com "
 	"issuer, no extensions, midnight validity, 8-byte serial; no CA issues such; "
@@ -192,6 +196,68 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"2, 0 of 11 in WebRTC negatives set 3; the WebRTC negatives of "
 	"tools/pt_negatives.sh: set 1 pion data channels, 2 DTLS-SRTP calls of pion and "
 	"aiortc, 3 aiortc and GStreamer data channels): ln(1.0 / 0.0408) = 3.20"},
+    [TT_EV_W1] = {"W1", 'W', 6.83,
+	"Tor's records one layer down: of a TLS connection's first 64 client application-data "
+	"records, at least 8 of 65-8192 bytes and at least half of them 514 k + outer "
+	"overhead + 22 bytes (a Tor TLS 1.3 record of k cells, header 5 + 17, inside the "
+	"outer record: WebTunnel's raw stream after its WebSocket upgrade, or any TLS tunnel "
+	"carrying Tor). The client direction: servers write bulk data in their own chunks, "
+	"which cut cells. Needs the outer handshake (an AEAD suite) and a Tor that does not "
+	"pad its records. 1 of 1 WebTunnel connection (corpus transports/webtunnel-s1: 58 of "
+	"62 records); 0 of 2759 non-Tor flows where it can fire, measured "
+	"(bench/tunnel_weight.py) against every non-Tor TLS flow the follower read: the "
+	"corpus (peers, and the non-Tor flows of the tornet and transports captures), the "
+	"long-polling and WebSocket captures of tools/pt_negatives.sh (set 4: Go, Socket.IO, "
+	"nginx + Node ws and Python websockets, two WebSocket tunnels carrying inner TLS) and "
+	"the five sets of tools/tls_negatives.py (OpenSSL, GnuTLS, nginx, Node.js, Go, Java; "
+	"chat, echo, streaming, API calls, long-lived connections); loopback lab stacks, not "
+	"the Internet's diversity: ln(1.0 / 0.00109) = 6.83"},
+    [TT_EV_W2] = {"W2", 'W', 7.7,
+	"Tor's link handshake one layer down: among a TLS connection's first 16 client "
+	"application-data records, one of 517 bytes + outer overhead (Tor's ClientHello, "
+	"padded to 512 bytes by OpenSSL) followed within 4 records by one of 33 + outer "
+	"overhead (its VERSIONS cell, 11 bytes, in a TLS 1.3 record): D1's landmark inside a "
+	"tunnel. Needs the connection's start. 1 of 1 WebTunnel connection (corpus "
+	"transports/webtunnel-s1); 0 of 6645 non-Tor flows with a client record of 65-8192 "
+	"bytes, measured (bench/tunnel_weight.py) against every non-Tor TLS flow the follower "
+	"read: the corpus (peers, and the non-Tor flows of the tornet and transports "
+	"captures), the long-polling and WebSocket captures of tools/pt_negatives.sh (set 4: "
+	"Go, Socket.IO, nginx + Node ws and Python websockets, two WebSocket tunnels carrying "
+	"inner TLS) and the five sets of tools/tls_negatives.py (OpenSSL, GnuTLS, nginx, "
+	"Node.js, Go, Java; chat, echo, streaming, API calls, long-lived connections); "
+	"loopback lab stacks, not the Internet's diversity: ln(1.0 / 0.00045) = 7.70. Beside "
+	"W1 (group W) it counts half"},
+    [TT_EV_M1] = {"M1", 'M', 6.52,
+	"meek's idle back-off: among the client's records of one length (seen at least 5 "
+	"times: the empty poll), 3 or more successive waits growing x1.45-1.55, from at least "
+	"80 ms. The wait is timed from the server's last payload to the next poll, so it is "
+	"meek's timer without the round trip (meek-client and meek_lite: 100 ms, x1.5, at "
+	"most 5 s, no jitter; the corpus's 204 steps are x1.483-1.502). Another poller "
+	"backing off by x1.5 without jitter would fire it. 8 of 10 meek connections with a "
+	"repeated length (corpus transports/meek-s1; the 15 short connections carry one "
+	"response each); 0 of 2532 non-Tor flows with a repeated length, measured "
+	"(bench/tunnel_weight.py) against every non-Tor TLS flow the follower read: the "
+	"corpus (peers, and the non-Tor flows of the tornet and transports captures), the "
+	"long-polling and WebSocket captures of tools/pt_negatives.sh (set 4: Go, Socket.IO, "
+	"nginx + Node ws and Python websockets, two WebSocket tunnels carrying inner TLS) and "
+	"the five sets of tools/tls_negatives.py (OpenSSL, GnuTLS, nginx, Node.js, Go, Java; "
+	"chat, echo, streaming, API calls, long-lived connections); loopback lab stacks, not "
+	"the Internet's diversity: ln(0.8 / 0.00118) = 6.52"},
+    [TT_EV_M2] = {"M2", 'W', 4.99,
+	"meek's POST bodies are Tor's records: with H the client's most frequent record "
+	"length (the empty poll, at least 5 times), at least half of at least 5 longer "
+	"records (over H + 64) are H plus the Content-Length's extra digits plus 514 k + 22 "
+	"bytes (one Tor TLS 1.3 record of k cells as the body). Depends on HTTP/1.1 with the "
+	"body in the request's record; HTTP/2 through a CDN changes H. 10 of 10 meek "
+	"connections where it can fire (corpus transports/meek-s1); 0 of 438 non-Tor flows "
+	"where it can fire, measured (bench/tunnel_weight.py) against every non-Tor TLS flow "
+	"the follower read: the corpus (peers, and the non-Tor flows of the tornet and "
+	"transports captures), the long-polling and WebSocket captures of "
+	"tools/pt_negatives.sh (set 4: Go, Socket.IO, nginx + Node ws and Python websockets, "
+	"two WebSocket tunnels carrying inner TLS) and the five sets of "
+	"tools/tls_negatives.py (OpenSSL, GnuTLS, nginx, Node.js, Go, Java; chat, echo, "
+	"streaming, API calls, long-lived connections); loopback lab stacks, not the "
+	"Internet's diversity: ln(1.0 / 0.00682) = 4.99. Group W: nested Tor records, as W1"},
 };
 
 static const char *const verdict_names[TT_VERDICT_COUNT] = {
@@ -202,6 +268,8 @@ static const char *const verdict_names[TT_VERDICT_COUNT] = {
     [TT_VERDICT_TOR_DIR] = "tor-dir",
     [TT_VERDICT_TOR_EXIT_SIDE] = "tor-exit-side",
     [TT_VERDICT_TOR_SNOWFLAKE] = "tor-snowflake",
+    [TT_VERDICT_TOR_MEEK] = "tor-meek",
+    [TT_VERDICT_TOR_WEBTUNNEL] = "tor-webtunnel",
 };
 
 const struct tt_evidence_item *tt_evidence_table(unsigned *n)

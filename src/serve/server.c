@@ -619,7 +619,7 @@ static enum MHD_Result send_flows(
 		free(line);
 		return send_error(c, MHD_HTTP_BAD_REQUEST,
 		    "verdict is one of all, any, none, candidate, tor, tor-bridge, tor-pt, "
-		    "tor-dir, tor-exit-side, tor-snowflake");
+		    "tor-dir, tor-exit-side, tor-snowflake, tor-meek, tor-webtunnel");
 	}
 	if (limit > FLOWS_LIMIT)
 		limit = FLOWS_LIMIT;

@@ -179,6 +179,28 @@ static uint32_t webrtc_evidence(const struct tt_flow_record *r)
 	return ev;
 }
 
+/* Tor inside another TLS connection, from the follower's counts (tunnel.c). W1: at least
+ * half of at least TT_TUN_W1_MIN client records are Tor records of whole cells one layer
+ * down. W2: Tor's ClientHello and VERSIONS, nested. M1: a chain of 3 or more poll waits
+ * growing x1.5 (100, 150, 225, 338 ms: meek's back-off). M2: at least half of at least
+ * TT_TUN_M2_MIN_BODIES POSTs carry one Tor record of whole cells. */
+#define M1_RUN 3u
+
+static uint32_t tunnel_evidence(const struct tt_flow_tls *t)
+{
+	uint32_t ev = 0;
+
+	if (t->nest_app >= TT_TUN_W1_MIN && 2u * t->nest_fit >= t->nest_app)
+		ev |= 1u << TT_EV_W1;
+	if (t->is_nest_hello)
+		ev |= 1u << TT_EV_W2;
+	if (t->poll_backoff >= M1_RUN)
+		ev |= 1u << TT_EV_M1;
+	if (t->poll_bodies >= TT_TUN_M2_MIN_BODIES && 2u * t->poll_cell >= t->poll_bodies)
+		ev |= 1u << TT_EV_M2;
+	return ev;
+}
+
 static double score_of(uint32_t ev)
 {
 	static const double prior_p = 1.0 / (1.0 + 992.27471560502658); /* 1/(1+e^6.9) */
@@ -248,6 +270,10 @@ static unsigned hypothesis(const struct tt_flow_record *r, uint32_t ev)
 		return TT_VERDICT_TOR_DIR;
 	if (r->proto == 17 && (ev & SNOWFLAKE_EV))
 		return TT_VERDICT_TOR_SNOWFLAKE;
+	if (ev & ((1u << TT_EV_M1) | (1u << TT_EV_M2)))
+		return TT_VERDICT_TOR_MEEK;
+	if (ev & ((1u << TT_EV_W1) | (1u << TT_EV_W2)))
+		return TT_VERDICT_TOR_WEBTUNNEL;
 	if (ev & ((1u << TT_EV_A1) | (1u << TT_EV_A2)))
 		return TT_VERDICT_TOR;
 	/* The obfs4 items (F1 and what rests on it) without any sign of tor's TLS link: the
@@ -274,7 +300,7 @@ void tt_evidence_score(struct tt_flow_record *r, const struct tt_relays *idx,
 	if (r->proto == 6 && (r->dst_port == 9001 || r->dst_port == 9030))
 		ev |= 1u << TT_EV_A4;
 	if (r->tls)
-		ev |= tls_evidence(r->tls);
+		ev |= tls_evidence(r->tls) | tunnel_evidence(r->tls);
 	if (r->app[0] == TT_APP_TOR_DIR)
 		ev |= 1u << TT_EV_H1;
 	if (r->flags & TT_FLOW_FET_HANDSHAKE) {

@@ -211,11 +211,11 @@ bool tt_tls_stream_is_done(const struct tt_tls_stream *s)
 void tt_tls_stream_start_follow(struct tt_tls_stream *s)
 {
 	s->flags |= TT_TLS_STREAM_FOLLOW;
-	s->hdr_off = s->walk_off;
-	s->hdr_mask = 0;
+	s->fol.hdr_off = s->walk_off;
+	s->fol.hdr_mask = 0;
 	for (unsigned i = 0; i < 5 && s->walk_off + i < s->len; i++) {
-		s->hdr[i] = s->buf[s->walk_off + i];
-		s->hdr_mask |= (uint8_t)(1u << i);
+		s->fol.hdr[i] = s->buf[s->walk_off + i];
+		s->fol.hdr_mask |= (uint8_t)(1u << i);
 	}
 }
 
@@ -223,45 +223,52 @@ void tt_tls_stream_start_follow(struct tt_tls_stream *s)
  * them) before following gives up: tor and browsers keep far less than this in flight. */
 #define FOLLOW_LAG_MAX (256u * 1024)
 
-int tt_tls_stream_follow(struct tt_tls_stream *s, uint32_t seq, const uint8_t *payload,
+int tt_tls_follow_next(struct tt_tls_follow *fl, uint32_t seg_off, const uint8_t *payload,
     uint32_t len, struct tt_tls_record *r)
 {
-	uint32_t seg_off = seq - s->base_seq, length;
-	const uint8_t *h = s->hdr;
+	uint32_t length;
+	const uint8_t *h = fl->hdr;
 
-	if (s->flags & TT_TLS_STREAM_LOST)
-		return -EBADMSG;
 	/* Only the 5 bytes at hdr_off are read; the rest of the segment is never touched.
 	 * Offsets wrap with the sequence numbers, so they are compared as signed
 	 * differences. */
-	for (unsigned i = 0; i < 5 && s->hdr_mask != 0x1f; i++) {
-		int32_t d = (int32_t)(s->hdr_off + i - seg_off);
+	for (unsigned i = 0; i < 5 && fl->hdr_mask != 0x1f; i++) {
+		int32_t d = (int32_t)(fl->hdr_off + i - seg_off);
 
-		if (!(s->hdr_mask & (1u << i)) && d >= 0 && (uint32_t)d < len) {
-			s->hdr[i] = payload[d];
-			s->hdr_mask |= (uint8_t)(1u << i);
+		if (!(fl->hdr_mask & (1u << i)) && d >= 0 && (uint32_t)d < len) {
+			fl->hdr[i] = payload[d];
+			fl->hdr_mask |= (uint8_t)(1u << i);
 		}
 	}
-	if (s->hdr_mask != 0x1f) {
-		if (len > 0 && (int32_t)(seg_off - s->hdr_off) > (int32_t)FOLLOW_LAG_MAX) {
-			s->flags |= TT_TLS_STREAM_LOST;
+	if (fl->hdr_mask != 0x1f) {
+		if (len > 0 && (int32_t)(seg_off - fl->hdr_off) > (int32_t)FOLLOW_LAG_MAX)
 			return -EBADMSG;
-		}
 		return 0;
 	}
 	length = (uint32_t)h[3] << 8 | h[4];
-	if (h[0] < 20 || h[0] > 24 || h[1] != 3 || h[2] > 4 || length > TT_TLS_RECORD_MAX) {
-		s->flags |= TT_TLS_STREAM_LOST;
+	if (h[0] < 20 || h[0] > 24 || h[1] != 3 || h[2] > 4 || length > TT_TLS_RECORD_MAX)
 		return -EBADMSG;
-	}
-	*r = (struct tt_tls_record){.offset = s->hdr_off,
+	*r = (struct tt_tls_record){.offset = fl->hdr_off,
 	    .type = h[0],
 	    .version = (uint16_t)(h[1] << 8 | h[2]),
 	    .length = (uint16_t)length,
 	    .is_truncated = true};
-	s->hdr_off += 5 + length;
-	s->hdr_mask = 0;
+	fl->hdr_off += 5 + length;
+	fl->hdr_mask = 0;
 	return 1;
+}
+
+int tt_tls_stream_follow(struct tt_tls_stream *s, uint32_t seq, const uint8_t *payload,
+    uint32_t len, struct tt_tls_record *r)
+{
+	int rc;
+
+	if (s->flags & TT_TLS_STREAM_LOST)
+		return -EBADMSG;
+	rc = tt_tls_follow_next(&s->fol, seq - s->base_seq, payload, len, r);
+	if (rc < 0)
+		s->flags |= TT_TLS_STREAM_LOST;
+	return rc;
 }
 
 int tt_tls_stream_next_record(struct tt_tls_stream *s, struct tt_tls_record *r)

@@ -48,6 +48,14 @@ struct tt_tls_range {
 	uint32_t start, end;
 };
 
+/* Following a direction's record headers without keeping its bytes: where the next
+ * header starts and its bytes gathered so far (tt_tls_follow_next). */
+struct tt_tls_follow {
+	uint32_t hdr_off; /* stream offset of the next record header */
+	uint8_t hdr[5];   /* its bytes gathered so far */
+	uint8_t hdr_mask; /* which of hdr's bytes are there (bit i: hdr[i]) */
+};
+
 /* One direction of a TCP stream. Every field is written only by tt_tls_stream_* calls. */
 struct tt_tls_stream {
 	uint32_t base_seq; /* sequence number of buf[0] (valid when has_base) */
@@ -60,9 +68,7 @@ struct tt_tls_stream {
 	uint8_t n_ranges;
 	bool has_base;
 	struct tt_tls_range ranges[TT_TLS_STREAM_MAX_RANGES]; /* sorted, disjoint, > len */
-	uint32_t hdr_off; /* FOLLOW: stream offset of the next record header */
-	uint8_t hdr[5];   /* FOLLOW: its bytes gathered so far */
-	uint8_t hdr_mask; /* FOLLOW: which of hdr's bytes are there (bit i: hdr[i]) */
+	struct tt_tls_follow fol;                             /* FOLLOW: the next record header */
 	uint8_t buf[TT_TLS_STREAM_CAP];
 };
 
@@ -118,6 +124,12 @@ void tt_tls_stream_start_follow(struct tt_tls_stream *s);
  * -EBADMSG when following stopped (TT_TLS_STREAM_LOST: a malformed header, or segments
  * arrived 256 KiB past a header whose bytes never came). */
 int tt_tls_stream_follow(struct tt_tls_stream *s, uint32_t seq, const uint8_t *payload,
+    uint32_t len, struct tt_tls_record *r);
+
+/* The same on a bare follower: seg_off is the segment's offset in the stream (its
+ * sequence number minus the stream's base). -EBADMSG is not sticky here: the caller
+ * stops. */
+int tt_tls_follow_next(struct tt_tls_follow *fl, uint32_t seg_off, const uint8_t *payload,
     uint32_t len, struct tt_tls_record *r);
 
 /* ---- mid-stream: finding record boundaries without the start of the stream ---------- */
@@ -656,5 +668,70 @@ unsigned tt_tls_flow_records_wanted(const struct tt_tls_flow *f);
  * give more (not TLS, lost), which is when tt_tls_midstream_score_lens has all it uses.
  * False for other flows. */
 bool tt_tls_flow_midstream_is_done(const struct tt_tls_flow *f);
+
+/* ---- Tor inside another TLS connection: meek and WebTunnel (tunnel.c) -------------- */
+
+enum {
+	TT_TUN_LENS = 128,       /* client application-data record lengths kept (W1, W2, M2) */
+	TT_TUN_MAX_RECS = 1024,  /* client records followed; then the follower stops */
+	TT_TUN_SLOTS = 4,        /* record lengths whose poll waits are tracked (M1) */
+	TT_TUN_INNER = 22,       /* a Tor TLS 1.3 record beyond its cells: header 5 + 17 */
+	TT_TUN_W1_WINDOW = 64,   /* W1 judges the first 64 client records */
+	TT_TUN_W1_MIN = 8,       /* ... of which at least 8 of 65-8192 bytes */
+	TT_TUN_W2_WINDOW = 16,   /* W2 looks for the inner ClientHello among the first 16 */
+	TT_TUN_M2_MIN_MODE = 5,  /* M1/M2: a length seen at least 5 times */
+	TT_TUN_M2_MIN_BODIES = 5 /* M2: at least 5 records over the mode + 64 */
+};
+#define TT_TUN_M1_MIN_NS 80000000ull /* M1: a chain starts from a wait of 80 ms or more */
+
+/* One record length's poll waits (M1). */
+struct tt_tun_slot {
+	uint64_t last_ns; /* time of this length's latest record */
+	uint64_t wait_ns; /* the wait before it (server's last payload to it), 0: none */
+	uint16_t len, n;  /* the length, and records of it seen */
+	uint8_t run;      /* current chain of x1.45-1.55 steps */
+	uint8_t best;     /* longest chain */
+};
+
+/* The follower of a TLS flow's client records after the inspector closed (about 400
+ * bytes). Written only by tt_tunnel_*. */
+struct tt_tunnel {
+	struct tt_tls_follow fol;
+	uint32_t base_seq;
+	uint64_t srv_ns; /* time of the server's latest payload segment */
+	uint16_t lens[TT_TUN_LENS];
+	uint16_t n_lens, n_recs; /* lengths kept; application-data records followed */
+	uint8_t overhead;        /* the outer suite's AEAD overhead (tt_tls_cell_overhead) */
+	bool is_lost;            /* a header could not be read: following stopped */
+	struct tt_tun_slot slot[TT_TUN_SLOTS];
+};
+
+/* Take over f's client direction, which must be following record headers
+ * (TT_TLS_STREAM_FOLLOW, not LOST), with its application-data lengths so far; overhead is
+ * the negotiated suite's (tt_tls_cell_overhead, >= 0). */
+void tt_tunnel_start(struct tt_tunnel *t, const struct tt_tls_flow *f, unsigned overhead);
+
+/* A client segment (seq: its sequence number) at ts_ns: read the record headers it holds. */
+void tt_tunnel_client(
+    struct tt_tunnel *t, uint32_t seq, const uint8_t *payload, uint32_t len, uint64_t ts_ns);
+
+/* A server segment with payload at ts_ns. */
+void tt_tunnel_server(struct tt_tunnel *t, uint64_t ts_ns);
+
+/* Nothing more to read: TT_TUN_MAX_RECS records, or a header was lost. */
+bool tt_tunnel_is_done(const struct tt_tunnel *t);
+
+struct tt_tunnel_stats {
+	uint16_t n_recs;         /* client application-data records followed */
+	uint8_t w1_elig, w1_fit; /* W1: records of 65-8192 B among the first 64; of them,
+				  * 514 k + overhead + 22 */
+	bool is_w2;              /* W2: inner ClientHello, then inner VERSIONS */
+	uint16_t m2_mode;        /* M2: the most frequent length (seen >= 5 times), or 0 */
+	uint8_t m2_elig, m2_fit; /* M2: records over the mode + 64; of them, a poll body */
+	uint8_t m1_run;          /* M1: longest x1.5 chain of poll waits */
+};
+
+/* The items' counts from what the follower kept. Pure. */
+void tt_tunnel_stats(const struct tt_tunnel *t, struct tt_tunnel_stats *out);
 
 #endif /* TT_SRC_WORKERS_TLS_H */

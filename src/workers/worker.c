@@ -120,6 +120,12 @@ union pt_shape {
 	union pt_shape *next;
 };
 
+/* A follower of a flow's client records, or a link of the worker's free list. */
+union tunnel {
+	struct tt_tunnel s;
+	union tunnel *next;
+};
+
 /* A record's TLS summary (tt_flow_record.tls), or a link of the worker's free list. */
 union tls_sum {
 	struct tt_flow_tls s;
@@ -148,6 +154,7 @@ struct wstate {
 	unsigned n_pool;
 	union tls_sum *sum_free; /* record TLS summaries kept for reuse, chained */
 	union pt_shape *pt_free; /* G1 segment records kept for reuse, chained */
+	union tunnel *tun_free;  /* client-record followers kept for reuse, chained */
 	struct slab slab;        /* where the states, summaries and G1 records come from */
 	bool is_block_mapped;    /* sbuf.data is a tt_rec_block_map() mapping */
 	size_t block_bytes;      /* a block is sent once it holds this many bytes */
@@ -256,6 +263,56 @@ static int emit(struct wstate *st, const struct tt_flow *f)
 	return 0;
 }
 
+/* After the inspection of a TLS flow with its handshake, follow the client's record
+ * headers on (meek and WebTunnel carry Tor's records inside: tls.h tt_tunnel). Not for a
+ * Tor link (D1/D2 said so already), nor a suite whose overhead is not fixed (CBC), nor a
+ * client direction that is not following headers. Without memory the items are not
+ * tested. */
+static void tunnel_open(struct wstate *st, struct tt_flow *f)
+{
+	const struct tt_tls_flow *t = f->tls;
+	union tunnel *u;
+	int overhead;
+
+	if (!f->rec.tls || f->rec.tls->is_d1 || f->rec.tls->is_d2 || !t->has_ch || !t->has_sh ||
+	    t->is_sh_bad ||
+	    (t->st[0].flags & (TT_TLS_STREAM_FOLLOW | TT_TLS_STREAM_LOST)) != TT_TLS_STREAM_FOLLOW)
+		return;
+	overhead = tt_tls_cell_overhead(t->sh.version, t->sh.cipher);
+	if (overhead < 0)
+		return;
+	if ((u = st->tun_free) != NULL)
+		st->tun_free = u->next;
+	else if (!(u = slab_alloc(&st->slab, st->w->blocks, sizeof(*u))))
+		return;
+	tt_tunnel_start(&u->s, t, (unsigned)overhead);
+	f->tun = &u->s;
+}
+
+/* f ends: what its follower saw goes into the TLS summary. */
+static void tunnel_close(struct wstate *st, struct tt_flow *f)
+{
+	union tunnel *u = (union tunnel *)f->tun;
+	struct tt_tunnel_stats ts;
+	struct tt_flow_tls *s = f->rec.tls;
+
+	if (!u)
+		return;
+	tt_tunnel_stats(&u->s, &ts);
+	if (s) {
+		s->nest_app = ts.w1_elig;
+		s->nest_fit = ts.w1_fit;
+		s->is_nest_hello = ts.is_w2;
+		s->poll_backoff = ts.m1_run;
+		s->poll_mode = ts.m2_mode;
+		s->poll_bodies = ts.m2_elig;
+		s->poll_cell = ts.m2_fit;
+	}
+	u->next = st->tun_free;
+	st->tun_free = u;
+	f->tun = NULL;
+}
+
 /* Close the TLS inspection of f, if any, into its record. */
 static void tls_close(struct wstate *st, struct tt_flow *f)
 {
@@ -282,6 +339,7 @@ static void tls_close(struct wstate *st, struct tt_flow *f)
 	}
 	if (f->rec.tls)
 		tt_inspect_tls_summary(f->tls, f->rec.initiator != TT_INIT_SYN, st->fp, f->rec.tls);
+	tunnel_open(st, f);
 	TT_BUG_ON(st->n_pool >= TLS_PER_PART * TT_N_PARTITIONS);
 	st->pool[st->n_pool++] = f->tls;
 	f->tls = NULL;
@@ -293,6 +351,7 @@ static void end_flow(struct wstate *st, struct tt_flow *f, unsigned end)
 	struct tt_flow_relay relay;
 
 	tls_close(st, f);
+	tunnel_close(st, f);
 	/* Only a connection seen from its SYN has first flights to judge. The client's is
 	 * 64 bytes (representative, mark, MAC) plus 77-8128 of padding: obfs4
 	 * handshake_ntor.go pads it to at least the server's minimum, 96 + the 45-byte seed
@@ -676,6 +735,15 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		/* From the segment that ended the first flights on (track_flight set pt). */
 		if (payload > 0 && f->pt)
 			track_shape(f->pt, dir, payload);
+		/* Before the inspector: a follower it starts on this segment has read it. */
+		if (f->tun && payload > 0 && p->caplen > pay_off) {
+			if (dir == TT_DIR_REV)
+				tt_tunnel_server(f->tun, p->ts_ns);
+			else if (!tt_tunnel_is_done(f->tun))
+				tt_tunnel_client(f->tun, seq, l3 + pay_off,
+				    p->caplen - pay_off < payload ? p->caplen - pay_off : payload,
+				    p->ts_ns);
+		}
 		if (f->tls && payload > 0 && p->caplen > pay_off) {
 			uint32_t n = p->caplen - pay_off < payload ? p->caplen - pay_off : payload;
 

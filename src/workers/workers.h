@@ -16,6 +16,8 @@ struct tt_config;
  * are chained in least-recently-used order, one list per partition (core.h
  * tt_partition_of), for idle expiry and for evictions that depend only on the
  * partition's own packets. */
+struct tt_tunnel;
+
 struct tt_flow {
 	struct tt_flow_key key;
 	struct tt_flow_record rec; /* initiator-oriented counters */
@@ -37,6 +39,9 @@ struct tt_flow {
 	/* The segments after the first flights, for evidence G1: allocated when both first
 	 * flights look fully encrypted, freed when the flow ends. */
 	struct tt_pt_shape *pt;
+	/* The client's record headers after the TLS inspection closed (meek, WebTunnel:
+	 * tls.h tt_tunnel), or NULL; freed when the flow ends. */
+	struct tt_tunnel *tun;
 };
 
 /* Payload segment sizes after a flow's first two flights (evidence G1). 256 segments: the

@@ -1453,7 +1453,7 @@ Test(tls, midstream_records_cut_by_the_buffer_end)
 	cr_expect_eq(f->recs[1].len, 16401);
 	/* Encrypted: the direction now follows headers, the next one past the cut record. */
 	cr_expect(f->st[1].flags & TT_TLS_STREAM_FOLLOW);
-	cr_expect_eq(f->st[1].hdr_off, 3005 - 1000 + 5 + 4101 + 5 + 16401);
+	cr_expect_eq(f->st[1].fol.hdr_off, 3005 - 1000 + 5 + 4101 + 5 + 16401);
 	cr_expect_not(tt_tls_stream_is_done(&f->st[1]));
 	free(f);
 	free(buf);
@@ -1665,7 +1665,7 @@ Test(tls, follower_gathers_split_and_reordered_headers)
 	tt_tls_stream_add(s, 5000, buf, 3, false); /* 3 bytes of the first header */
 	cr_assert_eq(tt_tls_stream_next_record(s, &r), 0);
 	tt_tls_stream_start_follow(s);
-	cr_expect_eq(s->hdr_mask, 0x7);
+	cr_expect_eq(s->fol.hdr_mask, 0x7);
 	/* The rest, in two segments, the later one first; the third header is split. */
 	cr_expect_eq(tt_tls_stream_follow(
 			 s, 5000 + (uint32_t)h2 + 2, buf + h2 + 2, (uint32_t)(n - h2 - 2), &r),
@@ -1673,7 +1673,7 @@ Test(tls, follower_gathers_split_and_reordered_headers)
 	while (tt_tls_stream_follow(s, 5003, buf + 3, (uint32_t)(h2 + 2 - 3), &r) == 1)
 		cr_expect_eq(r.length, lens[got++]);
 	cr_expect_eq(got, 2);
-	cr_expect_eq(s->hdr_mask, 0x3); /* 2 bytes of the third header */
+	cr_expect_eq(s->fol.hdr_mask, 0x3); /* 2 bytes of the third header */
 	/* A retransmission of the later segment completes it and the rest. */
 	while (tt_tls_stream_follow(
 		   s, 5000 + (uint32_t)h2 + 2, buf + h2 + 2, (uint32_t)(n - h2 - 2), &r) == 1)
