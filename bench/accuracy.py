@@ -499,9 +499,70 @@ def section_snowflake(res):
                          f"(target 0)")
 
 
+TUNNELS = {'meek': 'meek-front', 'webtunnel': 'webtunnel'}
+
+
+def section_tunnels(res):
+    """meek and WebTunnel (transports/meek-*, webtunnel-*): every flow by its label, with
+    the verdict or candidate it got and whether report.json ties it into a transport
+    session; a run is one session (one client using one front or bridge), found when
+    report.json has a session of that transport with its verdict among whose flows are the
+    run's labelled flows; and no verdict on any flow not labelled with the transport."""
+    for transport, label_tor in TUNNELS.items():
+        print(f"\n== {transport} (../shared/corpus/transports/{transport}-*)")
+        t = Tally()
+        tied = collections.Counter()
+        n_sessions = found = found_cand = 0
+        for labels in sorted(glob.glob(os.path.join(CORPUS, 'transports', f'{transport}-*',
+                                                    '*.flows.csv'))):
+            pcap = labels[:-len('.flows.csv')] + '.pcap'
+            if not os.path.exists(pcap):
+                continue
+            flows, report = analyze([pcap], with_report=True)
+            by_key = {key(r): r for r in flows}
+            members = {}
+            for sess in report.get('transport_sessions', []):
+                if sess['transport'] != transport:
+                    continue
+                for m in sess['flows']:
+                    members[(m['proto'], m['src_ip'], str(m['src_port']), m['dst_ip'],
+                             str(m['dst_port']))] = sess
+            sessions = set()
+            for f in csv.DictReader(open(labels)):
+                label = f['label'] if f['label'] == label_tor else 'non-tor'
+                r = either_way(by_key, f)
+                t.add(label, r)
+                m = members.get(key(r)) if r else None
+                tied[label] += m is not None
+                if label == label_tor and m is not None:
+                    sessions.add((m['host'], m['server'], m['server_port'], m['verdict'],
+                                  m['candidate']))
+            n_sessions += 1
+            if any(v == f'tor-{transport}' for *_, v, _ in sessions):
+                found += 1
+            elif any(c == f'tor-{transport}' for *_, c in sessions):
+                found_cand += 1
+            print(f"  {os.path.relpath(pcap, CORPUS)}: "
+                  f"{sum(1 for s in report.get('transport_sessions', []) if s['transport'] == transport)} "
+                  f"{transport} session(s) in report.json")
+        t.print('flows by label (detected: a verdict; tied: a member of a report.json session)')
+        for label in sorted(t.verdicts):
+            print(f"   {label:15} tied into a session {tied[label]:3} of "
+                  f"{sum(t.verdicts[label].values())}")
+        res.no_verdicts(t, f"{transport} captures")
+        wrong = sum(n for label, c in t.verdicts.items() if label != label_tor
+                    for v, n in c.items() if v == f'tor-{transport}')
+        res.target(wrong == 0, f"tor-{transport} verdicts on flows not labelled {label_tor}: "
+                               f"{wrong} (target 0)")
+        res.target(n_sessions and found == n_sessions,
+                   f"{transport} sessions found as tor-{transport}: {found} of {n_sessions} "
+                   f"({found_cand} as candidates only; the issue's target on held-out "
+                   f"sessions is 80 %)")
+
+
 SECTIONS = [section_tornet, section_accuracy_set, section_obfs4_all, section_without_b3,
             section_peers, section_synthetic, section_midstream, section_rotated,
-            section_snowflake]
+            section_snowflake, section_tunnels]
 
 
 def main():
