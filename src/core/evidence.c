@@ -227,7 +227,7 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"Node.js, Go, Java; chat, echo, streaming, API calls, long-lived connections); "
 	"loopback lab stacks, not the Internet's diversity: ln(1.0 / 0.00045) = 7.70. Beside "
 	"W1 (group W) it counts half"},
-    [TT_EV_M1] = {"M1", 'M', 6.52,
+    [TT_EV_M1] = {"M1", 'M', 6.51,
 	"meek's idle back-off: among the client's records of one length (seen at least 5 "
 	"times: the empty poll), 3 or more successive waits growing x1.45-1.55, from at least "
 	"80 ms. The wait is timed from the server's last payload to the next poll, so it is "
@@ -235,21 +235,21 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"most 5 s, no jitter; the corpus's 204 steps are x1.483-1.502). Another poller "
 	"backing off by x1.5 without jitter would fire it. 8 of 10 meek connections with a "
 	"repeated length (corpus transports/meek-s1; the 15 short connections carry one "
-	"response each); 0 of 2532 non-Tor flows with a repeated length, measured "
+	"response each); 0 of 2508 non-Tor flows with a repeated length, measured "
 	"(bench/tunnel_weight.py) against every non-Tor TLS flow the follower read: the "
 	"corpus (peers, and the non-Tor flows of the tornet and transports captures), the "
 	"long-polling and WebSocket captures of tools/pt_negatives.sh (set 4: Go, Socket.IO, "
 	"nginx + Node ws and Python websockets, two WebSocket tunnels carrying inner TLS) and "
 	"the five sets of tools/tls_negatives.py (OpenSSL, GnuTLS, nginx, Node.js, Go, Java; "
 	"chat, echo, streaming, API calls, long-lived connections); loopback lab stacks, not "
-	"the Internet's diversity: ln(0.8 / 0.00118) = 6.52"},
-    [TT_EV_M2] = {"M2", 'W', 4.99,
+	"the Internet's diversity: ln(0.8 / 0.00119) = 6.51"},
+    [TT_EV_M2] = {"M2", 'W', 4.95,
 	"meek's POST bodies are Tor's records: with H the client's most frequent record "
 	"length (the empty poll, at least 5 times), at least half of at least 5 longer "
 	"records (over H + 64) are H plus the Content-Length's extra digits plus 514 k + 22 "
 	"bytes (one Tor TLS 1.3 record of k cells as the body). Depends on HTTP/1.1 with the "
 	"body in the request's record; HTTP/2 through a CDN changes H. 10 of 10 meek "
-	"connections where it can fire (corpus transports/meek-s1); 0 of 438 non-Tor flows "
+	"connections where it can fire (corpus transports/meek-s1); 0 of 421 non-Tor flows "
 	"where it can fire, measured (bench/tunnel_weight.py) against every non-Tor TLS flow "
 	"the follower read: the corpus (peers, and the non-Tor flows of the tornet and "
 	"transports captures), the long-polling and WebSocket captures of "
@@ -257,7 +257,7 @@ static const struct tt_evidence_item items[TT_EV_COUNT] = {
 	"two WebSocket tunnels carrying inner TLS) and the five sets of "
 	"tools/tls_negatives.py (OpenSSL, GnuTLS, nginx, Node.js, Go, Java; chat, echo, "
 	"streaming, API calls, long-lived connections); loopback lab stacks, not the "
-	"Internet's diversity: ln(1.0 / 0.00682) = 4.99. Group W: nested Tor records, as W1"},
+	"Internet's diversity: ln(1.0 / 0.00709) = 4.95. Group W: nested Tor records, as W1"},
 };
 
 static const char *const verdict_names[TT_VERDICT_COUNT] = {

@@ -672,7 +672,7 @@ bool tt_tls_flow_midstream_is_done(const struct tt_tls_flow *f);
 /* ---- Tor inside another TLS connection: meek and WebTunnel (tunnel.c) -------------- */
 
 enum {
-	TT_TUN_LENS = 128,       /* client application-data record lengths kept (W1, W2, M2) */
+	TT_TUN_LENS = 64,        /* client application-data record lengths kept (W1, W2, M2) */
 	TT_TUN_MAX_RECS = 1024,  /* client records followed; then the follower stops */
 	TT_TUN_SLOTS = 4,        /* record lengths whose poll waits are tracked (M1) */
 	TT_TUN_INNER = 22,       /* a Tor TLS 1.3 record beyond its cells: header 5 + 17 */
@@ -682,23 +682,25 @@ enum {
 	TT_TUN_M2_MIN_MODE = 5,  /* M1/M2: a length seen at least 5 times */
 	TT_TUN_M2_MIN_BODIES = 5 /* M2: at least 5 records over the mode + 64 */
 };
-#define TT_TUN_M1_MIN_NS 80000000ull /* M1: a chain starts from a wait of 80 ms or more */
+#define TT_TUN_M1_MIN_US 80000u /* M1: a chain starts from a wait of 80 ms or more */
 
-/* One record length's poll waits (M1). */
+/* One record length's poll waits (M1). Times in microseconds from the follower's start
+ * (about 71 minutes fit; later records saturate and break chains). */
 struct tt_tun_slot {
-	uint64_t last_ns; /* time of this length's latest record */
-	uint64_t wait_ns; /* the wait before it (server's last payload to it), 0: none */
+	uint32_t last_us; /* time of this length's latest record */
+	uint32_t wait_us; /* the wait before it (server's last payload to it), 0: none */
 	uint16_t len, n;  /* the length, and records of it seen */
 	uint8_t run;      /* current chain of x1.45-1.55 steps */
 	uint8_t best;     /* longest chain */
 };
 
-/* The follower of a TLS flow's client records after the inspector closed (about 400
- * bytes). Written only by tt_tunnel_*. */
+/* The follower of a TLS flow's client records after the inspector closed (about 230
+ * bytes; freed when the client closes or the flow ends). Written only by tt_tunnel_*. */
 struct tt_tunnel {
 	struct tt_tls_follow fol;
 	uint32_t base_seq;
-	uint64_t srv_ns; /* time of the server's latest payload segment */
+	uint64_t t0_ns;  /* time origin of the slots (the first packet the follower saw) */
+	uint32_t srv_us; /* time of the server's latest payload segment, 0: none yet */
 	uint16_t lens[TT_TUN_LENS];
 	uint16_t n_lens, n_recs; /* lengths kept; application-data records followed */
 	uint8_t overhead;        /* the outer suite's AEAD overhead (tt_tls_cell_overhead) */

@@ -9,7 +9,7 @@
  * reliable one: servers write bulk data in their own chunks, which cut the cells.
  *
  * After the TLS inspector has read a flow's handshake and first records (its 35 KiB state
- * is then given back), a follower of a few hundred bytes goes on reading the client's
+ * is then given back), a follower of about 230 bytes goes on reading the client's
  * record headers, only their 5 bytes, with the time of each, for up to TT_TUN_MAX_RECS
  * records. It keeps the first TT_TUN_LENS lengths (W1, W2, M2) and, per record length, the
  * wait between the server's last payload and the client's next record of that length
@@ -55,27 +55,39 @@ static struct tt_tun_slot *slot_of(struct tt_tunnel *t, uint16_t len)
 	return least;
 }
 
+/* Microseconds from the follower's time origin (set by its first packet), at least 1 so
+ * that 0 means "none", saturating. */
+static uint32_t us_of(struct tt_tunnel *t, uint64_t ts_ns)
+{
+	uint64_t us;
+
+	if (t->t0_ns == 0)
+		t->t0_ns = ts_ns;
+	us = ts_ns > t->t0_ns ? (ts_ns - t->t0_ns) / 1000 + 1 : 1;
+	return us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
 /* M1's step: the wait before this record, from the server's last payload, when the
  * server answered since this length's previous record (else the chain breaks). Waits of
- * at least TT_TUN_M1_MIN_NS growing x1.45-1.55 extend the chain: 100, 150, 225 ms, ...
+ * at least TT_TUN_M1_MIN_US growing x1.45-1.55 extend the chain: 100, 150, 225 ms, ...
  * Measured from the answer, the wait is meek's timer alone, without the round trip: the
  * corpus's 204 steps are x1.483-1.502. */
-static void poll_timing(struct tt_tunnel *t, uint16_t len, uint64_t ts_ns)
+static void poll_timing(struct tt_tunnel *t, uint16_t len, uint32_t now)
 {
 	struct tt_tun_slot *sl = slot_of(t, len);
-	uint64_t wait = 0;
+	uint64_t wait = 0, prev = sl->wait_us;
 
-	if (sl->n > 0 && t->srv_ns > sl->last_ns && ts_ns >= t->srv_ns)
-		wait = ts_ns - t->srv_ns;
-	if (wait > 0 && sl->wait_ns >= TT_TUN_M1_MIN_NS && 20 * wait >= 29 * sl->wait_ns &&
-	    20 * wait <= 31 * sl->wait_ns) {
+	if (sl->n > 0 && t->srv_us > sl->last_us && now >= t->srv_us && now < UINT32_MAX)
+		wait = now - t->srv_us;
+	if (wait > 0 && prev >= TT_TUN_M1_MIN_US && 20 * wait >= 29 * prev &&
+	    20 * wait <= 31 * prev) {
 		if (++sl->run > sl->best)
 			sl->best = sl->run;
 	} else {
 		sl->run = 0;
 	}
-	sl->wait_ns = wait;
-	sl->last_ns = ts_ns;
+	sl->wait_us = (uint32_t)wait;
+	sl->last_us = now;
 	if (sl->n < UINT16_MAX)
 		sl->n++;
 }
@@ -97,14 +109,16 @@ void tt_tunnel_client(
 		if (t->n_lens < TT_TUN_LENS)
 			t->lens[t->n_lens++] = r.length;
 		t->n_recs++;
-		poll_timing(t, r.length, ts_ns);
+		poll_timing(t, r.length, us_of(t, ts_ns));
 	}
 }
 
 void tt_tunnel_server(struct tt_tunnel *t, uint64_t ts_ns)
 {
-	if (ts_ns > t->srv_ns)
-		t->srv_ns = ts_ns;
+	uint32_t now = us_of(t, ts_ns);
+
+	if (now > t->srv_us)
+		t->srv_us = now;
 }
 
 bool tt_tunnel_is_done(const struct tt_tunnel *t)

@@ -289,7 +289,7 @@ static void tunnel_open(struct wstate *st, struct tt_flow *f)
 	f->tun = &u->s;
 }
 
-/* f ends: what its follower saw goes into the TLS summary. */
+/* f ends, or its client closed: what its follower saw goes into the TLS summary. */
 static void tunnel_close(struct wstate *st, struct tt_flow *f)
 {
 	union tunnel *u = (union tunnel *)f->tun;
@@ -766,6 +766,10 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		if (f->tls &&
 		    ((flags & 0x04) || (f->rec.tcp_flags[0] & f->rec.tcp_flags[1] & 0x01)))
 			tls_close(st, f);
+		/* The client has closed (or the connection was reset): its records are all
+		 * read, so the follower's counts go into the record now and its memory back. */
+		if (f->tun && ((flags & 0x04) || (f->rec.tcp_flags[0] & 0x01)))
+			tunnel_close(st, f);
 	}
 	if (p->ts_ns < f->rec.first_ts_ns)
 		f->rec.first_ts_ns = p->ts_ns;
