@@ -529,12 +529,12 @@ def section_tunnels(res):
                              str(m['dst_port']))] = sess
             sessions = set()
             for f in csv.DictReader(open(labels)):
-                label = f['label'] if f['label'] == label_tor else 'non-tor'
+                label = f'tor-{transport}' if f['label'] == label_tor else 'non-tor'
                 r = either_way(by_key, f)
                 t.add(label, r)
                 m = members.get(key(r)) if r else None
                 tied[label] += m is not None
-                if label == label_tor and m is not None:
+                if label != 'non-tor' and m is not None:
                     sessions.add((m['host'], m['server'], m['server_port'], m['verdict'],
                                   m['candidate']))
             n_sessions += 1
@@ -550,7 +550,7 @@ def section_tunnels(res):
             print(f"   {label:15} tied into a session {tied[label]:3} of "
                   f"{sum(t.verdicts[label].values())}")
         res.no_verdicts(t, f"{transport} captures")
-        wrong = sum(n for label, c in t.verdicts.items() if label != label_tor
+        wrong = sum(n for label, c in t.verdicts.items() if label == 'non-tor'
                     for v, n in c.items() if v == f'tor-{transport}')
         res.target(wrong == 0, f"tor-{transport} verdicts on flows not labelled {label_tor}: "
                                f"{wrong} (target 0)")
