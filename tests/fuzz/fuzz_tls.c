@@ -4,8 +4,10 @@
  * Tor traits, cell framing), then summarised into a record's tls object. The first bytes
  * also drive the parsers directly, so that ClientHello, ServerHello and certificate
  * parsing get inputs that need no framing, and the resync scanner gets them raw; bit 7 of
- * the first byte runs the conversation through the mid-stream path. Built with -Dfuzz=true and
- * clang; .ci/run runs it for a bounded time, seeded with the TLS captures' payloads. */
+ * the first byte runs the conversation through the mid-stream path. Where the worker would
+ * close the inspection, the client-record follower (tunnel.c) takes the rest. Built with
+ * -Dfuzz=true and clang; .ci/run runs it for a bounded time, seeded with the TLS captures'
+ * payloads. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@ static void resync_check(uint32_t at, uint32_t len)
 }
 
 static struct tt_tls_flow *flow;
+static struct tt_tunnel tun;
 static struct tt_tls_client_hello ch;
 static struct tt_tls_server_hello sh;
 static struct tt_tls_cert cert;
@@ -33,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t seq[2] = {1000, 900000};
 	struct tt_flow_tls summary;
 	size_t off = 0;
-	bool is_mid;
+	bool is_mid, is_tun = false;
+	uint64_t ts = 1000000000ull;
 	char ja3[TT_TLS_MD5_HEX], ja3s[TT_TLS_MD5_HEX], ja4[TT_TLS_JA4_SIZE], str[4096];
 
 	if (!flow && !(flow = malloc(sizeof(*flow))))
@@ -93,11 +97,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			seq[dir] -= (uint32_t)(ctl >> 4) * 64;
 		else if ((ctl & 0x0c) == 0x08)
 			seq[dir] += (uint32_t)(ctl >> 4) * 97;
-		tt_tls_flow_add(flow, is_server, seq[dir], data + off, (uint32_t)len, is_syn);
+		/* Once the worker would close the inspection, the follower takes the client's
+		 * records on (tunnel.c), with times that step by the control bits. */
+		ts += (uint64_t)(ctl >> 4) * 37000000ull;
+		if (is_tun && is_server)
+			tt_tunnel_server(&tun, ts);
+		else if (is_tun && !tt_tunnel_is_done(&tun))
+			tt_tunnel_client(&tun, seq[dir], data + off, (uint32_t)len, ts);
+		else if (!is_tun)
+			tt_tls_flow_add(
+			    flow, is_server, seq[dir], data + off, (uint32_t)len, is_syn);
 		seq[dir] += (uint32_t)len + is_syn;
 		off += len;
-		if (tt_tls_flow_is_done(flow))
+		if (!is_tun && !is_mid && flow->has_ch && flow->has_sh &&
+		    flow->n_recs >= tt_tls_flow_records_wanted(flow) &&
+		    (flow->st[0].flags & (TT_TLS_STREAM_FOLLOW | TT_TLS_STREAM_LOST)) ==
+			TT_TLS_STREAM_FOLLOW) {
+			tt_tunnel_start(&tun, flow, 17u + (data[0] & 7u));
+			is_tun = true;
+		} else if (!is_tun && tt_tls_flow_is_done(flow)) {
 			break;
+		}
+	}
+	if (is_tun) {
+		struct tt_tunnel_stats ts_out;
+
+		tt_tunnel_stats(&tun, &ts_out);
+		if (ts_out.w1_fit > ts_out.w1_elig || ts_out.w1_elig > TT_TUN_W1_WINDOW ||
+		    ts_out.m2_fit > ts_out.m2_elig || tun.n_lens > TT_TUN_LENS ||
+		    (ts_out.m2_mode == 0 && ts_out.m2_elig > 0))
+			abort();
 	}
 	tt_inspect_tls_summary(flow, false, NULL, &summary);
 	{
