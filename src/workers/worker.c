@@ -737,12 +737,15 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			track_shape(f->pt, dir, payload);
 		/* Before the inspector: a follower it starts on this segment has read it. */
 		if (f->tun && payload > 0 && p->caplen > pay_off) {
-			if (dir == TT_DIR_REV)
+			if (dir == TT_DIR_REV) {
 				tt_tunnel_server(f->tun, p->ts_ns);
-			else if (!tt_tunnel_is_done(f->tun))
+			} else {
 				tt_tunnel_client(f->tun, seq, l3 + pay_off,
 				    p->caplen - pay_off < payload ? p->caplen - pay_off : payload,
 				    p->ts_ns);
+				if (tt_tunnel_is_done(f->tun)) /* all it reads: counts in now */
+					tunnel_close(st, f);
+			}
 		}
 		if (f->tls && payload > 0 && p->caplen > pay_off) {
 			uint32_t n = p->caplen - pay_off < payload ? p->caplen - pay_off : payload;
