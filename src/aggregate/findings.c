@@ -5,13 +5,15 @@
  * depend on the order of the flows, and so not on -j. Used by the aggregator thread only.
  *
  * Who is a host (docs/report-schema.md, "hosts"): the near side of a finding. The
- * initiator of a Tor link (tor, tor-bridge, tor-pt, tor-dir) is a client, or a relay when
- * relay data lists its own address at the flow's time (relays open links to relays). The
- * responder of a tor-exit-side flow was reached from a Tor exit (exit-side). A responder of
- * a Tor link is a relay or bridge of the relays table, and also a host (role relay or
- * bridge) when its address is private (RFC 1918, CGNAT, ULA, link-local, loopback): a
- * capture rarely holds the far side of the Internet, but a relay or bridge on the lab's own
- * network is one of its hosts. */
+ * initiator of a Tor link (tor, tor-bridge, tor-pt, tor-dir, tor-meek, tor-webtunnel) is a
+ * client, or a relay when relay data lists its own address at the flow's time (relays open
+ * links to relays). The responder of a tor-exit-side flow was reached from a Tor exit
+ * (exit-side). A responder of a Tor link is a relay or bridge of the relays table (a
+ * WebTunnel server is a bridge), and also a host (role relay or bridge) when its address is
+ * private (RFC 1918, CGNAT, ULA, link-local, loopback): a capture rarely holds the far side
+ * of the Internet, but a relay or bridge on the lab's own network is one of its hosts. The
+ * far side of tor-snowflake (a proxy) and tor-meek (a front: a web server that forwards)
+ * is neither. */
 #include "aggregate.h"
 
 #include <arpa/inet.h>
@@ -585,6 +587,9 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 	/* Snowflake: the host is the DTLS server (its client answers the proxy's
 	 * ClientHello), whoever sent the first datagram. */
 	bool is_snowflake = v == TT_VERDICT_TOR_SNOWFLAKE;
+	/* meek and WebTunnel: the host is the initiator. A meek front is a web server that
+	 * forwards (no relay, like Snowflake's proxy); a WebTunnel server is a bridge. */
+	bool is_meek = v == TT_VERDICT_TOR_MEEK;
 	bool is_near_dst = is_exit_side || (is_snowflake && snowflake_host_is_dst(r->webrtc));
 	const uint8_t *near = is_near_dst ? r->dst_ip : r->src_ip;
 	const uint8_t *far = is_near_dst ? r->src_ip : r->dst_ip;
@@ -611,7 +616,8 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 	} else {
 		role = r->verdict != TT_VERDICT_NONE && is_listed(f, r) ? TT_ROLE_RELAY
 									: TT_ROLE_CLIENT;
-		kind = v == TT_VERDICT_TOR_BRIDGE || v == TT_VERDICT_TOR_PT
+		kind = v == TT_VERDICT_TOR_BRIDGE || v == TT_VERDICT_TOR_PT ||
+			       v == TT_VERDICT_TOR_WEBTUNNEL
 			   ? TT_RELAY_FINDING_BRIDGE
 			   : TT_RELAY_FINDING_RELAY;
 		port = r->dst_port;
@@ -626,8 +632,8 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 	if (add_ival(h, r->first_ts_ns, r->last_ts_ns) < 0 ||
 	    add_bytes(f, r->first_ts_ns, r->last_ts_ns, r->bytes[0] + r->bytes[1]) < 0)
 		return f->rc = -ENOMEM;
-	if (is_snowflake)
-		return 0; /* its peer is a proxy, no relay: see snowflake_assemble */
+	if (is_snowflake || is_meek)
+		return 0; /* its peer is a proxy or a front, no relay: see snowflake_assemble */
 	if (!(rl = relay_of(f, far, r->ip_version, port, kind, &rid)))
 		return f->rc = -ENOMEM;
 	rl->flows++;
