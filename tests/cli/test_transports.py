@@ -9,6 +9,7 @@ usage: test_transports.py TORTRACE [CORPUS]"""
 import csv
 import json
 import os
+import struct
 import subprocess
 import sys
 import unittest
@@ -109,6 +110,47 @@ class Transports(clitest.TempDirCase):
         relays = {(r['address'], r['port']): r for r in rep['relays']}
         self.assertEqual(relays[('10.88.7.50', 443)]['kind'], 'bridge')
         self.assertEqual(relays[('10.88.7.50', 443)]['hosts'], [HOST])
+
+    def test_same_server_needs_the_sni_and_the_time(self):
+        """meek-s1 edited: one short connection to the front names another SNI (same
+        length, in place), and another is moved 300 s after the capture (past the evidence
+        flows' span + 60 s): neither is a member; the other 23 still are."""
+        with open(os.path.join(self.run_dir('meek-s1'), 'client.pcap'), 'rb') as fh:
+            data = fh.read()
+        hdr, off, keep, moved = data[:24], 24, [], []
+        while off + 16 <= len(data):
+            ts, us, incl, orig = struct.unpack_from('<IIII', data, off)
+            rec = bytearray(data[off:off + 16 + incl])
+            off += 16 + incl
+            frame = rec[16:]
+            ports = ()
+            if len(frame) > 34 and frame[12:14] == b'\x08\x00' and frame[23] == 6:
+                ihl = (frame[14] & 15) * 4
+                ports = struct.unpack_from('>HH', frame, 14 + ihl)
+            if 42028 in ports:
+                i = rec.find(b'www.front.test')
+                if i >= 0:
+                    rec[i:i + 14] = b'www.other.test'
+            if 44550 in ports:
+                struct.pack_into('<I', rec, 0, ts + 300)
+                moved.append(bytes(rec))
+            else:
+                keep.append(bytes(rec))
+        self.assertTrue(moved)
+        pcap = os.path.join(self.dir, 'edited.pcap')
+        with open(pcap, 'wb') as fh:
+            fh.write(hdr + b''.join(keep) + b''.join(moved))
+        out = os.path.join(self.dir, 'edited')
+        p = subprocess.run([TORTRACE, 'analyze', '-q', '--no-hash', '-o', out, pcap],
+                           capture_output=True, text=True, timeout=300)
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        (s,) = self.report(out)['transport_sessions']
+        ports = {m['src_port'] for m in s['flows']}
+        self.assertEqual(len(ports), 23)
+        self.assertNotIn(42028, ports)
+        self.assertNotIn(44550, ports)
+        self.assertEqual(s['sni'], 'www.front.test')
+        self.assertEqual([m['role'] for m in s['flows']].count('evidence'), 10)
 
     def test_no_sessions_without_the_transports(self):
         rep, _ = self.analyze('snowflake-s1')
