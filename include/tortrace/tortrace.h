@@ -43,7 +43,8 @@ struct tt_progress {
 enum tt_host_role {
 	TT_ROLE_CLIENT = 1u << 0,    /* initiated Tor links while not listed as a relay */
 	TT_ROLE_RELAY = 1u << 1,     /* initiated links while listed, or accepted them */
-	TT_ROLE_BRIDGE = 1u << 2,    /* a private address that accepted bridge links */
+	TT_ROLE_BRIDGE = 1u << 2,    /* a private address that accepted bridge links
+				      * (tor-bridge, tor-pt, tor-webtunnel) */
 	TT_ROLE_EXIT_SIDE = 1u << 3, /* reached from a Tor exit */
 	/* relayed a Snowflake session: the DTLS client of a tor-snowflake flow that opened a
 	 * TLS connection to port 443 within a second (the proxy's view; not a Tor user) */
@@ -66,7 +67,8 @@ struct tt_host_finding {
 /* One relay, bridge or exit of the findings (report.json "relays"), for on_relay. */
 enum tt_relay_finding_kind {
 	TT_RELAY_FINDING_RELAY = 0, /* a relay's ORPort or DirPort */
-	TT_RELAY_FINDING_BRIDGE,    /* the responder of tor-bridge or tor-pt links */
+	TT_RELAY_FINDING_BRIDGE,    /* the responder of tor-bridge, tor-pt or tor-webtunnel
+				     * links (a meek front is no relay or bridge) */
 	TT_RELAY_FINDING_EXIT,      /* a listed exit that initiated tor-exit-side flows */
 };
 

@@ -70,12 +70,15 @@ void tt_findings_free(struct tt_findings *f);
  * strongest flow). Returns 0 or -ENOMEM, which sticks: tt_findings_write returns it. */
 int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r);
 /* The finished flows file the report is written beside (flows.msgpack.tmp): when a flow
- * is tor-snowflake or a candidate for it, tt_findings_write reads it once for the flows of
- * those sessions' endpoints (report.json "snowflake_sessions"). Not read otherwise; NULL
- * or unset: the sessions list their DTLS flows only. path is copied. */
+ * is tor-snowflake, tor-meek or tor-webtunnel or a candidate for one, tt_findings_write
+ * reads it once for the flows of those sessions' endpoints (report.json
+ * "snowflake_sessions", "transport_sessions"). Not read otherwise; NULL or unset: the
+ * sessions list their anchors (the flows with the verdict or candidate) only. path is
+ * copied. */
 int tt_findings_set_flows(struct tt_findings *f, const char *path);
-/* The keys hosts_total, candidate_only_hosts, hosts, relays_total, relays and activity
- * into the open object of j. Returns 0 or -ENOMEM. */
+/* The keys hosts_total, candidate_only_hosts, hosts, relays_total, relays, the sessions
+ * (snowflake_sessions*, transport_sessions*, only when there is one) and activity into
+ * the open object of j. Returns 0 or -ENOMEM. */
 int tt_findings_write(struct tt_json *j, struct tt_findings *f);
 /* Call on_host / on_relay (either may be NULL) for every host with a verdict and every
  * relay, in report order; after tt_findings_write. Returns 0 or -ENOMEM. */

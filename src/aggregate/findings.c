@@ -5,13 +5,15 @@
  * depend on the order of the flows, and so not on -j. Used by the aggregator thread only.
  *
  * Who is a host (docs/report-schema.md, "hosts"): the near side of a finding. The
- * initiator of a Tor link (tor, tor-bridge, tor-pt, tor-dir) is a client, or a relay when
- * relay data lists its own address at the flow's time (relays open links to relays). The
- * responder of a tor-exit-side flow was reached from a Tor exit (exit-side). A responder of
- * a Tor link is a relay or bridge of the relays table, and also a host (role relay or
- * bridge) when its address is private (RFC 1918, CGNAT, ULA, link-local, loopback): a
- * capture rarely holds the far side of the Internet, but a relay or bridge on the lab's own
- * network is one of its hosts. */
+ * initiator of a Tor link (tor, tor-bridge, tor-pt, tor-dir, tor-meek, tor-webtunnel) is a
+ * client, or a relay when relay data lists its own address at the flow's time (relays open
+ * links to relays). The responder of a tor-exit-side flow was reached from a Tor exit
+ * (exit-side). A responder of a Tor link is a relay or bridge of the relays table (a
+ * WebTunnel server is a bridge), and also a host (role relay or bridge) when its address is
+ * private (RFC 1918, CGNAT, ULA, link-local, loopback): a capture rarely holds the far side
+ * of the Internet, but a relay or bridge on the lab's own network is one of its hosts. The
+ * far side of tor-snowflake (a proxy) and tor-meek (a front: a web server that forwards)
+ * is neither. */
 #include "aggregate.h"
 
 #include <arpa/inet.h>
@@ -107,14 +109,46 @@ struct tflow {
 	uint16_t sport, dport;
 };
 
+/* A TCP flow of a meek or WebTunnel session: an anchor (tor-meek or tor-webtunnel, or a
+ * candidate for one), or, once the flows file is read, any TCP flow from an anchor's host
+ * to its server's address and port. */
+struct xflow {
+	uint64_t first, last;
+	uint8_t src[16], dst[16];
+	uint16_t sport, dport;
+	uint8_t ver, verdict, candidate;
+	bool has_hello; /* a ClientHello was seen: sni is its server name ("" without one) */
+	uint32_t evidence;
+	float score;
+	char sni[64];
+};
+
+/* A meek or WebTunnel session: its host's TCP flows to one server address and port with
+ * one SNI, which are runs of the sorted f->xf (see transport_assemble). */
+struct xsession {
+	const struct xflow *key; /* the first flow of its SNI's run: host, server, port, SNI */
+	size_t run, n_run;       /* f->xf[run ..]: the flows with its SNI */
+	size_t bare, n_bare;     /* f->xf[bare ..]: those without a ClientHello (when the
+				  * session has an SNI; else n_bare is 0) */
+	size_t best;             /* its strongest evidence flow */
+	uint64_t from, to;       /* the span of its evidence flows */
+	uint64_t first, last;    /* the span of its members */
+	uint8_t transport;       /* TT_VERDICT_TOR_MEEK or TT_VERDICT_TOR_WEBTUNNEL */
+};
+
 struct tt_findings {
 	const struct tt_relays *relays;
 	struct wflow *wf;
 	size_t n_wf, cap_wf;
 	struct tflow *tf;
 	size_t n_tf, cap_tf;
+	struct xflow *xf;
+	size_t n_xf, cap_xf;
+	struct xsession *xs; /* made by transport_assemble */
+	size_t n_xs;
 	char *flows_path;  /* tt_findings_set_flows */
-	bool is_assembled; /* the Snowflake sessions' roles are counted on the hosts */
+	bool is_assembled; /* the sessions are assembled (Snowflake's roles counted on the
+			    * hosts, meek's and WebTunnel's sessions made) */
 	struct host *hosts;
 	size_t n_hosts, cap_hosts;
 	struct map host_map;
@@ -492,6 +526,8 @@ void tt_findings_free(struct tt_findings *f)
 	free(f->edges);
 	free(f->wf);
 	free(f->tf);
+	free(f->xf);
+	free(f->xs);
 	free(f->flows_path);
 	free(f->buckets);
 	free(f->file_best);
@@ -571,6 +607,33 @@ static int add_tflow(struct tt_findings *f, const struct tt_flow_record *r)
 	return 0;
 }
 
+/* A TCP flow of a meek or WebTunnel session into f->xf. */
+static int add_xflow(struct tt_findings *f, const struct tt_flow_record *r)
+{
+	struct xflow *x;
+
+	if (grow((void **)&f->xf, &f->cap_xf, f->n_xf + 1, sizeof(*f->xf)) < 0)
+		return f->rc = -ENOMEM;
+	x = &f->xf[f->n_xf++];
+	*x = (struct xflow){.first = r->first_ts_ns,
+	    .last = r->last_ts_ns,
+	    .sport = r->src_port,
+	    .dport = r->dst_port,
+	    .ver = r->ip_version,
+	    .verdict = r->verdict,
+	    .candidate = r->candidate,
+	    .has_hello = r->tls && r->tls->has_ch,
+	    .evidence = r->evidence,
+	    .score = r->score};
+	memcpy(x->src, r->src_ip, 16);
+	memcpy(x->dst, r->dst_ip, 16);
+	if (x->has_hello) {
+		memcpy(x->sni, r->tls->sni, sizeof(x->sni));
+		x->sni[sizeof(x->sni) - 1] = 0;
+	}
+	return 0;
+}
+
 int tt_findings_set_flows(struct tt_findings *f, const char *path)
 {
 	free(f->flows_path);
@@ -585,6 +648,10 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 	/* Snowflake: the host is the DTLS server (its client answers the proxy's
 	 * ClientHello), whoever sent the first datagram. */
 	bool is_snowflake = v == TT_VERDICT_TOR_SNOWFLAKE;
+	/* meek and WebTunnel: the host is the initiator. A meek front is a web server that
+	 * forwards (no relay, like Snowflake's proxy); a WebTunnel server is a bridge. */
+	bool is_meek = v == TT_VERDICT_TOR_MEEK;
+	bool is_transport = is_meek || v == TT_VERDICT_TOR_WEBTUNNEL;
 	bool is_near_dst = is_exit_side || (is_snowflake && snowflake_host_is_dst(r->webrtc));
 	const uint8_t *near = is_near_dst ? r->dst_ip : r->src_ip;
 	const uint8_t *far = is_near_dst ? r->src_ip : r->dst_ip;
@@ -611,12 +678,15 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 	} else {
 		role = r->verdict != TT_VERDICT_NONE && is_listed(f, r) ? TT_ROLE_RELAY
 									: TT_ROLE_CLIENT;
-		kind = v == TT_VERDICT_TOR_BRIDGE || v == TT_VERDICT_TOR_PT
+		kind = v == TT_VERDICT_TOR_BRIDGE || v == TT_VERDICT_TOR_PT ||
+			       v == TT_VERDICT_TOR_WEBTUNNEL
 			   ? TT_RELAY_FINDING_BRIDGE
 			   : TT_RELAY_FINDING_RELAY;
 		port = r->dst_port;
 	}
 	if (is_snowflake && add_wflow(f, r) < 0) /* a session's anchor */
+		return f->rc;
+	if (is_transport && r->proto == 6 && add_xflow(f, r) < 0) /* the same */
 		return f->rc;
 	if (!(h = host_of(f, near, r->ip_version, &hid)))
 		return f->rc = -ENOMEM;
@@ -626,8 +696,8 @@ int tt_findings_add(struct tt_findings *f, const struct tt_flow_record *r)
 	if (add_ival(h, r->first_ts_ns, r->last_ts_ns) < 0 ||
 	    add_bytes(f, r->first_ts_ns, r->last_ts_ns, r->bytes[0] + r->bytes[1]) < 0)
 		return f->rc = -ENOMEM;
-	if (is_snowflake)
-		return 0; /* its peer is a proxy, no relay: see snowflake_assemble */
+	if (is_snowflake || is_meek)
+		return 0; /* its peer is a proxy or a front, no relay: see sessions_assemble */
 	if (!(rl = relay_of(f, far, r->ip_version, port, kind, &rid)))
 		return f->rc = -ENOMEM;
 	rl->flows++;
@@ -1146,40 +1216,73 @@ static bool is_session_first(const struct tt_findings *f, size_t ai)
 	return true;
 }
 
-/* Sort the pieces and count each proxy with a relay leg on its host (once). */
 static int addr_cmp16(const void *a, const void *b)
 {
 	return memcmp(a, b, 16);
 }
 
-/* Read the flows file for the pieces of the sessions anchored in f->wf: the UDP flows
- * with STUN/DTLS facts and the TCP flows to port 443 of their hosts and proxies. The
- * anchors themselves come back from the file. */
-static int snowflake_read(struct tt_findings *f)
+/* meek / WebTunnel: a flow's server key (address, port, host, IP version) for a search
+ * among the anchors' keys. */
+#define XKEY_BYTES 36
+
+static void xkey_of(uint8_t k[XKEY_BYTES], const uint8_t src[16], const uint8_t dst[16],
+    uint16_t dport, uint8_t ver)
+{
+	memcpy(k, dst, 16);
+	k[16] = (uint8_t)(dport >> 8);
+	k[17] = (uint8_t)dport;
+	memcpy(k + 18, src, 16);
+	k[34] = ver;
+	k[35] = 0;
+}
+
+static int xkey_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, XKEY_BYTES);
+}
+
+/* Read the flows file once for the pieces of the sessions anchored in f->wf and f->xf.
+ * Snowflake: the UDP flows with STUN/DTLS facts and the TCP flows to port 443 of their
+ * hosts and proxies. meek and WebTunnel: every TCP flow from an anchor's host to its
+ * server's address and port. The anchors themselves come back from the file; when it
+ * cannot be read, the sessions are made of their anchors alone. */
+static int sessions_read(struct tt_findings *f)
 {
 	uint8_t(*ends)[16] = calloc(2 * f->n_wf + 1, 16);
+	uint8_t(*keys)[XKEY_BYTES] = calloc(f->n_xf + 1, XKEY_BYTES);
+	uint8_t k[XKEY_BYTES];
 	struct tt_flows *it = NULL;
 	const struct tt_flow_record *r;
-	size_t n_ends = 0, n_anchors = f->n_wf;
+	size_t n_ends = 0, n_anchors = f->n_wf, n_xanchors = f->n_xf;
 	struct wflow *anchors = f->wf;
+	struct xflow *xanchors = f->xf;
 	int rc;
 
-	if (!ends)
+	if (!ends || !keys) {
+		free(ends);
+		free(keys);
 		return f->rc = -ENOMEM;
+	}
 	for (size_t i = 0; i < f->n_wf; i++) {
 		memcpy(ends[n_ends++], f->wf[i].src, 16);
 		memcpy(ends[n_ends++], f->wf[i].dst, 16);
 	}
 	qsort(ends, n_ends, 16, addr_cmp16);
+	for (size_t i = 0; i < f->n_xf; i++)
+		xkey_of(keys[i], f->xf[i].src, f->xf[i].dst, f->xf[i].dport, f->xf[i].ver);
+	qsort(keys, f->n_xf, XKEY_BYTES, xkey_cmp);
 	if ((rc = tt_flows_open(f->flows_path, &it)) < 0) {
-		tt_log(TT_LOG_WARN, "snowflake sessions: cannot read %s: %s", f->flows_path,
+		tt_log(TT_LOG_WARN, "sessions: cannot read %s: %s", f->flows_path,
 		    it ? tt_flows_error(it) : strerror(-rc));
 		tt_flows_close(it);
 		free(ends);
-		return 0; /* the sessions list their DTLS flows only */
+		free(keys);
+		return 0; /* the sessions list their anchors only */
 	}
 	f->wf = NULL;
 	f->n_wf = f->cap_wf = 0;
+	f->xf = NULL;
+	f->n_xf = f->cap_xf = 0;
 	while ((rc = tt_flows_next(it, &r)) > 0 && f->rc == 0) {
 		bool is_src = bsearch(r->src_ip, ends, n_ends, 16, addr_cmp16) != NULL;
 
@@ -1188,29 +1291,36 @@ static int snowflake_read(struct tt_findings *f)
 			add_wflow(f, r);
 		else if (r->proto == 6 && r->dst_port == 443 && is_src)
 			add_tflow(f, r);
+		if (r->proto == 6 && n_xanchors) {
+			xkey_of(k, r->src_ip, r->dst_ip, r->dst_port, r->ip_version);
+			if (bsearch(k, keys, n_xanchors, XKEY_BYTES, xkey_cmp))
+				add_xflow(f, r);
+		}
 	}
 	if (rc < 0 || f->rc) {
 		if (rc < 0)
-			tt_log(TT_LOG_WARN, "snowflake sessions: %s", tt_flows_error(it));
+			tt_log(TT_LOG_WARN, "sessions: %s", tt_flows_error(it));
 		free(f->wf);
-		f->wf = anchors; /* back to the DTLS flows alone */
+		f->wf = anchors; /* back to the anchors alone */
 		f->n_wf = f->cap_wf = n_anchors;
+		free(f->xf);
+		f->xf = xanchors;
+		f->n_xf = f->cap_xf = n_xanchors;
 		f->n_tf = 0;
 	} else {
 		free(anchors);
+		free(xanchors);
 	}
 	tt_flows_close(it);
 	free(ends);
+	free(keys);
 	return f->rc;
 }
 
+/* Sort the Snowflake pieces (read by sessions_read) and count each proxy with a relay
+ * leg on its host (once). */
 static int snowflake_assemble(struct tt_findings *f)
 {
-	if (f->is_assembled)
-		return 0;
-	f->is_assembled = true;
-	if (f->n_wf && f->flows_path && snowflake_read(f) < 0)
-		return f->rc;
 	if (f->n_wf)
 		qsort(f->wf, f->n_wf, sizeof(*f->wf), wflow_cmp);
 	if (f->n_tf)
@@ -1397,6 +1507,274 @@ static void snowflake_write(struct tt_json *j, const struct tt_findings *f)
 	tt_json_arr_end(j);
 }
 
+/* ---- meek and WebTunnel sessions ---------------------------------------------------
+ * Assembled when the report is written, like Snowflake's, from the TCP flows of each
+ * anchor's host to its server's address and port (read once from the flows file), sorted
+ * into a total order first: the result depends on neither the order the flows arrived in
+ * nor -j. A session is one (transport, host, server, port, SNI) with at least one flow
+ * with the transport's verdict or a candidate for it; its members inherit its label,
+ * never a score:
+ *   evidence     a flow with the verdict or the candidate;
+ *   same-server  another TCP flow of the host to the same server address and port with
+ *                the same SNI (or without a ClientHello) that overlaps the evidence
+ *                flows' span widened by XS_NEAR_NS either side: meek opens many short
+ *                connections to its front, each carrying one response. */
+#define XS_NEAR_NS (60ull * 1000000000ull)
+
+/* The transport whose anchor x is, or TT_VERDICT_NONE. */
+static uint8_t xf_transport(const struct xflow *x)
+{
+	uint8_t v = x->verdict != TT_VERDICT_NONE ? x->verdict : x->candidate;
+
+	return v == TT_VERDICT_TOR_MEEK || v == TT_VERDICT_TOR_WEBTUNNEL ? v : TT_VERDICT_NONE;
+}
+
+/* Same host, server address and port? */
+static bool xf_same_server(const struct xflow *a, const struct xflow *b)
+{
+	return a->ver == b->ver && a->dport == b->dport && memcmp(a->src, b->src, 16) == 0 &&
+	       memcmp(a->dst, b->dst, 16) == 0;
+}
+
+static bool xf_same_sni(const struct xflow *a, const struct xflow *b)
+{
+	return a->has_hello == b->has_hello && strcmp(a->sni, b->sni) == 0;
+}
+
+/* Within one server's flows: first packet, then source port, then the rest, a total
+ * order for the members. */
+static int xf_time_cmp(const struct xflow *x, const struct xflow *y)
+{
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	if (x->sport != y->sport)
+		return x->sport < y->sport ? -1 : 1;
+	if (x->last != y->last)
+		return x->last < y->last ? -1 : 1;
+	if (x->verdict != y->verdict)
+		return x->verdict < y->verdict ? -1 : 1;
+	if (x->candidate != y->candidate)
+		return x->candidate < y->candidate ? -1 : 1;
+	if (x->score != y->score)
+		return x->score < y->score ? -1 : 1;
+	return x->evidence < y->evidence ? -1 : x->evidence > y->evidence;
+}
+
+/* By server key (IP version, host, server, port), then SNI (flows without a ClientHello
+ * first), then time: each session's flows are one run, and its bare flows another. */
+static int xflow_cmp(const void *a, const void *b)
+{
+	const struct xflow *x = a, *y = b;
+	int c;
+
+	if (x->ver != y->ver)
+		return x->ver < y->ver ? -1 : 1;
+	if ((c = memcmp(x->src, y->src, 16)) != 0 || (c = memcmp(x->dst, y->dst, 16)) != 0)
+		return c;
+	if (x->dport != y->dport)
+		return x->dport < y->dport ? -1 : 1;
+	if (x->has_hello != y->has_hello)
+		return x->has_hello ? 1 : -1;
+	if ((c = strcmp(x->sni, y->sni)) != 0)
+		return c;
+	return xf_time_cmp(x, y);
+}
+
+/* Is a a stronger witness of its session than b? A verdict before a candidate, then the
+ * higher score, then the earlier: a total order, as is_better's. */
+static bool xf_better(const struct xflow *a, const struct xflow *b)
+{
+	if ((a->verdict != TT_VERDICT_NONE) != (b->verdict != TT_VERDICT_NONE))
+		return a->verdict != TT_VERDICT_NONE;
+	if (a->score != b->score)
+		return a->score > b->score;
+	return xf_time_cmp(a, b) < 0;
+}
+
+/* Sessions by their members' first packet, then host, server, port, SNI and transport. */
+static int xsession_cmp(const void *a, const void *b)
+{
+	const struct xsession *x = a, *y = b;
+	int c;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	if ((c = xflow_cmp(x->key, y->key)) != 0)
+		return c;
+	return x->transport < y->transport ? -1 : x->transport > y->transport;
+}
+
+/* The role of member x (in its SNI's run when is_run) in session s, or NULL when it is
+ * none. */
+static const char *xs_role(const struct xsession *s, const struct xflow *x, bool is_run)
+{
+	if (is_run && xf_transport(x) == s->transport)
+		return "evidence";
+	if (x->last + XS_NEAR_NS >= s->from && x->first <= s->to + XS_NEAR_NS)
+		return "same-server";
+	return NULL;
+}
+
+/* Make f->xs from the sorted f->xf: for each run of a server and SNI, one session per
+ * transport with an anchor in it. */
+static int transport_assemble(struct tt_findings *f)
+{
+	static const uint8_t transports[] = {TT_VERDICT_TOR_MEEK, TT_VERDICT_TOR_WEBTUNNEL};
+	const struct xflow *xf = f->xf;
+
+	if (!f->n_xf)
+		return 0;
+	qsort(f->xf, f->n_xf, sizeof(*f->xf), xflow_cmp);
+	if (!(f->xs = calloc(f->n_xf, sizeof(*f->xs)))) /* at most one per anchor */
+		return f->rc = -ENOMEM;
+	for (size_t g = 0, ge; g < f->n_xf; g = ge) {
+		size_t n_bare = 0;
+
+		for (ge = g; ge < f->n_xf && xf_same_server(&xf[g], &xf[ge]); ge++)
+			;
+		while (g + n_bare < ge && !xf[g + n_bare].has_hello)
+			n_bare++;
+		for (size_t r = g, re; r < ge; r = re) {
+			for (re = r; re < ge && xf_same_sni(&xf[r], &xf[re]); re++)
+				;
+			for (size_t t = 0; t < sizeof(transports); t++) {
+				struct xsession s = {.key = &xf[r],
+				    .run = r,
+				    .n_run = re - r,
+				    .bare = g,
+				    .n_bare = xf[r].has_hello ? n_bare : 0,
+				    .from = UINT64_MAX,
+				    .first = UINT64_MAX,
+				    .transport = transports[t]};
+				bool has_anchor = false;
+
+				for (size_t i = r; i < re; i++) {
+					if (xf_transport(&xf[i]) != s.transport)
+						continue;
+					if (!has_anchor || xf_better(&xf[i], &xf[s.best]))
+						s.best = i;
+					has_anchor = true;
+					if (xf[i].first < s.from)
+						s.from = xf[i].first;
+					if (xf[i].last > s.to)
+						s.to = xf[i].last;
+				}
+				if (!has_anchor)
+					continue;
+				for (size_t i = 0; i < s.n_run + s.n_bare; i++) {
+					bool is_run = i < s.n_run;
+					const struct xflow *x =
+					    &xf[is_run ? s.run + i : s.bare + i - s.n_run];
+
+					if (!xs_role(&s, x, is_run))
+						continue;
+					if (x->first < s.first)
+						s.first = x->first;
+					if (x->last > s.last)
+						s.last = x->last;
+				}
+				f->xs[f->n_xs++] = s;
+			}
+		}
+	}
+	qsort(f->xs, f->n_xs, sizeof(*f->xs), xsession_cmp);
+	return 0;
+}
+
+/* Read the flows file for the sessions' pieces (once, only when there are anchors), then
+ * assemble Snowflake's and meek's / WebTunnel's sessions. */
+static int sessions_assemble(struct tt_findings *f)
+{
+	if (f->is_assembled)
+		return 0;
+	f->is_assembled = true;
+	if ((f->n_wf || f->n_xf) && f->flows_path && sessions_read(f) < 0)
+		return f->rc;
+	if (snowflake_assemble(f) < 0)
+		return f->rc;
+	return transport_assemble(f);
+}
+
+static void xs_member(struct tt_json *j, const char *role, const char *label, const struct xflow *x)
+{
+	char a[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+
+	ip_str(x->src, x->ver, a, sizeof(a));
+	ip_str(x->dst, x->ver, d, sizeof(d));
+	tt_json_obj(j);
+	tt_json_kv_str(j, "role", role);
+	tt_json_kv_str(j, "label", label);
+	tt_json_kv_str(j, "proto", "tcp");
+	tt_json_kv_str(j, "src_ip", a);
+	tt_json_kv_u64(j, "src_port", x->sport);
+	tt_json_kv_str(j, "dst_ip", d);
+	tt_json_kv_u64(j, "dst_port", x->dport);
+	tt_json_key(j, "first_ts");
+	tt_json_ts(j, x->first);
+	tt_json_key(j, "last_ts");
+	tt_json_ts(j, x->last);
+	tt_json_kv_str(j, "verdict", tt_verdict_name(x->verdict));
+	tt_json_kv_str(j, "candidate", tt_verdict_name(x->candidate));
+	tt_json_key(j, "score");
+	tt_json_num(j, (double)x->score, 6);
+	tt_json_obj_end(j);
+}
+
+static void transport_session(
+    struct tt_json *j, const struct tt_findings *f, const struct xsession *s)
+{
+	const struct xflow *b = &f->xf[s->best], *run = &f->xf[s->run], *bare = &f->xf[s->bare];
+	char h[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], label[48];
+	size_t i = 0, k = 0;
+
+	ip_str(s->key->src, s->key->ver, h, sizeof(h));
+	ip_str(s->key->dst, s->key->ver, d, sizeof(d));
+	snprintf(label, sizeof(label), "%s%s",
+	    b->verdict != TT_VERDICT_NONE ? "" : "candidate: ", tt_verdict_name(s->transport));
+	tt_json_obj(j);
+	tt_json_kv_str(j, "transport", s->transport == TT_VERDICT_TOR_MEEK ? "meek" : "webtunnel");
+	tt_json_kv_str(j, "host", h);
+	tt_json_kv_str(j, "server", d);
+	tt_json_kv_u64(j, "server_port", s->key->dport);
+	tt_json_kv_str(j, "sni", s->key->has_hello ? s->key->sni : NULL);
+	tt_json_kv_str(j, "verdict", tt_verdict_name(b->verdict));
+	tt_json_kv_str(j, "candidate", tt_verdict_name(b->candidate));
+	tt_json_key(j, "score");
+	tt_json_num(j, (double)b->score, 6);
+	evidence_ids(j, b->evidence);
+	tt_json_key(j, "first_ts");
+	tt_json_ts(j, s->first);
+	tt_json_key(j, "last_ts");
+	tt_json_ts(j, s->last);
+	tt_json_key(j, "flows");
+	tt_json_arr(j);
+	/* the two runs merged in time order */
+	while (i < s->n_run || k < s->n_bare) {
+		bool is_run =
+		    k >= s->n_bare || (i < s->n_run && xf_time_cmp(&run[i], &bare[k]) < 0);
+		const struct xflow *x = is_run ? &run[i++] : &bare[k++];
+		const char *role = xs_role(s, x, is_run);
+
+		if (role)
+			xs_member(j, role, label, x);
+	}
+	tt_json_arr_end(j);
+	tt_json_obj_end(j);
+}
+
+/* report.json "transport_sessions", written only when there is one. */
+static void transport_write(struct tt_json *j, const struct tt_findings *f)
+{
+	if (!f->n_xs)
+		return;
+	tt_json_kv_u64(j, "transport_sessions_total", f->n_xs);
+	tt_json_key(j, "transport_sessions");
+	tt_json_arr(j);
+	for (size_t i = 0; i < f->n_xs && i < TT_REPORT_HOSTS_MAX; i++)
+		transport_session(j, f, &f->xs[i]);
+	tt_json_arr_end(j);
+}
+
 int tt_findings_write(struct tt_json *j, struct tt_findings *f)
 {
 	struct order_key *hk = calloc(f->n_edges + 1, sizeof(*hk));
@@ -1404,7 +1782,7 @@ int tt_findings_write(struct tt_json *j, struct tt_findings *f)
 	uint32_t *host_idx = NULL, *relay_idx = NULL;
 	int rc = f->rc;
 
-	if (rc || (rc = snowflake_assemble(f)) < 0)
+	if (rc || (rc = sessions_assemble(f)) < 0)
 		goto out;
 	for (size_t i = 0; i < f->n_hosts; i++)
 		f->hosts[i].n_iv = merge_ivals(f->hosts[i].iv, f->hosts[i].n_iv);
@@ -1455,6 +1833,7 @@ int tt_findings_write(struct tt_json *j, struct tt_findings *f)
 	}
 	tt_json_arr_end(j);
 	snowflake_write(j, f);
+	transport_write(j, f);
 	rc = activity(j, f);
 out:
 	free(host_idx);

@@ -54,7 +54,7 @@ def expected(flows):
         if f['verdict'] == 'none':
             hosts[near]['cand'] += 1
             continue
-        if v == 'tor-snowflake':
+        if v in ('tor-snowflake', 'tor-meek'):  # a proxy or a front: no relay, no host
             e = hosts[near]
             e['flows'] += 1
             e['bytes'] += f['bytes_fwd'] + f['bytes_rev']
@@ -63,7 +63,8 @@ def expected(flows):
             e['first'] = f['first_ts'] if e['first'] is None else min(e['first'], f['first_ts'])
             e['last'] = f['last_ts'] if e['last'] is None else max(e['last'], f['last_ts'])
             continue
-        kind = 'exit' if exit_side else ('bridge' if v in ('tor-bridge', 'tor-pt') else 'relay')
+        kind = 'exit' if exit_side else \
+            ('bridge' if v in ('tor-bridge', 'tor-pt', 'tor-webtunnel') else 'relay')
         port = None if exit_side else f['dst_port']
         nbytes = f['bytes_fwd'] + f['bytes_rev']
         near_hosts = [near] + ([far] if not exit_side and is_private(far) else [])
@@ -95,6 +96,8 @@ def counted_on(f):
         sh = w.get('server_hello_fwd') or w.get('server_hello_rev')
         is_dst = w.get('server_hello_rev') if sh else w.get('client_hello_fwd')
         return (f['dst_ip'] if is_dst else f['src_ip'],)
+    if v == 'tor-meek':
+        return (f['src_ip'],)
     if f['verdict'] != 'none' and is_private(f['dst_ip']):
         return (f['src_ip'], f['dst_ip'])
     return (f['src_ip'],)
@@ -231,6 +234,31 @@ class Findings(clitest.TempDirCase):
                         self.check(rep, flows)
                         n += 1
         self.assertGreaterEqual(n, 4)
+
+    def test_transports_corpus(self):
+        """meek and WebTunnel (corpus transports/): the host is the client; a meek front is
+        neither a relay nor a host, a WebTunnel server is a bridge."""
+        base = os.path.join(CORPUS or '', 'transports')
+        want = {'meek-s1': ('10.88.7.90', 'tor-meek', None),
+                'webtunnel-s1': ('10.88.7.50', 'tor-webtunnel', 'bridge')}
+        for run, (server, verdict, kind) in sorted(want.items()):
+            pcap = os.path.join(base, run, 'client.pcap')
+            if not os.path.isfile(pcap):
+                self.skipTest('corpus not found (../shared/corpus/transports/%s): '
+                              'meek/WebTunnel findings not checked' % run)
+            with self.subTest(run=run):
+                rep, flows = self.analyze([pcap], os.path.join(self.dir, run))
+                self.check(rep, flows)
+                hosts = {h['address']: h for h in rep['hosts']}
+                self.assertEqual(hosts['10.88.7.100']['roles'], ['client'])
+                self.assertGreaterEqual(hosts['10.88.7.100']['verdicts'].get(verdict, 0), 1)
+                relays = [(r['address'], r['kind']) for r in rep['relays']]
+                if kind is None:
+                    self.assertNotIn(server, hosts)
+                    self.assertNotIn(server, [a for a, _ in relays])
+                else:
+                    self.assertEqual(relays, [(server, kind)])
+                    self.assertEqual(hosts[server]['roles'], [kind])
 
 
 if __name__ == '__main__':
