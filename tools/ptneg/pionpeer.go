@@ -26,7 +26,8 @@
 //	         connection's bytes one message per read (reads of up to -rbuf bytes); the
 //	         answerer dials -target for each such channel and relays back the same way. A
 //	         "ctl" channel opens first; the offerer then writes DIR/ready and runs until
-//	         DIR/stop appears (or -dur + 120 s);
+//	         DIR/stop appears (or -dur + 120 s); with -rev the roles swap: the answerer
+//	         listens (and writes DIR/ready), the offerer dials;
 //	  media  a call: each end sends a VP8 video track (TrackLocalStaticSample: pion
 //	         packetizes synthetic frames, play-from-disk style, 30 fps at about -rate B/s,
 //	         a keyframe every 3 s) and an Opus audio track (TrackLocalStaticRTP: raw RTP
@@ -87,6 +88,7 @@ var (
 	listen    = flag.String("listen", "127.0.0.1:9000", "tunnel (offerer): TCP address to listen on")
 	target    = flag.String("target", "127.0.0.1:4443", "tunnel (answerer): TCP address to dial")
 	rbuf      = flag.Int("rbuf", 16384, "tunnel: TCP read size (one message per read), max 65535")
+	rev       = flag.Bool("rev", false, "tunnel: the answerer listens (-listen) and the offerer dials (-target)")
 )
 
 var rng *mrand.Rand
@@ -296,8 +298,8 @@ func setupDC(dc *webrtc.DataChannel, offerer bool) {
 				finish()
 			}()
 		case "tunnel":
-			if offerer {
-				go runTunnelOfferer(dc)
+			if offerer != *rev {
+				go tunnelListen()
 			}
 		case "media":
 			go runChat(dc, time.Duration(*dur*float64(time.Second)))
@@ -425,7 +427,7 @@ func (r *relay) run(c net.Conn) {
 	r.dc.Close()
 }
 
-func runTunnelOfferer(ctl *webrtc.DataChannel) {
+func tunnelListen() {
 	ln, err := net.Listen("tcp", *listen)
 	must(err)
 	writeJSON("ready", map[string]string{"listen": *listen})
@@ -452,7 +454,7 @@ func runTunnelOfferer(ctl *webrtc.DataChannel) {
 	}
 }
 
-func tunnelAnswerer(dc *webrtc.DataChannel) {
+func tunnelDial(dc *webrtc.DataChannel) {
 	r := newRelay(dc)
 	dc.OnOpen(func() {
 		go func() {
@@ -598,6 +600,9 @@ func main() {
 		must(err)
 	}
 	if offerer {
+		if *mode == "tunnel" && *rev {
+			pc.OnDataChannel(func(dc *webrtc.DataChannel) { tunnelDial(dc) })
+		}
 		if *mode != "media" || *withDC {
 			lab := *label
 			if *mode == "tunnel" {
@@ -619,7 +624,7 @@ func main() {
 	} else {
 		pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 			if *mode == "tunnel" && strings.HasPrefix(dc.Label(), "tcp-") {
-				tunnelAnswerer(dc)
+				tunnelDial(dc)
 			} else {
 				setupDC(dc, false)
 			}

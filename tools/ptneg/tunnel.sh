@@ -6,7 +6,10 @@
 #     on 127.0.0.1:8000: static files of 1 kB-8 MB, a "site" of 20 pages and 120 assets
 #     (1-150 kB), and WebDAV PUT into /up/ (uploads);
 #   tlsecho.py (Python ssl over OpenSSL) on 127.0.0.1:4444: each line comes back reversed.
-# Clients (in ptneg-a): curl (OpenSSL) downloads, page loads (a page and its assets over one
+# The same servers run on ptneg-a's loopback too (nginx with TUN/nginx-a.conf) for the reverse
+# tunnels (pionpeer -rev: the answerer listens, the offerer dials), whose clients run in
+# ptneg-b (CNS=ptneg-b; the default client namespace is ptneg-a).
+# Clients: curl (OpenSSL) downloads, page loads (a page and its assets over one
 # keep-alive connection or 4 parallel ones) with think times, PUT uploads; openssl s_client
 # line sessions and bulk pipes to tlsecho.py (-nocommands: a line starting Q, R, k or K is
 # data, not an s_client command).
@@ -44,16 +47,24 @@ http {
   }
 }
 NGX
+	sed "s|pid $TUN/nginx.pid;|pid $TUN/nginx-a.pid;|" "$TUN/nginx.conf" >"$TUN/nginx-a.conf"
 	in_ns "$NS_B" nginx -c "$TUN/nginx.conf" || { echo "nginx (set 5) failed" >&2; return 1; }
+	in_ns "$NS_A" nginx -c "$TUN/nginx-a.conf" || { echo "nginx (set 5, ptneg-a) failed" >&2; return 1; }
 	ip netns exec "$NS_B" nice $PY "$PT/tlsecho.py" 127.0.0.1 4444 "$TUN/cert.pem" "$TUN/key.pem" 2>>"$TUN/servers.log" &
+	PIDS+=($!)
+	ip netns exec "$NS_A" nice $PY "$PT/tlsecho.py" 127.0.0.1 4444 "$TUN/cert.pem" "$TUN/key.pem" 2>>"$TUN/servers.log" &
 	PIDS+=($!)
 	sleep 1
 }
 
-tun_down() { [ -n "$TUN" ] && [ -f "$TUN/nginx.pid" ] && kill "$(cat "$TUN/nginx.pid")" 2>/dev/null; true; }
+tun_down() {
+	local f
+	for f in "$TUN/nginx.pid" "$TUN/nginx-a.pid"; do [ -n "$TUN" ] && [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+	true
+}
 
 TSIZES=(1000 5000 20000 60000 150000 400000 700000 1500000 3000000 8000000)
-tcurl() { in_ns "$NS_A" timeout 120 nice curl -sk --no-progress-meter -o /dev/null "$@"; }
+tcurl() { in_ns "${CNS:-$NS_A}" timeout 120 nice curl -sk --no-progress-meter -o /dev/null "$@"; }
 
 # tw_files URL SEED RUNS MAXF MAXI [CURLOPTS...]: RUNS curl runs, each fetching 1-MAXF files
 # (sizes TSIZES[0..MAXI]) over one connection, 0.5-3 s apart
@@ -104,12 +115,12 @@ tw_lines() {
 			t=$((RANDOM % (gap + 1))); sleep "$((t / 10)).$((t % 10))"
 		done
 		sleep 2
-	} | in_ns "$NS_A" timeout 120 openssl s_client -connect "127.0.0.1:$port" -quiet -no_ign_eof -nocommands >/dev/null 2>&1
+	} | in_ns "${CNS:-$NS_A}" timeout 120 openssl s_client -connect "127.0.0.1:$port" -quiet -no_ign_eof -nocommands >/dev/null 2>&1
 }
 
 # tw_pipe PORT SEED KB: KB kB of base64 lines through s_client to tlsecho.py and back
 tw_pipe() {
 	local port=$1; RANDOM=$2
 	{ head -c $(($3 * 750)) /dev/urandom | base64 -w $((RANDOM % 2000 + 60)); sleep 3; } |
-		in_ns "$NS_A" timeout 120 openssl s_client -connect "127.0.0.1:$port" -quiet -no_ign_eof -nocommands >/dev/null 2>&1
+		in_ns "${CNS:-$NS_A}" timeout 120 openssl s_client -connect "127.0.0.1:$port" -quiet -no_ign_eof -nocommands >/dev/null 2>&1
 }
