@@ -14,8 +14,10 @@
 #            tunnel carrying an inner TLS stream), 5 many short pion data-channel sessions
 #            (10-40 s, one capture each): TCP tunnels over data channels carrying real TLS
 #            and HTTP (curl and openssl s_client through pionpeer -mode tunnel to nginx and
-#            tlsecho.py: tools/ptneg/tunnel.sh), file transfers of 1-64 KB messages at
-#            various rates, chat, echo, game-like updates and request/response
+#            tlsecho.py: tools/ptneg/tunnel.sh; clients beside the offerer, and reversed:
+#            clients beside the answerer, servers beside the offerer), file transfers of
+#            1-64 KB messages at various rates, chat, echo, game-like updates and
+#            request/response
 #   -r REGEX record only the sessions whose capture name matches (grep -E)
 #   -n       do not apt-get install missing packages
 #   -m       only label again: run flows.py over every capture in DIR/captures.tsv and write
@@ -105,7 +107,7 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	[ -f "$OUT/nginx.pid" ] && kill "$(cat "$OUT/nginx.pid")" 2>/dev/null
-	[ -f "$OUT/tun/nginx.pid" ] && kill "$(cat "$OUT/tun/nginx.pid")" 2>/dev/null
+	type tun_down >/dev/null 2>&1 && tun_down
 	sleep 1
 	net_down
 }
@@ -280,6 +282,14 @@ if want 5; then # many short pion <-> pion data-channel sessions (DTLS server: t
 		WORK[$2]="LP=$lp; $7"
 		pq 5 "$2" "$3" pion pion $PB "'$6; clients: $7'" mode=tunnel dur=200 listen=127.0.0.1:$lp target=$4 rbuf=$5
 	}
+	# r5: as t5, a reverse tunnel (pionpeer -rev): the answerer listens on $LP in ptneg-b, where
+	# WORK runs the clients; the offerer (the DTLS server) dials TARGET in ptneg-a
+	r5() {
+		nextpb
+		local lp=$((PB + 10000))
+		WORK[$2]="LP=$lp; CNS=$NS_B; $7"
+		pq 5 "$2" "$3" pion pion $PB "'reverse tunnel (clients beside the answerer 10.99.0.2, servers beside the offerer, the DTLS server, which so sends the downloads): $6; clients: $7'" mode=tunnel rev dur=200 listen=127.0.0.1:$lp target=$4 rbuf=$5
+	}
 	# s5 NAME DESC ARGS...: a session of one of pionpeer's own modes
 	s5() { nextpb; local n=$1 dd=$2; shift 2; pq 5 "$n" $D pion pion $PB "'$dd'" "$@"; }
 	RB=(16384 4096 32768 65535 8192 1500 2048)
@@ -370,7 +380,35 @@ if want 5; then # many short pion <-> pion data-channel sessions (DTLS server: t
 			mode=reqresp dur=$dd gap=${RG[$((j % 5))]} chunk=${RC[$((j % 5))]} seed=$((sd + 3))
 		true
 	}
+	rtunnels() { # rtunnels J: the J-th reverse tunnel of each kind
+		local j=$1 sd=$((900 + $1 * 19)) rb=${RB[$((($1 + 3) % 7))]}
+		local U='https://127.0.0.1:$LP' H='http://127.0.0.1:$LP'
+		[ $j -lt 5 ] && r5 5 rtun-tls-files-h1-$j $TT 127.0.0.1:4443 $rb "curl HTTPS file downloads (HTTP/1.1, a connection per run); $IN" \
+			"tw_files $U $sd $((4 + j)) $((1 + j % 4)) $((4 + j % 5)) --http1.1"
+		[ $j -lt 4 ] && r5 5 rtun-tls-files-h2-$j $TT 127.0.0.1:4443 $rb "curl HTTPS file downloads (HTTP/2); $IN" \
+			"tw_files $U $((sd + 1)) $((4 + j)) $((2 + j)) $((4 + j))"
+		[ $j -lt 6 ] && r5 5 rtun-tls-browse-h1-$j $TT 127.0.0.1:4443 $rb "page loads (a page and 4-24 assets on one HTTP/1.1 keep-alive TLS connection), think time 0-$((1 + j % 4)) s; $IN" \
+			"tw_browse $U $((sd + 2)) $((8 + j)) $((1 + j % 4)) 1 --http1.1"
+		[ $j -lt 5 ] && r5 5 rtun-tls-browse-h2-$j $TT 127.0.0.1:4443 $rb "page loads over HTTP/2 (one TLS connection per page), think time 0-$((1 + j % 3)) s; $IN" \
+			"tw_browse $U $((sd + 3)) $((8 + j)) $((1 + j % 3)) 1 --http2"
+		[ $j -lt 4 ] && r5 5 rtun-tls-browse-par4-$j $TT 127.0.0.1:4443 $rb "page loads on 4 parallel HTTP/1.1 TLS connections, think time 0-$((2 + j % 3)) s; $IN" \
+			"tw_browse $U $((sd + 4)) $((8 + j)) $((2 + j % 3)) 4 --http1.1"
+		local lo=(40 300 10 1000 100 10) hi=(200 1200 1500 4000 500 60) k=$((j % 6))
+		[ $j -lt 6 ] && r5 5 rtun-tls-lines-$j $TT 127.0.0.1:4444 $rb "an openssl s_client session: $((50 + (j % 4) * 25)) lines of ${lo[$k]}-${hi[$k]} characters, gaps 0-0.$((2 + (j % 4) * 2)) s, each line back reversed; inside: $(openssl version | cut -d' ' -f1-2) s_client to tlsecho.py (Python ssl)" \
+			"tw_lines \$LP $((sd + 5)) $((50 + (j % 4) * 25)) ${lo[$k]} ${hi[$k]} $((2 + (j % 4) * 2))"
+		local v=(300 1000 2000 600)
+		[ $j -lt 4 ] && r5 5 rtun-tls-pipe-$j $TT 127.0.0.1:4444 $rb "${v[$j]} kB of base64 lines piped through openssl s_client to tlsecho.py and back; inside: $(openssl version | cut -d' ' -f1-2) s_client to tlsecho.py (Python ssl)" \
+			"tw_pipe \$LP $((sd + 6)) ${v[$j]}"
+		[ $j -lt 3 ] && r5 5 rtun-tls-mixed-$j $TT 127.0.0.1:4443 $rb "page loads over HTTP/2 and then PUT uploads of 1-500 kB, twice; $IN" \
+			"tw_browse $U $((sd + 7)) 4 2 1; tw_put $U $((sd + 8)) 3 500; tw_browse $U $((sd + 9)) 4 2 1; tw_put $U $((sd + 10)) 2 500"
+		[ $j -lt 3 ] && r5 5 rtun-http-files-$j $TH 127.0.0.1:8000 $rb "curl plain HTTP/1.1 file downloads; inside: $CURL_V to $NGX_V" \
+			"tw_files $H $((sd + 11)) $((4 + j)) $((1 + j % 4)) $((5 + j % 4))"
+		[ $j -lt 3 ] && r5 5 rtun-http-browse-$j $TH 127.0.0.1:8000 $rb "plain HTTP/1.1 page loads ($((1 + j % 2 * 3)) connections), think time 0-$((1 + j % 3)) s; inside: $CURL_V to $NGX_V" \
+			"tw_browse $H $((sd + 12)) $((8 + j)) $((1 + j % 3)) $((1 + j % 2 * 3))"
+		true
+	}
 	for j in $(seq 0 17); do tunnels $j; others $j; done
+	for j in $(seq 0 5); do rtunnels $j; done
 fi
 
 if [ ${#PQ[@]} -gt 0 ] || [ ${#AQ[@]} -gt 0 ]; then
