@@ -47,6 +47,9 @@ http {
   }
 }
 NGX
+	# the tunnels listen on 34000-39999 (range + 10000): keep clients' ephemeral ports off them
+	ip netns exec "$NS_A" sysctl -q -w net.ipv4.ip_local_reserved_ports=34000-39999
+	ip netns exec "$NS_B" sysctl -q -w net.ipv4.ip_local_reserved_ports=34000-39999
 	sed "s|pid $TUN/nginx.pid;|pid $TUN/nginx-a.pid;|" "$TUN/nginx.conf" >"$TUN/nginx-a.conf"
 	in_ns "$NS_B" nginx -c "$TUN/nginx.conf" || { echo "nginx (set 5) failed" >&2; return 1; }
 	in_ns "$NS_A" nginx -c "$TUN/nginx-a.conf" || { echo "nginx (set 5, ptneg-a) failed" >&2; return 1; }
