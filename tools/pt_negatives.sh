@@ -12,7 +12,7 @@
 #            (usrsctp) data channels, 4 long-polling HTTPS and
 #            WebSocket over TLS (Go net/http, nginx + Node ws, Python websockets, a WebSocket
 #            tunnel carrying an inner TLS stream), 5 many short pion data-channel sessions
-#            (10-40 s, one capture each): TCP tunnels over data channels carrying real TLS
+#            (one capture each, most 10-40 s; 2-70 s in all): TCP tunnels over data channels carrying real TLS
 #            and HTTP (curl and openssl s_client through pionpeer -mode tunnel to nginx and
 #            tlsecho.py: tools/ptneg/tunnel.sh; clients beside the offerer, and reversed:
 #            clients beside the answerer, servers beside the offerer), file transfers of
@@ -33,7 +33,8 @@
 # pion sessions keep ICE in a port range of their own (-ports), so up to two run at once;
 # a session with an aiortc or GStreamer end (ports not settable) runs alone in the "aio" queue, whose
 # filter excludes flows with both ports in 20000-29999 (the pion ranges). Set 5's sessions take
-# the 60 ranges 24000-29999 in turn (a tunnel's offerer listens on TCP port range + 10000).
+# the 60 ranges 24000-29999 in turn; a tunnel listens on TCP port range + 10000 (the offerer, or
+# with -rev the answerer; 34000-39999 are reserved in both namespaces against ephemeral ports).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 PT=$HERE/ptneg
