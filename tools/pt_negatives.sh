@@ -2,15 +2,22 @@
 # Record real non-Tor traffic that resembles Tor's pluggable transports, as labelled
 # negatives for the Snowflake / meek / WebTunnel items (docs/research/transports-2026-12-01.md
 # §1.7, §5, §6 "Negatives still missing"). NEVER RUN IN CI: it needs root, creates network
-# namespaces, installs Debian packages and runs for about 20-25 minutes.
+# namespaces, installs Debian packages and runs for about 20-25 minutes (sets 1-4) plus about
+# 45-50 minutes (set 5).
 #
-# usage: bash tools/pt_negatives.sh -o DIR [-s 1,2,3,4] [-r REGEX] [-n]
+# usage: bash tools/pt_negatives.sh -o DIR [-s 1,2,3,4,5] [-r REGEX] [-n]
 #   -o DIR   output (captures in DIR/<set>/*.pcap, one NAME.labels.csv beside each, DIR/MANIFEST.md)
 #   -s LIST  sets to record (default all): 1 pion data channels, 2 DTLS-SRTP media calls
 #            (pion, aiortc, GStreamer webrtcbin, pion<->aiortc), 3 aiortc and GStreamer
 #            (usrsctp) data channels, 4 long-polling HTTPS and
 #            WebSocket over TLS (Go net/http, nginx + Node ws, Python websockets, a WebSocket
-#            tunnel carrying an inner TLS stream)
+#            tunnel carrying an inner TLS stream), 5 many short pion data-channel sessions
+#            (one capture each, most 10-40 s; 2-70 s in all): TCP tunnels over data channels carrying real TLS
+#            and HTTP (curl and openssl s_client through pionpeer -mode tunnel to nginx and
+#            tlsecho.py: tools/ptneg/tunnel.sh; clients beside the offerer, and reversed:
+#            clients beside the answerer, servers beside the offerer), file transfers of
+#            1-64 KB messages at various rates, chat, echo, game-like updates and
+#            request/response
 #   -r REGEX record only the sessions whose capture name matches (grep -E)
 #   -n       do not apt-get install missing packages
 #   -m       only label again: run flows.py over every capture in DIR/captures.tsv and write
@@ -25,11 +32,13 @@
 # connectivity checks and consent freshness (Binding requests with USERNAME/MI/FINGERPRINT).
 # pion sessions keep ICE in a port range of their own (-ports), so up to two run at once;
 # a session with an aiortc or GStreamer end (ports not settable) runs alone in the "aio" queue, whose
-# filter excludes flows with both ports in 20000-29999 (the pion ranges).
+# filter excludes flows with both ports in 20000-29999 (the pion ranges). Set 5's sessions take
+# the 60 ranges 24000-29999 in turn; a tunnel listens on TCP port range + 10000 (the offerer, or
+# with -rev the answerer; 34000-39999 are reserved in both namespaces against ephemeral ports).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 PT=$HERE/ptneg
-OUT= SETS=1,2,3,4 INSTALL=1 ONLY= RELABEL=0
+OUT= SETS=1,2,3,4,5 INSTALL=1 ONLY= RELABEL=0
 while getopts "o:s:r:nmh" o; do
 	case $o in
 	o) OUT=$OPTARG ;;
@@ -37,7 +46,7 @@ while getopts "o:s:r:nmh" o; do
 	r) ONLY=$OPTARG ;;
 	n) INSTALL=0 ;;
 	m) RELABEL=1 INSTALL=0 ;;
-	*) sed -n '2,20p' "$0"; exit 2 ;;
+	*) sed -n '2,26p' "$0"; exit 2 ;;
 	esac
 done
 [ -n "$OUT" ] || { echo "-o DIR is required" >&2; exit 2; }
@@ -99,6 +108,7 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	[ -f "$OUT/nginx.pid" ] && kill "$(cat "$OUT/nginx.pid")" 2>/dev/null
+	type tun_down >/dev/null 2>&1 && tun_down
 	sleep 1
 	net_down
 }
@@ -137,7 +147,10 @@ flags() {
 	done
 }
 
-# rtc SET NAME LABEL OFFER_IMPL ANSWER_IMPL PORTBASE DESC ARGS...: one WebRTC session
+# rtc SET NAME LABEL OFFER_IMPL ANSWER_IMPL PORTBASE DESC ARGS...: one WebRTC session. With
+# WORK[NAME] set (set 5's tunnels), the offerer runs in the background and, once it has written
+# SIG/ready, WORK[NAME] (bash) drives clients through the tunnel; then SIG/stop ends the session.
+declare -A WORK=()
 rtc() {
 	local set=$1 name=$2 lab=$3 oi=$4 ai=$5 pb=$6 desc=$7; shift 7
 	local d=$OUT/$set sig cap filt oargs=() aargs=() prog
@@ -157,7 +170,21 @@ rtc() {
 	local cp=$CAP_PID
 	in_ns "$NS_B" nice $(cmd "$ai") "${aargs[@]}" 2>"$d/$name.answer.log" &
 	local ap=$!
-	in_ns "$NS_A" nice $(cmd "$oi") "${oargs[@]}" 2>"$d/$name.offer.log"
+	if [ -n "${WORK[$name]:-}" ]; then
+		in_ns "$NS_A" nice $(cmd "$oi") "${oargs[@]}" 2>"$d/$name.offer.log" &
+		local op=$! i
+		for i in $(seq 300); do [ -f "$sig/ready" ] && break; sleep 0.1; done
+		if [ -f "$sig/ready" ]; then
+			(eval "${WORK[$name]}") >"$d/$name.work.log" 2>&1
+			[ -s "$d/$name.work.log" ] || rm -f "$d/$name.work.log"
+		else
+			log "$set/$name: the tunnel did not come up"
+		fi
+		touch "$sig/stop"
+		wait $op
+	else
+		in_ns "$NS_A" nice $(cmd "$oi") "${oargs[@]}" 2>"$d/$name.offer.log"
+	fi
 	wait $ap
 	cap_stop $cp
 	rm -rf "$sig"
@@ -238,6 +265,151 @@ if want 3; then # aiortc data channels (aiortc's own SCTP over OpenSSL DTLS)
 	aq 3 gst-bulk-15M-60k $D gst gst 0 "'GStreamer webrtcbin bulk 15 MB, 60000-byte messages'" mode=bulk size=15000000 chunk=60000
 	aq 3 x-pion2aio-bulk-5M $D pion aio 23200 "'pion offerer (DTLS client) sends 5 MB to aiortc'" mode=bulk size=5000000 chunk=16384
 	aq 3 x-aio2pion-chat-60s $D aio pion 23300 "'aiortc offerer, pion answerer (DTLS client): chat 60 s'" mode=chat dur=60 gap=0.7 seed=43
+fi
+
+if want 5; then # many short pion <-> pion data-channel sessions (DTLS server: the offerer 10.99.0.1)
+	. "$PT/tunnel.sh"
+	tun_setup || exit 1
+	CURL_V="curl $(dpkg-query -W -f='${Version}' curl | cut -d- -f1) ($(openssl version | cut -d' ' -f1-2))"
+	NGX_V="nginx $(dpkg-query -W -f='${Version}' nginx-light 2>/dev/null | cut -d- -f1)"
+	TT=non-tor-webrtc-dc-tunnel-tls TH=non-tor-webrtc-dc-tunnel-http N5=0 PB=24000
+	# nextpb: the next of the 60 port ranges 24000-29999 (at most 2 sessions run at once)
+	nextpb() { PB=$((24000 + (N5 % 60) * 100)); N5=$((N5 + 1)); }
+	# t5 SET NAME LABEL TARGET RBUF DESC WORK: a TCP tunnel session; WORK may use $LP (the port the
+	# offerer listens on in ptneg-a) and runs the clients
+	t5() {
+		nextpb
+		local lp=$((PB + 10000))
+		WORK[$2]="LP=$lp; $7"
+		pq 5 "$2" "$3" pion pion $PB "'$6; clients: $7'" mode=tunnel dur=200 listen=127.0.0.1:$lp target=$4 rbuf=$5
+	}
+	# r5: as t5, a reverse tunnel (pionpeer -rev): the answerer listens on $LP in ptneg-b, where
+	# WORK runs the clients; the offerer (the DTLS server) dials TARGET in ptneg-a
+	r5() {
+		nextpb
+		local lp=$((PB + 10000))
+		WORK[$2]="LP=$lp; CNS=$NS_B; $7"
+		pq 5 "$2" "$3" pion pion $PB "'reverse tunnel (clients beside the answerer 10.99.0.2, servers beside the offerer, the DTLS server, which so sends the downloads): $6; clients: $7'" mode=tunnel rev dur=200 listen=127.0.0.1:$lp target=$4 rbuf=$5
+	}
+	# s5 NAME DESC ARGS...: a session of one of pionpeer's own modes
+	s5() { nextpb; local n=$1 dd=$2; shift 2; pq 5 "$n" $D pion pion $PB "'$dd'" "$@"; }
+	RB=(16384 4096 32768 65535 8192 1500 2048)
+	IN="inside: $CURL_V to $NGX_V"
+	tunnels() { # tunnels J: the J-th session of each tunnel kind (some kinds have fewer)
+		local j=$1 sd=$((500 + $1 * 13)) rb=${RB[$(($1 % 7))]} v
+		local U='https://127.0.0.1:$LP' H='http://127.0.0.1:$LP'
+		[ $j -lt 5 ] && t5 5 tun-tls-files-h1-$j $TT 127.0.0.1:4443 $rb "curl HTTPS file downloads (HTTP/1.1, a connection per run) through a data-channel TCP tunnel; $IN" \
+			"tw_files $U $sd $((4 + j)) $((1 + j % 4)) $((4 + j % 5)) --http1.1"
+		[ $j -lt 3 ] && t5 5 tun-tls-files-h2-$j $TT 127.0.0.1:4443 $rb "curl HTTPS file downloads (HTTP/2) through a data-channel TCP tunnel; $IN" \
+			"tw_files $U $((sd + 1)) $((5 + j)) $((2 + j)) $((5 + j))"
+		[ $j -lt 7 ] && t5 5 tun-tls-browse-h1-$j $TT 127.0.0.1:4443 $rb "page loads (a page and 4-24 assets of 1-150 kB on one HTTP/1.1 keep-alive TLS connection), think time 0-$((1 + j % 4)) s; $IN" \
+			"tw_browse $U $((sd + 2)) $((8 + j)) $((1 + j % 4)) 1 --http1.1"
+		[ $j -lt 6 ] && t5 5 tun-tls-browse-h2-$j $TT 127.0.0.1:4443 $rb "page loads over HTTP/2 (one TLS connection per page), think time 0-$((1 + j % 3)) s; $IN" \
+			"tw_browse $U $((sd + 3)) $((8 + j)) $((1 + j % 3)) 1 --http2"
+		[ $j -lt 5 ] && t5 5 tun-tls-browse-par4-$j $TT 127.0.0.1:4443 $rb "page loads on 4 parallel HTTP/1.1 TLS connections (a data channel each), think time 0-$((2 + j % 3)) s; $IN" \
+			"tw_browse $U $((sd + 4)) $((8 + j)) $((2 + j % 3)) 4 --http1.1"
+		v=(100 300 1000 3000)
+		[ $j -lt 4 ] && t5 5 tun-tls-put-h1-$j $TT 127.0.0.1:4443 $rb "HTTPS PUT uploads (HTTP/1.1) of 1-${v[$j]} kB; $IN" \
+			"tw_put $U $((sd + 5)) $((4 + j * 2)) ${v[$j]} --http1.1"
+		[ $j -lt 4 ] && t5 5 tun-tls-put-h2-$j $TT 127.0.0.1:4443 $rb "HTTPS PUT uploads (HTTP/2) of 1-${v[$((3 - j))]} kB; $IN" \
+			"tw_put $U $((sd + 6)) $((4 + j * 2)) ${v[$((3 - j))]}"
+		local lo=(10 40 100 300 10 1000) hi=(60 200 500 1200 1500 4000) k=$((j % 6))
+		[ $j -lt 12 ] && t5 5 tun-tls-lines-$j $TT 127.0.0.1:4444 $rb "an openssl s_client session: $((50 + (j % 4) * 25)) lines of ${lo[$k]}-${hi[$k]} characters, gaps 0-0.$((2 + (j % 4) * 2)) s, each line back reversed; inside: $(openssl version | cut -d' ' -f1-2) s_client to tlsecho.py (Python ssl)" \
+			"tw_lines \$LP $((sd + 7)) $((50 + (j % 4) * 25)) ${lo[$k]} ${hi[$k]} $((2 + (j % 4) * 2))"
+		v=(200 500 1000 2000 3000 800)
+		[ $j -lt 6 ] && t5 5 tun-tls-pipe-$j $TT 127.0.0.1:4444 $rb "${v[$j]} kB of base64 lines piped through openssl s_client to tlsecho.py and back; inside: $(openssl version | cut -d' ' -f1-2) s_client to tlsecho.py (Python ssl)" \
+			"tw_pipe \$LP $((sd + 8)) ${v[$j]}"
+		[ $j -lt 4 ] && t5 5 tun-tls-mixed-$j $TT 127.0.0.1:4443 $rb "page loads over HTTP/2 and then PUT uploads of 1-500 kB, twice; $IN" \
+			"tw_browse $U $((sd + 9)) 4 2 1; tw_put $U $((sd + 10)) 3 500; tw_browse $U $((sd + 11)) 4 2 1; tw_put $U $((sd + 12)) 2 500"
+		[ $j -lt 4 ] && t5 5 tun-http-files-$j $TH 127.0.0.1:8000 $rb "curl plain HTTP/1.1 file downloads through a data-channel TCP tunnel; inside: $CURL_V to $NGX_V" \
+			"tw_files $H $((sd + 13)) $((4 + j)) $((1 + j % 4)) $((5 + j % 4))"
+		[ $j -lt 5 ] && t5 5 tun-http-browse-$j $TH 127.0.0.1:8000 $rb "plain HTTP/1.1 page loads ($((1 + j % 2 * 3)) connections), think time 0-$((1 + j % 3)) s; inside: $CURL_V to $NGX_V" \
+			"tw_browse $H $((sd + 14)) $((8 + j)) $((1 + j % 3)) $((1 + j % 2 * 3))"
+		[ $j -lt 4 ] && t5 5 tun-http-put-$j $TH 127.0.0.1:8000 $rb "plain HTTP PUT uploads of 1-${v[$j]} kB; inside: $CURL_V to $NGX_V" \
+			"tw_put $H $((sd + 15)) $((3 + j * 2)) ${v[$j]}"
+		true
+	}
+	others() { # others J: the J-th session of each of pionpeer's own workloads
+		local j=$1 sd=$((700 + $1 * 17)) c r dd sz
+		local CH=(1024 2048 4096 8192 16384 32768 65535) RT=(40000 250000 1000000 0)
+		# file transfers: 7 message sizes x 4 rates, 10-30 s
+		for r in 0 1; do
+			local q=$((j * 2 + r))
+			[ $q -lt 28 ] || break
+			c=${CH[$((q % 7))]} rt=${RT[$((q / 7))]} dd=$((10 + (q * 7) % 21))
+			if [ "$rt" = 0 ]; then
+				sz=$((c * 300 + 20000000))
+				s5 file-${c}-max-$q "file transfer: $sz bytes in $c-byte messages, unthrottled (bufferedAmount flow control)" mode=bulk size=$sz chunk=$c
+			else
+				sz=$((rt * dd))
+				s5 file-${c}-$((rt / 1000))k-$q "file transfer: $sz bytes in $c-byte messages at $((rt / 1000)) kB/s (about $dd s)" mode=bulk size=$sz chunk=$c rate=$rt
+			fi
+		done
+		local AK=(4 8 16 2) AC=(16384 65535 4096 32768 16384 8192 65535 1024)
+		rt=$((200000 + j * 100000))
+		[ $j -lt 8 ] && s5 file-ack-${AC[$j]}-$j "file transfer with application-level acks: $((rt * 15)) bytes in ${AC[$j]}-byte messages at $((rt / 1000)) kB/s, an ack every ${AK[$((j % 4))]} messages (at most that many in flight)" \
+			mode=bulk size=$((rt * 15)) chunk=${AC[$j]} rate=$rt ack=${AK[$((j % 4))]}
+		[ $j -lt 3 ] && s5 file-unordered-$j "file transfer on an unordered channel: 3 MB in $((4096 << j))-byte messages at $((150 + j * 150)) kB/s" \
+			mode=bulk size=3000000 chunk=$((4096 << j)) rate=$((150000 + j * 150000)) unordered
+		local GP=(0.1 0.3 0.6 1.0) LO=(10 20 100 500 1000 40) HI=(80 300 1000 4000 16000 600)
+		dd=$((20 + (j * 11) % 21))
+		[ $j -lt 18 ] && s5 chat-$j "chat $dd s both ways: text of ${LO[$((j % 6))]}-${HI[$((j % 6))]} bytes (4 % binary 1-30 kB), mean gap ${GP[$((j % 4))]} s" \
+			mode=chat dur=$dd gap=${GP[$((j % 4))]} msgmin=${LO[$((j % 6))]} msgmax=${HI[$((j % 6))]} seed=$sd
+		local ELO=(1 50 200 1000 1 20) EHI=(100 500 1500 8000 16000 250) EG=(0.02 0.05 0.1 0.3)
+		dd=$((15 + (j * 7) % 21))
+		if [ $j -lt 16 ]; then
+			if [ $((j % 5)) = 4 ]; then
+				s5 echo-unordered-$j "echo $dd s, unordered, maxRetransmits 0: ${ELO[$((j % 6))]}-${EHI[$((j % 6))]}-byte messages, mean gap ${EG[$((j % 4))]} s" \
+					mode=echo dur=$dd msgmin=${ELO[$((j % 6))]} msgmax=${EHI[$((j % 6))]} gap=${EG[$((j % 4))]} unordered maxrt=0 seed=$((sd + 1))
+			else
+				s5 echo-$j "echo $dd s: ${ELO[$((j % 6))]}-${EHI[$((j % 6))]}-byte messages, mean gap ${EG[$((j % 4))]} s" \
+					mode=echo dur=$dd msgmin=${ELO[$((j % 6))]} msgmax=${EHI[$((j % 6))]} gap=${EG[$((j % 4))]} seed=$((sd + 1))
+			fi
+		fi
+		local TK=(10 20 30 60) GLO=(16 32 100 200 8) GHI=(64 200 600 1200 120)
+		dd=$((15 + (j * 5) % 16))
+		if [ $j -lt 18 ]; then
+			local rel="unordered maxrt=0" rd="unordered, maxRetransmits 0"
+			[ $((j % 6)) = 3 ] && rel="unordered maxrt=2" rd="unordered, maxRetransmits 2"
+			[ $((j % 6)) = 5 ] && rel="" rd="ordered, reliable"
+			s5 game-${TK[$((j % 4))]}hz-$j "game-like: both ends send ${GLO[$((j % 5))]}-${GHI[$((j % 5))]}-byte state updates at ${TK[$((j % 4))]} Hz (jittered), $rd, $dd s" \
+				mode=game dur=$dd tick=${TK[$((j % 4))]} msgmin=${GLO[$((j % 5))]} msgmax=${GHI[$((j % 5))]} $rel seed=$((sd + 2))
+		fi
+		local RG=(0.1 0.3 0.6 1.0 0.2) RC=(1024 4096 16384 65535 8192)
+		dd=$((20 + (j * 9) % 21))
+		[ $j -lt 14 ] && s5 reqresp-$j "request/response $dd s: 100-800-byte requests, log-normal 2 kB-2 MB answers in ${RC[$((j % 5))]}-byte messages, think time ~${RG[$((j % 5))]} s" \
+			mode=reqresp dur=$dd gap=${RG[$((j % 5))]} chunk=${RC[$((j % 5))]} seed=$((sd + 3))
+		true
+	}
+	rtunnels() { # rtunnels J: the J-th reverse tunnel of each kind
+		local j=$1 sd=$((900 + $1 * 19)) rb=${RB[$((($1 + 3) % 7))]}
+		local U='https://127.0.0.1:$LP' H='http://127.0.0.1:$LP'
+		[ $j -lt 5 ] && r5 5 rtun-tls-files-h1-$j $TT 127.0.0.1:4443 $rb "curl HTTPS file downloads (HTTP/1.1, a connection per run); $IN" \
+			"tw_files $U $sd $((4 + j)) $((1 + j % 4)) $((4 + j % 5)) --http1.1"
+		[ $j -lt 4 ] && r5 5 rtun-tls-files-h2-$j $TT 127.0.0.1:4443 $rb "curl HTTPS file downloads (HTTP/2); $IN" \
+			"tw_files $U $((sd + 1)) $((4 + j)) $((2 + j)) $((4 + j))"
+		[ $j -lt 6 ] && r5 5 rtun-tls-browse-h1-$j $TT 127.0.0.1:4443 $rb "page loads (a page and 4-24 assets on one HTTP/1.1 keep-alive TLS connection), think time 0-$((1 + j % 4)) s; $IN" \
+			"tw_browse $U $((sd + 2)) $((8 + j)) $((1 + j % 4)) 1 --http1.1"
+		[ $j -lt 5 ] && r5 5 rtun-tls-browse-h2-$j $TT 127.0.0.1:4443 $rb "page loads over HTTP/2 (one TLS connection per page), think time 0-$((1 + j % 3)) s; $IN" \
+			"tw_browse $U $((sd + 3)) $((8 + j)) $((1 + j % 3)) 1 --http2"
+		[ $j -lt 4 ] && r5 5 rtun-tls-browse-par4-$j $TT 127.0.0.1:4443 $rb "page loads on 4 parallel HTTP/1.1 TLS connections, think time 0-$((2 + j % 3)) s; $IN" \
+			"tw_browse $U $((sd + 4)) $((8 + j)) $((2 + j % 3)) 4 --http1.1"
+		local lo=(40 300 10 1000 100 10) hi=(200 1200 1500 4000 500 60) k=$((j % 6))
+		[ $j -lt 6 ] && r5 5 rtun-tls-lines-$j $TT 127.0.0.1:4444 $rb "an openssl s_client session: $((50 + (j % 4) * 25)) lines of ${lo[$k]}-${hi[$k]} characters, gaps 0-0.$((2 + (j % 4) * 2)) s, each line back reversed; inside: $(openssl version | cut -d' ' -f1-2) s_client to tlsecho.py (Python ssl)" \
+			"tw_lines \$LP $((sd + 5)) $((50 + (j % 4) * 25)) ${lo[$k]} ${hi[$k]} $((2 + (j % 4) * 2))"
+		local v=(300 1000 2000 600)
+		[ $j -lt 4 ] && r5 5 rtun-tls-pipe-$j $TT 127.0.0.1:4444 $rb "${v[$j]} kB of base64 lines piped through openssl s_client to tlsecho.py and back; inside: $(openssl version | cut -d' ' -f1-2) s_client to tlsecho.py (Python ssl)" \
+			"tw_pipe \$LP $((sd + 6)) ${v[$j]}"
+		[ $j -lt 3 ] && r5 5 rtun-tls-mixed-$j $TT 127.0.0.1:4443 $rb "page loads over HTTP/2 and then PUT uploads of 1-500 kB, twice; $IN" \
+			"tw_browse $U $((sd + 7)) 4 2 1; tw_put $U $((sd + 8)) 3 500; tw_browse $U $((sd + 9)) 4 2 1; tw_put $U $((sd + 10)) 2 500"
+		[ $j -lt 3 ] && r5 5 rtun-http-files-$j $TH 127.0.0.1:8000 $rb "curl plain HTTP/1.1 file downloads; inside: $CURL_V to $NGX_V" \
+			"tw_files $H $((sd + 11)) $((4 + j)) $((1 + j % 4)) $((5 + j % 4))"
+		[ $j -lt 3 ] && r5 5 rtun-http-browse-$j $TH 127.0.0.1:8000 $rb "plain HTTP/1.1 page loads ($((1 + j % 2 * 3)) connections), think time 0-$((1 + j % 3)) s; inside: $CURL_V to $NGX_V" \
+			"tw_browse $H $((sd + 12)) $((8 + j)) $((1 + j % 3)) $((1 + j % 2 * 3))"
+		true
+	}
+	for j in $(seq 0 17); do tunnels $j; others $j; done
+	for j in $(seq 0 5); do rtunnels $j; done
 fi
 
 if [ ${#PQ[@]} -gt 0 ] || [ ${#AQ[@]} -gt 0 ]; then

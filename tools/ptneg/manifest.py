@@ -18,7 +18,8 @@ with open(os.path.join(d, "captures.tsv")) as f:
 SETS = {"1": "pion <-> pion WebRTC data channels",
         "2": "DTLS-SRTP media calls (pion, aiortc, GStreamer webrtcbin, pion <-> aiortc)",
         "3": "aiortc and GStreamer webrtcbin data channels (and pion <-> aiortc)",
-        "4": "long-polling HTTPS and WebSocket over TLS"}
+        "4": "long-polling HTTPS and WebSocket over TLS",
+        "5": "many short pion <-> pion data-channel sessions: TCP tunnels carrying TLS and HTTP, file transfers, chat, echo, game-like, request/response"}
 print("# Non-Tor negatives for the pluggable-transport items (tools/pt_negatives.sh)\n")
 print("Every UDP 5-tuple / TCP connection in these files is non-Tor traffic of the labelled program;")
 print("each `SET/NAME.pcap` has `SET/NAME.labels.csv` (one row per flow: bytes, STUN / DTLS handshake /")

@@ -19,11 +19,23 @@
 //	  reqresp  tunnel-like browsing: the offerer sends 100-800-byte requests naming a size
 //	         (log-normal, 2 kB-2 MB), the answerer answers with that many bytes in -chunk
 //	         messages; think time between requests exponential (mean -gap s), for -dur s;
+//	  game   both ends send small binary state updates (-msgmin..-msgmax bytes) at -tick Hz
+//	         with jitter, for -dur s (give -unordered -maxrt 0 for a game's lossy channel);
+//	  tunnel a TCP tunnel: the offerer listens on -listen (TCP, in its namespace) and gives
+//	         each accepted connection a data channel of its own ("tcp-N"), relaying the
+//	         connection's bytes one message per read (reads of up to -rbuf bytes); the
+//	         answerer dials -target for each such channel and relays back the same way. A
+//	         "ctl" channel opens first; the offerer then writes DIR/ready and runs until
+//	         DIR/stop appears (or -dur + 120 s); with -rev the roles swap: the answerer
+//	         listens (and writes DIR/ready), the offerer dials;
 //	  media  a call: each end sends a VP8 video track (TrackLocalStaticSample: pion
 //	         packetizes synthetic frames, play-from-disk style, 30 fps at about -rate B/s,
 //	         a keyframe every 3 s) and an Opus audio track (TrackLocalStaticRTP: raw RTP
 //	         packets of 20 ms, 60-160 bytes) for -dur s (the answerer's media only
 //	         with -bidir); -dc adds a chat data channel beside the media.
+//	-msgmin/-msgmax: chat's text and echo's messages are -msgmin..-msgmax bytes when given;
+//	-ack N (bulk): the answerer acknowledges every N messages and the offerer keeps at most
+//	  N unacknowledged (a file-transfer app's own flow control);
 //	-ports LO-HI keeps ICE in a port range (one tcpdump filter per session);
 //	-unordered / -maxrt N make the data channel unordered / partially reliable.
 package main
@@ -42,6 +54,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"io"
+	"strings"
+
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
@@ -53,7 +68,7 @@ var (
 	role      = flag.String("role", "offer", "offer or answer")
 	sigDir    = flag.String("sig", ".", "signalling directory")
 	ipAddr    = flag.String("ip", "", "local IP for ICE host candidates")
-	mode      = flag.String("mode", "bulk", "bulk, chat, echo, media")
+	mode      = flag.String("mode", "bulk", "bulk, chat, echo, reqresp, game, tunnel, media")
 	size      = flag.Int("size", 4<<20, "bulk: bytes to send")
 	chunk     = flag.Int("chunk", 16384, "bulk: message size; echo: max message size")
 	rate      = flag.Int("rate", 0, "bulk: bytes/s cap (0 none); media: video bytes/s")
@@ -66,6 +81,14 @@ var (
 	withDC    = flag.Bool("dc", false, "media: also a chat data channel")
 	label     = flag.String("label", "data", "data channel label")
 	ports     = flag.String("ports", "", "LO-HI: the UDP port range ICE may use")
+	msgMin    = flag.Int("msgmin", 0, "chat/echo/game: smallest message (0: the mode's default)")
+	msgMax    = flag.Int("msgmax", 0, "chat/echo/game: largest message (0: the mode's default)")
+	ackEvery  = flag.Int("ack", 0, "bulk: the answerer acks every N messages, at most N in flight")
+	tick      = flag.Float64("tick", 20, "game: updates per second")
+	listen    = flag.String("listen", "127.0.0.1:9000", "tunnel (offerer): TCP address to listen on")
+	target    = flag.String("target", "127.0.0.1:4443", "tunnel (answerer): TCP address to dial")
+	rbuf      = flag.Int("rbuf", 16384, "tunnel: TCP read size (one message per read), max 65535")
+	rev       = flag.Bool("rev", false, "tunnel: the answerer listens (-listen) and the offerer dials (-target)")
 )
 
 var rng *mrand.Rand
@@ -123,6 +146,8 @@ func readJSON(name string, v interface{}) {
 }
 
 var done = make(chan struct{})
+var acked int64
+var ackCh = make(chan struct{}, 1)
 var respDone = make(chan struct{}, 1)
 var doneOnce sync.Once
 
@@ -140,7 +165,11 @@ func runChat(dc *webrtc.DataChannel, d time.Duration) {
 		if rfloat() < 0.04 {
 			must(dc.Send(randBytes(rint(1000, 30000))))
 		} else {
-			must(dc.SendText(textMsg(rint(20, 300))))
+			lo, hi := 20, 300
+			if *msgMax > 0 {
+				lo, hi = *msgMin, *msgMax
+			}
+			must(dc.SendText(textMsg(rint(lo, hi))))
 		}
 		n++
 	}
@@ -165,7 +194,7 @@ func setupDC(dc *webrtc.DataChannel, offerer bool) {
 						}
 					})
 					start := time.Now()
-					sent := 0
+					sent, nmsg := 0, 0
 					buf := randBytes(*chunk)
 					for sent < *size {
 						n := *chunk
@@ -178,8 +207,16 @@ func setupDC(dc *webrtc.DataChannel, offerer bool) {
 							case <-time.After(100 * time.Millisecond):
 							}
 						}
+						if *ackEvery > 0 && nmsg-int(atomic.LoadInt64(&acked)) >= *ackEvery {
+							select {
+							case <-ackCh:
+							case <-time.After(10 * time.Second):
+							}
+							continue
+						}
 						buf[0] = byte(sent)
 						must(dc.Send(buf[:n]))
+						nmsg++
 						sent += n
 						if *rate > 0 {
 							want := time.Duration(float64(sent) / float64(*rate) * float64(time.Second))
@@ -198,7 +235,11 @@ func setupDC(dc *webrtc.DataChannel, offerer bool) {
 				go func() {
 					end := time.Now().Add(time.Duration(*dur * float64(time.Second)))
 					for time.Now().Before(end) && dc.ReadyState() == webrtc.DataChannelStateOpen {
-						must(dc.Send(randBytes(rint(1, *chunk))))
+						lo, hi := 1, *chunk
+						if *msgMax > 0 {
+							lo, hi = *msgMin, *msgMax
+						}
+						must(dc.Send(randBytes(rint(lo, hi))))
 						time.Sleep(rexp(*gap))
 					}
 					time.Sleep(2 * time.Second)
@@ -234,6 +275,32 @@ func setupDC(dc *webrtc.DataChannel, offerer bool) {
 					finish()
 				}()
 			}
+		case "game":
+			go func() {
+				lo, hi := 16, 200
+				if *msgMax > 0 {
+					lo, hi = *msgMin, *msgMax
+				}
+				end := time.Now().Add(time.Duration(*dur * float64(time.Second)))
+				period := time.Duration(float64(time.Second) / *tick)
+				n := 0
+				for time.Now().Before(end) && dc.ReadyState() == webrtc.DataChannelStateOpen {
+					if dc.BufferedAmount() < 1<<20 {
+						b := randBytes(rint(lo, hi))
+						b[0] = byte(n)
+						_ = dc.Send(b)
+						n++
+					}
+					time.Sleep(period/2 + time.Duration(rfloat()*float64(period)))
+				}
+				logf("game sent %d updates", n)
+				time.Sleep(2 * time.Second)
+				finish()
+			}()
+		case "tunnel":
+			if offerer != *rev {
+				go tunnelListen()
+			}
 		case "media":
 			go runChat(dc, time.Duration(*dur*float64(time.Second)))
 		}
@@ -243,6 +310,18 @@ func setupDC(dc *webrtc.DataChannel, offerer bool) {
 		t := atomic.AddInt64(&got, int64(len(m.Data)))
 		switch *mode {
 		case "bulk":
+			if *ackEvery > 0 && !offerer && int(atomic.LoadInt64(&msgs))%*ackEvery == 0 && t < int64(*size) {
+				_ = dc.SendText(fmt.Sprintf("ack %d", atomic.LoadInt64(&msgs)))
+			} else if *ackEvery > 0 && offerer && m.IsString && strings.HasPrefix(string(m.Data), "ack ") {
+				var k int64
+				fmt.Sscanf(string(m.Data), "ack %d", &k)
+				atomic.StoreInt64(&acked, k)
+				select {
+				case ackCh <- struct{}{}:
+				default:
+				}
+				return
+			}
 			if !offerer && t >= int64(*size) {
 				logf("bulk received %d bytes", t)
 				_ = dc.SendText(fmt.Sprintf("done %d", t))
@@ -286,6 +365,107 @@ func setupDC(dc *webrtc.DataChannel, offerer bool) {
 	dc.OnClose(func() {
 		logf("data channel closed: %d messages, %d bytes in", atomic.LoadInt64(&msgs), atomic.LoadInt64(&got))
 		finish()
+	})
+}
+
+// tunnel: one data channel per TCP connection, one message per read.
+var tunPC *webrtc.PeerConnection
+
+// relay copies conn <-> dc until either side ends; conn may arrive later (the answerer
+// dials when the channel opens), so messages queue until then.
+type relay struct {
+	dc    *webrtc.DataChannel
+	in    chan []byte
+	connc chan net.Conn
+}
+
+func newRelay(dc *webrtc.DataChannel) *relay {
+	r := &relay{dc: dc, in: make(chan []byte, 4096), connc: make(chan net.Conn, 1)}
+	dc.OnMessage(func(m webrtc.DataChannelMessage) { r.in <- m.Data })
+	dc.OnClose(func() { close(r.in) })
+	return r
+}
+
+func (r *relay) run(c net.Conn) {
+	go func() { // data channel -> TCP
+		for b := range r.in {
+			if _, err := c.Write(b); err != nil {
+				break
+			}
+		}
+		c.Close()
+	}()
+	n := *rbuf
+	if n > 65535 {
+		n = 65535
+	}
+	buf := make([]byte, n)
+	var up int64
+	for { // TCP -> data channel, one message per read
+		k, err := c.Read(buf)
+		if k > 0 {
+			for r.dc.BufferedAmount() > 1<<20 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if r.dc.Send(append([]byte(nil), buf[:k]...)) != nil {
+				break
+			}
+			up += int64(k)
+		}
+		if err != nil {
+			if err != io.EOF {
+				logf("tunnel %s read: %v", r.dc.Label(), err)
+			}
+			break
+		}
+	}
+	for i := 0; i < 200 && r.dc.BufferedAmount() > 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	logf("tunnel %s: %d bytes sent", r.dc.Label(), up)
+	r.dc.Close()
+}
+
+func tunnelListen() {
+	ln, err := net.Listen("tcp", *listen)
+	must(err)
+	writeJSON("ready", map[string]string{"listen": *listen})
+	go func() {
+		for {
+			if _, err := os.Stat(filepath.Join(*sigDir, "stop")); err == nil {
+				logf("stop")
+				ln.Close()
+				finish()
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	for i := 1; ; i++ {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		dc, err := tunPC.CreateDataChannel(fmt.Sprintf("tcp-%d", i), nil)
+		must(err)
+		r := newRelay(dc)
+		dc.OnOpen(func() { go r.run(c) })
+	}
+}
+
+func tunnelDial(dc *webrtc.DataChannel) {
+	r := newRelay(dc)
+	dc.OnOpen(func() {
+		go func() {
+			c, err := net.Dial("tcp", *target)
+			if err != nil {
+				logf("tunnel dial %s: %v", *target, err)
+				dc.Close()
+				return
+			}
+			r.run(c)
+		}()
 	})
 }
 
@@ -386,6 +566,7 @@ func main() {
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	must(err)
+	tunPC = pc
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		logf("ICE %s", s)
 		if s == webrtc.ICEConnectionStateFailed || s == webrtc.ICEConnectionStateClosed {
@@ -419,8 +600,15 @@ func main() {
 		must(err)
 	}
 	if offerer {
+		if *mode == "tunnel" && *rev {
+			pc.OnDataChannel(func(dc *webrtc.DataChannel) { tunnelDial(dc) })
+		}
 		if *mode != "media" || *withDC {
-			dc, err := pc.CreateDataChannel(*label, dcInit)
+			lab := *label
+			if *mode == "tunnel" {
+				lab = "ctl"
+			}
+			dc, err := pc.CreateDataChannel(lab, dcInit)
 			must(err)
 			setupDC(dc, true)
 		}
@@ -434,7 +622,13 @@ func main() {
 		readJSON("answer.json", &ans)
 		must(pc.SetRemoteDescription(ans))
 	} else {
-		pc.OnDataChannel(func(dc *webrtc.DataChannel) { setupDC(dc, false) })
+		pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+			if *mode == "tunnel" && strings.HasPrefix(dc.Label(), "tcp-") {
+				tunnelDial(dc)
+			} else {
+				setupDC(dc, false)
+			}
+		})
 		var off webrtc.SessionDescription
 		readJSON("offer.json", &off)
 		must(pc.SetRemoteDescription(off))
