@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The measurements behind the weights of the Snowflake items S1-S4 and S- (src/core/evidence.c).
+"""The measurements behind the weights of the Snowflake items S1-S5 and S- (src/core/evidence.c).
 
 usage: bench/snowflake_weight.py [TORTRACE] [CORPUS] [NEGATIVES...]
        (defaults: build/tortrace, ../shared/corpus; NEGATIVES: extra folders or captures of
@@ -14,9 +14,12 @@ captures: CORPUS/peers (nDPI, Zeek; Tor files left out), the non-Snowflake flows
 transports captures, and NEGATIVES. Those are the flows the items can fire on.
 
 Weight of a positive item: ln(recall / the one-sided 95 % upper bound of its non-Tor rate)
-(exact binomial bound; 0 of n gives 1 - 0.05^(1/n)), as for F1, G1 and D4.
+(exact binomial bound; 0 of n gives 1 - 0.05^(1/n)), as for F1, G1 and D4. S5 is judged
+among the flows where it can fire (the DTLS server wrote at least 50 application-data
+records over 100 bytes), both classes alike, as the tunnel items are (tunnel_weight.py).
 Weight of the negative item S- (media beside DTLS): ln(Tor rate / non-Tor rate), a Tor
-count of 0 counted as 0.5 of n + 1, as for F-.
+count of 0 counted as 0.5 of n + 1, as for F-; a ratio that comes out positive (too few
+Snowflake flows to show media rarer in Snowflake than in the negatives) is given 0.
 """
 import collections, csv, glob, json, math, os, sys
 
@@ -114,11 +117,16 @@ def main():
     print(f"\nall negatives: {n} DTLS flows in {len(set(r['file'] for r in allneg))} files")
     out = {}
     for i in ITEMS:
-        kp = sum(has(r, i) for _, r in pos)
-        kn = sum(has(r, i) for r in allneg)
+        ok = (lambda r: r.get('webrtc', {}).get('up_big', 0) >= 50) if i == 'S5' else \
+            (lambda r: True)
+        ep = [r for _, r in pos if ok(r)]
+        en = [r for r in allneg if ok(r)]
+        n, n_pos = len(en), len(ep)
+        kp = sum(has(r, i) for r in ep)
+        kn = sum(has(r, i) for r in en)
         if i == 'S-':
             tor = (kp or 0.5) / (n_pos + (0 if kp else 1))
-            w = math.log(tor / (kn / n)) if kn else float('nan')
+            w = min(0.0, math.log(tor / (kn / n))) if kn else float('nan')
             print(f"{i}: Tor {kp} of {n_pos}, non-Tor {kn} of {n}: "
                   f"ln({tor:.3f} / {kn / n if n else 0:.3f}) = {w:.2f}")
         else:
@@ -128,7 +136,8 @@ def main():
             print(f"{i}: Tor {kp} of {n_pos}, non-Tor {kn} of {n}, 95 % bound {ub:.4f}: "
                   f"ln({rec:.3f} / {ub:.4f}) = {w:.2f}")
         out[i] = {'tor': [kp, n_pos], 'non_tor': [kn, n], 'weight': round(w, 2),
-                  'by_source': {name: [sum(has(r, i) for r in rs), len(rs)]
+                  'by_source': {name: [sum(has(r, i) for r in rs if ok(r)),
+                                       sum(1 for r in rs if ok(r))]
                                 for name, rs in neg.items()}}
     print(json.dumps(out))
     return 0
