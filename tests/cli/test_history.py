@@ -3,7 +3,7 @@
 concurrent runs, a corrupt database and an unwritable one never fail an analysis.
 usage: test_history.py TORTRACE SAMPLE_PCAP"""
 import clitest
-import concurrent.futures, json, os, sqlite3, subprocess, sys
+import concurrent.futures, json, os, re, sqlite3, subprocess, sys
 import unittest
 
 TORTRACE = SAMPLE = None
@@ -111,6 +111,38 @@ class History(clitest.TempDirCase):
         self.assertEqual(con.execute('PRAGMA journal_mode').fetchone()[0], 'wal')
         self.assertEqual(con.execute('SELECT count(*) FROM inputs').fetchone()[0], n)
         con.close()
+
+    def test_columns_of_later_verdicts_added_in_place(self):
+        # a history written before tor-snowflake, tor-meek and tor-webtunnel: the same
+        # schema 1 without their columns, with one analysis in it
+        self.analyze(os.path.join(self.dir, 'a'))
+        con = sqlite3.connect(self.db)
+        cols = [r[1] for r in con.execute('PRAGMA table_info(analyses)')]
+        later = ['v_tor_snowflake', 'v_tor_meek', 'v_tor_webtunnel']
+        self.assertEqual(cols[-3:], later)
+        keep = ', '.join(c for c in cols if c not in later)
+        ddl = con.execute("SELECT sql FROM sqlite_master WHERE name = 'analyses'").fetchone()[0]
+        ddl = re.sub(r',\s*v_tor_snowflake INTEGER NOT NULL DEFAULT 0.*\)\s*$', ')', ddl,
+                     flags=re.S).replace('CREATE TABLE analyses', 'CREATE TABLE old')
+        self.assertNotIn('v_tor_meek', ddl)
+        con.executescript(f'{ddl}; INSERT INTO old SELECT {keep} FROM analyses; '
+                          'DROP TABLE analyses; ALTER TABLE old RENAME TO analyses;')
+        con.close()
+        r = run('show', '1', '--json', '--history', self.db)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)['verdicts']['tor-meek'], 0)
+        self.analyze(os.path.join(self.dir, 'b'))
+        con = sqlite3.connect(self.db)
+        cols = [r[1] for r in con.execute('PRAGMA table_info(analyses)')]
+        self.assertEqual(cols[-3:], later)
+        self.assertEqual(con.execute('PRAGMA user_version').fetchone()[0], 1)
+        self.assertEqual(con.execute('SELECT count(*) FROM analyses').fetchone()[0], 2)
+        con.close()
+        rows = json.loads(self.history('--json').stdout)
+        self.assertEqual(len(rows), 2)
+        for row in rows:
+            self.assertEqual(set(row['verdicts']) >= {'tor-snowflake', 'tor-meek',
+                                                      'tor-webtunnel'}, True)
 
     def test_corrupt_or_unwritable_history_never_fails_the_analysis(self):
         os.makedirs(os.path.dirname(self.db))
