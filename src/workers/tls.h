@@ -700,7 +700,7 @@ struct tt_tunnel {
 	struct tt_tls_follow fol;
 	uint32_t base_seq;
 	uint64_t t0_ns;  /* time origin of the slots (the first packet the follower saw) */
-	uint32_t srv_us; /* time of the server's latest payload segment, 0: none yet */
+	uint64_t srv_ns; /* time of the server's latest payload segment, 0: none yet */
 	uint16_t lens[TT_TUN_LENS];
 	uint16_t n_lens, n_recs; /* lengths kept; application-data records followed */
 	uint8_t overhead;        /* the outer suite's AEAD overhead (tt_tls_cell_overhead) */

@@ -75,10 +75,11 @@ static uint32_t us_of(struct tt_tunnel *t, uint64_t ts_ns)
 static void poll_timing(struct tt_tunnel *t, uint16_t len, uint32_t now)
 {
 	struct tt_tun_slot *sl = slot_of(t, len);
+	uint32_t srv = t->srv_ns ? us_of(t, t->srv_ns) : 0;
 	uint64_t wait = 0, prev = sl->wait_us;
 
-	if (sl->n > 0 && t->srv_us > sl->last_us && now >= t->srv_us && now < UINT32_MAX)
-		wait = now - t->srv_us;
+	if (sl->n > 0 && srv > sl->last_us && now >= srv && now < UINT32_MAX)
+		wait = now - srv;
 	if (wait > 0 && prev >= TT_TUN_M1_MIN_US && 20 * wait >= 29 * prev &&
 	    20 * wait <= 31 * prev) {
 		if (++sl->run > sl->best)
@@ -113,12 +114,14 @@ void tt_tunnel_client(
 	}
 }
 
+/* On every server segment of a download: only a store (its microseconds are worked out
+ * when a client record needs them). */
 void tt_tunnel_server(struct tt_tunnel *t, uint64_t ts_ns)
 {
-	uint32_t now = us_of(t, ts_ns);
-
-	if (now > t->srv_us)
-		t->srv_us = now;
+	if (t->t0_ns == 0)
+		t->t0_ns = ts_ns;
+	if (ts_ns > t->srv_ns)
+		t->srv_ns = ts_ns;
 }
 
 bool tt_tunnel_is_done(const struct tt_tunnel *t)

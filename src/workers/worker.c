@@ -704,6 +704,10 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		f->rec.n_frags++;
 	} else {
 		uint32_t pay_off = p->l4_off + hdr;
+		/* The payload bytes captured (the snap length may cut the segment). */
+		uint32_t n_cap = p->caplen <= pay_off            ? 0
+				 : p->caplen - pay_off < payload ? p->caplen - pay_off
+								 : payload;
 
 		if (p->caplen < p->l4_off + p->l4_len)
 			f->rec.flags |= TT_FLOW_TRUNCATED;
@@ -730,8 +734,7 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			    p->caplen > pay_off ? p->caplen - pay_off : 0);
 		if (p->proto == 17 && payload > 0 && p->caplen > pay_off &&
 		    !st->w->cfg->is_no_detect)
-			tt_webrtc_datagram(&f->rec, (unsigned)dir, l3 + pay_off,
-			    p->caplen - pay_off < payload ? p->caplen - pay_off : payload);
+			tt_webrtc_datagram(&f->rec, (unsigned)dir, l3 + pay_off, n_cap);
 		/* From the segment that ended the first flights on (track_flight set pt). */
 		if (payload > 0 && f->pt)
 			track_shape(f->pt, dir, payload);
@@ -740,19 +743,15 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 			if (dir == TT_DIR_REV) {
 				tt_tunnel_server(f->tun, p->ts_ns);
 			} else {
-				tt_tunnel_client(f->tun, seq, l3 + pay_off,
-				    p->caplen - pay_off < payload ? p->caplen - pay_off : payload,
-				    p->ts_ns);
+				tt_tunnel_client(f->tun, seq, l3 + pay_off, n_cap, p->ts_ns);
 				if (tt_tunnel_is_done(f->tun)) /* all it reads: counts in now */
 					tunnel_close(st, f);
 			}
 		}
 		if (f->tls && payload > 0 && p->caplen > pay_off) {
-			uint32_t n = p->caplen - pay_off < payload ? p->caplen - pay_off : payload;
-
 			st->tls[f->part].fed[f->tls_slot] = st->n_seen;
 			tt_tls_flow_add(
-			    f->tls, dir == TT_DIR_REV, seq, l3 + pay_off, n, flags & 0x02);
+			    f->tls, dir == TT_DIR_REV, seq, l3 + pay_off, n_cap, flags & 0x02);
 			/* Enough seen: both hellos and the first records (the framing tests use
 			 * the first 20, 48 with CBC: tt_tls_flow_records_wanted); for a flow
 			 * caught mid-stream, each direction's window of followed record headers;
