@@ -102,7 +102,9 @@ tmp = env["BENCH_TMP"]
 tt = env["BENCH_TT"]
 have_tt = env["BENCH_HAVE_TT"] == "1"
 have_tcpdump = env["BENCH_HAVE_TCPDUMP"] == "1"
-extra = shlex.split(env.get("BENCH_TT_EXTRA", ""))
+# each run records itself in a history database of its own in the bench's temporary
+# folder: the same work as a user's run, without adding rows to the user's history
+extra = ["--history", os.path.join(tmp, "history.sqlite")] + shlex.split(env.get("BENCH_TT_EXTRA", ""))
 size = os.path.getsize(path)
 gen = dict(kv.split("=", 1) for kv in env.get("BENCH_GEN_SUMMARY", "").split() if "=" in kv)
 MiB = 1024 * 1024
