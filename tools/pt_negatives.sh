@@ -3,7 +3,7 @@
 # negatives for the Snowflake / meek / WebTunnel items (docs/research/transports-2026-12-01.md
 # §1.7, §5, §6 "Negatives still missing"). NEVER RUN IN CI: it needs root, creates network
 # namespaces, installs Debian packages and runs for about 20-25 minutes (sets 1-4) plus about
-# 45-50 minutes (set 5).
+# 45-50 minutes (set 5) plus about 45 minutes (set 6 by default).
 #
 # usage: bash tools/pt_negatives.sh -o DIR [-s 1,2,3,4,5] [-r REGEX] [-n]
 #   -o DIR   output (captures in DIR/<set>/*.pcap, one NAME.labels.csv beside each, DIR/MANIFEST.md)
@@ -17,7 +17,11 @@
 #            tlsecho.py: tools/ptneg/tunnel.sh; clients beside the offerer, and reversed:
 #            clients beside the answerer, servers beside the offerer), file transfers of
 #            1-64 KB messages at various rates, chat, echo, game-like updates and
-#            request/response
+#            request/response; 6 many more short pion data-channel sessions, 40 to a capture, each
+#            with a workload drawn at random (tools/ptneg/pionmany.go: TLS 1.2/1.3 streams of Go's
+#            crypto/tls and net/http through the data channel, per record or through a TCP
+#            tunnel, bulk transfers, message streams, request/response): SET6_PAIRS (8) pairs of
+#            processes at once, SET6_BATCHES (8) captures each; about 5 s a session
 #   -r REGEX record only the sessions whose capture name matches (grep -E)
 #   -n       do not apt-get install missing packages
 #   -m       only label again: run flows.py over every capture in DIR/captures.tsv and write
@@ -93,7 +97,7 @@ mkdir -p "$BIN" "$BUILD/gopath/src/ptneg"
 		mkdir -p "$BUILD/gopath/src/$d"; ln -sfn "/usr/share/gocode/src/$d" "$BUILD/gopath/src/$m"
 	fi
 done)
-for prog in pionpeer longpoll; do
+for prog in pionpeer longpoll pionmany; do
 	[ "$prog" = longpoll ] && ! want 4 && continue
 	mkdir -p "$BUILD/gopath/src/ptneg/$prog"
 	cp "$PT/$prog.go" "$BUILD/gopath/src/ptneg/$prog/"
@@ -418,6 +422,42 @@ if [ ${#PQ[@]} -gt 0 ] || [ ${#AQ[@]} -gt 0 ]; then
 	PQP=$!
 	run_aq
 	wait $PQP
+fi
+
+# set 6: pair k of SET6_PAIRS runs SET6_BATCHES captures of 40 sessions in UDP ports
+# 40000 + 1000k .. + 999 (a tcpdump of that range each); seeds 6000 + 100k + batch
+if want 6; then
+	mkdir -p "$OUT/6"
+	PM_V="$PION_V, Go's crypto/tls and net/http inside"
+	set6_pair() {
+		local k=$1 b lo=$((40000 + 1000 * $1)) name sd
+		for b in $(seq 0 $((${SET6_BATCHES:-8} - 1))); do
+			name=many-$k-$b sd=$((6000 + 100 * k + b))
+			[ -n "$ONLY" ] && ! echo "$name" | grep -qE "$ONLY" && continue
+			rm -f "$OUT/6/$name.sessions.tsv"
+			cap_start "$OUT/6/$name.pcap" "udp and portrange $lo-$((lo + 999))"
+			ip netns exec "$NS_B" "$BIN/pionmany" -role answer -sock "$OUT/6/$name.sock" -ip "$IP_B" \
+				-ports "$lo-$((lo + 999))" 2>"$OUT/6/$name.answer.log" &
+			local ap=$!
+			ip netns exec "$NS_A" "$BIN/pionmany" -role offer -sock "$OUT/6/$name.sock" -ip "$IP_A" \
+				-ports "$lo-$((lo + 999))" -n 40 -seed $sd -tsv "$OUT/6/$name.sessions.tsv" \
+				2>"$OUT/6/$name.offer.log" || log "$name: the offerer failed (see $name.offer.log)"
+			wait $ap
+			cap_stop $CAP_PID
+			rm -f "$OUT/6/$name.sock"
+			printf '%s\t%s\t%s\t%s\t%s\n' 6 "$name" non-tor-webrtc-datachannel "$PM_V" \
+				"40 pion data-channel sessions, workloads drawn with seed $sd (one row each in $name.sessions.tsv)" \
+				>>"$OUT/captures.tsv"
+			log "set 6: $name done"
+		done
+	}
+	log "set 6: ${SET6_PAIRS:-8} pairs x ${SET6_BATCHES:-8} captures of 40 sessions"
+	S6=()
+	for k in $(seq 0 $((${SET6_PAIRS:-8} - 1))); do
+		set6_pair "$k" &
+		S6+=($!)
+	done
+	wait "${S6[@]}"
 fi
 
 if want 4; then
