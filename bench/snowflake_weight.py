@@ -115,6 +115,16 @@ def main():
                       f"rtp {r['webrtc']['rtp']}")
     n = len(allneg)
     print(f"\nall negatives: {n} DTLS flows in {len(set(r['file'] for r in allneg))} files")
+    # S5's margin: the largest shares of Tor-cell lengths among the flows where it can fire
+    share = sorted(((w['up_quantum'] / w['up_big'], w['up_quantum'], w['up_big'], r['file'])
+                    for r in allneg for w in [r.get('webrtc', {})]
+                    if w.get('up_big', 0) >= 50), reverse=True)
+    print("S5: largest shares among the negatives where it can fire (rule: >= 25 %): " +
+          ", ".join(f"{x * 100:.2f} % ({q} of {b}, {os.path.basename(f)})"
+                    for x, q, b, f in share[:5]))
+    print("S5: the Snowflake flows' shares: " + ", ".join(
+        f"{r['webrtc']['up_quantum'] / r['webrtc']['up_big'] * 100:.1f} %"
+        for _, r in pos if r['webrtc'].get('up_big')))
     out = {}
     for i in ITEMS:
         ok = (lambda r: r.get('webrtc', {}).get('up_big', 0) >= 50) if i == 'S5' else \

@@ -21,7 +21,9 @@
 #            with a workload drawn at random (tools/ptneg/pionmany.go: TLS 1.2/1.3 streams of Go's
 #            crypto/tls and net/http through the data channel, per record or through a TCP
 #            tunnel, bulk transfers, message streams, request/response): SET6_PAIRS (8) pairs of
-#            processes at once, SET6_BATCHES (8) captures each; about 5 s a session
+#            processes at once (numbered from SET6_FIRST_PAIR, 0), SET6_BATCHES (8) captures
+#            each; about 5 s a session. The set of 2026-12-02: pairs 0-9 with 12 captures
+#            each, then pairs 10-17 with 8 (SET6_FIRST_PAIR=10 SET6_PAIRS=8)
 #   -r REGEX record only the sessions whose capture name matches (grep -E)
 #   -n       do not apt-get install missing packages
 #   -m       only label again: run flows.py over every capture in DIR/captures.tsv and write
@@ -453,7 +455,7 @@ if want 6; then
 	}
 	log "set 6: ${SET6_PAIRS:-8} pairs x ${SET6_BATCHES:-8} captures of 40 sessions"
 	S6=()
-	for k in $(seq 0 $((${SET6_PAIRS:-8} - 1))); do
+	for k in $(seq ${SET6_FIRST_PAIR:-0} $((${SET6_FIRST_PAIR:-0} + ${SET6_PAIRS:-8} - 1))); do
 		set6_pair "$k" &
 		S6+=($!)
 	done
