@@ -46,7 +46,8 @@ MIDSTREAM_CLAIMED = True
 RIGHT = {'tor-link': {'tor', 'tor-bridge'}, 'tor-dir': {'tor-dir'},
          'tor-bridge': {'tor-bridge'}, 'tor-obfs4': {'tor-pt'},
          'tor-exit-dns': {'tor-exit-side'}, 'tor-exit-http': {'tor-exit-side'},
-         'tor-exit-https': {'tor-exit-side'}}
+         'tor-exit-https': {'tor-exit-side'}, 'snowflake-dtls': {'tor-snowflake'},
+         'meek-front': {'tor-meek'}, 'webtunnel': {'tor-webtunnel'}}
 
 
 def analyze(paths, relays=None, extra=(), with_report=False):
@@ -480,7 +481,7 @@ def section_snowflake(res):
                            f"(target 0)")
     res.target(n_sessions and found / n_sessions >= 0.9,
                f"Snowflake sessions found as tor-snowflake: {found} of {n_sessions} "
-               f"(target 90 %; {found_cand} candidates)", is_open=True)
+               f"(target 90 %; {found_cand} candidates)")
     negs = [p for p in os.environ.get('PT_NEGATIVES', '').split(':') if p]
     if not negs:
         print("  negatives: $PT_NEGATIVES not set (the corpus's own DTLS/STUN negatives are "

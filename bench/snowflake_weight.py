@@ -47,8 +47,9 @@ def upper95(k, n):
     if k >= n:
         return 1.0
 
-    def cdf(p):
-        return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k + 1))
+    def cdf(p):  # in logs: math.comb(n, i) overflows a float for thousands of flows
+        return sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) +
+                            i * math.log(p) + (n - i) * math.log1p(-p)) for i in range(k + 1))
     lo, hi = k / n, 1.0
     for _ in range(100):
         mid = (lo + hi) / 2

@@ -428,3 +428,39 @@ Test(webrtc, s5_upstream_quantum)
 	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_assert_not(fired(&r, "S5"));
 }
+
+/* S2 (volume) is not counted beside S5: S5 is judged among flows that already have volume,
+ * and S2's non-Tor rate depends on how long the negative sessions were made to last. */
+Test(webrtc, s2_not_counted_beside_s5)
+{
+	static const unsigned quantum[] = {624, 648, 1136, 1160};
+	struct tt_flow_record r = {0};
+	struct tt_flow_relay relay;
+	struct buf b = {0};
+	float with_s2;
+
+	r.proto = 17;
+	r.ip_version = 4;
+	stun_binding(&b, "JegITgeZsBAgUmbv:JEPczoGvvbPMXhYs");
+	feed(&r, 0, &b);
+	b.n = 0;
+	client_hello(&b, pion_suites, 6);
+	feed(&r, 0, &b);
+	b.n = 0;
+	server_hello(&b, pion_sh_exts, 4);
+	feed(&r, 1, &b);
+	for (unsigned i = 0; i < 1000; i++) {
+		b.n = 0;
+		app_data(&b, i % 2 ? quantum[i % 4] : 300 + i % 200);
+		feed(&r, 1, &b);
+	}
+	r.payload_bytes[1] = 600000;
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_assert(fired(&r, "S2") && fired(&r, "S5"), "S2 and S5 both fire (and are listed)");
+	with_s2 = r.score;
+	r.payload_bytes[1] = 1000;
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_assert(!fired(&r, "S2") && fired(&r, "S5"));
+	cr_assert_float_eq(with_s2, r.score, 1e-7, "S2 beside S5 adds nothing: %g vs %g",
+			   (double)with_s2, (double)r.score);
+}

@@ -19,7 +19,8 @@ SETS = {"1": "pion <-> pion WebRTC data channels",
         "2": "DTLS-SRTP media calls (pion, aiortc, GStreamer webrtcbin, pion <-> aiortc)",
         "3": "aiortc and GStreamer webrtcbin data channels (and pion <-> aiortc)",
         "4": "long-polling HTTPS and WebSocket over TLS",
-        "5": "many short pion <-> pion data-channel sessions: TCP tunnels carrying TLS and HTTP, file transfers, chat, echo, game-like, request/response"}
+        "5": "many short pion <-> pion data-channel sessions: TCP tunnels carrying TLS and HTTP, file transfers, chat, echo, game-like, request/response",
+        "6": "many more short pion <-> pion data-channel sessions, 40 to a capture, workloads drawn at random (tools/ptneg/pionmany.go); no labels.csv (every UDP flow in them is the labelled program): each capture's NAME.sessions.tsv has one row per session (index, the offerer's and the answerer's UDP port, kind, the drawn workload as JSON)"}
 print("# Non-Tor negatives for the pluggable-transport items (tools/pt_negatives.sh)\n")
 print("Every UDP 5-tuple / TCP connection in these files is non-Tor traffic of the labelled program;")
 print("each `SET/NAME.pcap` has `SET/NAME.labels.csv` (one row per flow: bytes, STUN / DTLS handshake /")
@@ -51,6 +52,9 @@ for s in sorted({r[0] for r in rows}):
             tot[(x["label"], "bytes")] += int(x["bytes"])
         tot[(lab, "files")] += 1
         fs = ", ".join(f"{v} {k.upper()}" for k, v in sorted(protos.items())) or "0"
+        st = os.path.join(d, s, name + ".sessions.tsv")
+        if not fl and os.path.exists(st):
+            fs = f"{sum(1 for _ in open(st))} sessions (sessions.tsv)"
         cl = ", ".join(sorted({x.get("dtls_client", "") for x in fl} - {""})) or "-"
         print(f"| `{s}/{name}.pcap` | `{lab}` | {prog} | {desc} | {fs} | {nb:,} | "
               f"{c['stun']} / {c['dtls_app']} / {c['rtp']}, {c['tls_app']} | {cl} |")
