@@ -5,7 +5,7 @@
 # namespaces, installs Debian packages and runs for about 20-25 minutes (sets 1-4) plus about
 # 45-50 minutes (set 5) plus about 45 minutes (set 6 by default).
 #
-# usage: bash tools/pt_negatives.sh -o DIR [-s 1,2,3,4,5] [-r REGEX] [-n]
+# usage: bash tools/pt_negatives.sh -o DIR [-s 1,2,3,4,5,6] [-r REGEX] [-n]
 #   -o DIR   output (captures in DIR/<set>/*.pcap, one NAME.labels.csv beside each, DIR/MANIFEST.md)
 #   -s LIST  sets to record (default all): 1 pion data channels, 2 DTLS-SRTP media calls
 #            (pion, aiortc, GStreamer webrtcbin, pion<->aiortc), 3 aiortc and GStreamer
@@ -23,7 +23,10 @@
 #            tunnel, bulk transfers, message streams, request/response): SET6_PAIRS (8) pairs of
 #            processes at once (numbered from SET6_FIRST_PAIR, 0), SET6_BATCHES (8) captures
 #            each; about 5 s a session. The set of 2026-12-02: pairs 0-9 with 12 captures
-#            each, then pairs 10-17 with 8 (SET6_FIRST_PAIR=10 SET6_PAIRS=8)
+#            each (SET6_PAIRS=10 SET6_BATCHES=12) and pairs 10-17 with 8 (SET6_FIRST_PAIR=10
+#            SET6_PAIRS=8 SET6_BATCHES=8; that part ran beside the first, its set-6 block
+#            inside the first run's namespaces: a second run of this script would remake them,
+#            so run the two parts one after the other)
 #   -r REGEX record only the sessions whose capture name matches (grep -E)
 #   -n       do not apt-get install missing packages
 #   -m       only label again: run flows.py over every capture in DIR/captures.tsv and write
@@ -44,7 +47,7 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 PT=$HERE/ptneg
-OUT= SETS=1,2,3,4,5 INSTALL=1 ONLY= RELABEL=0
+OUT= SETS=1,2,3,4,5,6 INSTALL=1 ONLY= RELABEL=0
 while getopts "o:s:r:nmh" o; do
 	case $o in
 	o) OUT=$OPTARG ;;
