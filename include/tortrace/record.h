@@ -186,7 +186,7 @@ struct tt_flow_record {
 	 * and RTP/RTCP datagrams after it, the ICE username pair as a hash that is the same
 	 * from both ends (0: none), and of the application-data records the ServerHello's
 	 * sender wrote, those over 100 bytes and those of them 624 or 648 + 512 k bytes long
-	 * (evidence S5). Counts saturate. */
+	 * (evidence S5), both over the first 65535 such records. Counts saturate. */
 	uint16_t webrtc;
 	uint16_t dtls_app;
 	uint16_t rtp;

@@ -212,11 +212,13 @@ static void dtls(struct tt_flow_record *r, unsigned dir, const uint8_t *p, uint3
 			hello(r, dir, h + DTLS_HDR, have < len ? have : len);
 		} else if (h[0] == 23 && (r->webrtc & HELLO_SEEN)) {
 			r->dtls_app = sat_inc16(r->dtls_app);
-			if (is_up(r, dir) && len > 100) {
-				r->up_big = sat_inc16(r->up_big);
+			/* S5's share is over the first 65535 such records: both counts
+			 * stop together, or the share would drift once up_big saturated */
+			if (is_up(r, dir) && len > 100 && r->up_big < UINT16_MAX) {
+				r->up_big++;
 				if (len >= 624 &&
 				    ((len - 624) % 512 == 0 || (len - 648) % 512 == 0))
-					r->up_quantum = sat_inc16(r->up_quantum);
+					r->up_quantum++;
 			}
 		}
 		off += DTLS_HDR + len;

@@ -462,5 +462,29 @@ Test(webrtc, s2_not_counted_beside_s5)
 	tt_evidence_score(&r, NULL, NULL, &relay);
 	cr_assert(!fired(&r, "S2") && fired(&r, "S5"));
 	cr_assert_float_eq(with_s2, r.score, 1e-7, "S2 beside S5 adds nothing: %g vs %g",
-			   (double)with_s2, (double)r.score);
+	    (double)with_s2, (double)r.score);
+}
+
+/* S5's share is taken over the first 65535 records over 100 bytes: a long non-Tor channel
+ * whose Tor-sized records come late must not see its share grow once the count saturates
+ * (65535 others, then 30000 of 624 bytes: 31 % of all, 0 % of the first 65535). */
+Test(webrtc, s5_share_frozen_at_saturation)
+{
+	struct tt_flow_relay relay;
+	struct tt_flow_record r = {0};
+	struct buf b = {0};
+
+	r.proto = 17;
+	r.ip_version = 4;
+	server_hello(&b, pion_sh_exts, 4);
+	feed(&r, 1, &b); /* the responder is the DTLS server */
+	for (unsigned i = 0; i < 65535 + 30000; i++) {
+		b.n = 0;
+		app_data(&b, i < 65535 ? 300 : 624);
+		feed(&r, 1, &b);
+	}
+	cr_assert_eq(r.up_big, 65535);
+	cr_assert_eq(r.up_quantum, 0, "counted past the saturated total: %u", r.up_quantum);
+	tt_evidence_score(&r, NULL, NULL, &relay);
+	cr_assert_not(fired(&r, "S5"));
 }
