@@ -24,8 +24,11 @@ Sections (each a function taking the shared Results):
                    other flow without a verdict (no exceptions list)
   synthetic        tools/synth_fe.py: fully encrypted non-Tor flows of other protocols'
                    shapes (a development and a held-out seed); none may have a verdict
-  Snowflake        ../shared/corpus/transports/snowflake-*: flows by label, the sessions
-                   report.json assembles, and the negative captures of $PT_NEGATIVES
+  Snowflake        ../shared/corpus/transports/snowflake-* and the run folders of
+                   $SNOWFLAKE_RUNS: flows by label, the sessions report.json assembles,
+                   and the negative captures of $PT_NEGATIVES
+  meek, WebTunnel  ../shared/corpus/transports/meek-*, webtunnel-*: flows by label and the
+                   transport sessions report.json assembles
 
 Exit 0 when every target holds, 1 otherwise (77: no corpus). It runs tortrace; it needs
 neither tshark nor nDPI.
@@ -425,11 +428,16 @@ def section_synthetic(res):
 
 
 def snowflake_runs():
-    for labels in sorted(glob.glob(os.path.join(CORPUS, 'transports', 'snowflake-*',
-                                                '*.flows.csv'))):
-        pcap = labels[:-len('.flows.csv')] + '.pcap'
-        if os.path.exists(pcap):
-            yield pcap, labels
+    """The corpus's Snowflake runs, then those of $SNOWFLAKE_RUNS (folders, colon separated,
+    laid out like transports/snowflake-s1: NAME.pcap beside NAME.flows.csv), e.g. fresh
+    sessions recorded aside."""
+    dirs = sorted(glob.glob(os.path.join(CORPUS, 'transports', 'snowflake-*'))) + \
+        [p for p in os.environ.get('SNOWFLAKE_RUNS', '').split(':') if p]
+    for d in dirs:
+        for labels in sorted(glob.glob(os.path.join(d, '*.flows.csv'))):
+            pcap = labels[:-len('.flows.csv')] + '.pcap'
+            if os.path.exists(pcap):
+                yield pcap, labels
 
 
 def section_snowflake(res):
@@ -465,7 +473,8 @@ def section_snowflake(res):
                     found += 1
                 elif m and m[1]['candidate'] == 'tor-snowflake':
                     found_cand += 1
-        print(f"  {os.path.relpath(pcap, CORPUS)}: {len(report.get('snowflake_sessions', []))} "
+        where = os.path.relpath(pcap, CORPUS) if pcap.startswith(CORPUS) else pcap
+        print(f"  {where}: {len(report.get('snowflake_sessions', []))} "
               f"Snowflake session(s) in report.json")
     t.print('flows by label (detected: a verdict; tied: a member of a report.json session)')
     for label in sorted(t.verdicts):
