@@ -289,11 +289,6 @@ double tt_pt_repeat_tail(unsigned n, unsigned r, unsigned c)
 	return tail;
 }
 
-static int cmp_u16(const void *a, const void *b)
-{
-	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
-}
-
 static unsigned n_distinct_sorted(const uint16_t *v, unsigned n)
 {
 	unsigned d = n > 0;
@@ -320,9 +315,9 @@ bool tt_pt_shape_is_obfs4(const struct tt_pt_shape *s)
 			all[n++] = s->len[i];
 		}
 	}
-	qsort(v[0], m[0], sizeof(v[0][0]), cmp_u16);
-	qsort(v[1], m[1], sizeof(v[1][0]), cmp_u16);
-	qsort(all, n, sizeof(all[0]), cmp_u16);
+	qsort(v[0], m[0], sizeof(v[0][0]), tt_cmp_u16);
+	qsort(v[1], m[1], sizeof(v[1][0]), tt_cmp_u16);
+	qsort(all, n, sizeof(all[0]), tt_cmp_u16);
 	n_distinct[0] = n_distinct_sorted(v[0], m[0]);
 	n_distinct[1] = n_distinct_sorted(v[1], m[1]);
 	for (unsigned i = 0, j = 0; i < m[0] && j < m[1];) {

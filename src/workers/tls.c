@@ -1144,7 +1144,7 @@ int tt_tls_ja3s(
 	return 0;
 }
 
-static int cmp_u16(const void *a, const void *b)
+int tt_cmp_u16(const void *a, const void *b)
 {
 	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
 }
@@ -1161,7 +1161,7 @@ static unsigned filtered(const uint16_t *v, unsigned n, uint16_t *out, bool is_s
 		out[k++] = v[i];
 	}
 	if (is_sorted)
-		qsort(out, k, sizeof(out[0]), cmp_u16);
+		qsort(out, k, sizeof(out[0]), tt_cmp_u16);
 	return k;
 }
 

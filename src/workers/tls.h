@@ -208,6 +208,9 @@ enum {
 	TT_TLS_SNI_MAX = 255,
 };
 
+/* qsort's comparison of uint16_t values, ascending (tls.c; shared by the inspectors). */
+int tt_cmp_u16(const void *a, const void *b);
+
 /* GREASE (RFC 8701): 0x0a0a, 0x1a1a, ... 0xfafa. */
 static inline bool tt_tls_is_grease(uint16_t v)
 {

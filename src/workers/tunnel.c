@@ -20,11 +20,6 @@
 
 #include "tls.h"
 
-static int cmp_u16(const void *a, const void *b)
-{
-	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
-}
-
 void tt_tunnel_start(struct tt_tunnel *t, const struct tt_tls_flow *f, unsigned overhead)
 {
 	const struct tt_tls_stream *s = &f->st[0];
@@ -189,7 +184,7 @@ void tt_tunnel_stats(const struct tt_tunnel *t, struct tt_tunnel_stats *out)
 	/* M2: the mode H of the lengths (the empty poll; the shortest of equals), then the
 	 * records over H + 64. */
 	memcpy(sorted, t->lens, n * sizeof(sorted[0]));
-	qsort(sorted, n, sizeof(sorted[0]), cmp_u16);
+	qsort(sorted, n, sizeof(sorted[0]), tt_cmp_u16);
 	for (unsigned i = 0, j; i < n; i = j) {
 		for (j = i + 1; j < n && sorted[j] == sorted[i]; j++)
 			;

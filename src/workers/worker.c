@@ -704,7 +704,8 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		f->rec.n_frags++;
 	} else {
 		uint32_t pay_off = p->l4_off + hdr;
-		/* The payload bytes captured (the snap length may cut the segment). */
+		/* The payload bytes captured (the snap length may cut the segment): 0 when
+		 * there is no payload or none of it was captured. */
 		uint32_t n_cap = p->caplen <= pay_off            ? 0
 				 : p->caplen - pay_off < payload ? p->caplen - pay_off
 								 : payload;
@@ -732,14 +733,13 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 		    !st->w->cfg->is_no_detect)
 			track_flight(st, f, dir, payload, l3 + pay_off,
 			    p->caplen > pay_off ? p->caplen - pay_off : 0);
-		if (p->proto == 17 && payload > 0 && p->caplen > pay_off &&
-		    !st->w->cfg->is_no_detect)
+		if (p->proto == 17 && n_cap > 0 && !st->w->cfg->is_no_detect)
 			tt_webrtc_datagram(&f->rec, (unsigned)dir, l3 + pay_off, n_cap);
 		/* From the segment that ended the first flights on (track_flight set pt). */
 		if (payload > 0 && f->pt)
 			track_shape(f->pt, dir, payload);
 		/* Before the inspector: a follower it starts on this segment has read it. */
-		if (f->tun && payload > 0 && p->caplen > pay_off) {
+		if (f->tun && n_cap > 0) {
 			if (dir == TT_DIR_REV) {
 				tt_tunnel_server(f->tun, p->ts_ns);
 			} else {
@@ -748,7 +748,7 @@ static void on_packet(struct wstate *st, const struct tt_pkt *p)
 					tunnel_close(st, f);
 			}
 		}
-		if (f->tls && payload > 0 && p->caplen > pay_off) {
+		if (f->tls && n_cap > 0) {
 			st->tls[f->part].fed[f->tls_slot] = st->n_seen;
 			tt_tls_flow_add(
 			    f->tls, dir == TT_DIR_REV, seq, l3 + pay_off, n_cap, flags & 0x02);
